@@ -1,0 +1,1 @@
+//! The agency desk program (built by the agency-client issue).

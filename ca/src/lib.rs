@@ -1,0 +1,1 @@
+//! The platform's certificate authority (filled in by the CA issue).

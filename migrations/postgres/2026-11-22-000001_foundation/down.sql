@@ -1,0 +1,11 @@
+DROP TABLE audit_log;
+DROP TABLE vault_records;
+DROP TABLE notifications;
+DROP TABLE saved_searches;
+DROP TABLE users;
+DROP TABLE listing_events;
+DROP TABLE counters;
+DROP TABLE listings;
+DROP TABLE certificates;
+DROP TABLE enrolment_tokens;
+DROP TABLE agencies;

@@ -1,0 +1,1 @@
+//! Wire types shared by the platform and the agency client.

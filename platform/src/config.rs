@@ -1,0 +1,428 @@
+//! The platform's configuration: one [`Config`] struct, layered.
+//!
+//! Precedence, lowest first: built-in defaults (which need nothing: SQLite under `./data`, mail to
+//! files), then the TOML file given with `--config`, then environment variables, then command-line
+//! flags. Environment variables and flags are declared together in [`ConfigOverrides`], so
+//! `platform --help` lists every option with its variable, and the README table mirrors it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+/// Everything the platform process needs to know at start.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory for the SQLite file, the CA's keys and certificates, and mail written to files.
+    pub data_dir: PathBuf,
+    /// Where the data lives.
+    pub database: DatabaseConfig,
+    /// The public website, admin pages, health and metrics.
+    pub web: WebConfig,
+    /// The agency API (mutual TLS).
+    pub agency: AgencyConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Database settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://…` for PostgreSQL or `sqlite://PATH` for SQLite; unset means
+    /// `sqlite://<data_dir>/platform.db`.
+    pub url: Option<String>,
+    /// Largest number of pooled connections.
+    pub pool_size: u32,
+    /// How long to wait for a connection (and, on SQLite, for a write lock), in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// Website settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Address the website listens on.
+    pub listen: SocketAddr,
+    /// The address users reach the website at, used in links inside emails.
+    pub public_url: String,
+}
+
+/// Agency API settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgencyConfig {
+    /// Address the agency API (mutual TLS) listens on.
+    pub listen: SocketAddr,
+    /// DNS names and IP addresses put in the agency port's server certificate.
+    pub server_names: Vec<String>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `platform=debug,actix_web=info`.
+    pub filter: String,
+    /// Line format.
+    pub format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("data"),
+            database: DatabaseConfig::default(),
+            web: WebConfig::default(),
+            agency: AgencyConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            pool_size: 8,
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080".to_owned(),
+        }
+    }
+}
+
+impl Default for AgencyConfig {
+    fn default() -> Self {
+        AgencyConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            server_names: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            filter: "info".to_owned(),
+            format: LogFormat::Pretty,
+        }
+    }
+}
+
+/// Options given by flag or environment variable; each overrides the file and the defaults.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigOverrides {
+    /// Data directory (SQLite file, CA keys, mail written to files) [default: ./data]
+    #[arg(long, env = "PLATFORM_DATA_DIR", value_name = "DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database: postgres://USER@HOST:PORT/DB or sqlite://PATH [default: sqlite://DATA_DIR/platform.db]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// Largest number of pooled database connections [default: 8]
+    #[arg(long, env = "PLATFORM_DB_POOL_SIZE", value_name = "N", global = true)]
+    pub db_pool_size: Option<u32>,
+    /// Database connection and lock wait timeout in milliseconds [default: 5000]
+    #[arg(long, env = "PLATFORM_DB_TIMEOUT_MS", value_name = "MS", global = true)]
+    pub db_timeout_ms: Option<u64>,
+    /// Website listen address [default: 127.0.0.1:8080]
+    #[arg(long, env = "PLATFORM_WEB_LISTEN", value_name = "ADDR", global = true)]
+    pub web_listen: Option<SocketAddr>,
+    /// Public address of the website, used in links in emails [default: http://127.0.0.1:8080]
+    #[arg(long, env = "PLATFORM_PUBLIC_URL", value_name = "URL", global = true)]
+    pub public_url: Option<String>,
+    /// Agency API (mutual TLS) listen address [default: 127.0.0.1:8443]
+    #[arg(
+        long,
+        env = "PLATFORM_AGENCY_LISTEN",
+        value_name = "ADDR",
+        global = true
+    )]
+    pub agency_listen: Option<SocketAddr>,
+    /// Names in the agency port's server certificate, comma separated [default: localhost,127.0.0.1]
+    #[arg(
+        long,
+        env = "PLATFORM_AGENCY_SERVER_NAMES",
+        value_name = "NAMES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub agency_server_names: Option<Vec<String>>,
+    /// Log filter, e.g. info or platform=debug [default: info]
+    #[arg(long, env = "PLATFORM_LOG", value_name = "FILTER", global = true)]
+    pub log: Option<String>,
+    /// Log line format [default: pretty]
+    #[arg(
+        long,
+        env = "PLATFORM_LOG_FORMAT",
+        value_name = "FORMAT",
+        global = true
+    )]
+    pub log_format: Option<LogFormat>,
+}
+
+/// A configuration that cannot be used, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file named with `--config` could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown or mistyped key.
+    #[error("configuration file {path}, line {line} column {column}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("configuration option {option}: {message}")]
+    Invalid {
+        /// The option's name as written in the TOML file.
+        option: &'static str,
+        /// What is wrong and what would be right.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Builds the configuration from defaults, then `file` (if any), then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &ConfigOverrides) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply(overrides);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads a TOML file; keys it leaves out keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|span| line_and_column(&text, span.start))
+                .unwrap_or((1, 1));
+            ConfigError::Parse {
+                path: path.to_owned(),
+                line,
+                column,
+                message: e.message().trim().replace('\n', " "),
+            }
+        })
+    }
+
+    /// Parses TOML text; keys it leaves out keep their defaults.
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    fn apply(&mut self, o: &ConfigOverrides) {
+        if let Some(v) = &o.data_dir {
+            self.data_dir = v.clone();
+        }
+        if let Some(v) = &o.database_url {
+            self.database.url = Some(v.clone());
+        }
+        if let Some(v) = o.db_pool_size {
+            self.database.pool_size = v;
+        }
+        if let Some(v) = o.db_timeout_ms {
+            self.database.timeout_ms = v;
+        }
+        if let Some(v) = o.web_listen {
+            self.web.listen = v;
+        }
+        if let Some(v) = &o.public_url {
+            self.web.public_url = v.clone();
+        }
+        if let Some(v) = o.agency_listen {
+            self.agency.listen = v;
+        }
+        if let Some(v) = &o.agency_server_names {
+            self.agency.server_names = v.clone();
+        }
+        if let Some(v) = &o.log {
+            self.log.filter = v.clone();
+        }
+        if let Some(v) = o.log_format {
+            self.log.format = v;
+        }
+    }
+
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        if self.database.pool_size == 0 {
+            return Err(ConfigError::Invalid {
+                option: "database.pool_size",
+                message: "must be at least 1".into(),
+            });
+        }
+        if self.database.timeout_ms == 0 {
+            return Err(ConfigError::Invalid {
+                option: "database.timeout_ms",
+                message: "must be at least 1".into(),
+            });
+        }
+        let url = self.web.public_url.trim_end_matches('/').to_owned();
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+            return Err(ConfigError::Invalid {
+                option: "web.public_url",
+                message: format!("{url:?} must be an http:// or https:// address"),
+            });
+        }
+        self.web.public_url = url;
+        if self.agency.server_names.iter().all(|n| n.trim().is_empty()) {
+            return Err(ConfigError::Invalid {
+                option: "agency.server_names",
+                message: "give at least one DNS name or IP address".into(),
+            });
+        }
+        if let Some(url) = &self.database.url {
+            crate::db::DatabaseUrl::parse(url).map_err(|message| ConfigError::Invalid {
+                option: "database.url",
+                message,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: the configured one, else the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("platform.db").display()),
+        }
+    }
+}
+
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = Config::load(None, &ConfigOverrides::default()).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+        assert_eq!(c.web.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.agency.listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(c.database_url(), "sqlite://data/platform.db");
+    }
+
+    #[test]
+    fn file_then_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/p\"\n[web]\nlisten = \"0.0.0.0:9000\"\npublic_url = \"https://homes.example/\"\n[database]\npool_size = 3\n",
+        )
+        .unwrap();
+        let from_file = Config::load(Some(&path), &ConfigOverrides::default()).unwrap();
+        assert_eq!(from_file.data_dir, PathBuf::from("/srv/p"));
+        assert_eq!(from_file.web.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(from_file.web.public_url, "https://homes.example");
+        assert_eq!(from_file.database.pool_size, 3);
+        // Untouched sections keep their defaults.
+        assert_eq!(from_file.agency, AgencyConfig::default());
+
+        let overrides = ConfigOverrides {
+            web_listen: Some("127.0.0.1:9001".parse().unwrap()),
+            database_url: Some("postgres://root@127.0.0.1/test".into()),
+            ..Default::default()
+        };
+        let layered = Config::load(Some(&path), &overrides).unwrap();
+        assert_eq!(layered.web.listen.to_string(), "127.0.0.1:9001");
+        assert_eq!(layered.data_dir, PathBuf::from("/srv/p"));
+        assert_eq!(layered.database_url(), "postgres://root@127.0.0.1/test");
+    }
+
+    #[test]
+    fn bad_toml_names_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[web]\nlisten = \"127.0.0.1:8080\"\nport = 3\n").unwrap();
+        let err = Config::load(Some(&path), &ConfigOverrides::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("line 3"), "{msg}");
+        assert!(msg.contains("port"), "{msg}");
+        assert!(!msg.contains('\n'), "one line: {msg}");
+    }
+
+    #[test]
+    fn missing_file_is_clear() {
+        let err = Config::load(
+            Some(Path::new("/nonexistent/platform.toml")),
+            &ConfigOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cannot read configuration file /nonexistent/platform.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_refused() {
+        let o = ConfigOverrides {
+            public_url: Some("ftp://x".into()),
+            ..Default::default()
+        };
+        let err = Config::load(None, &o).unwrap_err();
+        assert!(err.to_string().contains("web.public_url"), "{err}");
+
+        let o = ConfigOverrides {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        };
+        let err = Config::load(None, &o).unwrap_err();
+        assert!(err.to_string().contains("database.url"), "{err}");
+    }
+}

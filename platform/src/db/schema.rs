@@ -1,0 +1,197 @@
+//! diesel's view of the tables; the migrations under `migrations/` are the source of truth and
+//! this file follows them (one definition serves both backends: see the type conventions in
+//! [`crate::db`]).
+
+diesel::table! {
+    agencies (id) {
+        id -> BigInt,
+        name -> Text,
+        licence -> Text,
+        email -> Text,
+        status -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    enrolment_tokens (id) {
+        id -> BigInt,
+        agency_id -> BigInt,
+        token_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        certificate_serial -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    certificates (serial) {
+        serial -> Text,
+        agency_id -> Nullable<BigInt>,
+        kind -> Text,
+        subject -> Text,
+        fingerprint -> Text,
+        pem -> Text,
+        not_before -> BigInt,
+        not_after -> BigInt,
+        status -> Text,
+        revoked_at -> Nullable<BigInt>,
+        revocation_reason -> Nullable<Text>,
+        renewed_from -> Nullable<Text>,
+        expiry_notice_sent_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    listings (id) {
+        id -> BigInt,
+        agency_id -> BigInt,
+        listing_key -> Text,
+        version -> BigInt,
+        status -> Text,
+        transaction_type -> Text,
+        property_type -> Text,
+        city -> Text,
+        city_key -> Text,
+        district -> Nullable<Text>,
+        district_key -> Nullable<Text>,
+        postal_code -> Nullable<Text>,
+        address -> Nullable<Text>,
+        price -> BigInt,
+        currency -> Text,
+        living_area -> Nullable<Double>,
+        rooms -> Nullable<Integer>,
+        bedrooms -> Nullable<Integer>,
+        bathrooms -> Nullable<Integer>,
+        title -> Text,
+        description -> Text,
+        media -> Text,
+        modified_at -> BigInt,
+        document -> Text,
+        signature -> Text,
+        signature_alg -> Text,
+        cert_serial -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        taken_down_at -> Nullable<BigInt>,
+        takedown_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    counters (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    listing_events (seq) {
+        seq -> BigInt,
+        listing_id -> BigInt,
+        agency_id -> BigInt,
+        listing_key -> Text,
+        kind -> Text,
+        version -> BigInt,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        email -> Text,
+        password_hash -> Text,
+        email_verified_at -> Nullable<BigInt>,
+        notify_mode -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        last_seen_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    saved_searches (id) {
+        id -> BigInt,
+        user_id -> Nullable<BigInt>,
+        agency_id -> Nullable<BigInt>,
+        name -> Text,
+        criteria -> Text,
+        created_at -> BigInt,
+        renewed_at -> BigInt,
+        expires_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+        expiry_notice_sent_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> BigInt,
+        idempotency_key -> Text,
+        kind -> Text,
+        recipient -> Text,
+        user_id -> Nullable<BigInt>,
+        agency_id -> Nullable<BigInt>,
+        saved_search_id -> Nullable<BigInt>,
+        listing_id -> Nullable<BigInt>,
+        listing_version -> Nullable<BigInt>,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        sent_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    vault_records (id) {
+        id -> BigInt,
+        agency_id -> BigInt,
+        record_id -> Text,
+        version -> BigInt,
+        ciphertext -> Binary,
+        deleted -> Bool,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> BigInt,
+        actor -> Text,
+        action -> Text,
+        subject -> Nullable<Text>,
+        detail -> Text,
+    }
+}
+
+diesel::joinable!(enrolment_tokens -> agencies (agency_id));
+diesel::joinable!(certificates -> agencies (agency_id));
+diesel::joinable!(listings -> agencies (agency_id));
+diesel::joinable!(listing_events -> listings (listing_id));
+diesel::joinable!(saved_searches -> users (user_id));
+diesel::joinable!(notifications -> users (user_id));
+diesel::joinable!(vault_records -> agencies (agency_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    agencies,
+    enrolment_tokens,
+    certificates,
+    listings,
+    counters,
+    listing_events,
+    users,
+    saved_searches,
+    notifications,
+    vault_records,
+    audit_log,
+);

@@ -1,0 +1,226 @@
+//! The HTTP boundary's error type.
+//!
+//! Policy: every handler returns `Result<_, ApiError>`. Errors a caller can act on (bad input,
+//! missing or refused certificate, not found, conflict, rate limit, database briefly away) carry a
+//! stable machine-readable `code`, a message that says what to do next and, for input errors, the
+//! offending `field`; they render as `{"error": {"code", "message", "field"}}` with the matching
+//! status, here and nowhere else. Anything else is [`ApiError::Internal`]: the user sees an opaque
+//! message, the cause goes to the log. Handlers never `unwrap()` on input.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::db::DbError;
+
+/// An error answered over HTTP.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The request's content is wrong (400); `field` names the offending field when there is one.
+    #[error("{message}")]
+    Invalid {
+        /// Stable code, e.g. `invalid_field`.
+        code: &'static str,
+        /// What is wrong and what would be right.
+        message: String,
+        /// The JSON field or form field at fault.
+        field: Option<String>,
+    },
+    /// No acceptable credentials were presented (401).
+    #[error("{message}")]
+    Unauthenticated {
+        /// Stable code, e.g. `certificate_required`.
+        code: &'static str,
+        /// What to present.
+        message: String,
+    },
+    /// The caller is known but may not do this (403).
+    #[error("{message}")]
+    Forbidden {
+        /// Stable code, e.g. `certificate_revoked`.
+        code: &'static str,
+        /// Why, and what to do.
+        message: String,
+    },
+    /// The thing asked for does not exist (404).
+    #[error("{message}")]
+    NotFound {
+        /// Stable code, e.g. `listing_not_found`.
+        code: &'static str,
+        /// What was not found.
+        message: String,
+    },
+    /// The request conflicts with the current state (409).
+    #[error("{message}")]
+    Conflict {
+        /// Stable code, e.g. `version_conflict`.
+        code: &'static str,
+        /// What conflicts.
+        message: String,
+    },
+    /// Too many attempts (429); try again after `retry_after_secs`.
+    #[error("{message}")]
+    RateLimited {
+        /// What was limited.
+        message: String,
+        /// Seconds until another attempt may succeed.
+        retry_after_secs: u64,
+    },
+    /// A dependency (the database) is briefly unavailable (503); retrying later may work.
+    #[error("{message}")]
+    Unavailable {
+        /// What is unavailable.
+        message: String,
+    },
+    /// A fault of ours (500). The cause is logged, never shown.
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    /// A 400 naming `field`.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::Invalid {
+            code: "invalid_field",
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    /// Wraps any error as a 500.
+    pub fn internal(error: impl Into<anyhow::Error>) -> ApiError {
+        ApiError::Internal(error.into())
+    }
+
+    /// The stable code sent to the client.
+    pub fn code(&self) -> &str {
+        match self {
+            ApiError::Invalid { code, .. }
+            | ApiError::Unauthenticated { code, .. }
+            | ApiError::Forbidden { code, .. }
+            | ApiError::NotFound { code, .. }
+            | ApiError::Conflict { code, .. } => code,
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Unavailable { .. } => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> ApiError {
+        match error {
+            DbError::Pool(_) | DbError::Unreachable { .. } => ApiError::Unavailable {
+                message: "the database is not answering; try again in a moment".into(),
+            },
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> ApiError {
+        ApiError::Internal(error.into())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (message, field) = match self {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = %format!("{cause:#}"), "request failed");
+                (
+                    "something went wrong on our side; please try again later",
+                    None,
+                )
+            }
+            ApiError::Invalid { message, field, .. } => (message.as_str(), field.as_deref()),
+            ApiError::Unauthenticated { message, .. }
+            | ApiError::Forbidden { message, .. }
+            | ApiError::NotFound { message, .. }
+            | ApiError::Conflict { message, .. }
+            | ApiError::RateLimited { message, .. }
+            | ApiError::Unavailable { message } => (message.as_str(), None),
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::RateLimited {
+            retry_after_secs, ..
+        } = self
+        {
+            response.insert_header(("Retry-After", retry_after_secs.to_string()));
+        }
+        response.json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message,
+                field,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+
+    #[actix_web::test]
+    async fn errors_render_as_json_with_code_and_field() {
+        let response = ApiError::invalid_field("ListPrice", "must be positive").error_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = to_bytes(response.into_body()).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"]["code"], "invalid_field");
+        assert_eq!(json["error"]["field"], "ListPrice");
+        assert_eq!(json["error"]["message"], "must be positive");
+    }
+
+    #[actix_web::test]
+    async fn internal_errors_do_not_leak_their_cause() {
+        let response =
+            ApiError::internal(anyhow::anyhow!("password=hunter2 in a query")).error_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = to_bytes(response.into_body()).await.unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("\"internal\""), "{text}");
+    }
+
+    #[actix_web::test]
+    async fn rate_limits_say_when_to_retry() {
+        let response = ApiError::RateLimited {
+            message: "too many sign-in attempts".into(),
+            retry_after_secs: 30,
+        }
+        .error_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers().get("Retry-After").unwrap(), "30");
+    }
+}

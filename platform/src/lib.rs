@@ -1,0 +1,48 @@
+//! The listing exchange platform as a library: the `platform` binary only parses its arguments
+//! and calls [`run`]; tests drive the same functions.
+
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod metrics;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+#[cfg(feature = "test-support")]
+pub mod testing;
+pub mod web;
+
+use anyhow::Context;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+
+/// Runs the command the user asked for.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref(), &cli.overrides)?;
+    telemetry::init(&config.log)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => actix_web::rt::System::new().block_on(server::serve(config)),
+        Command::Migrate => {
+            server::prepare_data_dir(&config)?;
+            let db = server::open_database(&config).context("migrate")?;
+            let report = serde_json::json!({
+                "database": db::redact(&config.database_url()),
+                "backend": db.backend().name(),
+                "status": "up to date",
+            });
+            if cli.json {
+                println!("{report}");
+            } else {
+                println!(
+                    "{} database {} is up to date",
+                    db.backend().name(),
+                    db::redact(&config.database_url())
+                );
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Prometheus metrics, served as text at `/metrics` on the website port.
+//!
+//! Each part of the platform registers its own metrics with [`Metrics::register`] at start; the
+//! HTTP middleware here counts requests by method, matched route pattern (never the raw path, to
+//! keep label sets small) and status, and times them.
+
+use std::sync::RwLock;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Metric, Registry};
+
+/// Labels of the HTTP request counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `website` or `agency`.
+    pub server: &'static str,
+    /// HTTP method.
+    pub method: String,
+    /// Matched route pattern, e.g. `/api/v1/listings/{key}`.
+    pub route: String,
+    /// Status code.
+    pub status: u16,
+}
+
+/// Labels of the HTTP latency histogram.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// `website` or `agency`.
+    pub server: &'static str,
+    /// Matched route pattern.
+    pub route: String,
+}
+
+/// The registry and the metrics every server shares.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: RwLock<Registry>,
+    /// Requests answered.
+    pub http_requests: Family<RequestLabels, Counter>,
+    /// Seconds to answer.
+    pub http_duration: Family<RouteLabels, Histogram>,
+    /// Open database connections in the pool.
+    pub db_connections: Gauge,
+    /// Idle database connections in the pool.
+    pub db_idle_connections: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with the shared metrics registered under the `platform` prefix.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("platform");
+        let http_requests = Family::<RequestLabels, Counter>::default();
+        let http_duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_5, 2.0, 16))
+        });
+        let db_connections = Gauge::default();
+        let db_idle_connections = Gauge::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer HTTP requests",
+            http_duration.clone(),
+        );
+        registry.register(
+            "db_connections",
+            "Open database connections in the pool",
+            db_connections.clone(),
+        );
+        registry.register(
+            "db_idle_connections",
+            "Idle database connections in the pool",
+            db_idle_connections.clone(),
+        );
+        Metrics {
+            registry: RwLock::new(registry),
+            http_requests,
+            http_duration,
+            db_connections,
+            db_idle_connections,
+        }
+    }
+
+    /// Registers a metric of another part of the platform (call at start).
+    pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
+        self.registry
+            .write()
+            .expect("metrics registry lock")
+            .register(name, help, metric);
+    }
+
+    /// The registry in Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.read().expect("metrics registry lock");
+        prometheus_client::encoding::text::encode(&mut out, &registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// Which server a request came through, stored as app data on each server.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerName(pub &'static str);
+
+/// Middleware: counts and times every request.
+pub async fn track(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let metrics = req
+        .app_data::<web::Data<crate::state::AppState>>()
+        .map(|s| s.metrics.clone());
+    let server = req.app_data::<ServerName>().map_or("website", |s| s.0);
+    let response = next.call(req).await?;
+    if let Some(metrics) = metrics {
+        let route = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        metrics
+            .http_requests
+            .get_or_create(&RequestLabels {
+                server,
+                method,
+                route: route.clone(),
+                status: response.status().as_u16(),
+            })
+            .inc();
+        metrics
+            .http_duration
+            .get_or_create(&RouteLabels { server, route })
+            .observe(start.elapsed().as_secs_f64());
+    }
+    Ok(response)
+}

@@ -1,0 +1,151 @@
+//! Starting and stopping the platform process: database, servers, background jobs, and a
+//! graceful shutdown on SIGTERM or Ctrl-C (in-flight requests finish, jobs stop at a safe point).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, middleware, web};
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::metrics::ServerName;
+use crate::state::AppState;
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Tells background jobs to stop; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// A pair: the trigger and the receiver side.
+    pub fn new() -> (watch::Sender<bool>, Shutdown) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Shutdown(rx))
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_requested(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves when shutdown begins.
+    pub async fn requested(&mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Creates the data directory, readable by the owner only (it holds the CA's keys).
+pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
+    let dir = &config.data_dir;
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))
+}
+
+/// Opens the database named by the configuration and applies pending migrations.
+pub fn open_database(config: &Config) -> anyhow::Result<Db> {
+    let url = config.database_url();
+    let db = Db::connect(
+        &url,
+        config.database.pool_size,
+        Duration::from_millis(config.database.timeout_ms),
+    )?;
+    let applied = db.migrate()?;
+    if !applied.is_empty() {
+        tracing::info!(count = applied.len(), versions = ?applied, "applied database migrations");
+    }
+    Ok(db)
+}
+
+/// Runs the platform until SIGTERM or Ctrl-C.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    prepare_data_dir(&config)?;
+    let db = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || open_database(&config)).await??
+    };
+    tracing::info!(
+        database = %crate::db::redact(&config.database_url()),
+        backend = db.backend().name(),
+        "database ready"
+    );
+    let state = web::Data::new(AppState::new(config.clone(), db));
+    let (stop_jobs, _shutdown) = Shutdown::new();
+
+    let web_state = state.clone();
+    let web_server = HttpServer::new(move || {
+        App::new()
+            .app_data(web_state.clone())
+            .app_data(ServerName("website"))
+            .wrap(middleware::from_fn(crate::metrics::track))
+            .wrap(middleware::NormalizePath::trim())
+            .configure(crate::web::routes)
+    })
+    .disable_signals()
+    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+    .bind(config.web.listen)
+    .map_err(|e| listen_error("website", config.web.listen, "--web-listen", e))?;
+    let web_addr = web_server.addrs()[0];
+    let web_server = web_server.run();
+    let web_handle = web_server.handle();
+    let web_task = tokio::spawn(web_server);
+
+    tracing::info!(web = %web_addr, public_url = %config.web.public_url, "platform ready");
+
+    shutdown_signal().await;
+    tracing::info!("shutdown requested; finishing in-flight requests");
+    let _ = stop_jobs.send(true);
+    web_handle.stop(true).await;
+    web_task.await.context("website task")??;
+    tracing::info!("platform stopped");
+    Ok(())
+}
+
+/// The error for a port that cannot be bound, with what to do about it.
+fn listen_error(what: &str, addr: SocketAddr, flag: &str, e: std::io::Error) -> anyhow::Error {
+    let hint = match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            format!(
+                "another program already uses it; stop it or choose another address with {flag}"
+            )
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            format!("ports below 1024 need privileges; choose another with {flag}")
+        }
+        _ => format!("choose another address with {flag}"),
+    };
+    anyhow::anyhow!("cannot listen on {addr} for the {what}: {e}; {hint}")
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

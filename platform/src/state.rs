@@ -1,0 +1,34 @@
+//! The state shared by every request handler and background job, handed to actix as
+//! `web::Data<AppState>`. Nothing global: everything a handler uses is reachable from here.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::metrics::Metrics;
+
+/// Shared state of one platform process.
+#[derive(Debug)]
+pub struct AppState {
+    /// The configuration in effect.
+    pub config: Arc<Config>,
+    /// The database pool.
+    pub db: Db,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// When the process started.
+    pub started_at: Instant,
+}
+
+impl AppState {
+    /// State for a process with this configuration and database.
+    pub fn new(config: Config, db: Db) -> AppState {
+        AppState {
+            config: Arc::new(config),
+            db,
+            metrics: Arc::new(Metrics::new()),
+            started_at: Instant::now(),
+        }
+    }
+}

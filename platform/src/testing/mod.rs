@@ -1,0 +1,92 @@
+//! Test support, compiled for this crate's tests and, with the feature `test-support`, for the
+//! end-to-end suite: fresh databases ([`TestDb`]), the real platform process
+//! ([`PlatformProcess`]) and loud skips ([`skip`]).
+//!
+//! Environment variables the helpers read:
+//! * `TEST_POSTGRES_URL`: a PostgreSQL URL whose user may create databases; each test gets a
+//!   database of its own. Unset: PostgreSQL variants are skipped, loudly.
+//! * `REQUIRE_FULL_TESTS=1` (set by CI): a skip becomes a failure, so nothing silently goes untested.
+//! * `TEST_SKIP_LOG`: a file each skip is appended to, so the test script can list them at the end.
+
+pub mod db;
+pub mod process;
+
+pub use db::TestDb;
+pub use process::{PlatformBuilder, PlatformProcess};
+
+use std::io::Write;
+
+/// True when CI demands that every test runs (`REQUIRE_FULL_TESTS=1`).
+pub fn full_run_required() -> bool {
+    std::env::var("REQUIRE_FULL_TESTS").is_ok_and(|v| v == "1" || v == "true")
+}
+
+/// Reports that `test` cannot run here because of `reason` (e.g. no PostgreSQL): a banner on
+/// stderr and a line in `TEST_SKIP_LOG`. Panics instead when [`full_run_required`].
+pub fn skip(test: &str, reason: &str) {
+    if full_run_required() {
+        panic!("{test} cannot run: {reason} (REQUIRE_FULL_TESTS=1 forbids skipping)");
+    }
+    eprintln!("\n!!!!! SKIPPED {test}: {reason} !!!!!\n");
+    if let Ok(path) = std::env::var("TEST_SKIP_LOG")
+        && let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    {
+        let _ = writeln!(file, "{test}: {reason}");
+    }
+}
+
+/// Declares a database test that runs twice, on a fresh SQLite file and on a fresh PostgreSQL
+/// database (skipped loudly without `TEST_POSTGRES_URL`). The body gets `$db: &Db`.
+///
+/// `db_test!(name, |db| { ... })` runs a synchronous body; `db_test!(async name, |db| { ... })`
+/// runs an async body inside an actix system (so actix test utilities work there too).
+#[macro_export]
+macro_rules! db_test {
+    ($name:ident, |$db:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[test]
+            fn sqlite() {
+                let test_db = $crate::testing::TestDb::sqlite();
+                let $db: &$crate::db::Db = &test_db.db;
+                $body
+            }
+            #[test]
+            fn postgres() {
+                let Some(test_db) = $crate::testing::TestDb::postgres(module_path!()) else {
+                    return;
+                };
+                let $db: &$crate::db::Db = &test_db.db;
+                $body
+            }
+        }
+    };
+    (async $name:ident, |$db:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[test]
+            fn sqlite() {
+                let test_db = $crate::testing::TestDb::sqlite();
+                ::actix_web::rt::System::new().block_on(async {
+                    let $db: &$crate::db::Db = &test_db.db;
+                    $body
+                })
+            }
+            #[test]
+            fn postgres() {
+                let Some(test_db) = $crate::testing::TestDb::postgres(module_path!()) else {
+                    return;
+                };
+                ::actix_web::rt::System::new().block_on(async {
+                    let $db: &$crate::db::Db = &test_db.db;
+                    $body
+                })
+            }
+        }
+    };
+}

@@ -1,0 +1,341 @@
+//! The real platform binary as a child process, on free loopback ports, in a temporary data
+//! directory, stopped when dropped (zero2prod's `spawn_app`, but a real process).
+//!
+//! The process is started with `--web-listen 127.0.0.1:0 --agency-listen 127.0.0.1:0` and JSON
+//! logs; it reports the addresses it bound in its `platform ready` log event, which
+//! [`PlatformBuilder::spawn`] waits for.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a platform may take to become ready.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Configures a platform process before it starts.
+#[derive(Debug)]
+pub struct PlatformBuilder {
+    bin: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+}
+
+/// A running platform process; killed (after a polite SIGTERM) when dropped.
+#[derive(Debug)]
+pub struct PlatformProcess {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT` of the website.
+    pub web_url: String,
+    /// Address of the agency API (mutual TLS), when the process runs one.
+    pub agency_addr: Option<SocketAddr>,
+    /// The data directory in use.
+    pub data_dir: PathBuf,
+    logs: Arc<Mutex<Vec<String>>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl PlatformBuilder {
+    /// A platform started from the binary at `bin` with a fresh temporary data directory.
+    pub fn new(bin: impl Into<PathBuf>) -> PlatformBuilder {
+        PlatformBuilder {
+            bin: bin.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            data_dir: None,
+            database_url: None,
+        }
+    }
+
+    /// Adds command-line arguments (after the built-in ones).
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets an environment variable for the process.
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.push((key.to_owned(), value.into()));
+        self
+    }
+
+    /// Uses `dir` as data directory instead of a fresh temporary one (e.g. to restart on the
+    /// same data).
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Uses this database instead of the SQLite file in the data directory.
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.database_url = Some(url.into());
+        self
+    }
+
+    /// The command this builder would run, with a data directory at `data_dir`.
+    fn command(&self, data_dir: &Path) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        // Hermetic: nothing from the developer's environment configures the platform.
+        for (key, _) in std::env::vars() {
+            if key.starts_with("PLATFORM_") || key == "DATABASE_URL" {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("PLATFORM_LOG_FORMAT", "json")
+            .env("PLATFORM_LOG", "info")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args([
+                "--web-listen",
+                "127.0.0.1:0",
+                "--agency-listen",
+                "127.0.0.1:0",
+            ]);
+        if let Some(url) = &self.database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        cmd.args(&self.args);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Starts the process and waits until it reports `platform ready`. Fails with the process's
+    /// log when it exits first or does not get ready in time.
+    pub fn spawn(self) -> Result<PlatformProcess, String> {
+        let (temp, data_dir) = match &self.data_dir {
+            Some(d) => (None, d.clone()),
+            None => {
+                let t = tempfile::tempdir().map_err(|e| e.to_string())?;
+                let d = t.path().join("data");
+                (Some(t), d)
+            }
+        };
+        let mut child = self
+            .command(&data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", self.bin.display()))?;
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().expect("piped stdout")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("piped stderr")),
+        ] {
+            let logs = Arc::clone(&logs);
+            let ready_tx = ready_tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(addrs) = parse_ready(&line) {
+                        let _ = ready_tx.send(addrs);
+                    }
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        drop(ready_tx);
+        let mut process = PlatformProcess {
+            child: Some(child),
+            web_url: String::new(),
+            agency_addr: None,
+            data_dir,
+            logs,
+            _temp: temp,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            match ready_rx.recv_timeout(Duration::from_millis(100)) {
+                Ok((web, agency)) => {
+                    process.web_url = format!("http://{web}");
+                    process.agency_addr = agency;
+                    return Ok(process);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Some(status) = process.try_wait() {
+                        return Err(format!(
+                            "platform exited with {status} before it was ready; its log:\n{}",
+                            process.logs().join("\n")
+                        ));
+                    }
+                    if Instant::now() > deadline {
+                        return Err(format!(
+                            "platform not ready after {START_TIMEOUT:?}; its log:\n{}",
+                            process.logs().join("\n")
+                        ));
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = process.wait_exit(Duration::from_secs(10));
+                    return Err(format!(
+                        "platform closed its output before it was ready (exit {status:?}); its log:\n{}",
+                        process.logs().join("\n")
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Runs the binary with `args` (plus a data directory) to completion, for commands that
+    /// exit, and returns its status, stdout and stderr. Killed after `timeout`.
+    pub fn run_to_exit<I, S>(
+        &self,
+        args: I,
+        timeout: Duration,
+    ) -> Result<(ExitStatus, String, String), String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| temp.path().join("data"));
+        let mut cmd = Command::new(&self.bin);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("PLATFORM_") || key == "DATABASE_URL" {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.arg("--data-dir").arg(&data_dir);
+        if let Some(url) = &self.database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        run_with_timeout(cmd.args(args), timeout)
+    }
+}
+
+/// Runs `cmd` with piped output; kills it after `timeout`.
+pub fn run_with_timeout(
+    cmd: &mut Command,
+    timeout: Duration,
+) -> Result<(ExitStatus, String, String), String> {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(out)) => Ok((
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            Err(format!("{cmd:?} did not finish within {timeout:?}"))
+        }
+    }
+}
+
+/// Reads the web and agency addresses out of a `platform ready` JSON log line.
+fn parse_ready(line: &str) -> Option<(SocketAddr, Option<SocketAddr>)> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    let fields = value.get("fields")?;
+    if fields.get("message")?.as_str()? != "platform ready" {
+        return None;
+    }
+    let web = fields.get("web")?.as_str()?.parse().ok()?;
+    let agency = fields
+        .get("agency")
+        .and_then(|a| a.as_str())
+        .and_then(|a| a.parse().ok());
+    Some((web, agency))
+}
+
+impl PlatformProcess {
+    /// Everything the process has logged so far, one entry per line.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The exit status if the process has ended.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
+    }
+
+    /// Waits up to `timeout` for the process to end.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        None
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for a graceful exit; returns its status.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let pid = self.pid()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        self.wait_exit(timeout)
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// A URL on the website, e.g. `url("/healthz")`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.web_url, path)
+    }
+}
+
+impl Drop for PlatformProcess {
+    fn drop(&mut self) {
+        if self.try_wait().is_none() && self.terminate(Duration::from_secs(10)).is_none() {
+            self.kill();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ready_line_is_parsed() {
+        let line = r#"{"timestamp":"x","level":"INFO","fields":{"message":"platform ready","web":"127.0.0.1:4000","agency":"127.0.0.1:4001"},"target":"platform"}"#;
+        let (web, agency) = super::parse_ready(line).unwrap();
+        assert_eq!(web.port(), 4000);
+        assert_eq!(agency.unwrap().port(), 4001);
+        assert!(super::parse_ready("not json").is_none());
+        assert!(super::parse_ready(r#"{"fields":{"message":"other"}}"#).is_none());
+    }
+}

@@ -1,0 +1,85 @@
+//! `/healthz` (the process is up), `/readyz` (it can serve: the database answers) and `/metrics`.
+
+use actix_web::{HttpResponse, get, web};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// Registers the health and metrics routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(healthz).service(readyz).service(metrics);
+}
+
+/// Liveness: answers as long as the process serves HTTP.
+#[get("/healthz")]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Readiness: 200 when the database answers a query, 503 otherwise.
+#[get("/readyz")]
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let db = state.db.clone();
+    let backend = db.backend().name();
+    let ping = tokio::task::spawn_blocking(move || db.ping()).await;
+    match ping {
+        Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready", "database": backend})),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            HttpResponse::ServiceUnavailable().json(json!({
+                "status": "unavailable",
+                "database": backend,
+                "error": "the database is not answering",
+            }))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "readiness check task failed");
+            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"}))
+        }
+    }
+}
+
+/// Prometheus text exposition of every registered metric.
+#[get("/metrics")]
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let (open, idle) = state.db.pool_state();
+    state.metrics.db_connections.set(i64::from(open));
+    state.metrics.db_idle_connections.set(i64::from(idle));
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.encode())
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{App, test, web};
+
+    use crate::state::AppState;
+
+    crate::db_test!(async health_ready_and_metrics_answer, |db| {
+        let state = web::Data::new(AppState::new(Default::default(), db.clone()));
+        let app = test::init_service(
+            App::new()
+                .app_data(state.clone())
+                .wrap(actix_web::middleware::from_fn(crate::metrics::track))
+                .configure(super::routes),
+        )
+        .await;
+        let health = test::call_service(&app, test::TestRequest::get().uri("/healthz").to_request()).await;
+        assert_eq!(health.status(), 200);
+        let ready: serde_json::Value = test::call_and_read_body_json(
+            &app,
+            test::TestRequest::get().uri("/readyz").to_request(),
+        )
+        .await;
+        assert_eq!(ready["status"], "ready");
+        assert_eq!(ready["database"], db.backend().name());
+        let body = test::call_and_read_body(&app, test::TestRequest::get().uri("/metrics").to_request()).await;
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            text.contains(r#"platform_http_requests_total{server="website",method="GET",route="/healthz",status="200"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("platform_db_connections"), "{text}");
+    });
+}
