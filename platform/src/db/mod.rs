@@ -30,7 +30,7 @@ pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrat
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
 
 /// Key of the PostgreSQL advisory lock that serialises migrations of several starting nodes.
-const MIGRATION_LOCK_KEY: i64 = 0x6c69_7374_696e_67; // "listing"
+const MIGRATION_LOCK_KEY: i64 = 0x006c_6973_7469_6e67; // "listing" in ASCII
 
 /// A parsed database URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +130,18 @@ pub enum DbError {
 #[derive(Debug, Clone, Copy)]
 struct SqlitePragmas {
     busy_timeout_ms: u64,
+}
+
+/// Logs failed connection attempts at debug level on one line: the caller reports the outcome
+/// (a start-up error, a 503, `/readyz`), so r2d2's default multi-line error logs are only noise.
+#[derive(Debug, Clone, Copy)]
+struct QuietErrors;
+
+impl<E: std::fmt::Display> diesel::r2d2::HandleError<E> for QuietErrors {
+    fn handle_error(&self, error: E) {
+        let message = error.to_string();
+        tracing::debug!(error = %message.split_whitespace().collect::<Vec<_>>().join(" "), "database connection attempt failed");
+    }
 }
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
@@ -251,6 +263,7 @@ impl Db {
                     .max_size(pool_size)
                     .min_idle(Some(1))
                     .connection_timeout(timeout)
+                    .error_handler(Box::new(QuietErrors))
                     .connection_customizer(Box::new(SqlitePragmas {
                         busy_timeout_ms: timeout.as_millis() as u64,
                     }))
@@ -267,6 +280,7 @@ impl Db {
                     .max_size(pool_size)
                     .min_idle(Some(1))
                     .connection_timeout(timeout)
+                    .error_handler(Box::new(QuietErrors))
                     .build(manager)
                     .map_err(|e| unreachable(e.to_string()))?;
                 Ok(Db::Postgres(pool))

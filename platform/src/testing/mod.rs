@@ -16,6 +16,22 @@ pub use process::{PlatformBuilder, PlatformProcess};
 
 use std::io::Write;
 
+/// Installs rustls's ring crypto provider for this process (idempotent); HTTP clients in tests
+/// need one because no crate here enables a default provider.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A blocking HTTP client for tests, with a 30 s timeout and no redirects followed.
+pub fn http_client() -> reqwest::blocking::Client {
+    install_crypto_provider();
+    reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client")
+}
+
 /// True when CI demands that every test runs (`REQUIRE_FULL_TESTS=1`).
 pub fn full_run_required() -> bool {
     std::env::var("REQUIRE_FULL_TESTS").is_ok_and(|v| v == "1" || v == "true")
@@ -49,13 +65,13 @@ macro_rules! db_test {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            #[test]
+            #[::core::prelude::v1::test]
             fn sqlite() {
                 let test_db = $crate::testing::TestDb::sqlite();
                 let $db: &$crate::db::Db = &test_db.db;
                 $body
             }
-            #[test]
+            #[::core::prelude::v1::test]
             fn postgres() {
                 let Some(test_db) = $crate::testing::TestDb::postgres(module_path!()) else {
                     return;
@@ -69,7 +85,7 @@ macro_rules! db_test {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            #[test]
+            #[::core::prelude::v1::test]
             fn sqlite() {
                 let test_db = $crate::testing::TestDb::sqlite();
                 ::actix_web::rt::System::new().block_on(async {
@@ -77,7 +93,7 @@ macro_rules! db_test {
                     $body
                 })
             }
-            #[test]
+            #[::core::prelude::v1::test]
             fn postgres() {
                 let Some(test_db) = $crate::testing::TestDb::postgres(module_path!()) else {
                     return;

@@ -62,7 +62,7 @@ mod tests {
             App::new()
                 .app_data(state.clone())
                 .wrap(actix_web::middleware::from_fn(crate::metrics::track))
-                .configure(super::routes),
+                .configure(crate::web::health::routes),
         )
         .await;
         let health = test::call_service(&app, test::TestRequest::get().uri("/healthz").to_request()).await;
