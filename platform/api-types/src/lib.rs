@@ -1,1 +1,21 @@
-//! Wire types shared by the platform and the agency client.
+//! The wire types both the platform and the agency client speak, so the two can never disagree
+//! on a listing's canonical form, on what a search criterion means, or on an API body.
+//!
+//! * [`listing`]: the listing document (RESO Data Dictionary field names) and its validation;
+//! * [`canonical`]: the canonical JSON bytes a listing signature covers;
+//! * [`envelope`]: a listing with its agency's detached signature, as sent to `PUT /api/v1/listings/{key}`;
+//! * [`search`]: search criteria and their matching semantics (shared by the platform's matcher,
+//!   the website's search and the client's tenant hints);
+//! * [`api`]: request and response bodies of the agency API and its change feed.
+
+pub mod api;
+pub mod canonical;
+pub mod envelope;
+pub mod listing;
+pub mod search;
+
+pub use envelope::{SignatureAlgorithm, SignatureEnvelope, SignedListing};
+pub use listing::{
+    FieldError, ListingDocument, MediaItem, PropertyType, StandardStatus, TransactionType,
+};
+pub use search::SearchCriteria;

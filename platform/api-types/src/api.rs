@@ -1,0 +1,233 @@
+//! Request and response bodies of the agency API (the port with mutual TLS) and its change feed.
+//! Errors from any route have the shape [`ErrorBody`].
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::envelope::SignatureEnvelope;
+use crate::listing::ListingDocument;
+
+/// `POST /api/v1/enroll`: a one-time enrolment token and a PKCS#10 CSR (PEM). The private key
+/// stays with the client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// The token an operator issued after vetting the agency.
+    pub token: String,
+    /// `-----BEGIN CERTIFICATE REQUEST-----…`
+    pub csr: String,
+}
+
+/// The answer to enrolment and to renewal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateResponse {
+    /// PEM: the new client certificate, then the issuing CA.
+    pub certificate: String,
+    /// Serial of the new certificate, lowercase hex.
+    #[serde(default)]
+    pub serial: String,
+    /// The agency the certificate belongs to.
+    #[serde(default)]
+    pub agency_id: i64,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub not_after: Option<OffsetDateTime>,
+}
+
+/// `POST /api/v1/certificates/renew`: a CSR for a new key, sent over mutual TLS with the current
+/// (still valid) certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewRequest {
+    /// `-----BEGIN CERTIFICATE REQUEST-----…`
+    pub csr: String,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublishOutcome {
+    /// A new listing.
+    Created,
+    /// An existing listing changed; its version went up.
+    Updated,
+    /// Identical to the stored version: nothing changed (an idempotent retry).
+    Unchanged,
+}
+
+/// The answer to `PUT /api/v1/listings/{ListingKey}` and `DELETE` of the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishResponse {
+    /// The listing's key.
+    #[serde(rename = "ListingKey")]
+    pub listing_key: String,
+    /// Version after the change (1 for a new listing).
+    pub version: i64,
+    /// What happened.
+    pub outcome: PublishOutcome,
+    /// Sequence number of the change-feed event, absent when nothing changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<i64>,
+}
+
+/// Kinds of change-feed events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// A new listing.
+    Created,
+    /// Content changed (price, text, photos, …).
+    Updated,
+    /// Only the market status changed (e.g. under offer, sold).
+    StatusChanged,
+    /// The agency withdrew the listing.
+    Withdrawn,
+    /// An operator took the listing down.
+    TakenDown,
+}
+
+impl ChangeKind {
+    /// The code stored in the database.
+    pub fn code(self) -> &'static str {
+        match self {
+            ChangeKind::Created => "created",
+            ChangeKind::Updated => "updated",
+            ChangeKind::StatusChanged => "status_changed",
+            ChangeKind::Withdrawn => "withdrawn",
+            ChangeKind::TakenDown => "taken_down",
+        }
+    }
+
+    /// Parses [`ChangeKind::code`].
+    pub fn from_code(code: &str) -> Option<ChangeKind> {
+        [
+            ChangeKind::Created,
+            ChangeKind::Updated,
+            ChangeKind::StatusChanged,
+            ChangeKind::Withdrawn,
+            ChangeKind::TakenDown,
+        ]
+        .into_iter()
+        .find(|k| k.code() == code)
+    }
+
+    /// True when the listing is gone from the market for everyone after this event.
+    pub fn removes(self) -> bool {
+        matches!(self, ChangeKind::Withdrawn | ChangeKind::TakenDown)
+    }
+}
+
+/// One change-feed event, in the manner of RESO's EntityEvent: a sequence number per change (not
+/// a timestamp), the record it concerns, and the record's current state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChangeEvent {
+    /// Position in the feed; strictly increasing, never reused.
+    pub entity_event_sequence: i64,
+    /// What happened.
+    pub event_type: ChangeKind,
+    /// The listing's agency (its id on the platform, as text).
+    pub list_office_key: String,
+    /// The agency's name.
+    pub list_office_name: String,
+    /// The agency's key for the listing.
+    pub listing_key: String,
+    /// The listing's version when it was read.
+    pub version: i64,
+    /// When the change was recorded.
+    #[serde(with = "time::serde::rfc3339")]
+    pub event_timestamp: OffsetDateTime,
+    /// The listing as it stands now, as its agency signed it (absent once taken down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listing: Option<ListingDocument>,
+    /// The agency's signature over the listing's canonical bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureEnvelope>,
+    /// Serial of the certificate whose key made the signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_serial: Option<String>,
+    /// The platform's current status code of the listing (`active`, `withdrawn`, `taken_down`, …).
+    pub status: String,
+}
+
+/// `GET /api/v1/changes?after=N&limit=M`: events with sequence greater than `after`, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangesPage {
+    /// The events.
+    pub events: Vec<ChangeEvent>,
+    /// Pass this as `after` to get the next page (the last sequence returned, or `after`).
+    pub next_after: i64,
+    /// True when more events follow this page.
+    pub has_more: bool,
+}
+
+/// `GET /api/v1/changes/count?after=N`: how many updates are waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangesCount {
+    /// The `after` asked about.
+    pub after: i64,
+    /// Events with sequence greater than `after`.
+    pub count: i64,
+    /// The newest sequence number in the feed (0 when empty).
+    pub latest: i64,
+}
+
+/// The body of every error answer: `{"error": {"code", "message", "field"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `certificate_revoked`, `invalid_field`.
+    pub code: String,
+    /// What went wrong and what to do next, for people.
+    pub message: String,
+    /// The offending field, for input errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_event_uses_reso_entity_event_names() {
+        let event = ChangeEvent {
+            entity_event_sequence: 7,
+            event_type: ChangeKind::StatusChanged,
+            list_office_key: "3".into(),
+            list_office_name: "Acme Homes".into(),
+            listing_key: "A-1".into(),
+            version: 2,
+            event_timestamp: OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap(),
+            listing: Some(ListingDocument::example("A-1")),
+            signature: None,
+            certificate_serial: None,
+            status: "under_offer".into(),
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["EntityEventSequence"], 7);
+        assert_eq!(json["EventType"], "status_changed");
+        assert_eq!(json["Listing"]["ListingKey"], "A-1");
+        let back: ChangeEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn change_kind_codes_round_trip() {
+        for k in [
+            ChangeKind::Created,
+            ChangeKind::Updated,
+            ChangeKind::StatusChanged,
+            ChangeKind::Withdrawn,
+            ChangeKind::TakenDown,
+        ] {
+            assert_eq!(ChangeKind::from_code(k.code()), Some(k));
+        }
+    }
+}

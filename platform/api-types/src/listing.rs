@@ -1,0 +1,590 @@
+//! The listing document an agency publishes, with field names from the RESO Data Dictionary
+//! where one fits (ListingKey, ListPrice, BedroomsTotal, LivingArea, City, PostalCode,
+//! StandardStatus, ModificationTimestamp, PublicRemarks, Media/MediaURL, …).
+//!
+//! [`ListingDocument::validate`] is the single definition of a well-formed listing; the platform
+//! refuses any other with a [`FieldError`] naming the field, and the client checks the same rules
+//! before it signs.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Largest accepted price, in whole currency units.
+pub const MAX_PRICE: u64 = 1_000_000_000_000;
+/// Largest accepted living area, in square metres.
+pub const MAX_LIVING_AREA: f64 = 100_000.0;
+/// Most photos per listing.
+pub const MAX_MEDIA: usize = 50;
+
+/// Sale or rent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum TransactionType {
+    /// For sale.
+    Sale,
+    /// For rent (lease).
+    Rent,
+}
+
+impl TransactionType {
+    /// Every value, in display order.
+    pub const ALL: [TransactionType; 2] = [TransactionType::Sale, TransactionType::Rent];
+
+    /// The lowercase code stored in databases and used in URLs (`sale`, `rent`).
+    pub fn code(self) -> &'static str {
+        match self {
+            TransactionType::Sale => "sale",
+            TransactionType::Rent => "rent",
+        }
+    }
+
+    /// Parses [`TransactionType::code`] (case-insensitive) or the wire name.
+    pub fn from_code(code: &str) -> Option<TransactionType> {
+        TransactionType::ALL
+            .into_iter()
+            .find(|t| t.code().eq_ignore_ascii_case(code.trim()))
+    }
+}
+
+/// The kind of property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PropertyType {
+    /// A flat in a building.
+    Apartment,
+    /// A detached or semi-detached house.
+    House,
+    /// A terraced house or townhouse.
+    Townhouse,
+    /// A plot of land.
+    Land,
+    /// Offices, shops, industrial.
+    Commercial,
+    /// A garage or parking space.
+    Parking,
+    /// A room in a shared home.
+    Room,
+    /// Anything else.
+    Other,
+}
+
+impl PropertyType {
+    /// Every value, in display order.
+    pub const ALL: [PropertyType; 8] = [
+        PropertyType::Apartment,
+        PropertyType::House,
+        PropertyType::Townhouse,
+        PropertyType::Land,
+        PropertyType::Commercial,
+        PropertyType::Parking,
+        PropertyType::Room,
+        PropertyType::Other,
+    ];
+
+    /// The lowercase code stored in databases and used in URLs.
+    pub fn code(self) -> &'static str {
+        match self {
+            PropertyType::Apartment => "apartment",
+            PropertyType::House => "house",
+            PropertyType::Townhouse => "townhouse",
+            PropertyType::Land => "land",
+            PropertyType::Commercial => "commercial",
+            PropertyType::Parking => "parking",
+            PropertyType::Room => "room",
+            PropertyType::Other => "other",
+        }
+    }
+
+    /// Parses [`PropertyType::code`] (case-insensitive).
+    pub fn from_code(code: &str) -> Option<PropertyType> {
+        PropertyType::ALL
+            .into_iter()
+            .find(|t| t.code().eq_ignore_ascii_case(code.trim()))
+    }
+
+    /// Position in [`PropertyType::ALL`], for bitsets.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Where a listing stands. Only `Active` listings appear in searches and alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StandardStatus {
+    /// On the market.
+    Active,
+    /// An offer has been accepted; not yet closed.
+    UnderOffer,
+    /// Sold (sale listings).
+    Sold,
+    /// Rented (rent listings).
+    Rented,
+    /// Taken off the market by the agency.
+    Withdrawn,
+}
+
+impl StandardStatus {
+    /// Every value.
+    pub const ALL: [StandardStatus; 5] = [
+        StandardStatus::Active,
+        StandardStatus::UnderOffer,
+        StandardStatus::Sold,
+        StandardStatus::Rented,
+        StandardStatus::Withdrawn,
+    ];
+
+    /// The snake_case code stored in databases.
+    pub fn code(self) -> &'static str {
+        match self {
+            StandardStatus::Active => "active",
+            StandardStatus::UnderOffer => "under_offer",
+            StandardStatus::Sold => "sold",
+            StandardStatus::Rented => "rented",
+            StandardStatus::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// Parses [`StandardStatus::code`] (case-insensitive; `-` and ` ` count as `_`).
+    pub fn from_code(code: &str) -> Option<StandardStatus> {
+        let code = code.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+        StandardStatus::ALL.into_iter().find(|s| s.code() == code)
+    }
+}
+
+/// One photo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaItem {
+    /// `https://` (or `http://`) address of the image.
+    #[serde(rename = "MediaURL")]
+    pub media_url: String,
+}
+
+/// A listing as its agency publishes and signs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ListingDocument {
+    /// The agency's own key for the listing: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+    pub listing_key: String,
+    /// Sale or rent.
+    pub transaction_type: TransactionType,
+    /// Kind of property.
+    pub property_type: PropertyType,
+    /// Market status.
+    pub standard_status: StandardStatus,
+    /// Town or city.
+    pub city: String,
+    /// District or neighbourhood within the city.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub district: Option<String>,
+    /// Postal code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    /// Street address as one line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unparsed_address: Option<String>,
+    /// Asking price (sale) or monthly rent, in whole units of `Currency`.
+    pub list_price: u64,
+    /// ISO 4217 code, three capital letters (`EUR`).
+    pub currency: String,
+    /// Living area in square metres.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub living_area: Option<f64>,
+    /// Number of rooms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rooms_total: Option<u32>,
+    /// Number of bedrooms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bedrooms_total: Option<u32>,
+    /// Number of bathrooms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bathrooms_total_integer: Option<u32>,
+    /// A one-line headline.
+    pub title: String,
+    /// The description shown to the public.
+    #[serde(default)]
+    pub public_remarks: String,
+    /// Photos, in display order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<MediaItem>,
+    /// When the agency last changed the listing (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub modification_timestamp: OffsetDateTime,
+}
+
+/// What is wrong with one field of a document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// The field's wire name, e.g. `ListPrice` or `Media[2].MediaURL`.
+    pub field: String,
+    /// What is wrong and what would be right.
+    pub message: String,
+}
+
+impl FieldError {
+    /// An error for `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// True for a valid listing key: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+pub fn is_valid_listing_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn text(field: &str, value: &str, min: usize, max: usize) -> Result<(), FieldError> {
+    let len = value.chars().count();
+    if value.trim() != value {
+        return Err(FieldError::new(field, "must not start or end with spaces"));
+    }
+    if len < min {
+        return Err(FieldError::new(
+            field,
+            if min == 1 {
+                "must not be empty".to_owned()
+            } else {
+                format!("must have at least {min} characters")
+            },
+        ));
+    }
+    if len > max {
+        return Err(FieldError::new(
+            field,
+            format!("must have at most {max} characters (has {len})"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn optional_text(field: &str, value: &Option<String>, max: usize) -> Result<(), FieldError> {
+    match value {
+        Some(v) => text(field, v, 1, max),
+        None => Ok(()),
+    }
+}
+
+fn count(field: &str, value: Option<u32>, max: u32) -> Result<(), FieldError> {
+    match value {
+        Some(v) if v > max => Err(FieldError::new(field, format!("must be at most {max}"))),
+        _ => Ok(()),
+    }
+}
+
+impl ListingDocument {
+    /// Checks every field; the first problem is returned with the field's wire name.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if !is_valid_listing_key(&self.listing_key) {
+            return Err(FieldError::new(
+                "ListingKey",
+                "must be 1 to 64 characters of letters, digits, '.', '_' or '-'",
+            ));
+        }
+        text("City", &self.city, 1, 100)?;
+        optional_text("District", &self.district, 100)?;
+        optional_text("PostalCode", &self.postal_code, 16)?;
+        optional_text("UnparsedAddress", &self.unparsed_address, 200)?;
+        if self.list_price == 0 || self.list_price > MAX_PRICE {
+            return Err(FieldError::new(
+                "ListPrice",
+                format!("must be between 1 and {MAX_PRICE}"),
+            ));
+        }
+        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(FieldError::new(
+                "Currency",
+                "must be an ISO 4217 code of three capital letters, e.g. EUR",
+            ));
+        }
+        if let Some(area) = self.living_area
+            && (!area.is_finite() || area <= 0.0 || area > MAX_LIVING_AREA)
+        {
+            return Err(FieldError::new(
+                "LivingArea",
+                format!("must be more than 0 and at most {MAX_LIVING_AREA} square metres"),
+            ));
+        }
+        count("RoomsTotal", self.rooms_total, 500)?;
+        count("BedroomsTotal", self.bedrooms_total, 200)?;
+        count("BathroomsTotalInteger", self.bathrooms_total_integer, 200)?;
+        if let (Some(bedrooms), Some(rooms)) = (self.bedrooms_total, self.rooms_total)
+            && bedrooms > rooms
+        {
+            return Err(FieldError::new(
+                "BedroomsTotal",
+                "cannot be more than RoomsTotal",
+            ));
+        }
+        text("Title", &self.title, 1, 200)?;
+        if !self.public_remarks.is_empty() {
+            text("PublicRemarks", &self.public_remarks, 1, 10_000)?;
+        }
+        if self.media.len() > MAX_MEDIA {
+            return Err(FieldError::new(
+                "Media",
+                format!("at most {MAX_MEDIA} photos"),
+            ));
+        }
+        for (i, item) in self.media.iter().enumerate() {
+            let url = &item.media_url;
+            let field = format!("Media[{i}].MediaURL");
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            match rest {
+                Some(rest)
+                    if !rest.is_empty()
+                        && url.len() <= 2048
+                        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+                        && !rest.starts_with('/') => {}
+                _ => {
+                    return Err(FieldError::new(
+                        field,
+                        "must be an https:// or http:// address without spaces, at most 2048 characters",
+                    ));
+                }
+            }
+        }
+        let year = self.modification_timestamp.year();
+        if !(2000..=9999).contains(&year) {
+            return Err(FieldError::new(
+                "ModificationTimestamp",
+                "must be an RFC 3339 time after the year 2000",
+            ));
+        }
+        if self.modification_timestamp > OffsetDateTime::now_utc() + time::Duration::days(1) {
+            return Err(FieldError::new(
+                "ModificationTimestamp",
+                "lies in the future; check the clock of the sending computer",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The canonical JSON bytes a signature over this listing covers.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        crate::canonical::to_vec(self).expect("a listing document always serialises")
+    }
+
+    /// Whether the listing is on the market.
+    pub fn is_active(&self) -> bool {
+        self.standard_status == StandardStatus::Active
+    }
+
+    /// A realistic valid listing for tests and examples.
+    pub fn example(key: &str) -> ListingDocument {
+        ListingDocument {
+            listing_key: key.to_owned(),
+            transaction_type: TransactionType::Sale,
+            property_type: PropertyType::Apartment,
+            standard_status: StandardStatus::Active,
+            city: "Lisbon".to_owned(),
+            district: Some("Alfama".to_owned()),
+            postal_code: Some("1100-001".to_owned()),
+            unparsed_address: Some("Rua dos Remédios 12".to_owned()),
+            list_price: 350_000,
+            currency: "EUR".to_owned(),
+            living_area: Some(84.5),
+            rooms_total: Some(4),
+            bedrooms_total: Some(2),
+            bathrooms_total_integer: Some(1),
+            title: "Bright two-bedroom flat with river view".to_owned(),
+            public_remarks: "Renovated in 2024, balcony facing the Tagus, close to the tram."
+                .to_owned(),
+            media: vec![MediaItem {
+                media_url: "https://photos.example/alfama-12/1.jpg".to_owned(),
+            }],
+            modification_timestamp: OffsetDateTime::from_unix_timestamp(1_790_000_000)
+                .expect("valid timestamp"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_is_valid_and_uses_reso_names() {
+        let doc = ListingDocument::example("A-1");
+        doc.validate().unwrap();
+        let json = serde_json::to_value(&doc).unwrap();
+        for key in [
+            "ListingKey",
+            "ListPrice",
+            "BedroomsTotal",
+            "LivingArea",
+            "City",
+            "PostalCode",
+            "StandardStatus",
+            "ModificationTimestamp",
+            "PublicRemarks",
+            "BathroomsTotalInteger",
+        ] {
+            assert!(json.get(key).is_some(), "{key} missing in {json}");
+        }
+        assert_eq!(
+            json["Media"][0]["MediaURL"],
+            "https://photos.example/alfama-12/1.jpg"
+        );
+        assert_eq!(json["StandardStatus"], "Active");
+        let back: ListingDocument = serde_json::from_value(json).unwrap();
+        assert_eq!(back, doc);
+    }
+
+    fn field_of(doc: ListingDocument) -> String {
+        doc.validate().unwrap_err().field
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let ok = ListingDocument::example("A-1");
+        assert_eq!(
+            field_of(ListingDocument {
+                listing_key: "has space".into(),
+                ..ok.clone()
+            }),
+            "ListingKey"
+        );
+        assert_eq!(
+            field_of(ListingDocument {
+                list_price: 0,
+                ..ok.clone()
+            }),
+            "ListPrice"
+        );
+        assert_eq!(
+            field_of(ListingDocument {
+                currency: "eur".into(),
+                ..ok.clone()
+            }),
+            "Currency"
+        );
+        assert_eq!(
+            field_of(ListingDocument {
+                city: "".into(),
+                ..ok.clone()
+            }),
+            "City"
+        );
+        assert_eq!(
+            field_of(ListingDocument {
+                living_area: Some(f64::NAN),
+                ..ok.clone()
+            }),
+            "LivingArea"
+        );
+        assert_eq!(
+            field_of(ListingDocument {
+                bedrooms_total: Some(9),
+                ..ok.clone()
+            }),
+            "BedroomsTotal"
+        );
+        assert_eq!(
+            field_of(ListingDocument {
+                title: "x".repeat(201),
+                ..ok.clone()
+            }),
+            "Title"
+        );
+        assert_eq!(
+            field_of(ListingDocument {
+                media: vec![
+                    ok.media[0].clone(),
+                    MediaItem {
+                        media_url: "javascript:alert(1)".into()
+                    }
+                ],
+                ..ok.clone()
+            }),
+            "Media[1].MediaURL"
+        );
+        assert_eq!(
+            field_of(ListingDocument {
+                modification_timestamp: OffsetDateTime::now_utc() + time::Duration::days(3),
+                ..ok.clone()
+            }),
+            "ModificationTimestamp"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_enums_are_refused_when_parsing() {
+        let mut json = serde_json::to_value(ListingDocument::example("A-1")).unwrap();
+        json["Colour"] = "red".into();
+        let err = serde_json::from_value::<ListingDocument>(json).unwrap_err();
+        assert!(err.to_string().contains("Colour"), "{err}");
+
+        let mut json = serde_json::to_value(ListingDocument::example("A-1")).unwrap();
+        json["StandardStatus"] = "Gone".into();
+        assert!(serde_json::from_value::<ListingDocument>(json).is_err());
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for t in PropertyType::ALL {
+            assert_eq!(PropertyType::from_code(t.code()), Some(t));
+        }
+        for s in StandardStatus::ALL {
+            assert_eq!(StandardStatus::from_code(s.code()), Some(s));
+        }
+        assert_eq!(
+            StandardStatus::from_code("Under offer"),
+            Some(StandardStatus::UnderOffer)
+        );
+        assert_eq!(
+            TransactionType::from_code("RENT"),
+            Some(TransactionType::Rent)
+        );
+    }
+
+    #[test]
+    fn canonical_bytes_are_stable_and_sorted() {
+        let doc = ListingDocument::example("A-1");
+        let bytes = doc.canonical_bytes();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            text.starts_with(r#"{"BathroomsTotalInteger":1,"BedroomsTotal":2,"City":"Lisbon""#),
+            "{text}"
+        );
+        let reparsed: ListingDocument = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(reparsed.canonical_bytes(), bytes);
+    }
+
+    #[test]
+    fn canonical_bytes_survive_the_wire_for_awkward_floats() {
+        // A signer serialises, the platform parses and re-canonicalises: the bytes must agree,
+        // for every float (serde_json's `float_roundtrip` makes parsing exact).
+        for area in [
+            84.123_456_789_012_3,
+            948_705_129_888.257_7,
+            0.1 + 0.2,
+            1e-7,
+            99_999.999_999_9,
+        ] {
+            let doc = ListingDocument {
+                living_area: Some(area),
+                ..ListingDocument::example("F-1")
+            };
+            let wire = serde_json::to_string(&doc).unwrap();
+            let parsed: ListingDocument = serde_json::from_str(&wire).unwrap();
+            assert_eq!(parsed.canonical_bytes(), doc.canonical_bytes(), "{area}");
+        }
+    }
+}
