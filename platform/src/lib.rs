@@ -1,11 +1,14 @@
 //! The listing exchange platform as a library: the `platform` binary only parses its arguments
 //! and calls [`run`]; tests drive the same functions.
 
+pub mod agencies;
 pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod email_address;
 pub mod error;
+pub mod listings;
 pub mod metrics;
 pub mod server;
 pub mod state;

@@ -65,6 +65,7 @@ CREATE TABLE listings (
     title TEXT NOT NULL,
     description TEXT NOT NULL,
     media TEXT NOT NULL, -- JSON array of photo URLs
+    search_text TEXT NOT NULL, -- normalised title, a newline, normalised description (keyword search)
     modified_at BIGINT NOT NULL, -- the agency's ModificationTimestamp
     document TEXT NOT NULL, -- the canonical JSON the agency signed
     signature TEXT NOT NULL, -- base64 of the detached signature over `document`
@@ -86,6 +87,7 @@ CREATE TABLE counters (
     value BIGINT NOT NULL
 );
 INSERT INTO counters (name, value) VALUES ('listing_events', 0);
+INSERT INTO counters (name, value) VALUES ('saved_search_log', 0);
 
 -- The change feed agency clients pull: one row per change, numbered by `seq`.
 CREATE TABLE listing_events (
@@ -126,6 +128,15 @@ CREATE TABLE saved_searches (
 CREATE INDEX saved_searches_user ON saved_searches (user_id);
 CREATE INDEX saved_searches_agency ON saved_searches (agency_id);
 CREATE INDEX saved_searches_expiry ON saved_searches (expires_at);
+
+-- Every create, change and delete of a saved search, numbered like the listing feed, so each
+-- platform node keeps its in-memory match index fresh by reading what came after its last number.
+CREATE TABLE saved_search_log (
+    seq BIGINT PRIMARY KEY,
+    saved_search_id BIGINT NOT NULL REFERENCES saved_searches (id),
+    op TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
+    at BIGINT NOT NULL
+);
 
 -- The outbox: every email goes through here, written in the transaction that causes it.
 CREATE TABLE notifications (

@@ -69,6 +69,7 @@ diesel::table! {
         title -> Text,
         description -> Text,
         media -> Text,
+        search_text -> Text,
         modified_at -> BigInt,
         document -> Text,
         signature -> Text,
@@ -129,6 +130,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    saved_search_log (seq) {
+        seq -> BigInt,
+        saved_search_id -> BigInt,
+        op -> Text,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
     notifications (id) {
         id -> BigInt,
         idempotency_key -> Text,
@@ -180,6 +190,7 @@ diesel::joinable!(listings -> agencies (agency_id));
 diesel::joinable!(listing_events -> listings (listing_id));
 diesel::joinable!(saved_searches -> users (user_id));
 diesel::joinable!(notifications -> users (user_id));
+diesel::joinable!(saved_search_log -> saved_searches (saved_search_id));
 diesel::joinable!(vault_records -> agencies (agency_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -191,6 +202,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     listing_events,
     users,
     saved_searches,
+    saved_search_log,
     notifications,
     vault_records,
     audit_log,

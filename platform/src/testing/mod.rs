@@ -9,6 +9,7 @@
 //! * `TEST_SKIP_LOG`: a file each skip is appended to, so the test script can list them at the end.
 
 pub mod db;
+pub mod fixtures;
 pub mod process;
 
 pub use db::TestDb;

@@ -1,0 +1,756 @@
+//! Listing queries, for both backends. Writers run inside the caller's
+//! [`write_tx!`](crate::write_tx) so the listing, its change-feed event, its notifications and
+//! its audit entry commit together.
+
+use api_types::api::{ChangeEvent, ChangeKind, PublishOutcome};
+use api_types::{SearchCriteria, StandardStatus};
+use diesel::prelude::*;
+
+use super::{ListingRow, ListingStatus, VerifiedListing, search_text, time_to_ms};
+use crate::audit::AuditLog;
+use crate::db::schema::{agencies, listing_events, listings};
+
+/// What a write to a listing did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    /// Created, updated or unchanged.
+    pub outcome: PublishOutcome,
+    /// The change-feed event kind, when something changed.
+    pub kind: Option<ChangeKind>,
+    /// The change-feed sequence number, when something changed.
+    pub sequence: Option<i64>,
+    /// The row before the write (None for a new listing).
+    pub previous: Option<ListingRow>,
+    /// The row after the write.
+    pub current: ListingRow,
+}
+
+/// Why a publish was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// An operator took the listing down; the agency cannot change it.
+    #[error("listing {0} was taken down by the platform operator and cannot be changed")]
+    TakenDown(String),
+    /// The document is older than the stored one (e.g. an old change delivered late).
+    #[error(
+        "listing {key} has a newer version on the platform (ModificationTimestamp {stored}); send a newer document"
+    )]
+    Stale {
+        /// The listing key.
+        key: String,
+        /// The stored ModificationTimestamp (RFC 3339).
+        stored: String,
+    },
+    /// Another write to the same listing committed first; retrying will work.
+    #[error("listing {0} was changed at the same moment by another request; retry")]
+    Concurrent(String),
+    /// A database error.
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+/// Order of search results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListingSort {
+    /// Most recently published first.
+    #[default]
+    Newest,
+    /// Cheapest first.
+    PriceAsc,
+    /// Dearest first.
+    PriceDesc,
+}
+
+/// A search over active listings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ListingQuery {
+    /// What to match (normalised by the query itself).
+    pub criteria: SearchCriteria,
+    /// Order.
+    pub sort: ListingSort,
+    /// Rows to skip.
+    pub offset: i64,
+    /// Rows to return (at most 100).
+    pub limit: i64,
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `\` as escape character.
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Listing reads and writes; implemented for both connection types.
+pub trait ListingStore {
+    /// The agency's listing with this key.
+    fn find_listing(&mut self, agency_id: i64, key: &str) -> QueryResult<Option<ListingRow>>;
+
+    /// A listing by platform id.
+    fn find_listing_by_id(&mut self, id: i64) -> QueryResult<Option<ListingRow>>;
+
+    /// Creates or replaces the agency's listing with a verified document (idempotent: the same
+    /// document again changes nothing). Appends a change-feed event for every real change.
+    fn publish_listing(
+        &mut self,
+        agency_id: i64,
+        listing: &VerifiedListing,
+    ) -> Result<Published, PublishError>;
+
+    /// Withdraws the agency's listing; `Ok(None)` when it has no listing with that key.
+    fn withdraw_listing(
+        &mut self,
+        agency_id: i64,
+        key: &str,
+    ) -> Result<Option<Published>, PublishError>;
+
+    /// An operator takes a listing down (audited); `Ok(None)` when there is no such listing.
+    fn take_down_listing(
+        &mut self,
+        listing_id: i64,
+        operator: &str,
+        reason: &str,
+    ) -> QueryResult<Option<Published>>;
+
+    /// Change-feed events with sequence greater than `after`, oldest first, at most `limit`.
+    fn changes_after(&mut self, after: i64, limit: i64) -> QueryResult<Vec<ChangeEvent>>;
+
+    /// Number of events after `after`, and the newest sequence number (0 when the feed is empty).
+    fn count_changes_after(&mut self, after: i64) -> QueryResult<(i64, i64)>;
+
+    /// Active listings matching `query`, and how many match in all.
+    fn search_listings(&mut self, query: &ListingQuery) -> QueryResult<(Vec<ListingRow>, i64)>;
+}
+
+crate::impl_for_backends!(ListingStore {
+    fn find_listing(&mut self, agency_id: i64, key: &str) -> QueryResult<Option<ListingRow>> {
+        listings::table
+            .filter(listings::agency_id.eq(agency_id))
+            .filter(listings::listing_key.eq(key))
+            .select(ListingRow::as_select())
+            .first(self)
+            .optional()
+    }
+
+    fn find_listing_by_id(&mut self, id: i64) -> QueryResult<Option<ListingRow>> {
+        listings::table
+            .find(id)
+            .select(ListingRow::as_select())
+            .first(self)
+            .optional()
+    }
+
+    fn publish_listing(
+        &mut self,
+        agency_id: i64,
+        listing: &VerifiedListing,
+    ) -> Result<Published, PublishError> {
+        let doc = listing.document();
+        let now = crate::db::now_ms();
+        let modified_at = time_to_ms(doc.modification_timestamp);
+        let status = ListingStatus::Market(doc.standard_status);
+        let media = serde_json::to_string(
+            &doc.media.iter().map(|m| m.media_url.as_str()).collect::<Vec<_>>(),
+        )
+        .expect("strings serialise");
+        let text = search_text(doc);
+        let values = (
+            listings::status.eq(status.code()),
+            listings::transaction_type.eq(doc.transaction_type.code()),
+            listings::property_type.eq(doc.property_type.code()),
+            listings::city.eq(&doc.city),
+            listings::city_key.eq(api_types::search::normalize(&doc.city)),
+            listings::district.eq(doc.district.as_deref()),
+            listings::district_key.eq(doc.district.as_deref().map(api_types::search::normalize)),
+            listings::postal_code.eq(doc.postal_code.as_deref()),
+            listings::address.eq(doc.unparsed_address.as_deref()),
+            listings::price.eq(i64::try_from(doc.list_price).unwrap_or(i64::MAX)),
+            listings::currency.eq(&doc.currency),
+            listings::living_area.eq(doc.living_area),
+            listings::rooms.eq(doc.rooms_total.map(|v| v as i32)),
+            listings::bedrooms.eq(doc.bedrooms_total.map(|v| v as i32)),
+            listings::bathrooms.eq(doc.bathrooms_total_integer.map(|v| v as i32)),
+            listings::title.eq(&doc.title),
+            listings::description.eq(&doc.public_remarks),
+            listings::media.eq(&media),
+            listings::search_text.eq(&text),
+            listings::modified_at.eq(modified_at),
+            listings::document.eq(listing.canonical()),
+            listings::signature.eq(&listing.signature().value),
+            listings::signature_alg.eq(listing.signature().algorithm.name()),
+            listings::cert_serial.eq(listing.cert_serial()),
+            listings::updated_at.eq(now),
+        );
+
+        let previous = listings::table
+            .filter(listings::agency_id.eq(agency_id))
+            .filter(listings::listing_key.eq(&doc.listing_key))
+            .select(ListingRow::as_select())
+            .first(self)
+            .optional()?;
+
+        let (current, kind) = match &previous {
+            None => {
+                let inserted = diesel::insert_into(listings::table)
+                    .values((
+                        listings::agency_id.eq(agency_id),
+                        listings::listing_key.eq(&doc.listing_key),
+                        listings::version.eq(1_i64),
+                        listings::created_at.eq(now),
+                        values,
+                    ))
+                    .on_conflict((listings::agency_id, listings::listing_key))
+                    .do_nothing()
+                    .returning(ListingRow::as_returning())
+                    .get_result(self)
+                    .optional()?;
+                match inserted {
+                    Some(row) => (row, ChangeKind::Created),
+                    None => return Err(PublishError::Concurrent(doc.listing_key.clone())),
+                }
+            }
+            Some(old) => {
+                if old.status() == ListingStatus::TakenDown {
+                    return Err(PublishError::TakenDown(doc.listing_key.clone()));
+                }
+                if modified_at < old.modified_at {
+                    return Err(PublishError::Stale {
+                        key: doc.listing_key.clone(),
+                        stored: super::ms_to_time(old.modified_at)
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .unwrap_or_default(),
+                    });
+                }
+                if old.document == listing.canonical() && old.status == status.code() {
+                    return Ok(Published {
+                        outcome: PublishOutcome::Unchanged,
+                        kind: None,
+                        sequence: None,
+                        previous: previous.clone(),
+                        current: old.clone(),
+                    });
+                }
+                let updated = diesel::update(
+                    listings::table
+                        .filter(listings::id.eq(old.id))
+                        .filter(listings::version.eq(old.version)),
+                )
+                .set((listings::version.eq(old.version + 1), values))
+                .returning(ListingRow::as_returning())
+                .get_result(self)
+                .optional()?;
+                let Some(row) = updated else {
+                    return Err(PublishError::Concurrent(doc.listing_key.clone()));
+                };
+                let kind = if doc.standard_status == StandardStatus::Withdrawn
+                    && old.status != row.status
+                {
+                    ChangeKind::Withdrawn
+                } else if old.status != row.status && same_content(old, &row) {
+                    ChangeKind::StatusChanged
+                } else {
+                    ChangeKind::Updated
+                };
+                (row, kind)
+            }
+        };
+        let seq = self.next_counter("listing_events")?;
+        diesel::insert_into(listing_events::table)
+            .values((
+                listing_events::seq.eq(seq),
+                listing_events::listing_id.eq(current.id),
+                listing_events::agency_id.eq(agency_id),
+                listing_events::listing_key.eq(&current.listing_key),
+                listing_events::kind.eq(kind.code()),
+                listing_events::version.eq(current.version),
+                listing_events::at.eq(now),
+            ))
+            .execute(self)?;
+        Ok(Published {
+            outcome: if previous.is_none() {
+                PublishOutcome::Created
+            } else {
+                PublishOutcome::Updated
+            },
+            kind: Some(kind),
+            sequence: Some(seq),
+            previous,
+            current,
+        })
+    }
+
+    fn withdraw_listing(
+        &mut self,
+        agency_id: i64,
+        key: &str,
+    ) -> Result<Option<Published>, PublishError> {
+        let Some(old) = listings::table
+            .filter(listings::agency_id.eq(agency_id))
+            .filter(listings::listing_key.eq(key))
+            .select(ListingRow::as_select())
+            .first(self)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        match old.status() {
+            ListingStatus::TakenDown => return Err(PublishError::TakenDown(key.to_owned())),
+            ListingStatus::Market(StandardStatus::Withdrawn) => {
+                return Ok(Some(Published {
+                    outcome: PublishOutcome::Unchanged,
+                    kind: None,
+                    sequence: None,
+                    previous: Some(old.clone()),
+                    current: old,
+                }));
+            }
+            ListingStatus::Market(_) => {}
+        }
+        let now = crate::db::now_ms();
+        let current = diesel::update(
+            listings::table
+                .filter(listings::id.eq(old.id))
+                .filter(listings::version.eq(old.version)),
+        )
+        .set((
+            listings::status.eq(ListingStatus::Market(StandardStatus::Withdrawn).code()),
+            listings::version.eq(old.version + 1),
+            listings::updated_at.eq(now),
+        ))
+        .returning(ListingRow::as_returning())
+        .get_result(self)
+        .optional()?
+        .ok_or_else(|| PublishError::Concurrent(key.to_owned()))?;
+        let seq = self.next_counter("listing_events")?;
+        diesel::insert_into(listing_events::table)
+            .values((
+                listing_events::seq.eq(seq),
+                listing_events::listing_id.eq(current.id),
+                listing_events::agency_id.eq(agency_id),
+                listing_events::listing_key.eq(&current.listing_key),
+                listing_events::kind.eq(ChangeKind::Withdrawn.code()),
+                listing_events::version.eq(current.version),
+                listing_events::at.eq(now),
+            ))
+            .execute(self)?;
+        Ok(Some(Published {
+            outcome: PublishOutcome::Updated,
+            kind: Some(ChangeKind::Withdrawn),
+            sequence: Some(seq),
+            previous: Some(old),
+            current,
+        }))
+    }
+
+    fn take_down_listing(
+        &mut self,
+        listing_id: i64,
+        operator: &str,
+        reason: &str,
+    ) -> QueryResult<Option<Published>> {
+        let Some(old) = listings::table
+            .find(listing_id)
+            .select(ListingRow::as_select())
+            .first(self)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        if old.status() == ListingStatus::TakenDown {
+            return Ok(Some(Published {
+                outcome: PublishOutcome::Unchanged,
+                kind: None,
+                sequence: None,
+                previous: Some(old.clone()),
+                current: old,
+            }));
+        }
+        let now = crate::db::now_ms();
+        let current = diesel::update(listings::table.find(listing_id))
+            .set((
+                listings::status.eq(ListingStatus::TakenDown.code()),
+                listings::version.eq(listings::version + 1),
+                listings::updated_at.eq(now),
+                listings::taken_down_at.eq(now),
+                listings::takedown_reason.eq(reason),
+            ))
+            .returning(ListingRow::as_returning())
+            .get_result(self)?;
+        let seq = self.next_counter("listing_events")?;
+        diesel::insert_into(listing_events::table)
+            .values((
+                listing_events::seq.eq(seq),
+                listing_events::listing_id.eq(current.id),
+                listing_events::agency_id.eq(current.agency_id),
+                listing_events::listing_key.eq(&current.listing_key),
+                listing_events::kind.eq(ChangeKind::TakenDown.code()),
+                listing_events::version.eq(current.version),
+                listing_events::at.eq(now),
+            ))
+            .execute(self)?;
+        self.audit(
+            &crate::audit::Actor::Operator(operator.to_owned()),
+            "listing.take_down",
+            Some(&listing_id.to_string()),
+            serde_json::json!({
+                "agency_id": current.agency_id,
+                "listing_key": current.listing_key,
+                "reason": reason,
+            }),
+        )?;
+        Ok(Some(Published {
+            outcome: PublishOutcome::Updated,
+            kind: Some(ChangeKind::TakenDown),
+            sequence: Some(seq),
+            previous: Some(old),
+            current,
+        }))
+    }
+
+    fn changes_after(&mut self, after: i64, limit: i64) -> QueryResult<Vec<ChangeEvent>> {
+        let rows: Vec<(i64, String, i64, ListingRow, String)> = listing_events::table
+            .inner_join(listings::table.inner_join(agencies::table))
+            .filter(listing_events::seq.gt(after))
+            .order(listing_events::seq.asc())
+            .limit(limit)
+            .select((
+                listing_events::seq,
+                listing_events::kind,
+                listing_events::at,
+                ListingRow::as_select(),
+                agencies::name,
+            ))
+            .load(self)?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, kind, at, row, agency)| {
+                let kind = ChangeKind::from_code(&kind).unwrap_or(ChangeKind::Updated);
+                row.change_event(seq, kind, at, &agency)
+            })
+            .collect())
+    }
+
+    fn count_changes_after(&mut self, after: i64) -> QueryResult<(i64, i64)> {
+        let count: i64 = listing_events::table
+            .filter(listing_events::seq.gt(after))
+            .count()
+            .get_result(self)?;
+        let latest: Option<i64> = listing_events::table
+            .select(diesel::dsl::max(listing_events::seq))
+            .first(self)?;
+        Ok((count, latest.unwrap_or(0)))
+    }
+
+    fn search_listings(&mut self, query: &ListingQuery) -> QueryResult<(Vec<ListingRow>, i64)> {
+        let c = query.criteria.normalized();
+        let filtered = || {
+            let mut q = listings::table
+                .filter(listings::status.eq(ListingStatus::Market(StandardStatus::Active).code()))
+                .into_boxed();
+            if let Some(t) = c.transaction_type {
+                q = q.filter(listings::transaction_type.eq(t.code()));
+            }
+            if let Some(city) = &c.city {
+                q = q.filter(listings::city_key.eq(city.clone()));
+            }
+            if let Some(district) = &c.district {
+                q = q.filter(listings::district_key.eq(district.clone()));
+            }
+            if !c.property_types.is_empty() {
+                q = q.filter(
+                    listings::property_type
+                        .eq_any(c.property_types.iter().map(|t| t.code()).collect::<Vec<_>>()),
+                );
+            }
+            if let Some(p) = c.min_price {
+                q = q.filter(listings::price.ge(i64::try_from(p).unwrap_or(i64::MAX)));
+            }
+            if let Some(p) = c.max_price {
+                q = q.filter(listings::price.le(i64::try_from(p).unwrap_or(i64::MAX)));
+            }
+            if let Some(a) = c.min_living_area {
+                q = q.filter(listings::living_area.ge(a));
+            }
+            if let Some(a) = c.max_living_area {
+                q = q.filter(listings::living_area.le(a));
+            }
+            if let Some(b) = c.min_bedrooms {
+                q = q.filter(listings::bedrooms.ge(i32::try_from(b).unwrap_or(i32::MAX)));
+            }
+            for keyword in &c.keywords {
+                q = q.filter(
+                    listings::search_text
+                        .like(format!("%{}%", like_escape(keyword)))
+                        .escape('\\'),
+                );
+            }
+            q
+        };
+        let total: i64 = filtered().count().get_result(self)?;
+        let mut page = filtered();
+        page = match query.sort {
+            ListingSort::Newest => page.order((listings::created_at.desc(), listings::id.desc())),
+            ListingSort::PriceAsc => page.order((listings::price.asc(), listings::id.asc())),
+            ListingSort::PriceDesc => page.order((listings::price.desc(), listings::id.desc())),
+        };
+        let rows = page
+            .offset(query.offset.max(0))
+            .limit(query.limit.clamp(1, 100))
+            .select(ListingRow::as_select())
+            .load(self)?;
+        Ok((rows, total))
+    }
+});
+
+/// True when two rows differ at most in status and modification time.
+fn same_content(a: &ListingRow, b: &ListingRow) -> bool {
+    let strip = |row: &ListingRow| -> Option<serde_json::Value> {
+        let mut v: serde_json::Value = serde_json::from_str(&row.document).ok()?;
+        let obj = v.as_object_mut()?;
+        obj.remove("StandardStatus");
+        obj.remove("ModificationTimestamp");
+        Some(v)
+    };
+    strip(a).is_some() && strip(a) == strip(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::fixtures;
+    use api_types::ListingDocument;
+
+    fn doc(key: &str) -> ListingDocument {
+        ListingDocument::example(key)
+    }
+
+    fn later(mut d: ListingDocument, secs: i64) -> ListingDocument {
+        d.modification_timestamp += time::Duration::seconds(secs);
+        d
+    }
+
+    crate::db_test!(publish_is_idempotent_versioned_and_fed, |db| {
+        let mut conn = db.get().unwrap();
+        let (agency, serial) = fixtures::active_agency_with_certificate(&mut conn, "Acme");
+        let first = fixtures::publish(&mut conn, agency.id, &serial, &doc("K-1")).unwrap();
+        assert_eq!(first.outcome, PublishOutcome::Created);
+        assert_eq!(first.current.version, 1);
+        assert_eq!(first.sequence, Some(1));
+
+        // The same document again: nothing changes, no event.
+        let again = fixtures::publish(&mut conn, agency.id, &serial, &doc("K-1")).unwrap();
+        assert_eq!(again.outcome, PublishOutcome::Unchanged);
+        assert_eq!(again.current.version, 1);
+
+        // A price drop: version 2, an `updated` event.
+        let cheaper = ListingDocument {
+            list_price: 300_000,
+            ..later(doc("K-1"), 60)
+        };
+        let second = fixtures::publish(&mut conn, agency.id, &serial, &cheaper).unwrap();
+        assert_eq!(second.kind, Some(ChangeKind::Updated));
+        assert_eq!(second.current.version, 2);
+        assert_eq!(second.previous.as_ref().unwrap().price, 350_000);
+
+        // Only the status changes: `status_changed`.
+        let offer = ListingDocument {
+            standard_status: StandardStatus::UnderOffer,
+            ..later(cheaper.clone(), 120)
+        };
+        let third = fixtures::publish(&mut conn, agency.id, &serial, &offer).unwrap();
+        assert_eq!(third.kind, Some(ChangeKind::StatusChanged));
+
+        // An older document arriving late is refused; nothing changes.
+        let err = fixtures::publish(&mut conn, agency.id, &serial, &doc("K-1")).unwrap_err();
+        assert!(matches!(err, PublishError::Stale { .. }), "{err}");
+
+        let events = crate::with_conn!(&mut conn, |c| c.changes_after(0, 100)).unwrap();
+        let kinds: Vec<ChangeKind> = events.iter().map(|e| e.event_type).collect();
+        assert_eq!(
+            kinds,
+            [
+                ChangeKind::Created,
+                ChangeKind::Updated,
+                ChangeKind::StatusChanged
+            ]
+        );
+        assert_eq!(events[2].entity_event_sequence, 3);
+        assert_eq!(events[2].list_office_name, "Acme");
+        assert_eq!(events[2].listing.as_ref().unwrap().list_price, 300_000);
+        let (count, latest) = crate::with_conn!(&mut conn, |c| c.count_changes_after(1)).unwrap();
+        assert_eq!((count, latest), (2, 3));
+        let page = crate::with_conn!(&mut conn, |c| c.changes_after(1, 1)).unwrap();
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].entity_event_sequence, 2);
+    });
+
+    crate::db_test!(withdraw_and_take_down, |db| {
+        let mut conn = db.get().unwrap();
+        let (agency, serial) = fixtures::active_agency_with_certificate(&mut conn, "Acme");
+        fixtures::publish(&mut conn, agency.id, &serial, &doc("K-1")).unwrap();
+        fixtures::publish(&mut conn, agency.id, &serial, &doc("K-2")).unwrap();
+        let withdrawn = crate::write_tx!(&mut conn, |c| c.withdraw_listing(agency.id, "K-1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(withdrawn.kind, Some(ChangeKind::Withdrawn));
+        // Twice is harmless.
+        let again = crate::write_tx!(&mut conn, |c| c.withdraw_listing(agency.id, "K-1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.outcome, PublishOutcome::Unchanged);
+        assert!(
+            crate::write_tx!(&mut conn, |c| c.withdraw_listing(agency.id, "nope"))
+                .unwrap()
+                .is_none()
+        );
+
+        let k2 = crate::with_conn!(&mut conn, |c| c.find_listing(agency.id, "K-2"))
+            .unwrap()
+            .unwrap();
+        let down = crate::write_tx!(&mut conn, |c| c.take_down_listing(k2.id, "cli", "fraud"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(down.kind, Some(ChangeKind::TakenDown));
+        // The agency cannot bring it back.
+        let err =
+            fixtures::publish(&mut conn, agency.id, &serial, &later(doc("K-2"), 10)).unwrap_err();
+        assert!(matches!(err, PublishError::TakenDown(_)));
+        let events = crate::with_conn!(&mut conn, |c| c.changes_after(2, 10)).unwrap();
+        assert_eq!(events.len(), 2);
+        assert!(events.iter().all(|e| e.listing.is_none()), "{events:#?}");
+        assert_eq!(events[1].status, "taken_down");
+        let audit = crate::with_conn!(&mut conn, |c| c.audit_entries(Some("listing.take_down"), 5))
+            .unwrap();
+        assert_eq!(audit.len(), 1);
+        // Neither shows in search.
+        let (rows, total) = crate::with_conn!(&mut conn, |c| c.search_listings(&ListingQuery {
+            limit: 10,
+            ..Default::default()
+        }))
+        .unwrap();
+        assert_eq!((rows.len(), total), (0, 0));
+    });
+
+    crate::db_test!(search_applies_the_shared_semantics, |db| {
+        use api_types::{PropertyType, TransactionType};
+        let mut conn = db.get().unwrap();
+        let (agency, serial) = fixtures::active_agency_with_certificate(&mut conn, "Acme");
+        let listings = [
+            ListingDocument::example("S-1"),
+            ListingDocument {
+                list_price: 1200,
+                transaction_type: TransactionType::Rent,
+                city: "Porto".into(),
+                district: None,
+                title: "Studio 100% renovated".into(),
+                ..ListingDocument::example("S-2")
+            },
+            ListingDocument {
+                list_price: 900_000,
+                property_type: PropertyType::House,
+                bedrooms_total: Some(4),
+                rooms_total: Some(7),
+                living_area: None,
+                ..ListingDocument::example("S-3")
+            },
+        ];
+        for d in &listings {
+            fixtures::publish(&mut conn, agency.id, &serial, d).unwrap();
+        }
+        let search = |conn: &mut crate::db::DbConn, criteria: SearchCriteria, sort| {
+            let (rows, total) = crate::with_conn!(conn, |c| c.search_listings(&ListingQuery {
+                criteria: criteria.clone(),
+                sort,
+                offset: 0,
+                limit: 10,
+            }))
+            .unwrap();
+            // The SQL agrees with the reference semantics on every row.
+            let expected: Vec<&str> = listings
+                .iter()
+                .filter(|d| {
+                    criteria
+                        .normalized()
+                        .matches(&api_types::search::ListingFacts::from_document(d))
+                })
+                .map(|d| d.listing_key.as_str())
+                .collect();
+            let mut got: Vec<String> = rows.iter().map(|r| r.listing_key.clone()).collect();
+            assert_eq!(total as usize, got.len());
+            let in_order = got.clone();
+            got.sort();
+            let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+            want.sort();
+            assert_eq!(got, want, "{criteria:?}");
+            in_order
+        };
+        let by_price = search(&mut conn, SearchCriteria::default(), ListingSort::PriceAsc);
+        assert_eq!(by_price, ["S-2", "S-1", "S-3"]);
+        let newest = search(&mut conn, SearchCriteria::default(), ListingSort::Newest);
+        assert_eq!(newest, ["S-3", "S-2", "S-1"]);
+        search(
+            &mut conn,
+            SearchCriteria {
+                city: Some("PORTO".into()),
+                ..Default::default()
+            },
+            ListingSort::Newest,
+        );
+        search(
+            &mut conn,
+            SearchCriteria {
+                keywords: vec!["100%".into()],
+                ..Default::default()
+            },
+            ListingSort::Newest,
+        );
+        search(
+            &mut conn,
+            SearchCriteria {
+                keywords: vec!["%".into(), "RIVER".into()],
+                ..Default::default()
+            },
+            ListingSort::Newest,
+        );
+        search(
+            &mut conn,
+            SearchCriteria {
+                min_living_area: Some(10.0),
+                ..Default::default()
+            },
+            ListingSort::Newest,
+        );
+        search(
+            &mut conn,
+            SearchCriteria {
+                min_bedrooms: Some(3),
+                property_types: vec![PropertyType::House],
+                ..Default::default()
+            },
+            ListingSort::Newest,
+        );
+        search(
+            &mut conn,
+            SearchCriteria {
+                district: Some("alfama".into()),
+                max_price: Some(400_000),
+                ..Default::default()
+            },
+            ListingSort::Newest,
+        );
+        search(
+            &mut conn,
+            SearchCriteria {
+                transaction_type: Some(TransactionType::Rent),
+                ..Default::default()
+            },
+            ListingSort::PriceDesc,
+        );
+    });
+}
