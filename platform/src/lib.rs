@@ -10,6 +10,7 @@ pub mod email_address;
 pub mod error;
 pub mod listings;
 pub mod metrics;
+pub mod searches;
 pub mod server;
 pub mod state;
 pub mod telemetry;
