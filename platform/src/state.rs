@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::db::Db;
+use crate::events::EventBus;
 use crate::metrics::Metrics;
 
 /// Shared state of one platform process.
@@ -17,6 +18,8 @@ pub struct AppState {
     pub db: Db,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Live events for open pages.
+    pub events: EventBus,
     /// When the process started.
     pub started_at: Instant,
 }
@@ -28,6 +31,7 @@ impl AppState {
             config: Arc::new(config),
             db,
             metrics: Arc::new(Metrics::new()),
+            events: EventBus::default(),
             started_at: Instant::now(),
         }
     }
