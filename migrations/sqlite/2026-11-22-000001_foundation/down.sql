@@ -2,6 +2,7 @@ DROP TABLE audit_log;
 DROP TABLE vault_records;
 DROP TABLE notifications;
 DROP TABLE saved_search_log;
+DROP TABLE dismissed_listings;
 DROP TABLE saved_searches;
 DROP TABLE users;
 DROP TABLE listing_events;

@@ -129,6 +129,14 @@ CREATE INDEX saved_searches_user ON saved_searches (user_id);
 CREATE INDEX saved_searches_agency ON saved_searches (agency_id);
 CREATE INDEX saved_searches_expiry ON saved_searches (expires_at);
 
+-- Listings a user marked "not interested": never alerted or suggested again.
+CREATE TABLE dismissed_listings (
+    user_id BIGINT NOT NULL REFERENCES users (id),
+    listing_id BIGINT NOT NULL REFERENCES listings (id),
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (user_id, listing_id)
+);
+
 -- Every create, change and delete of a saved search, numbered like the listing feed, so each
 -- platform node keeps its in-memory match index fresh by reading what came after its last number.
 CREATE TABLE saved_search_log (

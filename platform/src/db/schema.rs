@@ -130,6 +130,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    dismissed_listings (user_id, listing_id) {
+        user_id -> BigInt,
+        listing_id -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     saved_search_log (seq) {
         seq -> BigInt,
         saved_search_id -> BigInt,
@@ -202,6 +210,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     listing_events,
     users,
     saved_searches,
+    dismissed_listings,
     saved_search_log,
     notifications,
     vault_records,
