@@ -231,3 +231,29 @@ mod tests {
         }
     }
 }
+
+/// `POST /api/v1/saved-searches` and `PUT /api/v1/saved-searches/{id}`: a tenant's or buyer's
+/// wishes kept on the platform, so matches reach the agency by email while its desk is off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgencySavedSearchRequest {
+    /// A name the agency recognises (e.g. the tenant's reference); blank gets a summary.
+    #[serde(default)]
+    pub name: String,
+    /// What to match.
+    pub criteria: crate::search::SearchCriteria,
+}
+
+/// One of the agency's saved searches on the platform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgencySavedSearch {
+    /// Platform id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Criteria in normal form.
+    pub criteria: crate::search::SearchCriteria,
+    /// When it stops matching unless renewed (`POST /api/v1/saved-searches/{id}/renew`).
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
