@@ -1,0 +1,301 @@
+//! Private keys: generation, PEM (plain and passphrase-encrypted PKCS#8), CSRs and signing.
+
+use std::fmt;
+
+use pkcs8::der::Decode;
+use rcgen::{KeyPair, PublicKeyData, SigningKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use zeroize::Zeroizing;
+
+use crate::CaError;
+use crate::sign::{Signature, SignatureAlgorithm};
+
+/// PEM label of an unencrypted PKCS#8 private key.
+const PLAIN_LABEL: &str = "PRIVATE KEY";
+/// PEM label of a passphrase-encrypted PKCS#8 private key.
+const ENCRYPTED_LABEL: &str = "ENCRYPTED PRIVATE KEY";
+
+/// scrypt cost used for encrypted keys: N = 2^14, r = 8, p = 1 (16 MiB), which
+/// `openssl pkey` accepts within its default scrypt memory limit.
+const SCRYPT_LOG_N: u8 = 14;
+const SCRYPT_R: u32 = 8;
+const SCRYPT_P: u32 = 1;
+
+/// The key algorithms this CA generates and accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyAlgorithm {
+    /// ECDSA on the NIST P-256 curve (signatures with SHA-256).
+    EcdsaP256,
+    /// Ed25519.
+    Ed25519,
+}
+
+impl KeyAlgorithm {
+    /// A short human-readable name: "ECDSA P-256" or "Ed25519".
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyAlgorithm::EcdsaP256 => "ECDSA P-256",
+            KeyAlgorithm::Ed25519 => "Ed25519",
+        }
+    }
+
+    /// The signature algorithm used with keys of this type.
+    pub fn signature_algorithm(self) -> SignatureAlgorithm {
+        match self {
+            KeyAlgorithm::EcdsaP256 => SignatureAlgorithm::EcdsaP256Sha256,
+            KeyAlgorithm::Ed25519 => SignatureAlgorithm::Ed25519,
+        }
+    }
+
+    fn rcgen_algorithm(self) -> &'static rcgen::SignatureAlgorithm {
+        match self {
+            KeyAlgorithm::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            KeyAlgorithm::Ed25519 => &rcgen::PKCS_ED25519,
+        }
+    }
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A private key (ECDSA P-256 or Ed25519). Its `Debug` output never shows key material.
+pub struct PrivateKey {
+    key_pair: KeyPair,
+    algorithm: KeyAlgorithm,
+}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrivateKey")
+            .field("algorithm", &self.algorithm)
+            .field("key", &"[secret key elided]")
+            .finish()
+    }
+}
+
+impl PrivateKey {
+    /// Generates a fresh ECDSA P-256 key.
+    pub fn generate_p256() -> Result<PrivateKey, CaError> {
+        Self::generate(KeyAlgorithm::EcdsaP256)
+    }
+
+    /// Generates a fresh Ed25519 key.
+    pub fn generate_ed25519() -> Result<PrivateKey, CaError> {
+        Self::generate(KeyAlgorithm::Ed25519)
+    }
+
+    fn generate(algorithm: KeyAlgorithm) -> Result<PrivateKey, CaError> {
+        let key_pair = KeyPair::generate_for(algorithm.rcgen_algorithm())?;
+        Ok(PrivateKey {
+            key_pair,
+            algorithm,
+        })
+    }
+
+    /// Wraps an rcgen key pair, refusing key types other than P-256 and Ed25519.
+    fn from_key_pair(key_pair: KeyPair) -> Result<PrivateKey, CaError> {
+        let alg = key_pair.algorithm();
+        let algorithm = if alg == &rcgen::PKCS_ECDSA_P256_SHA256 {
+            KeyAlgorithm::EcdsaP256
+        } else if alg == &rcgen::PKCS_ED25519 {
+            KeyAlgorithm::Ed25519
+        } else {
+            return Err(CaError::UnsupportedKey(format!(
+                "private key of type {alg:?}"
+            )));
+        };
+        Ok(PrivateKey {
+            key_pair,
+            algorithm,
+        })
+    }
+
+    fn from_pkcs8_der(der: &[u8]) -> Result<PrivateKey, CaError> {
+        let key_pair = KeyPair::try_from(der).map_err(|e| {
+            CaError::UnsupportedKey(format!("the PKCS#8 private key could not be loaded: {e}"))
+        })?;
+        Self::from_key_pair(key_pair)
+    }
+
+    /// Reads a PKCS#8 key from PEM: either "PRIVATE KEY" or "ENCRYPTED PRIVATE KEY".
+    ///
+    /// An encrypted key without a passphrase, or with the wrong one, gives
+    /// [`CaError::Passphrase`]. A passphrase given for a plaintext key is ignored.
+    pub fn from_pem(pem: &str, passphrase: Option<&str>) -> Result<PrivateKey, CaError> {
+        let block = pem::parse(pem).map_err(|e| CaError::Pem(format!("private key: {e}")))?;
+        match block.tag() {
+            PLAIN_LABEL => {
+                let der = Zeroizing::new(block.contents().to_vec());
+                Self::from_pkcs8_der(&der)
+            }
+            ENCRYPTED_LABEL => {
+                let passphrase = passphrase.ok_or(CaError::Passphrase)?;
+                let info = pkcs8::EncryptedPrivateKeyInfo::from_der(block.contents())
+                    .map_err(|e| CaError::Pem(format!("encrypted private key: {e}")))?;
+                let doc = info
+                    .decrypt(passphrase.as_bytes())
+                    .map_err(|_| CaError::Passphrase)?;
+                // A wrong passphrase occasionally yields valid padding; the
+                // result then is not a PKCS#8 structure.
+                pkcs8::PrivateKeyInfo::from_der(doc.as_bytes()).map_err(|_| CaError::Passphrase)?;
+                Self::from_pkcs8_der(doc.as_bytes())
+            }
+            other => Err(CaError::Pem(format!(
+                "expected a \"{PLAIN_LABEL}\" or \"{ENCRYPTED_LABEL}\" PEM block, found \"{other}\""
+            ))),
+        }
+    }
+
+    /// The key as unencrypted PKCS#8 PEM ("PRIVATE KEY").
+    pub fn to_pem(&self) -> Zeroizing<String> {
+        let block = pem::Pem::new(PLAIN_LABEL, self.key_pair.serialized_der().to_vec());
+        Zeroizing::new(pem::encode_config(&block, pem_config()))
+    }
+
+    /// The key as passphrase-encrypted PKCS#8 PEM ("ENCRYPTED PRIVATE KEY"),
+    /// PBES2 with scrypt (N = 2^14, r = 8, p = 1) and AES-256-CBC; readable by
+    /// `openssl pkey`.
+    pub fn to_encrypted_pem(&self, passphrase: &str) -> Result<Zeroizing<String>, CaError> {
+        let rng = SystemRandom::new();
+        let mut salt = [0u8; 16];
+        let mut iv = [0u8; 16];
+        rng.fill(&mut salt)
+            .and_then(|()| rng.fill(&mut iv))
+            .map_err(|_| CaError::Rcgen("the system random generator failed".into()))?;
+        let scrypt = pkcs8::pkcs5::scrypt::Params::new(SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P, 32)
+            .map_err(|e| CaError::Rcgen(format!("scrypt parameters: {e}")))?;
+        let params = pkcs8::pkcs5::pbes2::Parameters::scrypt_aes256cbc(scrypt, &salt, &iv)
+            .map_err(|e| CaError::Rcgen(format!("PBES2 parameters: {e}")))?;
+        let info = pkcs8::PrivateKeyInfo::from_der(self.key_pair.serialized_der())
+            .map_err(|e| CaError::Rcgen(format!("PKCS#8 encoding: {e}")))?;
+        let doc = info
+            .encrypt_with_params(params, passphrase.as_bytes())
+            .map_err(|e| CaError::Rcgen(format!("key encryption: {e}")))?;
+        let block = pem::Pem::new(ENCRYPTED_LABEL, doc.as_bytes().to_vec());
+        Ok(Zeroizing::new(pem::encode_config(&block, pem_config())))
+    }
+
+    /// The key's algorithm.
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        self.algorithm
+    }
+
+    /// The public key as DER-encoded SubjectPublicKeyInfo.
+    pub fn public_key_der(&self) -> Vec<u8> {
+        self.key_pair.subject_public_key_info()
+    }
+
+    /// A PKCS#10 certificate signing request with subject CN = `common_name`,
+    /// signed by this key, as PEM ("CERTIFICATE REQUEST").
+    pub fn csr_pem(&self, common_name: &str) -> Result<String, CaError> {
+        let mut params = rcgen::CertificateParams::default();
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CommonName, common_name);
+        params.distinguished_name = dn;
+        Ok(params.serialize_request(&self.key_pair)?.pem()?)
+    }
+
+    /// Signs `message`: ECDSA P-256 with SHA-256 (ASN.1 DER signature) or Ed25519.
+    pub fn sign(&self, message: &[u8]) -> Result<Signature, CaError> {
+        let bytes = self.key_pair.sign(message)?;
+        Ok(Signature {
+            algorithm: self.algorithm.signature_algorithm(),
+            bytes,
+        })
+    }
+
+    /// The underlying rcgen key pair (for building certificates and CSRs).
+    pub fn key_pair(&self) -> &KeyPair {
+        &self.key_pair
+    }
+
+    pub(crate) fn into_key_pair(self) -> KeyPair {
+        self.key_pair
+    }
+}
+
+pub(crate) fn pem_config() -> pem::EncodeConfig {
+    pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_pem_roundtrip_both_types() {
+        for key in [
+            PrivateKey::generate_p256().unwrap(),
+            PrivateKey::generate_ed25519().unwrap(),
+        ] {
+            let pem = key.to_pem();
+            assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+            let back = PrivateKey::from_pem(&pem, None).unwrap();
+            assert_eq!(back.algorithm(), key.algorithm());
+            assert_eq!(back.public_key_der(), key.public_key_der());
+            // A passphrase for a plaintext key is fine.
+            let back = PrivateKey::from_pem(&pem, Some("ignored")).unwrap();
+            assert_eq!(back.public_key_der(), key.public_key_der());
+        }
+    }
+
+    #[test]
+    fn encrypted_pem_roundtrip() {
+        let key = PrivateKey::generate_ed25519().unwrap();
+        let pem = key.to_encrypted_pem("correct horse").unwrap();
+        assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"));
+        let back = PrivateKey::from_pem(&pem, Some("correct horse")).unwrap();
+        assert_eq!(back.public_key_der(), key.public_key_der());
+        assert!(matches!(
+            PrivateKey::from_pem(&pem, None),
+            Err(CaError::Passphrase)
+        ));
+        assert!(matches!(
+            PrivateKey::from_pem(&pem, Some("wrong")),
+            Err(CaError::Passphrase)
+        ));
+    }
+
+    #[test]
+    fn debug_hides_key_material() {
+        let key = PrivateKey::generate_p256().unwrap();
+        let dbg = format!("{key:?}");
+        assert!(dbg.contains("EcdsaP256"));
+        let pem = key.to_pem();
+        let body: String = pem.lines().nth(1).unwrap().chars().take(20).collect();
+        assert!(!dbg.contains(&body));
+    }
+
+    #[test]
+    fn other_key_types_and_labels_are_refused() {
+        let p384 = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+        assert!(matches!(
+            PrivateKey::from_pem(&p384.serialize_pem(), None),
+            Err(CaError::UnsupportedKey(_))
+        ));
+        let cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(matches!(
+            PrivateKey::from_pem(cert, None),
+            Err(CaError::Pem(_))
+        ));
+        assert!(matches!(
+            PrivateKey::from_pem("garbage", None),
+            Err(CaError::Pem(_))
+        ));
+    }
+
+    #[test]
+    fn csr_is_signed_by_key() {
+        let key = PrivateKey::generate_p256().unwrap();
+        let csr = key.csr_pem("Agency Desk").unwrap();
+        assert!(csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
+        let parsed = rcgen::CertificateSigningRequestParams::from_pem(&csr).unwrap();
+        assert_eq!(
+            parsed.public_key.subject_public_key_info(),
+            key.public_key_der()
+        );
+    }
+}

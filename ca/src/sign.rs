@@ -1,0 +1,183 @@
+//! Detached signatures made with a [`PrivateKey`](crate::keys::PrivateKey) and their verification.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ring::signature::{self, UnparsedPublicKey};
+use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_SIG_ED25519};
+use x509_parser::prelude::FromDer;
+use x509_parser::x509::SubjectPublicKeyInfo;
+
+use crate::CaError;
+use crate::keys::KeyAlgorithm;
+
+/// Signature algorithms supported for detached signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignatureAlgorithm {
+    /// ECDSA on P-256 with SHA-256; the signature is ASN.1 DER encoded.
+    EcdsaP256Sha256,
+    /// Ed25519 (64-byte signature).
+    Ed25519,
+}
+
+impl SignatureAlgorithm {
+    /// The wire name: "ECDSA-P256-SHA256" or "Ed25519".
+    pub fn name(self) -> &'static str {
+        match self {
+            SignatureAlgorithm::EcdsaP256Sha256 => "ECDSA-P256-SHA256",
+            SignatureAlgorithm::Ed25519 => "Ed25519",
+        }
+    }
+
+    /// The key algorithm that makes signatures of this kind.
+    pub fn key_algorithm(self) -> KeyAlgorithm {
+        match self {
+            SignatureAlgorithm::EcdsaP256Sha256 => KeyAlgorithm::EcdsaP256,
+            SignatureAlgorithm::Ed25519 => KeyAlgorithm::Ed25519,
+        }
+    }
+}
+
+impl fmt::Display for SignatureAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SignatureAlgorithm {
+    type Err = CaError;
+
+    /// Parses the wire name produced by [`SignatureAlgorithm::name`] (exact match).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ECDSA-P256-SHA256" => Ok(SignatureAlgorithm::EcdsaP256Sha256),
+            "Ed25519" => Ok(SignatureAlgorithm::Ed25519),
+            other => Err(CaError::Signature(format!(
+                "unknown signature algorithm {other:?} (expected ECDSA-P256-SHA256 or Ed25519)"
+            ))),
+        }
+    }
+}
+
+/// A detached signature together with its algorithm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    /// How the signature was made.
+    pub algorithm: SignatureAlgorithm,
+    /// The raw signature bytes (DER for ECDSA, 64 bytes for Ed25519).
+    pub bytes: Vec<u8>,
+}
+
+/// The key algorithm of a DER SubjectPublicKeyInfo, if it is one we support.
+pub(crate) fn spki_key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> Option<KeyAlgorithm> {
+    let alg = &spki.algorithm;
+    if alg.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY {
+        let curve = alg.parameters.as_ref()?.as_oid().ok()?;
+        (curve == OID_EC_P256).then_some(KeyAlgorithm::EcdsaP256)
+    } else if alg.algorithm == OID_SIG_ED25519 {
+        Some(KeyAlgorithm::Ed25519)
+    } else {
+        None
+    }
+}
+
+/// Verifies `signature` over `message` with the public key `spki_der`
+/// (DER SubjectPublicKeyInfo). The key type must fit `algorithm`.
+pub fn verify(
+    spki_der: &[u8],
+    algorithm: SignatureAlgorithm,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), CaError> {
+    let (rest, spki) = SubjectPublicKeyInfo::from_der(spki_der)
+        .map_err(|e| CaError::Signature(format!("the public key is not valid DER: {e}")))?;
+    if !rest.is_empty() {
+        return Err(CaError::Signature(
+            "trailing bytes after the public key".into(),
+        ));
+    }
+    let key_alg = spki_key_algorithm(&spki);
+    if key_alg != Some(algorithm.key_algorithm()) {
+        return Err(CaError::Signature(format!(
+            "the public key ({}) does not fit the signature algorithm {}",
+            key_alg.map_or("unsupported type", KeyAlgorithm::name),
+            algorithm.name()
+        )));
+    }
+    let ring_alg: &dyn signature::VerificationAlgorithm = match algorithm {
+        SignatureAlgorithm::EcdsaP256Sha256 => &signature::ECDSA_P256_SHA256_ASN1,
+        SignatureAlgorithm::Ed25519 => &signature::ED25519,
+    };
+    UnparsedPublicKey::new(ring_alg, &spki.subject_public_key.data)
+        .verify(message, signature)
+        .map_err(|_| {
+            CaError::Signature(format!(
+                "the {} signature does not match the message and key",
+                algorithm.name()
+            ))
+        })
+}
+
+/// Like [`verify`], with the public key taken from a DER certificate.
+pub fn verify_with_certificate(
+    cert_der: &[u8],
+    algorithm: SignatureAlgorithm,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), CaError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
+        .map_err(|e| CaError::Certificate(format!("the certificate could not be parsed: {e}")))?;
+    verify(cert.public_key().raw, algorithm, message, signature)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::PrivateKey;
+
+    #[test]
+    fn roundtrip_and_tamper_both_types() {
+        for key in [
+            PrivateKey::generate_p256().unwrap(),
+            PrivateKey::generate_ed25519().unwrap(),
+        ] {
+            let sig = key.sign(b"listing 42").unwrap();
+            assert_eq!(sig.algorithm.key_algorithm(), key.algorithm());
+            let spki = key.public_key_der();
+            verify(&spki, sig.algorithm, b"listing 42", &sig.bytes).unwrap();
+            assert!(matches!(
+                verify(&spki, sig.algorithm, b"listing 43", &sig.bytes),
+                Err(CaError::Signature(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn key_type_must_fit_algorithm() {
+        let key = PrivateKey::generate_ed25519().unwrap();
+        let sig = key.sign(b"m").unwrap();
+        let err = verify(
+            &key.public_key_der(),
+            SignatureAlgorithm::EcdsaP256Sha256,
+            b"m",
+            &sig.bytes,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("does not fit"), "{err}");
+    }
+
+    #[test]
+    fn names_roundtrip() {
+        for alg in [
+            SignatureAlgorithm::EcdsaP256Sha256,
+            SignatureAlgorithm::Ed25519,
+        ] {
+            assert_eq!(alg.name().parse::<SignatureAlgorithm>().unwrap(), alg);
+        }
+        assert_eq!(
+            SignatureAlgorithm::EcdsaP256Sha256.name(),
+            "ECDSA-P256-SHA256"
+        );
+        assert!("RSA".parse::<SignatureAlgorithm>().is_err());
+    }
+}
