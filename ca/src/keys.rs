@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use pkcs8::der::Decode;
+use pkcs8::der::{Decode, Encode};
 use rcgen::{KeyPair, PublicKeyData, SigningKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
@@ -151,8 +151,25 @@ impl PrivateKey {
 
     /// The key as unencrypted PKCS#8 PEM ("PRIVATE KEY").
     pub fn to_pem(&self) -> Zeroizing<String> {
-        let block = pem::Pem::new(PLAIN_LABEL, self.key_pair.serialized_der().to_vec());
+        let der = self.portable_pkcs8_der();
+        let block = pem::Pem::new(PLAIN_LABEL, der.to_vec());
         Zeroizing::new(pem::encode_config(&block, pem_config()))
+    }
+
+    /// PKCS#8 DER that other tools read. ring writes Ed25519 keys as PKCS#8 v2
+    /// (with the public key), which OpenSSL 3.0 refuses; those are rewritten as
+    /// v1 without the public key. P-256 keys are kept as they are.
+    fn portable_pkcs8_der(&self) -> Zeroizing<Vec<u8>> {
+        let der = self.key_pair.serialized_der();
+        if self.algorithm == KeyAlgorithm::Ed25519
+            && let Ok(mut info) = pkcs8::PrivateKeyInfo::from_der(der)
+        {
+            info.public_key = None;
+            if let Ok(v1) = info.to_der() {
+                return Zeroizing::new(v1);
+            }
+        }
+        Zeroizing::new(der.to_vec())
     }
 
     /// The key as passphrase-encrypted PKCS#8 PEM ("ENCRYPTED PRIVATE KEY"),
@@ -169,7 +186,8 @@ impl PrivateKey {
             .map_err(|e| CaError::Rcgen(format!("scrypt parameters: {e}")))?;
         let params = pkcs8::pkcs5::pbes2::Parameters::scrypt_aes256cbc(scrypt, &salt, &iv)
             .map_err(|e| CaError::Rcgen(format!("PBES2 parameters: {e}")))?;
-        let info = pkcs8::PrivateKeyInfo::from_der(self.key_pair.serialized_der())
+        let der = self.portable_pkcs8_der();
+        let info = pkcs8::PrivateKeyInfo::from_der(&der)
             .map_err(|e| CaError::Rcgen(format!("PKCS#8 encoding: {e}")))?;
         let doc = info
             .encrypt_with_params(params, passphrase.as_bytes())
