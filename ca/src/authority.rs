@@ -17,7 +17,7 @@ use x509_parser::extensions::ParsedExtension;
 use x509_parser::oid_registry::{OID_KEY_TYPE_EC_PUBLIC_KEY, OID_PKCS1_RSAENCRYPTION};
 use x509_parser::prelude::FromDer;
 
-use crate::inspect::{self, Fingerprint, agency_uri, serial_hex};
+use crate::inspect::{self, Fingerprint, agency_uri};
 use crate::keys::{self, PrivateKey, pem_config};
 use crate::{CaError, io_err, write_private_file, write_public_file};
 
@@ -66,7 +66,7 @@ impl ClientProfile {
 /// A freshly issued certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issued {
-    /// Serial number as lowercase hex (see [`serial_hex`]).
+    /// Serial number as lowercase hex (see [`inspect::serial_hex`]).
     pub serial: String,
     /// The certificate, DER.
     pub der: Vec<u8>,
@@ -589,7 +589,7 @@ fn subject_key_id(der: &[u8]) -> Result<Vec<u8>, CaError> {
 fn issued(der: &[u8]) -> Result<Issued, CaError> {
     let info = inspect::parse_certificate_der(der)?;
     Ok(Issued {
-        serial: serial_hex(&hex::decode(&info.serial).unwrap_or_default()),
+        serial: info.serial,
         pem: cert_pem(der),
         not_before: info.not_before,
         not_after: info.not_after,
@@ -677,6 +677,14 @@ mod tests {
             assert_eq!(s.len(), 16);
             assert!(s[0] & 0x80 == 0 && s[0] != 0);
         }
+    }
+
+    #[test]
+    fn shareable_across_threads() {
+        fn check<T: Send + Sync>() {}
+        check::<CertificateAuthority>();
+        check::<crate::keys::PrivateKey>();
+        check::<CaError>();
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //!
 //! No network and no database is involved here; callers persist what they need.
 
+#![warn(missing_docs)]
+
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
