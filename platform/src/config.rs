@@ -25,6 +25,28 @@ pub struct Config {
     pub agency: AgencyConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The certificate authority.
+    pub ca: CaConfig,
+}
+
+/// Certificate authority settings. The passphrase that encrypts its keys comes only from the
+/// environment variable `PLATFORM_CA_PASSPHRASE`, never from a file or flag.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaConfig {
+    /// Organisation named in the CA certificates.
+    pub organization: String,
+    /// Validity of agency client certificates, in days.
+    pub client_validity_days: u32,
+}
+
+impl Default for CaConfig {
+    fn default() -> Self {
+        CaConfig {
+            organization: "Listing Exchange".to_owned(),
+            client_validity_days: 90,
+        }
+    }
 }
 
 /// Database settings.
@@ -58,6 +80,8 @@ pub struct AgencyConfig {
     pub listen: SocketAddr,
     /// DNS names and IP addresses put in the agency port's server certificate.
     pub server_names: Vec<String>,
+    /// The address agencies' clients reach the agency API at (sent with enrolment tokens).
+    pub public_url: String,
 }
 
 /// Log output format.
@@ -88,6 +112,7 @@ impl Default for Config {
             web: WebConfig::default(),
             agency: AgencyConfig::default(),
             log: LogConfig::default(),
+            ca: CaConfig::default(),
         }
     }
 }
@@ -116,6 +141,7 @@ impl Default for AgencyConfig {
         AgencyConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             server_names: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+            public_url: "https://127.0.0.1:8443".to_owned(),
         }
     }
 }
@@ -173,6 +199,30 @@ pub struct ConfigOverrides {
         global = true
     )]
     pub agency_server_names: Option<Vec<String>>,
+    /// Public address of the agency API, sent to agencies with their enrolment token [default: https://127.0.0.1:8443]
+    #[arg(
+        long,
+        env = "PLATFORM_AGENCY_PUBLIC_URL",
+        value_name = "URL",
+        global = true
+    )]
+    pub agency_public_url: Option<String>,
+    /// Organisation named in the CA certificates (used when the CA is created) [default: Listing Exchange]
+    #[arg(
+        long,
+        env = "PLATFORM_CA_ORGANIZATION",
+        value_name = "NAME",
+        global = true
+    )]
+    pub ca_organization: Option<String>,
+    /// Validity of agency client certificates in days [default: 90]
+    #[arg(
+        long,
+        env = "PLATFORM_CA_CLIENT_VALIDITY_DAYS",
+        value_name = "DAYS",
+        global = true
+    )]
+    pub ca_client_validity_days: Option<u32>,
     /// Log filter, e.g. info or platform=debug [default: info]
     #[arg(long, env = "PLATFORM_LOG", value_name = "FILTER", global = true)]
     pub log: Option<String>,
@@ -282,6 +332,15 @@ impl Config {
         if let Some(v) = &o.agency_server_names {
             self.agency.server_names = v.clone();
         }
+        if let Some(v) = &o.agency_public_url {
+            self.agency.public_url = v.clone();
+        }
+        if let Some(v) = &o.ca_organization {
+            self.ca.organization = v.clone();
+        }
+        if let Some(v) = o.ca_client_validity_days {
+            self.ca.client_validity_days = v;
+        }
         if let Some(v) = &o.log {
             self.log.filter = v.clone();
         }
@@ -291,6 +350,24 @@ impl Config {
     }
 
     fn validate(&mut self) -> Result<(), ConfigError> {
+        if !(1..=825).contains(&self.ca.client_validity_days) {
+            return Err(ConfigError::Invalid {
+                option: "ca.client_validity_days",
+                message: "must be between 1 and 825 days".into(),
+            });
+        }
+        if self.ca.organization.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                option: "ca.organization",
+                message: "must not be empty".into(),
+            });
+        }
+        if self.agency.server_names.iter().all(|n| n.trim().is_empty()) {
+            return Err(ConfigError::Invalid {
+                option: "agency.server_names",
+                message: "give at least one DNS name or IP address".into(),
+            });
+        }
         if self.database.pool_size == 0 {
             return Err(ConfigError::Invalid {
                 option: "database.pool_size",

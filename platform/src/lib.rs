@@ -1,7 +1,10 @@
+#![recursion_limit = "512"]
 //! The listing exchange platform as a library: the `platform` binary only parses its arguments
 //! and calls [`run`]; tests drive the same functions.
 
+pub mod admin;
 pub mod agencies;
+pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod config;
@@ -12,6 +15,8 @@ pub mod events;
 pub mod listings;
 pub mod metrics;
 pub mod notify;
+mod operator;
+pub mod pki;
 pub mod searches;
 pub mod server;
 pub mod state;
@@ -50,5 +55,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Agency(cmd) => operator::agency(&config, cmd, cli.json),
+        Command::Cert(cmd) => operator::cert(&config, cmd, cli.json),
+        Command::Listing(cmd) => operator::listing(&config, cmd, cli.json),
+        Command::Audit { action, limit } => operator::audit(&config, action, limit, cli.json),
     }
 }

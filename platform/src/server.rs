@@ -80,8 +80,28 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         backend = db.backend().name(),
         "database ready"
     );
-    let state = web::Data::new(AppState::new(config.clone(), db));
-    let (stop_jobs, _shutdown) = Shutdown::new();
+    let (pki, identity) = {
+        let config = config.clone();
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let pki = crate::pki::Pki::open(&config)?;
+            let mut conn = db.get()?;
+            let identity = pki.server_identity(&mut conn, &config.agency.server_names)?;
+            Ok((pki, identity))
+        })
+        .await??
+    };
+    tracing::info!(fingerprint = %pki.fingerprint(), "certificate authority ready");
+    let trust = std::sync::Arc::new(crate::api::tls::TrustStore::new(pki.ca()));
+    let tls_config = crate::api::tls::server_config(&identity)?;
+    drop(identity);
+    let state = web::Data::new(AppState::new(config.clone(), db, std::sync::Arc::new(pki)));
+    let (stop_jobs, shutdown) = Shutdown::new();
+    let jobs = vec![tokio::spawn(crate::pki::jobs::expiry_notices(
+        state.db.clone(),
+        Duration::from_secs(3600),
+        shutdown.clone(),
+    ))];
 
     let web_state = state.clone();
     let web_server = HttpServer::new(move || {
@@ -101,13 +121,40 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let web_handle = web_server.handle();
     let web_task = tokio::spawn(web_server);
 
-    tracing::info!(web = %web_addr, public_url = %config.web.public_url, "platform ready");
+    let agency_state = state.clone();
+    let agency_server = HttpServer::new(move || {
+        App::new()
+            .app_data(agency_state.clone())
+            .app_data(ServerName("agency"))
+            .wrap(middleware::from_fn(crate::metrics::track))
+            .configure(crate::api::routes)
+    })
+    .on_connect(move |conn, ext| crate::api::tls::inspect_peer(&trust, conn, ext))
+    .disable_signals()
+    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+    .bind_rustls_0_23(config.agency.listen, tls_config)
+    .map_err(|e| listen_error("agency API", config.agency.listen, "--agency-listen", e))?;
+    let agency_addr = agency_server.addrs()[0];
+    let agency_server = agency_server.run();
+    let agency_handle = agency_server.handle();
+    let agency_task = tokio::spawn(agency_server);
+
+    tracing::info!(
+        web = %web_addr,
+        agency = %agency_addr,
+        public_url = %config.web.public_url,
+        "platform ready"
+    );
 
     shutdown_signal().await;
     tracing::info!("shutdown requested; finishing in-flight requests");
     let _ = stop_jobs.send(true);
-    web_handle.stop(true).await;
+    tokio::join!(web_handle.stop(true), agency_handle.stop(true));
     web_task.await.context("website task")??;
+    agency_task.await.context("agency API task")??;
+    for job in jobs {
+        let _ = job.await;
+    }
     tracing::info!("platform stopped");
     Ok(())
 }

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
+use crate::pki::Pki;
 
 /// Shared state of one platform process.
 #[derive(Debug)]
@@ -22,17 +23,25 @@ pub struct AppState {
     pub events: EventBus,
     /// When the process started.
     pub started_at: Instant,
+    /// The certificate authority and its register.
+    pub pki: Arc<Pki>,
 }
 
 impl AppState {
     /// State for a process with this configuration and database.
-    pub fn new(config: Config, db: Db) -> AppState {
+    pub fn new(config: Config, db: Db, pki: Arc<Pki>) -> AppState {
         AppState {
+            pki,
             config: Arc::new(config),
             db,
             metrics: Arc::new(Metrics::new()),
             events: EventBus::default(),
             started_at: Instant::now(),
         }
+    }
+
+    /// The certificate authority.
+    pub fn pki(&self) -> &Pki {
+        &self.pki
     }
 }

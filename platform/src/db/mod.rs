@@ -213,6 +213,18 @@ macro_rules! with_conn {
 /// `E: From<diesel::result::Error>`; an `Err` rolls everything back.
 #[macro_export]
 macro_rules! write_tx {
+    ($conn:expr, |$c:ident| -> $ret:ty $body:block) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite(conn) => {
+                let conn: &mut ::diesel::SqliteConnection = conn;
+                conn.immediate_transaction(|$c| -> $ret { $body })
+            }
+            $crate::db::DbConn::Postgres(conn) => {
+                let conn: &mut ::diesel::PgConnection = conn;
+                ::diesel::Connection::transaction(conn, |$c| -> $ret { $body })
+            }
+        }
+    };
     ($conn:expr, |$c:ident| $body:expr) => {
         match $conn {
             $crate::db::DbConn::Sqlite(conn) => {

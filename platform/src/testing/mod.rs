@@ -8,6 +8,7 @@
 //! * `REQUIRE_FULL_TESTS=1` (set by CI): a skip becomes a failure, so nothing silently goes untested.
 //! * `TEST_SKIP_LOG`: a file each skip is appended to, so the test script can list them at the end.
 
+pub mod agency;
 pub mod db;
 pub mod fixtures;
 pub mod process;
@@ -31,6 +32,19 @@ pub fn http_client() -> reqwest::blocking::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("HTTP client")
+}
+
+/// Application state over `db` with a fresh certificate authority in a temporary data directory
+/// (kept alive by the returned guard).
+pub fn app_state(db: &crate::db::Db) -> (tempfile::TempDir, crate::state::AppState) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let config = crate::config::Config {
+        data_dir: dir.path().to_owned(),
+        ..Default::default()
+    };
+    let pki = crate::pki::Pki::open(&config).expect("certificate authority");
+    let state = crate::state::AppState::new(config, db.clone(), std::sync::Arc::new(pki));
+    (dir, state)
 }
 
 /// True when CI demands that every test runs (`REQUIRE_FULL_TESTS=1`).

@@ -37,6 +37,9 @@ pub struct PlatformProcess {
     /// The data directory in use.
     pub data_dir: PathBuf,
     logs: Arc<Mutex<Vec<String>>>,
+    bin: PathBuf,
+    database_url: Option<String>,
+    env: Vec<(String, String)>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -153,6 +156,9 @@ impl PlatformBuilder {
             agency_addr: None,
             data_dir,
             logs,
+            bin: self.bin.clone(),
+            database_url: self.database_url.clone(),
+            env: self.env.clone(),
             _temp: temp,
         };
         let deadline = Instant::now() + START_TIMEOUT;
@@ -316,6 +322,47 @@ impl PlatformProcess {
     /// A URL on the website, e.g. `url("/healthz")`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.web_url, path)
+    }
+
+    /// `https://127.0.0.1:PORT` of the agency API.
+    pub fn agency_url(&self) -> String {
+        format!(
+            "https://{}",
+            self.agency_addr.expect("the platform runs an agency API")
+        )
+    }
+
+    /// Runs an operator command (`agency add …`, `cert revoke …`) on the same data directory and
+    /// database as this process; returns exit status, stdout and stderr. Killed after 60 s.
+    pub fn cli<I, S>(&self, args: I) -> (ExitStatus, String, String)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = Command::new(&self.bin);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("PLATFORM_") || key == "DATABASE_URL" {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.arg("--data-dir").arg(&self.data_dir);
+        if let Some(url) = &self.database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        run_with_timeout(cmd.args(args), Duration::from_secs(60)).expect("operator command")
+    }
+
+    /// Runs an operator command with `--json`, asserts it succeeded, and parses its output.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let (status, out, err) = self.cli(&all);
+        assert!(status.success(), "platform {args:?} failed: {err}");
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("platform {args:?} printed no JSON ({e}): {out}"))
     }
 }
 

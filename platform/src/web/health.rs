@@ -54,10 +54,9 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 mod tests {
     use actix_web::{App, test, web};
 
-    use crate::state::AppState;
-
     crate::db_test!(async health_ready_and_metrics_answer, |db| {
-        let state = web::Data::new(AppState::new(Default::default(), db.clone()));
+        let (_dir, state) = crate::testing::app_state(db);
+        let state = web::Data::new(state);
         let app = test::init_service(
             App::new()
                 .app_data(state.clone())

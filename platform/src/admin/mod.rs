@@ -1,0 +1,327 @@
+//! Operator actions (the `platform agency|cert|listing|audit` commands, later the admin pages):
+//! vetting agencies, enrolment tokens, revocation, take-downs. Each one is audited in the same
+//! transaction as the change, and mails to agencies go through the outbox.
+
+use serde::Serialize;
+
+use crate::agencies::{Agency, AgencyStatus, AgencyStore, NewAgency};
+use crate::audit::{Actor, AuditLog};
+use crate::config::Config;
+use crate::db::DbConn;
+use crate::listings::ListingStore;
+use crate::notify::outbox::{MailKind, NewNotification, OutboxStore};
+use crate::pki::{CertificateRow, CertificateStore, TokenStore, tokens};
+
+/// A refused operator action, with what to do instead.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// No such record.
+    #[error("{0}")]
+    NotFound(String),
+    /// The action does not fit the record's state.
+    #[error("{0}")]
+    Refused(String),
+    /// Bad input.
+    #[error("{0}")]
+    Invalid(String),
+    /// A database error.
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+    /// Anything else.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// A freshly created enrolment token, shown once.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedToken {
+    /// The agency.
+    pub agency: Agency,
+    /// The token (only ever shown here and in the email).
+    pub token: String,
+    /// When it stops working (RFC 3339).
+    pub expires_at: String,
+    /// The root CA's SHA-256 fingerprint, to check on first contact.
+    pub ca_fingerprint: String,
+}
+
+/// The operator's name for the audit log (`$USER`, else `cli`).
+pub fn operator() -> Actor {
+    Actor::Operator(
+        std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "cli".into()),
+    )
+}
+
+fn rfc3339(ms: i64) -> String {
+    crate::listings::ms_to_time(ms)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Creates a token for `agency` and queues the approval mail with it, inside the caller's
+/// transaction.
+fn create_token<C>(
+    c: &mut C,
+    actor: &Actor,
+    agency: &Agency,
+    fingerprint: &str,
+    config: &Config,
+) -> Result<IssuedToken, AdminError>
+where
+    C: TokenStore + AuditLog + OutboxStore,
+{
+    let (token, hash) = tokens::generate();
+    let expires = c.insert_token(agency.id, &hash)?;
+    c.audit(
+        actor,
+        "token.create",
+        Some(&agency.id.to_string()),
+        serde_json::json!({"expires_at": rfc3339(expires)}),
+    )?;
+    let mail = NewNotification {
+        agency_id: Some(agency.id),
+        ..NewNotification::new(
+            MailKind::AgencyApproved,
+            agency.email.clone(),
+            format!("agency_approved:{}:{}", agency.id, &hash[..16]),
+            serde_json::json!({
+                "agency_name": agency.name,
+                "token": token,
+                "token_expires_at": rfc3339(expires),
+                "ca_fingerprint": fingerprint,
+                "agency_api": config.agency.public_url,
+            }),
+        )
+    };
+    c.enqueue_notification(&mail)?;
+    Ok(IssuedToken {
+        agency: agency.clone(),
+        token,
+        expires_at: rfc3339(expires),
+        ca_fingerprint: fingerprint.to_owned(),
+    })
+}
+
+/// `platform agency add`: registers an agency vetted by hand, active at once, with a token.
+pub fn add_agency(
+    conn: &mut DbConn,
+    config: &Config,
+    fingerprint: &str,
+    name: &str,
+    licence: &str,
+    email: &str,
+) -> Result<IssuedToken, AdminError> {
+    let new = NewAgency::parse(name, licence, email)
+        .map_err(|e| AdminError::Invalid(format!("--{}: {}", e.field, e.message)))?;
+    let actor = operator();
+    crate::write_tx!(conn, |c| {
+        let agency = c
+            .insert_agency(&new, AgencyStatus::Active)?
+            .ok_or_else(|| {
+                AdminError::Refused(format!(
+                    "an agency with licence {} is already registered; see `platform agency list`",
+                    new.licence()
+                ))
+            })?;
+        c.audit(
+            &actor,
+            "agency.add",
+            Some(&agency.id.to_string()),
+            serde_json::json!({"name": agency.name, "licence": agency.licence}),
+        )?;
+        create_token(c, &actor, &agency, fingerprint, config)
+    })
+}
+
+/// What an approval did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Approval {
+    /// The agency, now active.
+    pub agency: Agency,
+    /// A new enrolment token, when the agency holds no valid certificate.
+    pub token: Option<IssuedToken>,
+}
+
+/// `platform agency approve ID`: a pending (or suspended or rejected) agency becomes active;
+/// when it has no valid certificate it gets an enrolment token by email.
+pub fn approve_agency(
+    conn: &mut DbConn,
+    config: &Config,
+    fingerprint: &str,
+    id: i64,
+) -> Result<Approval, AdminError> {
+    let actor = operator();
+    crate::write_tx!(conn, |c| {
+        let before = find(c, id)?;
+        if before.status() == AgencyStatus::Active {
+            return Err(AdminError::Refused(format!(
+                "agency {id} is already active; use `platform agency token {id}` for a new enrolment token"
+            )));
+        }
+        let agency = c
+            .set_agency_status(id, AgencyStatus::Active)?
+            .ok_or_else(|| not_found(id))?;
+        c.audit(
+            &actor,
+            "agency.approve",
+            Some(&id.to_string()),
+            serde_json::json!({"from": before.status().code()}),
+        )?;
+        let now = crate::db::now_ms();
+        let has_valid = c
+            .list_certificates(Some(id))?
+            .iter()
+            .any(|cert| !cert.is_revoked() && cert.not_after > now);
+        let token = if has_valid {
+            None
+        } else {
+            Some(create_token(c, &actor, &agency, fingerprint, config)?)
+        };
+        Ok(Approval { agency, token })
+    })
+}
+
+/// `platform agency token ID`: a new enrolment token for an active agency (a new desk, a lost
+/// token, a revoked certificate).
+pub fn new_token(
+    conn: &mut DbConn,
+    config: &Config,
+    fingerprint: &str,
+    id: i64,
+) -> Result<IssuedToken, AdminError> {
+    let actor = operator();
+    crate::write_tx!(conn, |c| {
+        let agency = find(c, id)?;
+        if agency.status() != AgencyStatus::Active {
+            return Err(AdminError::Refused(format!(
+                "agency {id} is {}; approve it first",
+                agency.status().code()
+            )));
+        }
+        create_token(c, &actor, &agency, fingerprint, config)
+    })
+}
+
+/// `platform agency reject ID`: refuses a pending application and tells the applicant.
+pub fn reject_agency(conn: &mut DbConn, id: i64) -> Result<Agency, AdminError> {
+    let actor = operator();
+    crate::write_tx!(conn, |c| {
+        let before = find(c, id)?;
+        if before.status() != AgencyStatus::Pending {
+            return Err(AdminError::Refused(format!(
+                "agency {id} is {}, not pending; use `platform agency suspend {id}` to stop an active agency",
+                before.status().code()
+            )));
+        }
+        let agency = c
+            .set_agency_status(id, AgencyStatus::Rejected)?
+            .ok_or_else(|| not_found(id))?;
+        c.audit(
+            &actor,
+            "agency.reject",
+            Some(&id.to_string()),
+            serde_json::json!({}),
+        )?;
+        let mail = NewNotification {
+            agency_id: Some(id),
+            ..NewNotification::new(
+                MailKind::AgencyRejected,
+                agency.email.clone(),
+                format!("agency_rejected:{id}"),
+                serde_json::json!({"agency_name": agency.name}),
+            )
+        };
+        c.enqueue_notification(&mail)?;
+        Ok(agency)
+    })
+}
+
+/// `platform agency suspend ID`: blocks an active agency at once (its certificates stay in the
+/// register but are refused while it is suspended).
+pub fn suspend_agency(conn: &mut DbConn, id: i64) -> Result<Agency, AdminError> {
+    let actor = operator();
+    crate::write_tx!(conn, |c| {
+        let before = find(c, id)?;
+        if before.status() != AgencyStatus::Active {
+            return Err(AdminError::Refused(format!(
+                "agency {id} is {}, not active",
+                before.status().code()
+            )));
+        }
+        let agency = c
+            .set_agency_status(id, AgencyStatus::Suspended)?
+            .ok_or_else(|| not_found(id))?;
+        c.audit(
+            &actor,
+            "agency.suspend",
+            Some(&id.to_string()),
+            serde_json::json!({}),
+        )?;
+        Ok(agency)
+    })
+}
+
+/// `platform cert revoke SERIAL --reason R`: effective on the agency's next request.
+pub fn revoke_certificate(
+    conn: &mut DbConn,
+    serial: &str,
+    reason: ca::RevocationReason,
+) -> Result<CertificateRow, AdminError> {
+    let serial = serial.trim().to_ascii_lowercase().replace(':', "");
+    let serial = serial.trim_start_matches("0x").to_owned();
+    let actor = operator();
+    crate::write_tx!(conn, |c| {
+        let before = c.find_certificate(&serial)?.ok_or_else(|| {
+            AdminError::NotFound(format!(
+                "no certificate with serial {serial}; see `platform cert list`"
+            ))
+        })?;
+        if before.is_revoked() {
+            return Err(AdminError::Refused(format!(
+                "certificate {serial} was already revoked ({})",
+                before.revocation_reason.as_deref().unwrap_or("unspecified")
+            )));
+        }
+        let row = c
+            .revoke_certificate(&serial, reason)?
+            .ok_or_else(|| AdminError::NotFound(serial.clone()))?;
+        c.audit(
+            &actor,
+            "cert.revoke",
+            Some(&serial),
+            serde_json::json!({"reason": reason.to_string(), "agency_id": row.agency_id}),
+        )?;
+        Ok(row)
+    })
+}
+
+/// `platform listing take-down ID --reason R`.
+pub fn take_down_listing(conn: &mut DbConn, id: i64, reason: &str) -> Result<i64, AdminError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AdminError::Invalid(
+            "--reason: say why the listing is taken down".into(),
+        ));
+    }
+    let actor = operator();
+    let name = actor.to_string();
+    crate::write_tx!(conn, |c| {
+        let p = c
+            .take_down_listing(id, &name, reason)?
+            .ok_or_else(|| AdminError::NotFound(format!("no listing with id {id}")))?;
+        Ok(p.current.version)
+    })
+}
+
+fn find<C: AgencyStore>(c: &mut C, id: i64) -> Result<Agency, AdminError> {
+    c.find_agency(id)?.ok_or_else(|| not_found(id))
+}
+
+fn not_found(id: i64) -> AdminError {
+    AdminError::NotFound(format!(
+        "no agency with id {id}; see `platform agency list`"
+    ))
+}

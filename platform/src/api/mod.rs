@@ -1,0 +1,400 @@
+//! The agency API on its own port, with mutual TLS: enrolment, certificate renewal, publishing
+//! and withdrawing listings, the change feed, and the CA and CRL downloads.
+
+pub mod auth;
+pub mod openapi;
+pub mod tls;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use api_types::SignedListing;
+use api_types::api::{
+    CertificateResponse, ChangesCount, ChangesPage, EnrollRequest, PublishResponse, RenewRequest,
+};
+use api_types::listing::is_valid_listing_key;
+use base64::Engine;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::listings::{ListingRow, ListingStore, PublishError, Published, VerifiedListing};
+use crate::state::AppState;
+pub use auth::AuthenticatedAgency;
+
+/// Largest request body accepted (a listing with a long description and many photo URLs).
+const MAX_BODY: usize = 1 << 20;
+/// Largest page of the change feed.
+const MAX_PAGE: i64 = 1_000;
+
+/// Mounts every route of the agency port.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(MAX_BODY))
+        .route("/ca/root.pem", web::get().to(root_pem))
+        .route("/ca/chain.pem", web::get().to(chain_pem))
+        .route("/ca/crl.pem", web::get().to(crl_pem))
+        .route("/api/openapi.json", web::get().to(openapi::document))
+        .route(
+            "/healthz",
+            web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+        )
+        .service(
+            web::scope("/api/v1")
+                .route("/enroll", web::post().to(enroll))
+                .route("/agency", web::get().to(whoami))
+                .route("/certificates/renew", web::post().to(renew))
+                .route("/changes", web::get().to(changes))
+                .route("/changes/count", web::get().to(changes_count))
+                .route("/listings/{key}", web::put().to(put_listing))
+                .route("/listings/{key}", web::get().to(get_listing))
+                .route("/listings/{key}", web::delete().to(withdraw_listing)),
+        )
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::NotFound {
+                code: "no_such_route",
+                message: "no such route on the agency API; see /api/openapi.json".into(),
+            })
+        }));
+}
+
+fn pem(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(body)
+}
+
+async fn root_pem(state: web::Data<AppState>) -> HttpResponse {
+    pem(state.pki().ca().root_pem().to_owned())
+}
+
+async fn chain_pem(state: web::Data<AppState>) -> HttpResponse {
+    pem(state.pki().ca().chain_pem())
+}
+
+async fn crl_pem(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let st = state.clone();
+    let crl = state.db.run(move |conn| st.pki().crl_pem(conn)).await?;
+    Ok(pem(crl))
+}
+
+/// Parses a JSON body; a problem names the field (dotted path) it is in.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let syntax = matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        if syntax || path.is_empty() || path == "." || path == "?" {
+            invalid_json(&inner)
+        } else {
+            ApiError::invalid_field(path, inner.to_string())
+        }
+    })?;
+    de.end().map_err(|e| invalid_json(&e))?;
+    Ok(value)
+}
+
+fn invalid_json(e: &serde_json::Error) -> ApiError {
+    ApiError::Invalid {
+        code: "invalid_json",
+        message: format!("the body is not the expected JSON: {e}"),
+        field: None,
+    }
+}
+
+async fn enroll(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let request: EnrollRequest = parse_json(&body)?;
+    let st = state.clone();
+    let (issued, agency) = state
+        .db
+        .run(move |conn| st.pki().enroll(conn, &request.token, &request.csr))
+        .await?;
+    tracing::info!(agency = agency.id, serial = %issued.serial, "agency enrolled");
+    Ok(HttpResponse::Created().json(certificate_response(&state, &issued, agency.id)))
+}
+
+fn certificate_response(
+    state: &AppState,
+    issued: &ca::Issued,
+    agency_id: i64,
+) -> CertificateResponse {
+    CertificateResponse {
+        certificate: format!("{}{}", issued.pem, state.pki().ca().issuing_pem()),
+        serial: issued.serial.clone(),
+        agency_id,
+        not_after: Some(issued.not_after),
+    }
+}
+
+async fn renew(
+    state: web::Data<AppState>,
+    caller: AuthenticatedAgency,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let request: RenewRequest = parse_json(&body)?;
+    let st = state.clone();
+    let serial = caller.serial.clone();
+    let agency_id = caller.agency.id;
+    let (issued, _) = state
+        .db
+        .run(move |conn| st.pki().renew(conn, agency_id, &serial, &request.csr))
+        .await?;
+    tracing::info!(agency = agency_id, serial = %issued.serial, renewed_from = %caller.serial, "certificate renewed");
+    Ok(HttpResponse::Created().json(certificate_response(&state, &issued, agency_id)))
+}
+
+async fn whoami(caller: AuthenticatedAgency) -> HttpResponse {
+    let info = ca::inspect::parse_certificate_der(&caller.certificate_der).ok();
+    HttpResponse::Ok().json(serde_json::json!({
+        "agency": caller.agency,
+        "certificate": {
+            "serial": caller.serial,
+            "not_after": info.as_ref().map(|i| i.not_after.to_string()),
+            "fingerprint": info.as_ref().map(|i| i.fingerprint.to_hex()),
+        },
+    }))
+}
+
+fn check_key(key: &str) -> Result<(), ApiError> {
+    if is_valid_listing_key(key) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field(
+            "ListingKey",
+            "a listing key is 1 to 64 letters, digits, '-', '_' or '.'",
+        ))
+    }
+}
+
+/// Checks a signed listing: the document, its key against the path, and the signature against
+/// the presenting certificate's key.
+pub fn verify_signed_listing(
+    signed: SignedListing,
+    key: &str,
+    caller: &AuthenticatedAgency,
+) -> Result<VerifiedListing, ApiError> {
+    if signed.listing.listing_key != key {
+        return Err(ApiError::invalid_field(
+            "listing.ListingKey",
+            format!(
+                "the listing's ListingKey {:?} differs from the key in the address {key:?}",
+                signed.listing.listing_key
+            ),
+        ));
+    }
+    signed
+        .listing
+        .validate()
+        .map_err(|e| ApiError::invalid_field(format!("listing.{}", e.field), e.message))?;
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(signed.signature.value.trim())
+        .map_err(|_| ApiError::invalid_field("signature.value", "not standard base64"))?;
+    let algorithm = match signed.signature.algorithm {
+        api_types::SignatureAlgorithm::EcdsaP256Sha256 => {
+            ca::sign::SignatureAlgorithm::EcdsaP256Sha256
+        }
+        api_types::SignatureAlgorithm::Ed25519 => ca::sign::SignatureAlgorithm::Ed25519,
+    };
+    ca::sign::verify_with_certificate(
+        &caller.certificate_der,
+        algorithm,
+        &signed.listing.canonical_bytes(),
+        &signature,
+    )
+    .map_err(|_| ApiError::Invalid {
+        code: "bad_signature",
+        message: "the signature does not verify with the key of the certificate this request came with; sign the listing's canonical JSON with the agency's current key".into(),
+        field: Some("signature".into()),
+    })?;
+    Ok(VerifiedListing::new(
+        signed.listing,
+        signed.signature,
+        caller.serial.clone(),
+    ))
+}
+
+fn publish_error(e: PublishError) -> ApiError {
+    match e {
+        PublishError::TakenDown(_) => ApiError::Forbidden {
+            code: "listing_taken_down",
+            message: e.to_string(),
+        },
+        PublishError::Stale { .. } => ApiError::Conflict {
+            code: "stale_listing",
+            message: e.to_string(),
+        },
+        PublishError::Concurrent(_) => ApiError::Conflict {
+            code: "concurrent_change",
+            message: e.to_string(),
+        },
+        PublishError::Db(e) => e.into(),
+    }
+}
+
+fn publish_response(p: &Published) -> PublishResponse {
+    PublishResponse {
+        listing_key: p.current.listing_key.clone(),
+        version: p.current.version,
+        outcome: p.outcome,
+        sequence: p.sequence,
+    }
+}
+
+async fn put_listing(
+    state: web::Data<AppState>,
+    caller: AuthenticatedAgency,
+    key: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.into_inner();
+    check_key(&key)?;
+    let signed: SignedListing = parse_json(&body)?;
+    let listing = web::block({
+        let caller = caller.clone();
+        let key = key.clone();
+        move || verify_signed_listing(signed, &key, &caller)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let agency_id = caller.agency.id;
+    let published = state
+        .db
+        .run(move |conn| {
+            crate::write_tx!(conn, |c| { c.publish_listing(agency_id, &listing) })
+                .map_err(publish_error)
+        })
+        .await?;
+    let status = match published.outcome {
+        api_types::api::PublishOutcome::Created => actix_web::http::StatusCode::CREATED,
+        _ => actix_web::http::StatusCode::OK,
+    };
+    Ok(HttpResponse::build(status).json(publish_response(&published)))
+}
+
+async fn get_listing(
+    state: web::Data<AppState>,
+    caller: AuthenticatedAgency,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.into_inner();
+    check_key(&key)?;
+    let agency_id = caller.agency.id;
+    let k = key.clone();
+    let row: Option<ListingRow> = state
+        .db
+        .run(move |conn| {
+            Ok::<_, ApiError>(crate::with_conn!(conn, |c| c.find_listing(agency_id, &k))?)
+        })
+        .await?;
+    let row = row.ok_or_else(|| not_found(&key))?;
+    let document = row.document().map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "ListingKey": row.listing_key,
+        "version": row.version,
+        "status": row.status,
+        "listing": document,
+        "signature": row.signature_envelope(),
+        "certificate_serial": row.cert_serial,
+        "takedown_reason": row.takedown_reason,
+    })))
+}
+
+fn not_found(key: &str) -> ApiError {
+    ApiError::NotFound {
+        code: "listing_not_found",
+        message: format!("your agency has no listing with key {key:?}"),
+    }
+}
+
+async fn withdraw_listing(
+    state: web::Data<AppState>,
+    caller: AuthenticatedAgency,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.into_inner();
+    check_key(&key)?;
+    let agency_id = caller.agency.id;
+    let k = key.clone();
+    let published = state
+        .db
+        .run(move |conn| {
+            crate::write_tx!(conn, |c| { c.withdraw_listing(agency_id, &k) }).map_err(publish_error)
+        })
+        .await?;
+    let published = published.ok_or_else(|| not_found(&key))?;
+    Ok(HttpResponse::Ok().json(publish_response(&published)))
+}
+
+#[derive(Debug, Deserialize)]
+struct ChangesQuery {
+    #[serde(default)]
+    after: i64,
+    limit: Option<i64>,
+}
+
+fn changes_query(query: &str) -> Result<ChangesQuery, ApiError> {
+    let q: ChangesQuery = serde_urlencoded::from_str(query).map_err(|e| ApiError::Invalid {
+        code: "invalid_query",
+        message: format!("after and limit must be whole numbers: {e}"),
+        field: None,
+    })?;
+    if q.after < 0 {
+        return Err(ApiError::invalid_field("after", "must be 0 or more"));
+    }
+    if let Some(limit) = q.limit
+        && !(1..=MAX_PAGE).contains(&limit)
+    {
+        return Err(ApiError::invalid_field(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    Ok(q)
+}
+
+async fn changes(
+    state: web::Data<AppState>,
+    _caller: AuthenticatedAgency,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q = changes_query(req.query_string())?;
+    let limit = q.limit.unwrap_or(500);
+    let after = q.after;
+    let mut events = state
+        .db
+        .run(move |conn| {
+            Ok::<_, ApiError>(crate::with_conn!(conn, |c| c.changes_after(after, limit + 1))?)
+        })
+        .await?;
+    let has_more = events.len() as i64 > limit;
+    events.truncate(limit as usize);
+    let next_after = events.last().map_or(after, |e| e.entity_event_sequence);
+    Ok(HttpResponse::Ok().json(ChangesPage {
+        events,
+        next_after,
+        has_more,
+    }))
+}
+
+async fn changes_count(
+    state: web::Data<AppState>,
+    _caller: AuthenticatedAgency,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q = changes_query(req.query_string())?;
+    let after = q.after;
+    let (count, latest) = state
+        .db
+        .run(move |conn| {
+            Ok::<_, ApiError>(crate::with_conn!(conn, |c| c.count_changes_after(after))?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ChangesCount {
+        after,
+        count,
+        latest,
+    }))
+}

@@ -1,0 +1,115 @@
+//! The OpenAPI 3.1 document of the agency API, served at `GET /api/openapi.json`.
+
+use actix_web::HttpResponse;
+use serde_json::{Value, json};
+
+fn error_responses(codes: &[(&str, &str)]) -> Value {
+    let mut map = serde_json::Map::new();
+    for (status, what) in codes {
+        map.insert(
+            (*status).to_owned(),
+            json!({"description": what, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+        );
+    }
+    Value::Object(map)
+}
+
+fn with(mut base: Value, extra: Value) -> Value {
+    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
+        b.extend(e);
+    }
+    base
+}
+
+/// The document.
+pub fn spec() -> Value {
+    let auth_errors = error_responses(&[
+        (
+            "401",
+            "no certificate, or one that is expired, foreign (certificate_unknown_issuer), not for client authentication (certificate_wrong_usage) or unregistered",
+        ),
+        ("403", "certificate_revoked or agency_not_active"),
+    ]);
+    let json_body = |schema: &str| json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    let ok = |what: &str, schema: &str| json!({"description": what, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    let pem = |what: &str| json!({"description": what, "content": {"application/x-pem-file": {"schema": {"type": "string"}}}});
+    let key_param = json!([{"name": "ListingKey", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}}]);
+    let after_param = json!({"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}, "description": "the last EntityEventSequence already seen"});
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Listing exchange: agency API",
+            "version": "1",
+            "description": "Mutual TLS with a client certificate from the platform's CA on every route except enrolment, the CA and CRL downloads and this document. Errors are {\"error\": {\"code\", \"message\", \"field\"}}.",
+        },
+        "paths": {
+            "/ca/root.pem": {"get": {"summary": "The root CA certificate (check its SHA-256 fingerprint against the one the operator gave you)", "security": [], "responses": {"200": pem("PEM")}}},
+            "/ca/chain.pem": {"get": {"summary": "Issuing CA then root", "security": [], "responses": {"200": pem("PEM")}}},
+            "/ca/crl.pem": {"get": {"summary": "The current certificate revocation list, signed by the issuing CA", "security": [], "responses": {"200": pem("PEM X509 CRL")}}},
+            "/api/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/api/v1/enroll": {"post": {
+                "summary": "Exchange a one-time enrolment token and a CSR for a client certificate",
+                "security": [],
+                "requestBody": json_body("EnrollRequest"),
+                "responses": with(json!({"201": ok("the certificate, then the issuing CA", "CertificateResponse")}), error_responses(&[("400", "invalid_json, invalid_field or invalid_csr"), ("403", "token_unknown, token_used, token_expired or agency_not_active")])),
+            }},
+            "/api/v1/agency": {"get": {"summary": "The calling agency and its certificate", "responses": with(json!({"200": {"description": "agency"}}), auth_errors.clone())}},
+            "/api/v1/certificates/renew": {"post": {
+                "summary": "A new certificate for a new key; the presented certificate is revoked (superseded) when the new one is first used",
+                "requestBody": json_body("RenewRequest"),
+                "responses": with(json!({"201": ok("the new certificate", "CertificateResponse")}), with(auth_errors.clone(), error_responses(&[("400", "invalid_csr")]))),
+            }},
+            "/api/v1/listings/{ListingKey}": {
+                "parameters": key_param,
+                "put": {
+                    "summary": "Create or replace the agency's listing (idempotent); status changes are a new document with another StandardStatus",
+                    "requestBody": json_body("SignedListing"),
+                    "responses": with(json!({"200": ok("updated or unchanged", "PublishResponse"), "201": ok("created", "PublishResponse")}), with(auth_errors.clone(), error_responses(&[("400", "invalid_field (field names the JSON path, e.g. listing.ListPrice) or bad_signature"), ("409", "stale_listing or concurrent_change"), ("403", "listing_taken_down")]))),
+                },
+                "get": {"summary": "The agency's own listing as stored, with its signature", "responses": with(json!({"200": {"description": "listing"}}), with(auth_errors.clone(), error_responses(&[("404", "listing_not_found")])))},
+                "delete": {"summary": "Withdraw the listing", "responses": with(json!({"200": ok("withdrawn", "PublishResponse")}), with(auth_errors.clone(), error_responses(&[("404", "listing_not_found")])))},
+            },
+            "/api/v1/changes": {"get": {
+                "summary": "Change feed of all agencies' listings after a sequence number (RESO EntityEvent style), oldest first",
+                "parameters": [after_param.clone(), {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 500}}],
+                "responses": with(json!({"200": ok("a page; pass next_after as after for the next", "ChangesPage")}), auth_errors.clone()),
+            }},
+            "/api/v1/changes/count": {"get": {
+                "summary": "How many changes follow a sequence number (\"N updates available\")",
+                "parameters": [after_param],
+                "responses": with(json!({"200": ok("count", "ChangesCount")}), auth_errors),
+            }},
+        },
+        "components": {
+            "securitySchemes": {"agencyCertificate": {"type": "mutualTLS", "description": "client certificate issued by the platform CA to an active agency"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}},
+                "EnrollRequest": {"type": "object", "required": ["token", "csr"], "properties": {"token": {"type": "string"}, "csr": {"type": "string", "description": "PKCS#10 PEM; P-256 or Ed25519 key"}}},
+                "RenewRequest": {"type": "object", "required": ["csr"], "properties": {"csr": {"type": "string"}}},
+                "CertificateResponse": {"type": "object", "properties": {"certificate": {"type": "string"}, "serial": {"type": "string"}, "agency_id": {"type": "integer"}, "not_after": {"type": "string", "format": "date-time"}}},
+                "SignedListing": {"type": "object", "required": ["listing", "signature"], "properties": {
+                    "listing": {"$ref": "#/components/schemas/Listing"},
+                    "signature": {"type": "object", "required": ["algorithm", "value"], "properties": {"algorithm": {"enum": ["ECDSA-P256-SHA256", "Ed25519"]}, "value": {"type": "string", "description": "base64 of the signature (ASN.1 DER for ECDSA) over the listing's canonical JSON: keys sorted, no whitespace"}}},
+                }},
+                "Listing": {"type": "object", "description": "RESO Data Dictionary names where one fits", "required": ["ListingKey", "TransactionType", "PropertyType", "StandardStatus", "City", "ListPrice", "Currency", "Title", "PublicRemarks", "ModificationTimestamp"], "properties": {
+                    "ListingKey": {"type": "string"}, "TransactionType": {"enum": ["Sale", "Rent"]},
+                    "PropertyType": {"enum": ["Apartment", "House", "Townhouse", "Land", "Commercial", "Parking", "Room", "Other"]}, "StandardStatus": {"enum": ["Active", "UnderOffer", "Sold", "Rented", "Withdrawn"]},
+                    "City": {"type": "string"}, "District": {"type": "string"}, "PostalCode": {"type": "string"}, "UnparsedAddress": {"type": "string"},
+                    "ListPrice": {"type": "integer"}, "Currency": {"type": "string", "description": "ISO 4217"},
+                    "LivingArea": {"type": "number"}, "RoomsTotal": {"type": "integer"}, "BedroomsTotal": {"type": "integer"}, "BathroomsTotalInteger": {"type": "integer"},
+                    "Title": {"type": "string"}, "PublicRemarks": {"type": "string"}, "Media": {"type": "array", "items": {"type": "object", "required": ["MediaURL"], "properties": {"MediaURL": {"type": "string", "format": "uri"}}}},
+                    "ModificationTimestamp": {"type": "string", "format": "date-time"},
+                }},
+                "PublishResponse": {"type": "object", "properties": {"ListingKey": {"type": "string"}, "version": {"type": "integer"}, "outcome": {"enum": ["created", "updated", "unchanged"]}, "sequence": {"type": "integer"}}},
+                "ChangesPage": {"type": "object", "properties": {"events": {"type": "array", "items": {"type": "object", "description": "EntityEventSequence, EventType, ListOfficeKey, ListOfficeName, ListingKey, Version, EventTimestamp, Listing, Signature, CertificateSerial, Status"}}, "next_after": {"type": "integer"}, "has_more": {"type": "boolean"}}},
+                "ChangesCount": {"type": "object", "properties": {"after": {"type": "integer"}, "count": {"type": "integer"}, "latest": {"type": "integer"}}},
+            },
+        },
+        "security": [{"agencyCertificate": []}],
+    })
+}
+
+/// `GET /api/openapi.json`.
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(spec())
+}

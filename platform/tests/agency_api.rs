@@ -1,0 +1,660 @@
+//! The agency API end to end: the real `platform` binary, real TLS with real certificates from
+//! its CA, real enrolment, publishing and the change feed, and every refusal with its own error.
+
+use std::time::Duration;
+
+use api_types::ListingDocument;
+use diesel::prelude::*;
+use platform::testing::agency::{TestAgency, anonymous_client, client_with, fetch_root};
+use platform::testing::{PlatformBuilder, PlatformProcess, TestDb};
+
+fn platform() -> PlatformBuilder {
+    PlatformBuilder::new(env!("CARGO_BIN_EXE_platform"))
+}
+
+/// Adds an active agency by CLI; returns its id and enrolment token, checking the printed CA
+/// fingerprint against the root the server hands out.
+fn add_agency(app: &PlatformProcess, name: &str, licence: &str) -> (i64, String, String) {
+    let out = app.cli_json(&[
+        "agency",
+        "add",
+        "--name",
+        name,
+        "--licence",
+        licence,
+        "--email",
+        "desk@agency.example",
+    ]);
+    let root = fetch_root(&app.agency_url());
+    let der = ca::inspect::parse_chain_pem(&root).unwrap().remove(0);
+    let fingerprint = ca::inspect::Fingerprint::of(&der).to_string();
+    assert_eq!(
+        out["ca_fingerprint"], fingerprint,
+        "CLI shows the served root's fingerprint"
+    );
+    (
+        out["agency"]["id"].as_i64().unwrap(),
+        out["token"].as_str().unwrap().to_owned(),
+        root,
+    )
+}
+
+fn enrolled(app: &PlatformProcess, name: &str, licence: &str) -> TestAgency {
+    let (_, token, root) = add_agency(app, name, licence);
+    TestAgency::enroll(&app.agency_url(), &root, &token)
+}
+
+fn doc(key: &str) -> ListingDocument {
+    ListingDocument::example(key)
+}
+
+fn error_code(body: &serde_json::Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
+    let (agency_id, token, root) = add_agency(app, "Acme Homes", "AMI-100");
+    let base = app.agency_url();
+
+    // The CA, chain and CRL need no client certificate.
+    let anon = anonymous_client(&root);
+    for path in [
+        "/ca/root.pem",
+        "/ca/chain.pem",
+        "/ca/crl.pem",
+        "/api/openapi.json",
+    ] {
+        let r = anon.get(format!("{base}{path}")).send().unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let openapi: serde_json::Value = anon
+        .get(format!("{base}/api/openapi.json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(openapi["paths"]["/api/v1/listings/{ListingKey}"]["put"].is_object());
+
+    // Enrolment: the key stays here, the certificate comes back with the issuing CA.
+    let a = TestAgency::enroll(&base, &root, &token);
+    assert_eq!(a.agency_id, agency_id);
+    let chain = ca::inspect::parse_chain_pem(&a.chain_pem).unwrap();
+    assert_eq!(chain.len(), 2, "leaf then issuing CA");
+    let leaf = ca::inspect::parse_certificate_der(&chain[0]).unwrap();
+    assert_eq!(
+        leaf.agency_id().as_deref(),
+        Some(agency_id.to_string().as_str())
+    );
+    assert!(leaf.eku_client_auth && !leaf.eku_server_auth);
+    assert_eq!(
+        leaf.spki_der,
+        a.key.public_key_der(),
+        "certificate for our own key"
+    );
+
+    // The token works once.
+    let key2 = ca::keys::PrivateKey::generate_p256().unwrap();
+    let again = TestAgency::send_enroll(&base, &root, &token, &key2.csr_pem("x").unwrap());
+    assert_eq!(again.status(), 403);
+    assert_eq!(error_code(&again.json().unwrap()), "token_used");
+    let unknown = TestAgency::send_enroll(&base, &root, "not-a-token", &key2.csr_pem("x").unwrap());
+    assert_eq!(unknown.status(), 403);
+    assert_eq!(error_code(&unknown.json().unwrap()), "token_unknown");
+
+    let (status, me) = a.get("/api/v1/agency");
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["agency"]["name"], "Acme Homes");
+
+    // Publish: created, the same again is unchanged, a change is an update.
+    let mut d = doc("A-1");
+    let (status, body) = a.publish(&d);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["outcome"], "created");
+    assert_eq!(body["version"], 1);
+    let (status, body) = a.publish(&d);
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (200, Some("unchanged")),
+        "{body}"
+    );
+    d.list_price = 340_000;
+    d.modification_timestamp += Duration::from_secs(60);
+    let (status, body) = a.publish(&d);
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (200, Some("updated")),
+        "{body}"
+    );
+    assert_eq!(body["version"], 2);
+
+    // What is stored carries the signature and the certificate serial: provable origin.
+    let (status, stored) = a.get("/api/v1/listings/A-1");
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(stored["certificate_serial"], a.serial.as_str());
+    assert_eq!(stored["listing"]["ListPrice"], 340_000);
+
+    // Status change and withdrawal.
+    d.standard_status = api_types::StandardStatus::UnderOffer;
+    d.modification_timestamp += Duration::from_secs(60);
+    assert_eq!(a.publish(&d).0, 200);
+    let r = a
+        .client()
+        .delete(a.url("/api/v1/listings/A-1"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = a
+        .client()
+        .delete(a.url("/api/v1/listings/NOPE"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // A second agency: same listing key, its own listing; it cannot touch Acme's.
+    let b = enrolled(app, "Beta Realty", "BR-200");
+    let mut bd = doc("A-1");
+    bd.city = "Porto".into();
+    let (status, body) = b.publish(&bd);
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (201, Some("created")),
+        "{body}"
+    );
+    let (_, acme) = a.get("/api/v1/listings/A-1");
+    assert_eq!(
+        acme["listing"]["City"], "Lisbon",
+        "Acme's listing untouched"
+    );
+
+    // The feed: every change in order, with RESO names; paged; count-only.
+    let (status, page) = b.get("/api/v1/changes?after=0");
+    assert_eq!(status, 200, "{page}");
+    let events = page["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["EventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "created",
+            "updated",
+            "status_changed",
+            "withdrawn",
+            "created"
+        ]
+    );
+    let seqs: Vec<i64> = events
+        .iter()
+        .map(|e| e["EntityEventSequence"].as_i64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert_eq!(events[4]["ListOfficeName"], "Beta Realty");
+    let (_, page1) = b.get("/api/v1/changes?after=0&limit=2");
+    assert_eq!(page1["events"].as_array().unwrap().len(), 2);
+    assert_eq!(page1["has_more"], true);
+    let (_, page2) = b.get(&format!(
+        "/api/v1/changes?after={}&limit=1000",
+        page1["next_after"]
+    ));
+    assert_eq!(page2["events"].as_array().unwrap().len(), 3);
+    assert_eq!(page2["has_more"], false);
+    let (_, count) = b.get(&format!("/api/v1/changes/count?after={}", seqs[1]));
+    assert_eq!(count["count"], 3);
+    assert_eq!(count["latest"], seqs[4]);
+    let (status, bad) = b.get("/api/v1/changes?after=-1");
+    assert_eq!((status, error_code(&bad)), (400, "invalid_field"));
+
+    // Every CA action is in the audit log.
+    let audit = app.cli_json(&["audit", "--limit", "100"]);
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "agency.add",
+        "token.create",
+        "token.use",
+        "cert.issue",
+        "cert.issue_server",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
+    }
+    let text = serde_json::to_string(&audit).unwrap();
+    assert!(
+        !text.contains(&token),
+        "the token never goes into the audit log"
+    );
+}
+
+#[test]
+fn enrol_publish_and_feed_on_sqlite() {
+    let app = platform().spawn().expect("platform starts");
+    enrol_publish_and_read_the_feed(&app);
+}
+
+#[test]
+fn enrol_publish_and_feed_on_postgres() {
+    let Some(db) = TestDb::postgres("agency_api::enrol_publish_and_feed_on_postgres") else {
+        return;
+    };
+    let app = platform()
+        .database_url(&db.url)
+        .spawn()
+        .expect("platform starts");
+    enrol_publish_and_read_the_feed(&app);
+}
+
+#[test]
+fn bad_listings_are_refused_naming_the_field() {
+    let app = platform().spawn().expect("platform starts");
+    let a = enrolled(&app, "Acme Homes", "AMI-1");
+    let put = |key: &str, body: serde_json::Value| {
+        let r = a
+            .client()
+            .put(a.url(&format!("/api/v1/listings/{key}")))
+            .json(&body)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json::<serde_json::Value>().unwrap())
+    };
+
+    let mut signed = serde_json::to_value(a.sign(&doc("K-1"))).unwrap();
+    signed["listing"]["ListPrice"] = serde_json::json!("cheap");
+    let (status, body) = put("K-1", signed);
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "listing.ListPrice", "{body}");
+
+    let mut bad_city = doc("K-1");
+    bad_city.city = "  ".into();
+    let (status, body) = put("K-1", serde_json::to_value(a.sign(&bad_city)).unwrap());
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "listing.City", "{body}");
+
+    // Key in the path and in the body differ.
+    let (status, body) = put("K-2", serde_json::to_value(a.sign(&doc("K-1"))).unwrap());
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("listing.ListingKey")),
+        "{body}"
+    );
+
+    // Signed, then changed: the signature no longer verifies.
+    let mut tampered = serde_json::to_value(a.sign(&doc("K-1"))).unwrap();
+    tampered["listing"]["ListPrice"] = serde_json::json!(1);
+    let (status, body) = put("K-1", tampered);
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, "bad_signature"),
+        "{body}"
+    );
+
+    // Signed by another key than the certificate's.
+    let other = ca::keys::PrivateKey::generate_p256().unwrap();
+    let d = doc("K-1");
+    let mut foreign = serde_json::to_value(a.sign(&d)).unwrap();
+    let sig = other.sign(&d.canonical_bytes()).unwrap();
+    foreign["signature"]["value"] =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &sig.bytes).into();
+    let (status, body) = put("K-1", foreign);
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, "bad_signature"),
+        "{body}"
+    );
+
+    let r = a
+        .client()
+        .put(a.url("/api/v1/listings/K-1"))
+        .body("{not json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(&r.json().unwrap()), "invalid_json");
+    let (status, body) = put(
+        "bad%20key",
+        serde_json::to_value(a.sign(&doc("K-1"))).unwrap(),
+    );
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("ListingKey")),
+        "{body}"
+    );
+
+    // An older document than the stored one is refused (a late, stale delivery).
+    let mut newer = doc("K-9");
+    assert_eq!(a.publish(&newer).0, 201);
+    newer.modification_timestamp -= Duration::from_secs(3600);
+    newer.list_price = 1;
+    let (status, body) = a.publish(&newer);
+    assert_eq!(
+        (status, error_code(&body)),
+        (409, "stale_listing"),
+        "{body}"
+    );
+
+    // Nothing bad was stored.
+    let (_, page) = a.get("/api/v1/changes?after=0");
+    assert_eq!(page["events"].as_array().unwrap().len(), 1);
+
+    // Bad CSR at enrolment.
+    let (_, token, root) = add_agency(&app, "Gamma", "G-3");
+    let r = TestAgency::send_enroll(
+        &app.agency_url(),
+        &root,
+        &token,
+        "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+    );
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().unwrap();
+    assert_eq!(
+        (error_code(&body), body["error"]["field"].as_str()),
+        ("invalid_csr", Some("csr")),
+        "{body}"
+    );
+    // The token was not spent by the failed attempt.
+    TestAgency::enroll(&app.agency_url(), &root, &token);
+}
+
+#[test]
+fn certificate_refusals_each_have_their_own_error() {
+    let app = platform().spawn().expect("platform starts");
+    let a = enrolled(&app, "Acme Homes", "AMI-1");
+    let base = app.agency_url();
+    let changes = format!("{base}/api/v1/changes?after=0");
+    let call = |client: &reqwest::blocking::Client| {
+        let r = client.get(&changes).send().expect("request");
+        (r.status().as_u16(), r.json::<serde_json::Value>().unwrap())
+    };
+
+    // No certificate.
+    let (status, body) = call(&anonymous_client(&a.root_pem));
+    assert_eq!(
+        (status, error_code(&body)),
+        (401, "certificate_required"),
+        "{body}"
+    );
+
+    // A certificate from another CA, for the same agency id.
+    let foreign_dir = tempfile::tempdir().unwrap();
+    let foreign =
+        ca::CertificateAuthority::load_or_create(foreign_dir.path(), "Elsewhere", None).unwrap();
+    let key = ca::keys::PrivateKey::generate_p256().unwrap();
+    let issued = foreign
+        .issue_client(
+            &key.csr_pem("x").unwrap(),
+            &ca::ClientProfile::new(a.agency_id.to_string(), "Acme Homes", 30),
+        )
+        .unwrap();
+    let chain = format!("{}{}", issued.pem, foreign.issuing_pem());
+    let (status, body) = call(&client_with(&a.root_pem, Some((&chain, &key.to_pem()))));
+    assert_eq!(
+        (status, error_code(&body)),
+        (401, "certificate_unknown_issuer"),
+        "{body}"
+    );
+
+    // Our CA, but expired.
+    let ours =
+        ca::CertificateAuthority::load_or_create(&app.data_dir.join("ca"), "x", None).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let mut profile = ca::ClientProfile::new(a.agency_id.to_string(), "Acme Homes", 30);
+    profile.not_before = now - time::Duration::days(40);
+    profile.not_after = now - time::Duration::days(10);
+    let expired = ours
+        .issue_client(&key.csr_pem("x").unwrap(), &profile)
+        .unwrap();
+    let (status, body) = call(&client_with(
+        &a.root_pem,
+        Some((&expired.pem, &key.to_pem())),
+    ));
+    assert_eq!(
+        (status, error_code(&body)),
+        (401, "certificate_expired"),
+        "{body}"
+    );
+
+    // Our CA, valid, but a server certificate (wrong key usage).
+    let server_key = std::fs::read_to_string(app.data_dir.join("tls/server.key")).unwrap();
+    let server_chain = std::fs::read_to_string(app.data_dir.join("tls/server.crt")).unwrap();
+    let (status, body) = call(&client_with(
+        &a.root_pem,
+        Some((&server_chain, &server_key)),
+    ));
+    assert_eq!(
+        (status, error_code(&body)),
+        (401, "certificate_wrong_usage"),
+        "{body}"
+    );
+
+    // Issued by our CA but never registered (not from enrolment).
+    let stray = ours
+        .issue_client(
+            &key.csr_pem("x").unwrap(),
+            &ca::ClientProfile::new(a.agency_id.to_string(), "Acme", 30),
+        )
+        .unwrap();
+    let (status, body) = call(&client_with(&a.root_pem, Some((&stray.pem, &key.to_pem()))));
+    assert_eq!(
+        (status, error_code(&body)),
+        (401, "certificate_unknown"),
+        "{body}"
+    );
+
+    // The real one works.
+    let client = a.client();
+    assert_eq!(call(&client).0, 200);
+
+    // Suspended agency: refused at once, on the same connection; approved again: back.
+    let (ok, _, err) = app.cli(["agency", "suspend", &a.agency_id.to_string()]);
+    assert!(ok.success(), "{err}");
+    let (status, body) = call(&client);
+    assert_eq!(
+        (status, error_code(&body)),
+        (403, "agency_not_active"),
+        "{body}"
+    );
+    let approved = app.cli_json(&["agency", "approve", &a.agency_id.to_string()]);
+    assert!(
+        approved["token"].is_null(),
+        "it still has a valid certificate: no new token"
+    );
+    assert_eq!(call(&client).0, 200);
+
+    // Revoked by the operator: refused on the very next request, and listed in the CRL.
+    let (ok, out, err) = app.cli(["cert", "revoke", &a.serial, "--reason", "key_compromise"]);
+    assert!(ok.success(), "{err}");
+    assert!(out.contains("revoked"), "{out}");
+    let (status, body) = call(&client);
+    assert_eq!(
+        (status, error_code(&body)),
+        (403, "certificate_revoked"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("key_compromise")
+    );
+    let crl_pem = anonymous_client(&a.root_pem)
+        .get(format!("{base}/ca/crl.pem"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let crl_der = pem::parse(&crl_pem).unwrap().into_contents();
+    let (_, crl) = x509_parser::parse_x509_crl(&crl_der).unwrap();
+    let serials: Vec<String> = crl
+        .iter_revoked_certificates()
+        .map(|r| ca::inspect::serial_hex(r.raw_serial()))
+        .collect();
+    assert_eq!(serials, std::slice::from_ref(&a.serial));
+
+    // Revoking twice, or an unknown serial, or a bad reason: a clear message, non-zero exit.
+    let (ok, _, err) = app.cli(["cert", "revoke", &a.serial, "--reason", "superseded"]);
+    assert!(!ok.success() && err.contains("already revoked"), "{err}");
+    let (ok, _, err) = app.cli(["cert", "revoke", "abcdef", "--reason", "superseded"]);
+    assert!(
+        !ok.success() && err.contains("no certificate with serial"),
+        "{err}"
+    );
+    let (ok, _, err) = app.cli(["cert", "revoke", &a.serial, "--reason", "bored"]);
+    assert!(!ok.success() && err.contains("--reason"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+
+    let audit = app.cli_json(&["audit", "--action", "cert.revoke"]);
+    assert_eq!(audit[0]["subject"], a.serial.as_str());
+    assert!(audit[0]["actor"].as_str().unwrap().starts_with("operator:"));
+}
+
+#[test]
+fn tokens_expire_and_renewal_supersedes_the_old_certificate() {
+    let app = platform().spawn().expect("platform starts");
+    let (agency_id, token, root) = add_agency(&app, "Acme Homes", "AMI-1");
+
+    // An expired token (made old in the database).
+    let mut conn =
+        SqliteConnection::establish(app.data_dir.join("platform.db").to_str().unwrap()).unwrap();
+    diesel::sql_query("UPDATE enrolment_tokens SET expires_at = 1")
+        .execute(&mut conn)
+        .unwrap();
+    let key = ca::keys::PrivateKey::generate_p256().unwrap();
+    let r = TestAgency::send_enroll(&app.agency_url(), &root, &token, &key.csr_pem("x").unwrap());
+    assert_eq!(r.status(), 403);
+    assert_eq!(error_code(&r.json().unwrap()), "token_expired");
+
+    // A fresh token from the operator works.
+    let fresh = app.cli_json(&["agency", "token", &agency_id.to_string()]);
+    let mut a = TestAgency::enroll(&app.agency_url(), &root, fresh["token"].as_str().unwrap());
+    let old_client = a.client();
+    let old_serial = a.serial.clone();
+
+    // Renew with a new key over mutual TLS.
+    let new_key = ca::keys::PrivateKey::generate_p256().unwrap();
+    let r = old_client
+        .post(a.url("/api/v1/certificates/renew"))
+        .json(&serde_json::json!({"csr": new_key.csr_pem("desk").unwrap()}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let renewed: serde_json::Value = r.json().unwrap();
+    assert_ne!(renewed["serial"], old_serial.as_str());
+
+    // Until the new certificate is used, the old one still works (a crash before saving it
+    // does not lock the desk out) ...
+    assert_eq!(
+        old_client
+            .get(a.url("/api/v1/agency"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    a.key = new_key;
+    a.chain_pem = renewed["certificate"].as_str().unwrap().to_owned();
+    a.serial = renewed["serial"].as_str().unwrap().to_owned();
+    assert_eq!(a.get("/api/v1/agency").0, 200);
+    // ... and its first use retires the old one.
+    let r = old_client.get(a.url("/api/v1/agency")).send().unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(error_code(&r.json().unwrap()), "certificate_revoked");
+    let certs = app.cli_json(&["cert", "list", "--agency", &agency_id.to_string()]);
+    let old = certs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["serial"] == old_serial.as_str())
+        .unwrap();
+    assert_eq!(old["revocation_reason"], "superseded");
+
+    // A bad CSR on renewal.
+    let r = a
+        .client()
+        .post(a.url("/api/v1/certificates/renew"))
+        .json(&serde_json::json!({"csr": "nope"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(&r.json().unwrap()), "invalid_csr");
+
+    let actions: Vec<String> = app
+        .cli_json(&["audit"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        actions.contains(&"cert.renew".to_owned())
+            && actions.contains(&"cert.supersede".to_owned()),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn operator_commands_vet_agencies_and_refuse_bad_input_clearly() {
+    let app = platform().spawn().expect("platform starts");
+    let (_, id_token, _) = add_agency(&app, "Acme Homes", "AMI-1");
+    assert!(!id_token.is_empty());
+    // The same licence again.
+    let (ok, _, err) = app.cli([
+        "agency",
+        "add",
+        "--name",
+        "Other",
+        "--licence",
+        "AMI-1",
+        "--email",
+        "a@b.example",
+    ]);
+    assert!(!ok.success() && err.contains("already registered"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let (ok, _, err) = app.cli([
+        "agency",
+        "add",
+        "--name",
+        "X",
+        "--licence",
+        "L-2",
+        "--email",
+        "not-an-email",
+    ]);
+    assert!(!ok.success() && err.contains("--email"), "{err}");
+    let (ok, _, err) = app.cli(["agency", "approve", "999"]);
+    assert!(
+        !ok.success() && err.contains("no agency with id 999"),
+        "{err}"
+    );
+    let (ok, _, err) = app.cli(["agency", "reject", "1"]);
+    assert!(!ok.success() && err.contains("not pending"), "{err}");
+    let (ok, _, err) = app.cli(["agency", "list", "--status", "sleepy"]);
+    assert!(!ok.success() && err.contains("--status"), "{err}");
+
+    let list = app.cli_json(&["agency", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (ok, out, _) = app.cli(["agency", "list"]);
+    assert!(ok.success() && out.contains("Acme Homes"), "{out}");
+
+    // The approval mail with the token is queued in the outbox.
+    let mut conn =
+        SqliteConnection::establish(app.data_dir.join("platform.db").to_str().unwrap()).unwrap();
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        kind: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        payload: String,
+    }
+    let rows: Vec<Row> = diesel::sql_query("SELECT kind, payload FROM notifications")
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].kind, "agency_approved");
+    assert!(rows[0].payload.contains(&id_token));
+}
