@@ -658,3 +658,74 @@ fn operator_commands_vet_agencies_and_refuse_bad_input_clearly() {
     assert_eq!(rows[0].kind, "agency_approved");
     assert!(rows[0].payload.contains(&id_token));
 }
+
+#[test]
+fn curl_publishes_with_the_agency_certificate() {
+    for tool in ["curl", "openssl"] {
+        let found = std::process::Command::new(tool)
+            .arg("--version")
+            .output()
+            .or_else(|_| std::process::Command::new(tool).arg("version").output())
+            .is_ok();
+        if !found {
+            platform::testing::skip(
+                "agency_api::curl_publishes_with_the_agency_certificate",
+                &format!("{tool} is not on PATH"),
+            );
+            return;
+        }
+    }
+    let app = platform().spawn().expect("platform starts");
+    let a = enrolled(&app, "Acme Homes", "AMI-1");
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let root = write("root.pem", &a.root_pem);
+    let cert = write("cert.pem", &a.chain_pem);
+    let key = write("key.pem", &a.key.to_pem());
+    let body = write(
+        "body.json",
+        &serde_json::to_string(&a.sign(&doc("CURL-1"))).unwrap(),
+    );
+    let out = std::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "30", "--cacert"])
+        .arg(&root)
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .args([
+            "-X",
+            "PUT",
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+        ])
+        .arg(format!("@{}", body.display()))
+        .args(["--write-out", "\n%{http_code}"])
+        .arg(a.url("/api/v1/listings/CURL-1"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (json, code) = text.rsplit_once('\n').unwrap();
+    assert_eq!(code, "201", "{text}");
+    let answer: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(answer["outcome"], "created");
+    // And curl without a certificate gets the JSON refusal, not a TLS failure.
+    let out = std::process::Command::new("curl")
+        .args(["--silent", "--max-time", "30", "--cacert"])
+        .arg(&root)
+        .arg(a.url("/api/v1/changes"))
+        .output()
+        .unwrap();
+    let refused: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(error_code(&refused), "certificate_required");
+}

@@ -38,7 +38,7 @@ pub fn queue_expiry_notices(conn: &mut DbConn) -> anyhow::Result<usize> {
                         "agency_name": agency.name,
                         "serial": cert.serial,
                         "not_after": not_after.format(&time::format_description::well_known::Rfc3339)?,
-                        "days_left": (cert.not_after - now) / 86_400_000,
+                        "days_left": (cert.not_after - now + 43_200_000) / 86_400_000,
                     }),
                 )
             };
@@ -65,4 +65,65 @@ pub async fn expiry_notices(db: Db, every: Duration, mut shutdown: Shutdown) {
             () = shutdown.requested() => return,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+
+    use super::*;
+    use crate::db::schema::{certificates, notifications};
+
+    crate::db_test!(
+        expiry_notices_go_out_once_and_skip_renewed_certificates,
+        |db| {
+            let mut conn = db.get().unwrap();
+            let (agency, serial) =
+                crate::testing::fixtures::active_agency_with_certificate(&mut conn, "Expiring");
+            let (_, renewed) =
+                crate::testing::fixtures::active_agency_with_certificate(&mut conn, "Renewed");
+            let soon = crate::db::now_ms() + 10 * 86_400_000;
+            crate::with_conn!(&mut conn, |c| {
+                diesel::update(certificates::table)
+                    .set(certificates::not_after.eq(soon))
+                    .execute(c)
+                    .unwrap();
+                // `renewed` was renewed by a newer certificate: no notice for it.
+                diesel::insert_into(certificates::table)
+                    .values((
+                        certificates::serial.eq("feedbeef"),
+                        certificates::agency_id.eq(agency.id + 1),
+                        certificates::kind.eq("client"),
+                        certificates::subject.eq("CN=Renewed"),
+                        certificates::fingerprint.eq("fixture-feedbeef"),
+                        certificates::pem.eq("fixture"),
+                        certificates::not_before.eq(0_i64),
+                        certificates::not_after.eq(soon + 90 * 86_400_000),
+                        certificates::status.eq("valid"),
+                        certificates::renewed_from.eq(Some(renewed.as_str())),
+                        certificates::created_at.eq(0_i64),
+                    ))
+                    .execute(c)
+                    .unwrap();
+            });
+            assert_eq!(queue_expiry_notices(&mut conn).unwrap(), 1);
+            assert_eq!(queue_expiry_notices(&mut conn).unwrap(), 0, "only once");
+            let rows: Vec<(String, String, Option<i64>)> = crate::with_conn!(&mut conn, |c| {
+                notifications::table
+                    .select((
+                        notifications::kind,
+                        notifications::payload,
+                        notifications::agency_id,
+                    ))
+                    .load(c)
+            })
+            .unwrap();
+            assert_eq!(rows.len(), 1);
+            assert_eq!(rows[0].0, "certificate_expiring");
+            assert_eq!(rows[0].2, Some(agency.id));
+            let payload: serde_json::Value = serde_json::from_str(&rows[0].1).unwrap();
+            assert_eq!(payload["serial"], serial.as_str());
+            assert_eq!(payload["days_left"], 10);
+        }
+    );
 }
