@@ -2,10 +2,11 @@
 //!
 //! # Layout
 //!
-//! Searches are partitioned by `(transaction type, normalised city)` into buckets; a search
-//! without a city goes to the "any city" bucket of its transaction type, a search without a
-//! transaction type to the "any type" buckets. A listing (sale, lisbon) therefore looks at most at
-//! four buckets: (sale, lisbon), (sale, any city), (any type, lisbon), (any type, any city).
+//! Searches are partitioned by `(transaction type, normalised city, normalised district)` into
+//! buckets; a search without a city goes to an "any city" bucket, one without a district to an
+//! "any district" bucket, one without a transaction type to an "any type" bucket. A listing
+//! (sale, lisbon, alfama) therefore looks at most at eight buckets: {sale, any type} × {lisbon,
+//! any city} × {alfama, any district}.
 //!
 //! Inside a bucket every search has a slot. The bucket keeps, besides one compact [`Entry`] per
 //! slot (the exact bounds), a set of bit columns over the slots (one bit per search and column):
@@ -59,8 +60,6 @@ const OWNER_AGENCY: u8 = 8;
 
 /// No keyword list.
 const NO_KEYWORDS: u32 = u32::MAX;
-/// A listing district that no search names.
-const UNKNOWN_DISTRICT: u32 = u32::MAX;
 /// No bucket.
 const NO_BUCKET: u32 = u32::MAX;
 /// Compact a bucket once it has this many dead slots and they are at least half of it.
@@ -76,8 +75,6 @@ struct Entry {
     min_area: f64,
     max_area: f64,
     min_beds: u32,
-    /// Interned district, 0 for any.
-    district: u32,
     /// Index into [`MatcherIndex::kw_lists`], or [`NO_KEYWORDS`].
     keywords: u32,
     flags: u8,
@@ -142,8 +139,9 @@ struct Columns {
 #[derive(Debug)]
 pub struct MatcherIndex {
     buckets: Vec<Bucket>,
-    /// Per city id (0 = any city): bucket of [any type, sale, rent], or [`NO_BUCKET`].
-    city_buckets: Vec<[u32; 3]>,
+    /// Per (city id, district id), 0 meaning any: bucket of [any type, sale, rent], or
+    /// [`NO_BUCKET`].
+    places: HashMap<(u32, u32), [u32; 3]>,
     /// Interned normalised cities (ids from 1).
     cities: HashMap<Box<str>, u32>,
     /// Interned normalised districts (ids from 1).
@@ -183,7 +181,7 @@ impl MatcherIndex {
         }
         MatcherIndex {
             buckets: Vec::new(),
-            city_buckets: vec![[NO_BUCKET; 3]],
+            places: HashMap::new(),
             cities: HashMap::new(),
             districts: HashMap::new(),
             kw_strings: Vec::new(),
@@ -270,17 +268,20 @@ impl MatcherIndex {
             min_area: criteria.min_living_area.unwrap_or(f64::NEG_INFINITY),
             max_area: criteria.max_living_area.unwrap_or(f64::INFINITY),
             min_beds: criteria.min_bedrooms.unwrap_or(0),
-            district,
             keywords,
             flags,
         };
         let columns = self.columns(criteria, &entry);
 
-        let bucket_ix = match self.city_buckets[city as usize][tt] {
+        let place = self
+            .places
+            .entry((city, district))
+            .or_insert([NO_BUCKET; 3]);
+        let bucket_ix = match place[tt] {
             NO_BUCKET => {
                 let ix = self.buckets.len() as u32;
+                place[tt] = ix;
                 self.buckets.push(Bucket::default());
-                self.city_buckets[city as usize][tt] = ix;
                 ix
             }
             ix => ix,
@@ -337,22 +338,27 @@ impl MatcherIndex {
             TransactionType::Rent => 2,
         };
         let city = self.cities.get(listing.city.as_str()).copied();
-        let mut buckets = [NO_BUCKET; 4];
-        let any_city = &self.city_buckets[0];
-        buckets[0] = any_city[0];
-        buckets[1] = any_city[tt];
+        let district = listing
+            .district
+            .as_deref()
+            .and_then(|d| self.districts.get(d).copied());
+        let mut buckets = [NO_BUCKET; 8];
+        let mut places = [Some((0, 0)), None, None, None];
         if let Some(c) = city {
-            let cb = &self.city_buckets[c as usize];
-            buckets[2] = cb[0];
-            buckets[3] = cb[tt];
+            places[1] = Some((c, 0));
+        }
+        if let Some(d) = district {
+            places[2] = Some((0, d));
+            places[3] = city.map(|c| (c, d));
+        }
+        for (i, key) in places.into_iter().enumerate() {
+            if let Some(p) = key.and_then(|k| self.places.get(&k)) {
+                buckets[2 * i] = p[0];
+                buckets[2 * i + 1] = p[tt];
+            }
         }
         let query = Query {
             listing,
-            district: listing
-                .district
-                .as_deref()
-                .and_then(|d| self.districts.get(d).copied())
-                .unwrap_or(UNKNOWN_DISTRICT),
             sets: [
                 SET_ALIVE,
                 SET_PRICE + self.price_band(listing.price),
@@ -380,7 +386,7 @@ impl MatcherIndex {
         for b in &self.buckets {
             bytes += b.entries.capacity() * size_of::<Entry>() + b.bits.capacity() * 8;
         }
-        bytes += self.city_buckets.capacity() * size_of::<[u32; 3]>();
+        bytes += map_bytes(self.places.capacity(), size_of::<((u32, u32), [u32; 3])>());
         for map in [&self.cities, &self.districts, &self.kw_ids] {
             bytes += map_bytes(map.capacity(), size_of::<(Box<str>, u32)>());
             bytes += map.keys().map(|k| k.len()).sum::<usize>();
@@ -398,8 +404,7 @@ impl MatcherIndex {
         if let Some(&id) = self.cities.get(city.as_str()) {
             return id;
         }
-        let id = self.city_buckets.len() as u32;
-        self.city_buckets.push([NO_BUCKET; 3]);
+        let id = self.cities.len() as u32 + 1;
         self.cities.insert(city.into_boxed_str(), id);
         id
     }
@@ -528,8 +533,8 @@ impl MatcherIndex {
         }
     }
 
-    /// The checks the bit columns do not settle exactly (type and city are the bucket's;
-    /// property type is exact in its column).
+    /// The checks the bit columns do not settle exactly (transaction type, city and district
+    /// are the bucket's; property type is exact in its column).
     #[inline]
     fn exact(&self, e: &Entry, q: &Query<'_>, memo: &mut KeywordMemo) -> bool {
         let l = q.listing;
@@ -538,7 +543,6 @@ impl MatcherIndex {
             && (e.flags & HAS_MIN_AREA == 0 || l.living_area.is_some_and(|a| a >= e.min_area))
             && (e.flags & HAS_MAX_AREA == 0 || l.living_area.is_some_and(|a| a <= e.max_area))
             && (e.flags & HAS_MIN_BEDS == 0 || l.bedrooms.is_some_and(|b| b >= e.min_beds))
-            && (e.district == 0 || e.district == q.district)
             && (e.keywords == NO_KEYWORDS
                 || self.kw_lists[e.keywords as usize]
                     .iter()
@@ -552,13 +556,24 @@ impl MatcherIndex {
         let old_bits = std::mem::take(&mut bucket.bits);
         let old_stride = bucket.stride;
         let live = old_entries.len() - bucket.dead;
+        let price_edges = self.price_edges;
         let stride = live.div_ceil(64).max(1);
         let mut bits = vec![0u64; stride * SETS];
+        let mut order: Vec<usize> = (0..old_entries.len())
+            .filter(|&old| old_bits[SET_ALIVE * old_stride + old / 64] & (1 << (old % 64)) != 0)
+            .collect();
+        // Searches with similar price ranges side by side: the matches of a listing then lie
+        // in a few dense runs of slots instead of being spread over the whole bucket.
+        order.sort_unstable_by_key(|&old| {
+            let e = &old_entries[old];
+            (
+                price_edges.partition_point(|&x| x <= e.min_price),
+                e.max_price,
+            )
+        });
         let mut entries = Vec::with_capacity(live);
-        for (old, e) in old_entries.into_iter().enumerate() {
-            if old_bits[SET_ALIVE * old_stride + old / 64] & (1 << (old % 64)) == 0 {
-                continue;
-            }
+        for old in order {
+            let e = old_entries[old];
             let new = entries.len();
             for s in 0..SETS {
                 if old_bits[s * old_stride + old / 64] & (1 << (old % 64)) != 0 {
@@ -568,6 +583,7 @@ impl MatcherIndex {
             self.slots.insert(e.id, (b as u32, new as u32));
             entries.push(e);
         }
+        let bucket = &mut self.buckets[b];
         bucket.entries = entries;
         bucket.bits = bits;
         bucket.stride = stride;
@@ -598,7 +614,6 @@ fn map_bytes(capacity: usize, entry: usize) -> usize {
 #[derive(Debug)]
 struct Query<'a> {
     listing: &'a ListingFacts,
-    district: u32,
     sets: [usize; 5],
 }
 
