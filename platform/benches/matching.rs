@@ -333,15 +333,29 @@ fn main() {
         std::hint::black_box(index.matching(l));
     }
     let mut times = Vec::with_capacity(LISTINGS);
+    let mut counts = Vec::with_capacity(LISTINGS);
     let mut total_matches = 0usize;
     for l in &listings {
         let t = Instant::now();
         let found = index.matching(l);
         times.push(t.elapsed());
+        counts.push(found.len());
         total_matches += found.len();
         std::hint::black_box(found);
     }
     let index_mean_us = mean_us(&times);
+    let mut by_time: Vec<(Duration, usize)> = times.iter().copied().zip(counts).collect();
+    by_time.sort_unstable();
+    let slowest = &by_time[by_time.len() * 99 / 100..];
+    let mut all_counts: Vec<usize> = by_time.iter().map(|(_, c)| *c).collect();
+    all_counts.sort_unstable();
+    println!(
+        "matches per listing: p50 {}, p99 {}, max {}; the slowest 1 % of calls averaged {:.0} matches",
+        all_counts[all_counts.len() / 2],
+        all_counts[all_counts.len() * 99 / 100],
+        all_counts[all_counts.len() - 1],
+        slowest.iter().map(|(_, c)| *c as f64).sum::<f64>() / slowest.len() as f64
+    );
     times.sort_unstable();
     let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e6;
     let (p50, p99) = (pct(0.50), pct(0.99));
