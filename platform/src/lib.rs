@@ -13,6 +13,7 @@ pub mod email_address;
 pub mod error;
 pub mod events;
 pub mod listings;
+pub mod matching;
 pub mod metrics;
 pub mod notify;
 mod operator;

@@ -1,0 +1,652 @@
+//! The in-memory index of live saved searches: which searches does a listing match?
+//!
+//! # Layout
+//!
+//! Searches are partitioned by `(transaction type, normalised city, normalised district)` into
+//! buckets; a search without a city goes to an "any city" bucket, one without a district to an
+//! "any district" bucket, one without a transaction type to an "any type" bucket. A listing
+//! (sale, lisbon, alfama) therefore looks at most at eight buckets: {sale, any type} × {lisbon,
+//! any city} × {alfama, any district}.
+//!
+//! Inside a bucket every search has a slot. The bucket keeps, besides one compact [`Entry`] per
+//! slot (the exact bounds), a set of bit columns over the slots (one bit per search and column):
+//!
+//! * `alive`: the slot holds a live search (removal only clears this bit; a bucket with many
+//!   dead slots is compacted);
+//! * one column per price band (64 geometric bands): the search's price interval meets the band;
+//! * one column per living-area band (31 geometric bands plus "listing states no area");
+//! * one column per bedroom count 0..=6, "7 or more" and "listing states no count";
+//! * one column per property type: the search accepts it.
+//!
+//! Matching a listing ANDs five columns word by word (64 searches per instruction) and checks
+//! only the surviving slots exactly against their entries (band edges, district, keywords).
+//! The result equals filtering every live search with [`SearchCriteria::matches`], which the tests
+//! check on random data.
+
+use std::collections::HashMap;
+
+use api_types::search::{ListingFacts, SearchCriteria, normalize};
+use api_types::{PropertyType, StandardStatus, TransactionType};
+
+use crate::searches::Owner;
+
+/// Id of a saved search (the `saved_searches.id` column).
+pub type SearchId = i64;
+
+/// Price bands: band `k` holds prices in `[PRICE_EDGES[k-1], PRICE_EDGES[k])`, band 0 starts at 0
+/// and the last band ends at `u64::MAX` inclusive.
+const PRICE_BANDS: usize = 64;
+/// Real living-area bands; one more column stands for "the listing states no living area".
+const AREA_BANDS: usize = 31;
+/// Bedroom columns 0..=6, then "7 or more", then "unknown".
+const BED_BANDS: usize = 9;
+const BEDS_SEVEN_OR_MORE: usize = 7;
+const BEDS_UNKNOWN: usize = 8;
+const TYPE_COUNT: usize = PropertyType::ALL.len();
+
+const SET_ALIVE: usize = 0;
+const SET_PRICE: usize = 1;
+const SET_AREA: usize = SET_PRICE + PRICE_BANDS;
+const SET_BEDS: usize = SET_AREA + AREA_BANDS + 1;
+const SET_TYPES: usize = SET_BEDS + BED_BANDS;
+/// Bit columns per bucket.
+const SETS: usize = SET_TYPES + TYPE_COUNT;
+
+/// Entry flags.
+const HAS_MIN_AREA: u8 = 1;
+const HAS_MAX_AREA: u8 = 2;
+const HAS_MIN_BEDS: u8 = 4;
+const OWNER_AGENCY: u8 = 8;
+
+/// No keyword list.
+const NO_KEYWORDS: u32 = u32::MAX;
+/// No bucket.
+const NO_BUCKET: u32 = u32::MAX;
+/// Compact a bucket once it has this many dead slots and they are at least half of it.
+const COMPACT_MIN_DEAD: usize = 64;
+
+/// The exact bounds of one search, checked for the slots that survive the bit columns.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    id: SearchId,
+    owner: i64,
+    min_price: u64,
+    max_price: u64,
+    min_area: f64,
+    max_area: f64,
+    min_beds: u32,
+    /// Index into [`MatcherIndex::kw_lists`], or [`NO_KEYWORDS`].
+    keywords: u32,
+    flags: u8,
+}
+
+impl Entry {
+    fn owner(&self) -> Owner {
+        if self.flags & OWNER_AGENCY != 0 {
+            Owner::Agency(self.owner)
+        } else {
+            Owner::User(self.owner)
+        }
+    }
+}
+
+/// One partition: searches of one (transaction type or any, city or any).
+#[derive(Debug, Default)]
+struct Bucket {
+    entries: Vec<Entry>,
+    /// `SETS` bit columns of `stride` words each, column-major: column `s` is
+    /// `bits[s * stride..(s + 1) * stride]`.
+    bits: Vec<u64>,
+    stride: usize,
+    dead: usize,
+}
+
+impl Bucket {
+    fn column(&self, set: usize) -> &[u64] {
+        &self.bits[set * self.stride..(set + 1) * self.stride]
+    }
+
+    /// Lays the columns out again with room for `slots` slots, keeping the bits of slots below
+    /// `keep` (the rest are zero).
+    fn relayout(&mut self, slots: usize, keep: usize) {
+        let stride = slots.div_ceil(64).max(1);
+        let mut bits = vec![0u64; stride * SETS];
+        let words = keep.div_ceil(64).min(self.stride).min(stride);
+        for s in 0..SETS {
+            bits[s * stride..s * stride + words]
+                .copy_from_slice(&self.bits[s * self.stride..s * self.stride + words]);
+        }
+        self.bits = bits;
+        self.stride = stride;
+    }
+
+    fn set(&mut self, set: usize, slot: usize) {
+        self.bits[set * self.stride + slot / 64] |= 1 << (slot % 64);
+    }
+}
+
+/// The bit columns a search sets, computed once from its criteria.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    price: u64,
+    area: u32,
+    beds: u16,
+    types: u8,
+}
+
+/// Live saved searches, indexed for [`MatcherIndex::matching`]. Not synchronised: share it
+/// behind [`Matcher`](super::Matcher) (a read-write lock) or by `&` across threads.
+#[derive(Debug)]
+pub struct MatcherIndex {
+    buckets: Vec<Bucket>,
+    /// Per (city id, district id), 0 meaning any: bucket of [any type, sale, rent], or
+    /// [`NO_BUCKET`].
+    places: HashMap<(u32, u32), [u32; 3]>,
+    /// Interned normalised cities (ids from 1).
+    cities: HashMap<Box<str>, u32>,
+    /// Interned normalised districts (ids from 1).
+    districts: HashMap<Box<str>, u32>,
+    /// Interned keywords by id.
+    kw_strings: Vec<Box<str>>,
+    kw_ids: HashMap<Box<str>, u32>,
+    /// Keyword lists of the searches that have keywords; freed lists are reused.
+    kw_lists: Vec<Box<[u32]>>,
+    kw_free: Vec<u32>,
+    /// Where each live search is: (bucket, slot).
+    slots: HashMap<SearchId, (u32, u32)>,
+    price_edges: [u64; PRICE_BANDS - 1],
+    area_edges: [f64; AREA_BANDS - 1],
+}
+
+impl Default for MatcherIndex {
+    fn default() -> Self {
+        MatcherIndex::new()
+    }
+}
+
+impl MatcherIndex {
+    /// An empty index.
+    pub fn new() -> MatcherIndex {
+        // Geometric edges: prices 200 to 20 million (both rents and sale prices get fine bands),
+        // areas 12 to 1,000 m².
+        let mut price_edges = [0u64; PRICE_BANDS - 1];
+        for (i, e) in price_edges.iter_mut().enumerate() {
+            let t = i as f64 / (PRICE_BANDS - 2) as f64;
+            *e = (200.0 * 100_000f64.powf(t)).round() as u64;
+        }
+        let mut area_edges = [0f64; AREA_BANDS - 1];
+        for (i, e) in area_edges.iter_mut().enumerate() {
+            let t = i as f64 / (AREA_BANDS - 2) as f64;
+            *e = (12.0 * (1000.0f64 / 12.0).powf(t)).round();
+        }
+        MatcherIndex {
+            buckets: Vec::new(),
+            places: HashMap::new(),
+            cities: HashMap::new(),
+            districts: HashMap::new(),
+            kw_strings: Vec::new(),
+            kw_ids: HashMap::new(),
+            kw_lists: Vec::new(),
+            kw_free: Vec::new(),
+            slots: HashMap::new(),
+            price_edges,
+            area_edges,
+        }
+    }
+
+    /// An index of `searches` (a later duplicate id replaces an earlier one), laid out tightly.
+    pub fn build<'a>(
+        searches: impl IntoIterator<Item = (SearchId, Owner, &'a SearchCriteria)>,
+    ) -> MatcherIndex {
+        let mut index = MatcherIndex::new();
+        let searches = searches.into_iter();
+        index.slots.reserve(searches.size_hint().0);
+        for (id, owner, criteria) in searches {
+            index.insert(id, owner, criteria);
+        }
+        for b in 0..index.buckets.len() {
+            index.compact(b);
+        }
+        index
+    }
+
+    /// Live searches in the index.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when no search is in the index.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// True when search `id` is in the index.
+    pub fn contains(&self, id: SearchId) -> bool {
+        self.slots.contains_key(&id)
+    }
+
+    /// Adds search `id` of `owner`, replacing any search with that id. The criteria are taken in
+    /// normal form ([`SearchCriteria::normalized`]; texts are normalised here if they are not).
+    pub fn insert(&mut self, id: SearchId, owner: Owner, criteria: &SearchCriteria) {
+        self.remove(id);
+        let tt = match criteria.transaction_type {
+            None => 0,
+            Some(TransactionType::Sale) => 1,
+            Some(TransactionType::Rent) => 2,
+        };
+        let city = match criteria.city.as_deref().map(normalize) {
+            Some(c) if !c.is_empty() => self.intern_city(c),
+            _ => 0,
+        };
+        let district = match criteria.district.as_deref().map(normalize) {
+            Some(d) if !d.is_empty() => {
+                let next = self.districts.len() as u32 + 1;
+                *self.districts.entry(d.into_boxed_str()).or_insert(next)
+            }
+            _ => 0,
+        };
+        let keywords = self.intern_keywords(&criteria.keywords);
+        let (owner_id, owner_flag) = match owner {
+            Owner::User(u) => (u, 0),
+            Owner::Agency(a) => (a, OWNER_AGENCY),
+        };
+        let mut flags = owner_flag;
+        if criteria.min_living_area.is_some() {
+            flags |= HAS_MIN_AREA;
+        }
+        if criteria.max_living_area.is_some() {
+            flags |= HAS_MAX_AREA;
+        }
+        if criteria.min_bedrooms.is_some() {
+            flags |= HAS_MIN_BEDS;
+        }
+        let entry = Entry {
+            id,
+            owner: owner_id,
+            min_price: criteria.min_price.unwrap_or(0),
+            max_price: criteria.max_price.unwrap_or(u64::MAX),
+            min_area: criteria.min_living_area.unwrap_or(f64::NEG_INFINITY),
+            max_area: criteria.max_living_area.unwrap_or(f64::INFINITY),
+            min_beds: criteria.min_bedrooms.unwrap_or(0),
+            keywords,
+            flags,
+        };
+        let columns = self.columns(criteria, &entry);
+
+        let place = self
+            .places
+            .entry((city, district))
+            .or_insert([NO_BUCKET; 3]);
+        let bucket_ix = match place[tt] {
+            NO_BUCKET => {
+                let ix = self.buckets.len() as u32;
+                place[tt] = ix;
+                self.buckets.push(Bucket::default());
+                ix
+            }
+            ix => ix,
+        };
+        let bucket = &mut self.buckets[bucket_ix as usize];
+        let slot = bucket.entries.len();
+        if slot >= bucket.stride * 64 {
+            let grow = (bucket.stride * 2 * 64).max(64);
+            bucket.relayout(grow, slot);
+        }
+        bucket.entries.push(entry);
+        bucket.set(SET_ALIVE, slot);
+        set_bits(bucket, SET_PRICE, columns.price, slot);
+        set_bits(bucket, SET_AREA, u64::from(columns.area), slot);
+        set_bits(bucket, SET_BEDS, u64::from(columns.beds), slot);
+        set_bits(bucket, SET_TYPES, u64::from(columns.types), slot);
+        self.slots.insert(id, (bucket_ix, slot as u32));
+    }
+
+    /// Removes search `id`; returns whether it was there.
+    pub fn remove(&mut self, id: SearchId) -> bool {
+        let Some((b, slot)) = self.slots.remove(&id) else {
+            return false;
+        };
+        let bucket = &mut self.buckets[b as usize];
+        let slot = slot as usize;
+        bucket.bits[SET_ALIVE * bucket.stride + slot / 64] &= !(1 << (slot % 64));
+        bucket.dead += 1;
+        let kw = std::mem::replace(&mut bucket.entries[slot].keywords, NO_KEYWORDS);
+        if kw != NO_KEYWORDS {
+            self.kw_lists[kw as usize] = Box::new([]);
+            self.kw_free.push(kw);
+        }
+        if bucket.dead >= COMPACT_MIN_DEAD && bucket.dead * 2 >= bucket.entries.len() {
+            self.compact(b as usize);
+        }
+        true
+    }
+
+    /// The searches `listing` matches, as (search id, owner), in no particular order.
+    pub fn matching(&self, listing: &ListingFacts) -> Vec<(SearchId, Owner)> {
+        let mut out = Vec::new();
+        self.for_each_match(listing, |id, owner| out.push((id, owner)));
+        out
+    }
+
+    /// Calls `found` for every search `listing` matches, without allocating.
+    pub fn for_each_match(&self, listing: &ListingFacts, mut found: impl FnMut(SearchId, Owner)) {
+        if listing.status != StandardStatus::Active {
+            return;
+        }
+        let tt = match listing.transaction_type {
+            TransactionType::Sale => 1,
+            TransactionType::Rent => 2,
+        };
+        let city = self.cities.get(listing.city.as_str()).copied();
+        let district = listing
+            .district
+            .as_deref()
+            .and_then(|d| self.districts.get(d).copied());
+        let mut buckets = [NO_BUCKET; 8];
+        let mut places = [Some((0, 0)), None, None, None];
+        if let Some(c) = city {
+            places[1] = Some((c, 0));
+        }
+        if let Some(d) = district {
+            places[2] = Some((0, d));
+            places[3] = city.map(|c| (c, d));
+        }
+        for (i, key) in places.into_iter().enumerate() {
+            if let Some(p) = key.and_then(|k| self.places.get(&k)) {
+                buckets[2 * i] = p[0];
+                buckets[2 * i + 1] = p[tt];
+            }
+        }
+        let query = Query {
+            listing,
+            sets: [
+                SET_ALIVE,
+                SET_PRICE + self.price_band(listing.price),
+                SET_AREA + self.area_band(listing.living_area),
+                SET_BEDS
+                    + match listing.bedrooms {
+                        None => BEDS_UNKNOWN,
+                        Some(b) => (b as usize).min(BEDS_SEVEN_OR_MORE),
+                    },
+                SET_TYPES + listing.property_type.index(),
+            ],
+        };
+        let mut memo = KeywordMemo::default();
+        for b in buckets {
+            if b != NO_BUCKET {
+                self.scan(&self.buckets[b as usize], &query, &mut memo, &mut found);
+            }
+        }
+    }
+
+    /// Heap bytes used (capacities of every vector, map and string), an estimate for maps.
+    pub fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let mut bytes = self.buckets.capacity() * size_of::<Bucket>();
+        for b in &self.buckets {
+            bytes += b.entries.capacity() * size_of::<Entry>() + b.bits.capacity() * 8;
+        }
+        bytes += map_bytes(self.places.capacity(), size_of::<((u32, u32), [u32; 3])>());
+        for map in [&self.cities, &self.districts, &self.kw_ids] {
+            bytes += map_bytes(map.capacity(), size_of::<(Box<str>, u32)>());
+            bytes += map.keys().map(|k| k.len()).sum::<usize>();
+        }
+        bytes += self.kw_strings.capacity() * size_of::<Box<str>>()
+            + self.kw_strings.iter().map(|k| k.len()).sum::<usize>();
+        bytes += self.kw_lists.capacity() * size_of::<Box<[u32]>>()
+            + self.kw_lists.iter().map(|l| l.len() * 4).sum::<usize>();
+        bytes += self.kw_free.capacity() * 4;
+        bytes += map_bytes(self.slots.capacity(), size_of::<(SearchId, (u32, u32))>());
+        bytes
+    }
+
+    fn intern_city(&mut self, city: String) -> u32 {
+        if let Some(&id) = self.cities.get(city.as_str()) {
+            return id;
+        }
+        let id = self.cities.len() as u32 + 1;
+        self.cities.insert(city.into_boxed_str(), id);
+        id
+    }
+
+    fn intern_keywords(&mut self, keywords: &[String]) -> u32 {
+        let mut ids: Vec<u32> = Vec::with_capacity(keywords.len());
+        for k in keywords {
+            let k = normalize(k);
+            if k.is_empty() {
+                continue; // every text contains the empty string
+            }
+            let id = match self.kw_ids.get(k.as_str()) {
+                Some(&id) => id,
+                None => {
+                    let id = self.kw_strings.len() as u32;
+                    self.kw_strings.push(k.clone().into_boxed_str());
+                    self.kw_ids.insert(k.into_boxed_str(), id);
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        if ids.is_empty() {
+            return NO_KEYWORDS;
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let list = ids.into_boxed_slice();
+        match self.kw_free.pop() {
+            Some(ix) => {
+                self.kw_lists[ix as usize] = list;
+                ix
+            }
+            None => {
+                self.kw_lists.push(list);
+                (self.kw_lists.len() - 1) as u32
+            }
+        }
+    }
+
+    fn price_band(&self, price: u64) -> usize {
+        self.price_edges.partition_point(|&e| e <= price)
+    }
+
+    /// Band of a listing's living area; no area (or NaN) is the "unknown" column.
+    fn area_band(&self, area: Option<f64>) -> usize {
+        match area {
+            Some(a) if !a.is_nan() => self.area_edges.partition_point(|&e| e <= a),
+            _ => AREA_BANDS,
+        }
+    }
+
+    /// The bit columns of a search: each band its bounds can meet (a superset of the listings
+    /// it matches; the entry check is exact).
+    fn columns(&self, criteria: &SearchCriteria, e: &Entry) -> Columns {
+        let mut price = 0u64;
+        for k in 0..PRICE_BANDS {
+            let lo_ok = k == PRICE_BANDS - 1 || e.min_price < self.price_edges[k];
+            let hi_ok = k == 0 || e.max_price >= self.price_edges[k - 1];
+            if lo_ok && hi_ok {
+                price |= 1 << k;
+            }
+        }
+        let mut area = 0u32;
+        if e.flags & (HAS_MIN_AREA | HAS_MAX_AREA) == 0 {
+            area = u32::MAX; // every band and "unknown"
+        } else {
+            for k in 0..AREA_BANDS {
+                let lo_ok = k == AREA_BANDS - 1 || e.min_area < self.area_edges[k];
+                // The last band includes +inf; compare inclusively so a bound of +inf is kept.
+                let lo_ok = lo_ok && e.min_area <= f64::INFINITY;
+                let hi_ok = k == 0 && e.max_area >= f64::NEG_INFINITY
+                    || k > 0 && e.max_area >= self.area_edges[k - 1];
+                if lo_ok && hi_ok {
+                    area |= 1 << k;
+                }
+            }
+        }
+        let beds = match criteria.min_bedrooms {
+            None => (1u16 << BED_BANDS) - 1,
+            Some(m) => {
+                let mut beds = 1u16 << BEDS_SEVEN_OR_MORE; // checked exactly
+                for k in 0..BEDS_SEVEN_OR_MORE {
+                    if m as usize <= k {
+                        beds |= 1 << k;
+                    }
+                }
+                beds
+            }
+        };
+        let types = if criteria.property_types.is_empty() {
+            u8::MAX
+        } else {
+            criteria
+                .property_types
+                .iter()
+                .fold(0u8, |m, t| m | 1 << t.index())
+        };
+        Columns {
+            price,
+            area,
+            beds,
+            types,
+        }
+    }
+
+    fn scan(
+        &self,
+        bucket: &Bucket,
+        q: &Query<'_>,
+        memo: &mut KeywordMemo,
+        found: &mut impl FnMut(SearchId, Owner),
+    ) {
+        let words = bucket.entries.len().div_ceil(64);
+        let [c0, c1, c2, c3, c4] = q.sets.map(|s| &bucket.column(s)[..words]);
+        for w in 0..words {
+            let mut m = c0[w] & c1[w] & c2[w] & c3[w] & c4[w];
+            while m != 0 {
+                let slot = w * 64 + m.trailing_zeros() as usize;
+                m &= m - 1;
+                let e = &bucket.entries[slot];
+                if self.exact(e, q, memo) {
+                    found(e.id, e.owner());
+                }
+            }
+        }
+    }
+
+    /// The checks the bit columns do not settle exactly (transaction type, city and district
+    /// are the bucket's; property type is exact in its column).
+    #[inline]
+    fn exact(&self, e: &Entry, q: &Query<'_>, memo: &mut KeywordMemo) -> bool {
+        let l = q.listing;
+        l.price >= e.min_price
+            && l.price <= e.max_price
+            && (e.flags & HAS_MIN_AREA == 0 || l.living_area.is_some_and(|a| a >= e.min_area))
+            && (e.flags & HAS_MAX_AREA == 0 || l.living_area.is_some_and(|a| a <= e.max_area))
+            && (e.flags & HAS_MIN_BEDS == 0 || l.bedrooms.is_some_and(|b| b >= e.min_beds))
+            && (e.keywords == NO_KEYWORDS
+                || self.kw_lists[e.keywords as usize]
+                    .iter()
+                    .all(|&k| memo.contains(k, &self.kw_strings, l)))
+    }
+
+    /// Rewrites bucket `b` without its dead slots, tightly sized.
+    fn compact(&mut self, b: usize) {
+        let bucket = &mut self.buckets[b];
+        let old_entries = std::mem::take(&mut bucket.entries);
+        let old_bits = std::mem::take(&mut bucket.bits);
+        let old_stride = bucket.stride;
+        let live = old_entries.len() - bucket.dead;
+        let price_edges = self.price_edges;
+        let stride = live.div_ceil(64).max(1);
+        let mut bits = vec![0u64; stride * SETS];
+        let mut order: Vec<usize> = (0..old_entries.len())
+            .filter(|&old| old_bits[SET_ALIVE * old_stride + old / 64] & (1 << (old % 64)) != 0)
+            .collect();
+        // Searches with similar price ranges side by side: the matches of a listing then lie
+        // in a few dense runs of slots instead of being spread over the whole bucket.
+        order.sort_unstable_by_key(|&old| {
+            let e = &old_entries[old];
+            (
+                price_edges.partition_point(|&x| x <= e.min_price),
+                e.max_price,
+            )
+        });
+        let mut entries = Vec::with_capacity(live);
+        for old in order {
+            let e = old_entries[old];
+            let new = entries.len();
+            for s in 0..SETS {
+                if old_bits[s * old_stride + old / 64] & (1 << (old % 64)) != 0 {
+                    bits[s * stride + new / 64] |= 1 << (new % 64);
+                }
+            }
+            self.slots.insert(e.id, (b as u32, new as u32));
+            entries.push(e);
+        }
+        let bucket = &mut self.buckets[b];
+        bucket.entries = entries;
+        bucket.bits = bits;
+        bucket.stride = stride;
+        bucket.dead = 0;
+    }
+}
+
+/// Sets column `base + k` of `slot` for every bit `k` of `mask`.
+fn set_bits(bucket: &mut Bucket, base: usize, mut mask: u64, slot: usize) {
+    while mask != 0 {
+        let k = mask.trailing_zeros() as usize;
+        mask &= mask - 1;
+        bucket.set(base + k, slot);
+    }
+}
+
+/// Heap bytes of a std `HashMap` able to hold `capacity` entries of `entry` bytes (a table of
+/// the next power of two of 8/7 the capacity, one control byte per entry).
+fn map_bytes(capacity: usize, entry: usize) -> usize {
+    if capacity == 0 {
+        return 0;
+    }
+    let buckets = (capacity * 8 / 7).next_power_of_two();
+    buckets * (entry + 1)
+}
+
+/// What one listing looks for in each bucket.
+#[derive(Debug)]
+struct Query<'a> {
+    listing: &'a ListingFacts,
+    sets: [usize; 5],
+}
+
+/// Per-listing memo of keyword tests (direct-mapped; a collision just tests again).
+#[derive(Debug)]
+struct KeywordMemo {
+    ids: [u32; 64],
+    hits: u64,
+}
+
+impl Default for KeywordMemo {
+    fn default() -> Self {
+        KeywordMemo {
+            ids: [u32::MAX; 64],
+            hits: 0,
+        }
+    }
+}
+
+impl KeywordMemo {
+    fn contains(&mut self, k: u32, strings: &[Box<str>], l: &ListingFacts) -> bool {
+        let slot = (k % 64) as usize;
+        if self.ids[slot] == k {
+            return self.hits & (1 << slot) != 0;
+        }
+        let word = &*strings[k as usize];
+        let hit = l.title.contains(word) || l.description.contains(word);
+        self.ids[slot] = k;
+        if hit {
+            self.hits |= 1 << slot;
+        } else {
+            self.hits &= !(1 << slot);
+        }
+        hit
+    }
+}

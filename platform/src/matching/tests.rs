@@ -1,0 +1,494 @@
+//! Tests of the matcher: each criterion alone, random workloads against the reference
+//! [`SearchCriteria::matches`], and the rebuild from the database.
+
+use std::collections::BTreeMap;
+
+use api_types::search::{ListingFacts, SearchCriteria, normalize};
+use api_types::{PropertyType, StandardStatus, TransactionType};
+use proptest::prelude::*;
+
+use super::*;
+
+fn listing() -> ListingFacts {
+    ListingFacts {
+        transaction_type: TransactionType::Sale,
+        property_type: PropertyType::Apartment,
+        status: StandardStatus::Active,
+        city: "lisbon".into(),
+        district: Some("alfama".into()),
+        price: 350_000,
+        living_area: Some(84.5),
+        bedrooms: Some(2),
+        title: "bright flat with balcony".into(),
+        description: "near the river, renovated kitchen".into(),
+    }
+}
+
+/// The ids the index finds, sorted.
+fn found(index: &MatcherIndex, l: &ListingFacts) -> Vec<SearchId> {
+    let mut ids: Vec<SearchId> = index.matching(l).into_iter().map(|(id, _)| id).collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// Asserts that a one-search index agrees with the reference on `l` and returns the verdict.
+fn single(c: SearchCriteria, l: &ListingFacts) -> bool {
+    let mut index = MatcherIndex::new();
+    index.insert(1, Owner::User(7), &c);
+    let got = !index.matching(l).is_empty();
+    assert_eq!(got, c.normalized().matches(l), "{c:?} on {l:?}");
+    got
+}
+
+#[test]
+fn each_criterion_alone() {
+    let l = listing();
+    let c = SearchCriteria::default;
+    assert!(single(c(), &l));
+    assert!(single(
+        SearchCriteria {
+            transaction_type: Some(TransactionType::Sale),
+            ..c()
+        },
+        &l
+    ));
+    assert!(!single(
+        SearchCriteria {
+            transaction_type: Some(TransactionType::Rent),
+            ..c()
+        },
+        &l
+    ));
+    assert!(single(
+        SearchCriteria {
+            city: Some(" Lisbon ".into()),
+            ..c()
+        },
+        &l
+    ));
+    assert!(!single(
+        SearchCriteria {
+            city: Some("Porto".into()),
+            ..c()
+        },
+        &l
+    ));
+    assert!(single(
+        SearchCriteria {
+            district: Some("ALFAMA".into()),
+            ..c()
+        },
+        &l
+    ));
+    assert!(!single(
+        SearchCriteria {
+            district: Some("baixa".into()),
+            ..c()
+        },
+        &l
+    ));
+    assert!(!single(
+        SearchCriteria {
+            district: Some("alfama".into()),
+            ..c()
+        },
+        &ListingFacts {
+            district: None,
+            ..listing()
+        }
+    ));
+    assert!(single(
+        SearchCriteria {
+            property_types: vec![PropertyType::House, PropertyType::Apartment],
+            ..c()
+        },
+        &l
+    ));
+    assert!(!single(
+        SearchCriteria {
+            property_types: vec![PropertyType::House],
+            ..c()
+        },
+        &l
+    ));
+    for (lo, hi, want) in [
+        (Some(350_000), Some(350_000), true),
+        (Some(350_001), None, false),
+        (None, Some(349_999), false),
+        (Some(0), Some(u64::MAX), true),
+        (None, Some(350_000), true),
+    ] {
+        assert_eq!(
+            single(
+                SearchCriteria {
+                    min_price: lo,
+                    max_price: hi,
+                    ..c()
+                },
+                &l
+            ),
+            want
+        );
+    }
+    for (lo, hi, want) in [
+        (Some(84.5), Some(84.5), true),
+        (Some(84.6), None, false),
+        (None, Some(84.4), false),
+        (Some(f64::NEG_INFINITY), Some(f64::INFINITY), true),
+    ] {
+        assert_eq!(
+            single(
+                SearchCriteria {
+                    min_living_area: lo,
+                    max_living_area: hi,
+                    ..c()
+                },
+                &l
+            ),
+            want
+        );
+    }
+    assert!(!single(
+        SearchCriteria {
+            max_living_area: Some(1000.0),
+            ..c()
+        },
+        &ListingFacts {
+            living_area: None,
+            ..listing()
+        }
+    ));
+    assert!(single(
+        SearchCriteria {
+            min_bedrooms: Some(2),
+            ..c()
+        },
+        &l
+    ));
+    assert!(!single(
+        SearchCriteria {
+            min_bedrooms: Some(3),
+            ..c()
+        },
+        &l
+    ));
+    assert!(!single(
+        SearchCriteria {
+            min_bedrooms: Some(0),
+            ..c()
+        },
+        &ListingFacts {
+            bedrooms: None,
+            ..listing()
+        }
+    ));
+    assert!(single(
+        SearchCriteria {
+            min_bedrooms: Some(9),
+            ..c()
+        },
+        &ListingFacts {
+            bedrooms: Some(12),
+            ..listing()
+        }
+    ));
+    assert!(!single(
+        SearchCriteria {
+            min_bedrooms: Some(13),
+            ..c()
+        },
+        &ListingFacts {
+            bedrooms: Some(12),
+            ..listing()
+        }
+    ));
+    assert!(single(
+        SearchCriteria {
+            keywords: vec!["Balcony".into(), "river".into()],
+            ..c()
+        },
+        &l
+    ));
+    assert!(!single(
+        SearchCriteria {
+            keywords: vec!["balcony".into(), "garden".into()],
+            ..c()
+        },
+        &l
+    ));
+    assert!(!single(
+        c(),
+        &ListingFacts {
+            status: StandardStatus::Sold,
+            ..listing()
+        }
+    ));
+}
+
+#[test]
+fn insert_replace_remove_and_owners() {
+    let mut index = MatcherIndex::new();
+    let l = listing();
+    let porto = SearchCriteria {
+        city: Some("porto".into()),
+        ..Default::default()
+    };
+    let lisbon = SearchCriteria {
+        city: Some("lisbon".into()),
+        ..Default::default()
+    };
+    index.insert(1, Owner::User(10), &porto);
+    index.insert(2, Owner::Agency(20), &lisbon);
+    assert_eq!(index.len(), 2);
+    assert_eq!(index.matching(&l), vec![(2, Owner::Agency(20))]);
+    index.insert(1, Owner::User(10), &lisbon); // replaces
+    assert_eq!(index.len(), 2);
+    assert_eq!(found(&index, &l), vec![1, 2]);
+    assert!(index.remove(2));
+    assert!(!index.remove(2));
+    assert_eq!(index.matching(&l), vec![(1, Owner::User(10))]);
+    assert!(index.memory_bytes() > 0);
+
+    // Many removals compact a bucket and keep the rest findable.
+    for id in 100..1_000 {
+        index.insert(id, Owner::User(id), &lisbon);
+    }
+    for id in (100..1_000).filter(|id| id % 3 != 0) {
+        index.remove(id);
+    }
+    let want: Vec<SearchId> = std::iter::once(1)
+        .chain((100..1_000).filter(|id| id % 3 == 0))
+        .collect();
+    assert_eq!(found(&index, &l), want);
+    assert_eq!(index.len(), want.len());
+}
+
+#[test]
+fn the_shared_matcher() {
+    let matcher = Matcher::new();
+    assert!(matcher.is_empty());
+    matcher.upsert(
+        5,
+        Owner::User(1),
+        &SearchCriteria {
+            max_price: Some(400_000),
+            ..Default::default()
+        },
+    );
+    assert_eq!(matcher.matching(&listing()), vec![(5, Owner::User(1))]);
+    let old = matcher.replace(MatcherIndex::new());
+    assert_eq!(old.len(), 1);
+    assert_eq!(matcher.len(), 0);
+    assert!(!matcher.remove(5));
+}
+
+// ---- random workloads against the reference ----
+
+const CITIES: [&str; 3] = ["lisbon", "porto", "são paulo"];
+const DISTRICTS: [&str; 3] = ["alfama", "baixa", "centro"];
+const WORDS: [&str; 5] = ["balcony", "garden", "sea view", "garage", "pool"];
+const PRICES: [u64; 9] = [0, 1, 199, 200, 241, 1_000, 350_000, 20_000_000, u64::MAX];
+const AREAS: [f64; 9] = [
+    0.0,
+    11.9,
+    12.0,
+    14.0,
+    50.0,
+    84.5,
+    1000.0,
+    5000.0,
+    f64::INFINITY,
+];
+
+fn arb_price() -> impl Strategy<Value = u64> {
+    prop_oneof![prop::sample::select(&PRICES[..]), 0u64..30_000_000]
+}
+
+fn arb_area() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        prop::sample::select(&AREAS[..]),
+        (0u32..20_000).prop_map(|a| f64::from(a) / 10.0)
+    ]
+}
+
+fn arb_text(options: &'static [&'static str]) -> impl Strategy<Value = String> {
+    // Odd case and spacing: the index must normalise as the reference's normal form does.
+    (prop::sample::select(options), any::<bool>()).prop_map(|(s, shout)| {
+        if shout {
+            format!("  {}  ", s.to_uppercase())
+        } else {
+            s.to_owned()
+        }
+    })
+}
+
+fn arb_criteria() -> impl Strategy<Value = SearchCriteria> {
+    (
+        prop::option::of(prop::sample::select(&TransactionType::ALL[..])),
+        prop::option::of(arb_text(&CITIES)),
+        prop::option::of(arb_text(&DISTRICTS)),
+        prop::collection::vec(prop::sample::select(&PropertyType::ALL[..]), 0..3),
+        (prop::option::of(arb_price()), prop::option::of(arb_price())),
+        (prop::option::of(arb_area()), prop::option::of(arb_area())),
+        prop::option::of(prop_oneof![0u32..10, Just(200u32), Just(u32::MAX)]),
+        prop::collection::vec(arb_text(&WORDS), 0..3),
+    )
+        .prop_map(
+            |(transaction_type, city, district, property_types, prices, areas, beds, keywords)| {
+                SearchCriteria {
+                    transaction_type,
+                    city,
+                    district,
+                    property_types,
+                    min_price: prices.0,
+                    max_price: prices.1,
+                    min_living_area: areas.0,
+                    max_living_area: areas.1,
+                    min_bedrooms: beds,
+                    keywords,
+                }
+            },
+        )
+}
+
+fn arb_listing() -> impl Strategy<Value = ListingFacts> {
+    (
+        prop::sample::select(&TransactionType::ALL[..]),
+        prop::sample::select(&PropertyType::ALL[..]),
+        prop_oneof![
+            4 => Just(StandardStatus::Active),
+            1 => prop::sample::select(&StandardStatus::ALL[..]),
+        ],
+        prop_oneof![prop::sample::select(&CITIES[..]), Just("faro")],
+        prop::option::of(prop_oneof![
+            prop::sample::select(&DISTRICTS[..]),
+            Just("sé")
+        ]),
+        arb_price(),
+        prop::option::of(prop_oneof![arb_area(), Just(f64::NAN)]),
+        prop::option::of(prop_oneof![0u32..10, Just(200u32), Just(u32::MAX)]),
+        prop::collection::vec(prop::sample::select(&WORDS[..]), 0..4),
+        prop::collection::vec(prop::sample::select(&WORDS[..]), 0..4),
+    )
+        .prop_map(
+            |(tt, pt, status, city, district, price, area, beds, title, desc)| ListingFacts {
+                transaction_type: tt,
+                property_type: pt,
+                status,
+                city: city.into(),
+                district: district.map(Into::into),
+                price,
+                living_area: area,
+                bedrooms: beds,
+                title: normalize(&format!("flat {}", title.join(" "))),
+                description: normalize(&desc.join(", ")),
+            },
+        )
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Insert(SearchId, SearchCriteria),
+    Remove(SearchId),
+    Check(ListingFacts),
+}
+
+fn arb_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0i64..60, arb_criteria()).prop_map(|(id, c)| Op::Insert(id, c)),
+        2 => (0i64..60).prop_map(Op::Remove),
+        3 => arb_listing().prop_map(Op::Check),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn the_index_agrees_with_the_reference(ops in prop::collection::vec(arb_op(), 1..200)) {
+        let mut index = MatcherIndex::new();
+        let mut live: BTreeMap<SearchId, SearchCriteria> = BTreeMap::new();
+        for op in ops {
+            match op {
+                Op::Insert(id, c) => {
+                    index.insert(id, Owner::User(id * 10), &c);
+                    live.insert(id, c.normalized());
+                }
+                Op::Remove(id) => {
+                    prop_assert_eq!(index.remove(id), live.remove(&id).is_some());
+                }
+                Op::Check(l) => {
+                    let want: Vec<SearchId> =
+                        live.iter().filter(|(_, c)| c.matches(&l)).map(|(id, _)| *id).collect();
+                    prop_assert_eq!(found(&index, &l), want, "listing {:?}", l);
+                }
+            }
+            prop_assert_eq!(index.len(), live.len());
+        }
+    }
+
+    #[test]
+    fn a_built_index_agrees_with_the_reference(
+        searches in prop::collection::vec(arb_criteria(), 0..400),
+        listings in prop::collection::vec(arb_listing(), 1..30),
+    ) {
+        let index = MatcherIndex::build(
+            searches.iter().enumerate().map(|(i, c)| (i as SearchId, Owner::Agency(1), c)),
+        );
+        let normal: Vec<SearchCriteria> = searches.iter().map(SearchCriteria::normalized).collect();
+        for l in &listings {
+            let want: Vec<SearchId> = (0..normal.len())
+                .filter(|&i| normal[i].matches(l))
+                .map(|i| i as SearchId)
+                .collect();
+            prop_assert_eq!(found(&index, l), want);
+        }
+    }
+}
+
+// ---- rebuild from the database ----
+
+crate::db_test!(the_index_is_rebuilt_from_live_saved_searches, |db| {
+    use crate::searches::{LIFETIME_MS, NewSavedSearch, SavedSearchStore};
+    use crate::testing::fixtures;
+
+    let mut conn = db.get().unwrap();
+    let alice = Owner::User(fixtures::user(&mut conn, "alice@example.com"));
+    let bob = Owner::User(fixtures::user(&mut conn, "bob@example.com"));
+    let now = crate::db::now_ms();
+    let create = |conn: &mut DbConn, owner: Owner, city: &str, at: i64| {
+        let s = NewSavedSearch::new(
+            "",
+            &SearchCriteria {
+                city: Some(city.into()),
+                max_price: Some(400_000),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        crate::write_tx!(conn, |c| c.create_saved_search(owner, &s, at))
+            .unwrap()
+            .id
+    };
+    let a1 = create(&mut conn, alice, "Lisbon", now);
+    let a2 = create(&mut conn, alice, "Porto", now);
+    let expired = create(&mut conn, bob, "Lisbon", now - LIFETIME_MS - 1);
+    let deleted = create(&mut conn, bob, "Lisbon", now);
+    crate::write_tx!(&mut conn, |c| c.delete_saved_search(bob, deleted)).unwrap();
+
+    let matcher = Matcher::new();
+    assert_eq!(matcher.rebuild(&mut conn, now).unwrap(), 2);
+    assert!(matcher.read().contains(a1) && matcher.read().contains(a2));
+    assert!(!matcher.read().contains(expired) && !matcher.read().contains(deleted));
+    assert_eq!(matcher.matching(&listing()), vec![(a1, alice)]);
+
+    let index = load_index(&mut conn, now - LIFETIME_MS + 10).unwrap();
+    assert_eq!(index.len(), 3); // the expired one was still live then
+    let mut ids: Vec<SearchId> = index
+        .matching(&listing())
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![a1, expired]);
+});
