@@ -96,12 +96,41 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let tls_config = crate::api::tls::server_config(&identity)?;
     drop(identity);
     let state = web::Data::new(AppState::new(config.clone(), db, std::sync::Arc::new(pki)));
+    {
+        let (db, matcher) = (state.db.clone(), state.matcher.clone());
+        let started = std::time::Instant::now();
+        let n = db
+            .run::<_, anyhow::Error, _>(move |conn| {
+                Ok(crate::with_conn!(conn, |c| matcher.rebuild(c, crate::db::now_ms()))?)
+            })
+            .await
+            .context("loading saved searches")?;
+        tracing::info!(
+            saved_searches = n,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "saved-search index built"
+        );
+    }
     let (stop_jobs, shutdown) = Shutdown::new();
-    let jobs = vec![tokio::spawn(crate::pki::jobs::expiry_notices(
-        state.db.clone(),
-        Duration::from_secs(3600),
-        shutdown.clone(),
-    ))];
+    let jobs = vec![
+        tokio::spawn(crate::pki::jobs::expiry_notices(
+            state.db.clone(),
+            Duration::from_secs(3600),
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::matching::jobs::keep_in_step(
+            state.db.clone(),
+            state.matcher.clone(),
+            Duration::from_secs(2),
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::matching::jobs::housekeeping(
+            state.db.clone(),
+            config.web.public_url.clone(),
+            Duration::from_secs(600),
+            shutdown.clone(),
+        )),
+    ];
 
     let web_state = state.clone();
     let web_server = HttpServer::new(move || {

@@ -7,6 +7,7 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::db::Db;
 use crate::events::EventBus;
+use crate::matching::live::LiveMatcher;
 use crate::metrics::Metrics;
 use crate::pki::Pki;
 
@@ -25,6 +26,8 @@ pub struct AppState {
     pub started_at: Instant,
     /// The certificate authority and its register.
     pub pki: Arc<Pki>,
+    /// The saved-search index, kept in step with the database.
+    pub matcher: Arc<LiveMatcher>,
 }
 
 impl AppState {
@@ -32,6 +35,7 @@ impl AppState {
     pub fn new(config: Config, db: Db, pki: Arc<Pki>) -> AppState {
         AppState {
             pki,
+            matcher: Arc::new(LiveMatcher::new()),
             config: Arc::new(config),
             db,
             metrics: Arc::new(Metrics::new()),

@@ -260,13 +260,28 @@ async fn put_listing(
     .await
     .map_err(ApiError::internal)??;
     let agency_id = caller.agency.id;
-    let published = state
+    let matcher = state.matcher.clone();
+    let (published, due) = state
         .db
         .run(move |conn| {
-            crate::write_tx!(conn, |c| { c.publish_listing(agency_id, &listing) })
-                .map_err(publish_error)
+            crate::write_tx!(conn, |c| -> Result<_, PublishError> {
+                let published = c.publish_listing(agency_id, &listing)?;
+                let due = matcher.notify_publish(c, &published, crate::db::now_ms())?;
+                Ok((published, due))
+            })
+            .map_err(publish_error)
         })
         .await?;
+    for event in crate::matching::live::live_events(published.current.id, &due) {
+        state.events.publish(event);
+    }
+    if !due.is_empty() {
+        tracing::info!(
+            listing = published.current.id,
+            due = due.len(),
+            "listing matched saved searches"
+        );
+    }
     let status = match published.outcome {
         api_types::api::PublishOutcome::Created => actix_web::http::StatusCode::CREATED,
         _ => actix_web::http::StatusCode::OK,

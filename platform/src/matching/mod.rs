@@ -6,6 +6,8 @@
 //! the caller's business.
 
 mod index;
+pub mod jobs;
+pub mod live;
 
 #[cfg(test)]
 mod tests;

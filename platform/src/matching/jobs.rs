@@ -1,0 +1,106 @@
+//! Background work of matching: keeping the index in step with saved-search changes made by
+//! other processes, telling owners 3 days before a saved search expires, and cleaning up saved
+//! searches that expired long ago.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::live::{LiveMatcher, MatchConn};
+use crate::db::{Db, DbConn};
+use crate::notify::outbox::{MailKind, NewNotification, OutboxStore};
+use crate::searches::{Owner, SavedSearchStore};
+use crate::server::Shutdown;
+
+/// How long before expiry the owner is told.
+pub const EXPIRY_NOTICE_MS: i64 = 3 * 86_400_000;
+/// Expired saved searches are deleted this long after expiry (until then they can be renewed).
+pub const PURGE_AFTER_MS: i64 = 30 * 86_400_000;
+
+/// Applies saved-search changes every `every` until shutdown.
+pub async fn keep_in_step(
+    db: Db,
+    matcher: Arc<LiveMatcher>,
+    every: Duration,
+    mut shutdown: Shutdown,
+) {
+    loop {
+        let m = matcher.clone();
+        let result = db
+            .run::<_, anyhow::Error, _>(move |conn| {
+                Ok(crate::with_conn!(conn, |c| m.catch_up(c, crate::db::now_ms()))?)
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "saved-search index catch-up failed; will retry");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.requested() => return,
+        }
+    }
+}
+
+/// Queues the "your saved search expires in 3 days" mails that are due and deletes saved
+/// searches expired more than [`PURGE_AFTER_MS`] ago. Returns (notices, purged).
+pub fn expiry_housekeeping(conn: &mut DbConn, public_url: &str) -> anyhow::Result<(usize, usize)> {
+    let now = crate::db::now_ms();
+    let due = crate::with_conn!(conn, |c| c
+        .saved_searches_expiring(now, now + EXPIRY_NOTICE_MS))?;
+    let mut notices = 0;
+    for search in due {
+        let queued = crate::write_tx!(conn, |c| -> anyhow::Result<bool> {
+            let recipient = match search.owner() {
+                Owner::User(u) => c.user_emails(&[u])?.pop(),
+                Owner::Agency(a) => c.agency_emails(&[a])?.pop(),
+            };
+            c.mark_expiry_notice_sent(search.id, now)?;
+            let Some((_, email)) = recipient else {
+                return Ok(false);
+            };
+            let expires_at = crate::listings::ms_to_time(search.expires_at)
+                .format(&time::format_description::well_known::Rfc3339)?;
+            let (user_id, agency_id) = (search.user_id, search.agency_id);
+            let n = NewNotification {
+                user_id,
+                agency_id,
+                saved_search_id: Some(search.id),
+                ..NewNotification::new(
+                    MailKind::SavedSearchExpiring,
+                    email,
+                    format!("saved_search_expiring:{}:{}", search.id, search.expires_at),
+                    serde_json::json!({
+                        "name": search.name,
+                        "expires_at": expires_at,
+                        "renew_link": format!("{}/account/searches", public_url.trim_end_matches('/')),
+                    }),
+                )
+            };
+            Ok(c.enqueue_notification(&n)?)
+        })?;
+        notices += usize::from(queued);
+    }
+    let purged = crate::write_tx!(conn, |c| c
+        .purge_expired_saved_searches(now - PURGE_AFTER_MS, now))?;
+    Ok((notices, purged.len()))
+}
+
+/// Runs [`expiry_housekeeping`] at start and every `every` until shutdown.
+pub async fn housekeeping(db: Db, public_url: String, every: Duration, mut shutdown: Shutdown) {
+    loop {
+        let url = public_url.clone();
+        match db
+            .run::<_, anyhow::Error, _>(move |conn| expiry_housekeeping(conn, &url))
+            .await
+        {
+            Ok((0, 0)) => {}
+            Ok((notices, purged)) => {
+                tracing::info!(notices, purged, "saved-search expiry housekeeping")
+            }
+            Err(e) => tracing::warn!(error = %e, "saved-search housekeeping failed; will retry"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.requested() => return,
+        }
+    }
+}
