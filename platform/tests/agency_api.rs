@@ -729,3 +729,93 @@ fn curl_publishes_with_the_agency_certificate() {
     let refused: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(error_code(&refused), "certificate_required");
 }
+
+#[test]
+fn agency_saved_searches_bring_matches_from_other_agencies() {
+    let app = platform().spawn().expect("platform starts");
+    let a = enrolled(&app, "Acme Homes", "AMI-1");
+    let b = enrolled(&app, "Beta Realty", "BR-2");
+    let client = a.client();
+    let url = a.url("/api/v1/saved-searches");
+
+    // Bad criteria name the field; an empty search is refused.
+    let r = client
+        .post(&url)
+        .json(&serde_json::json!({"criteria": {"min_price": 5, "max_price": 1}}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().unwrap();
+    assert!(
+        body["error"]["field"]
+            .as_str()
+            .unwrap()
+            .starts_with("criteria."),
+        "{body}"
+    );
+    let r = client
+        .post(&url)
+        .json(&serde_json::json!({"criteria": {}}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    let r = client
+        .post(&url)
+        .json(&serde_json::json!({"name": "Tenant 17: Lisbon flat", "criteria": {"city": "Lisbon", "max_price": 400000}}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let saved: serde_json::Value = r.json().unwrap();
+    let id = saved["id"].as_i64().unwrap();
+    assert_eq!(saved["criteria"]["city"], "lisbon");
+    let list: serde_json::Value = client.get(&url).send().unwrap().json().unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    // Another agency cannot see or change it.
+    let r = b
+        .client()
+        .delete(b.url(&format!("/api/v1/saved-searches/{id}")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = client
+        .post(a.url(&format!("/api/v1/saved-searches/{id}/renew")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Beta publishes a matching listing: a match for Acme is queued with the publish.
+    assert_eq!(b.publish(&doc("B-1")).0, 201);
+    let mut conn =
+        SqliteConnection::establish(app.data_dir.join("platform.db").to_str().unwrap()).unwrap();
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        recipient: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        payload: String,
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT recipient, payload FROM notifications WHERE kind = 'listing_match'",
+    )
+    .load(&mut conn)
+    .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].recipient, "desk@agency.example");
+    assert!(rows[0].payload.contains("Tenant 17"), "{}", rows[0].payload);
+
+    let r = client
+        .delete(a.url(&format!("/api/v1/saved-searches/{id}")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let mut d = doc("B-2");
+    d.list_price = 300_000;
+    assert_eq!(b.publish(&d).0, 201);
+    let n: Vec<Row> = diesel::sql_query(
+        "SELECT recipient, payload FROM notifications WHERE kind = 'listing_match'",
+    )
+    .load(&mut conn)
+    .unwrap();
+    assert_eq!(n.len(), 1, "a deleted search matches nothing");
+}

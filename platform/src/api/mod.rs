@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod openapi;
+pub mod saved_searches;
 pub mod tls;
 
 use actix_web::http::header;
@@ -46,7 +47,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/changes/count", web::get().to(changes_count))
                 .route("/listings/{key}", web::put().to(put_listing))
                 .route("/listings/{key}", web::get().to(get_listing))
-                .route("/listings/{key}", web::delete().to(withdraw_listing)),
+                .route("/listings/{key}", web::delete().to(withdraw_listing))
+                .configure(saved_searches::routes),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::NotFound {

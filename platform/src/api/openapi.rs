@@ -69,6 +69,15 @@ pub fn spec() -> Value {
                 "get": {"summary": "The agency's own listing as stored, with its signature", "responses": with(json!({"200": {"description": "listing"}}), with(auth_errors.clone(), error_responses(&[("404", "listing_not_found")])))},
                 "delete": {"summary": "Withdraw the listing", "responses": with(json!({"200": ok("withdrawn", "PublishResponse")}), with(auth_errors.clone(), error_responses(&[("404", "listing_not_found")])))},
             },
+            "/api/v1/saved-searches": {
+                "get": {"summary": "The agency's saved searches (tenants' wishes kept on the platform; matches are emailed to the agency)", "responses": with(json!({"200": {"description": "list of AgencySavedSearch"}}), auth_errors.clone())},
+                "post": {"summary": "Save a search (30 days, renewable)", "requestBody": json_body("AgencySavedSearchRequest"), "responses": with(json!({"201": ok("saved", "AgencySavedSearch")}), with(auth_errors.clone(), error_responses(&[("400", "invalid_field naming criteria.FIELD"), ("409", "saved_search_limit")])))},
+            },
+            "/api/v1/saved-searches/{id}": {
+                "put": {"summary": "Change name and criteria", "requestBody": json_body("AgencySavedSearchRequest"), "responses": with(json!({"200": ok("changed", "AgencySavedSearch")}), with(auth_errors.clone(), error_responses(&[("404", "saved_search_not_found")])))},
+                "delete": {"summary": "Delete", "responses": with(json!({"204": {"description": "deleted"}}), auth_errors.clone())},
+            },
+            "/api/v1/saved-searches/{id}/renew": {"post": {"summary": "30 more days from now", "responses": with(json!({"200": ok("renewed", "AgencySavedSearch")}), auth_errors.clone())}},
             "/api/v1/changes": {"get": {
                 "summary": "Change feed of all agencies' listings after a sequence number (RESO EntityEvent style), oldest first",
                 "parameters": [after_param.clone(), {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 500}}],
@@ -102,6 +111,9 @@ pub fn spec() -> Value {
                 }},
                 "PublishResponse": {"type": "object", "properties": {"ListingKey": {"type": "string"}, "version": {"type": "integer"}, "outcome": {"enum": ["created", "updated", "unchanged"]}, "sequence": {"type": "integer"}}},
                 "ChangesPage": {"type": "object", "properties": {"events": {"type": "array", "items": {"type": "object", "description": "EntityEventSequence, EventType, ListOfficeKey, ListOfficeName, ListingKey, Version, EventTimestamp, Listing, Signature, CertificateSerial, Status"}}, "next_after": {"type": "integer"}, "has_more": {"type": "boolean"}}},
+                "AgencySavedSearchRequest": {"type": "object", "required": ["criteria"], "properties": {"name": {"type": "string"}, "criteria": {"$ref": "#/components/schemas/SearchCriteria"}}},
+                "AgencySavedSearch": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "criteria": {"$ref": "#/components/schemas/SearchCriteria"}, "expires_at": {"type": "string", "format": "date-time"}}},
+                "SearchCriteria": {"type": "object", "description": "all optional; a listing matches when active and meeting every given criterion", "properties": {"transaction_type": {"enum": ["Sale", "Rent"]}, "city": {"type": "string"}, "district": {"type": "string"}, "property_types": {"type": "array", "items": {"type": "string"}}, "min_price": {"type": "integer"}, "max_price": {"type": "integer"}, "min_living_area": {"type": "number"}, "max_living_area": {"type": "number"}, "min_bedrooms": {"type": "integer"}, "keywords": {"type": "array", "items": {"type": "string"}}}},
                 "ChangesCount": {"type": "object", "properties": {"after": {"type": "integer"}, "count": {"type": "integer"}, "latest": {"type": "integer"}}},
             },
         },
