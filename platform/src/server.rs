@@ -97,11 +97,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     drop(identity);
     let state = web::Data::new(AppState::new(config.clone(), db, std::sync::Arc::new(pki)));
     let (stop_jobs, shutdown) = Shutdown::new();
-    let jobs = vec![tokio::spawn(crate::pki::jobs::expiry_notices(
+    let mut jobs = vec![tokio::spawn(crate::pki::jobs::expiry_notices(
         state.db.clone(),
         Duration::from_secs(3600),
         shutdown.clone(),
     ))];
+    jobs.push(crate::notify::worker::spawn(&state, shutdown.clone())?);
 
     let web_state = state.clone();
     let web_server = HttpServer::new(move || {
