@@ -749,6 +749,35 @@ mod tests {
     }
 
     #[test]
+    fn mail_section_layers_and_is_checked() {
+        let c = Config::from_toml(
+            "[mail]\nsmtp_host = \"smtp.example\"\nsmtp_tls = \"tls\"\nbatch_window_secs = 5\n",
+        )
+        .unwrap();
+        assert_eq!(c.mail.smtp_host.as_deref(), Some("smtp.example"));
+        assert_eq!(c.mail.port(), 465);
+        assert_eq!(c.mail.batch_window_secs, 5);
+        assert_eq!(MailConfig::default().port(), 587);
+        let o = ConfigOverrides {
+            smtp_port: Some(2525),
+            mail_digest_hour: Some(24),
+            ..Default::default()
+        };
+        let err = Config::load(None, &o).unwrap_err();
+        assert!(err.to_string().contains("mail.digest_hour_utc"), "{err}");
+        let o = ConfigOverrides {
+            mail_from: Some("not an address".into()),
+            ..Default::default()
+        };
+        assert!(
+            Config::load(None, &o)
+                .unwrap_err()
+                .to_string()
+                .contains("mail.from")
+        );
+    }
+
+    #[test]
     fn invalid_values_are_refused() {
         let o = ConfigOverrides {
             public_url: Some("ftp://x".into()),

@@ -579,3 +579,38 @@ platform::db_test!(async unsubscribe_link_turns_listing_emails_off, |db| {
     assert_eq!(mode(db), "off");
     let _ = Duration::ZERO;
 });
+
+platform::db_test!(async two_workers_never_send_the_same_row, |db| {
+    let s = WorkerSettings {
+        claim_limit: 7,
+        ..settings()
+    };
+    let h = harness(db, s.clone());
+    let mail = MailConfig {
+        smtp_tls: SmtpTls::None,
+        smtp_port: Some(h.sink.port()),
+        ..MailConfig::default()
+    };
+    let other = Worker::new(
+        db.clone(),
+        Mailer::smtp(&mail, "127.0.0.1", None).unwrap(),
+        s,
+        PUBLIC_URL,
+        "noreply@homes.example".parse().unwrap(),
+        h.key.clone(),
+    );
+    for i in 0..30 {
+        enqueue(db, &NewNotification::new(MailKind::AgencyRejected, format!("desk{i}@agency.example"), format!("rejected:{i}"), json!({"agency_name": "Acme"})));
+    }
+    let now = platform::db::now_ms();
+    for _ in 0..6 {
+        let (a, b) = tokio::join!(h.worker.run_once(now), other.run_once(now));
+        a.unwrap();
+        b.unwrap();
+    }
+    let mut to: Vec<String> = h.sink.messages().into_iter().flat_map(|m| m.to).collect();
+    assert_eq!(to.len(), 30, "each row sent once");
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), 30, "no recipient twice");
+});

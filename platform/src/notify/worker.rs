@@ -305,13 +305,7 @@ impl Worker {
             match self.run_once(crate::db::now_ms()).await {
                 Ok(report) => {
                     busy = report.claimed as i64 >= self.settings.claim_limit;
-                    if report != RoundReport::default()
-                        && report
-                            != (RoundReport {
-                                claimed: report.claimed,
-                                ..Default::default()
-                            })
-                    {
+                    if report.claimed > 0 {
                         tracing::info!(
                             emails_sent = report.emails_sent,
                             notifications_sent = report.rows_sent,
