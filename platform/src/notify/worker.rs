@@ -559,8 +559,11 @@ impl Worker {
             return Ok(None);
         }
         let listing_ids: Vec<i64> = rows.iter().filter_map(|r| r.listing_id).collect();
-        let told: HashSet<(i64, i64)> = crate::with_conn!(conn, |c| c
-            .told_prices(recipient, &listing_ids))?
+        let told: HashSet<(i64, i64)> = crate::with_conn!(conn, |c| c.told_prices(
+            user_id,
+            &rows[0].recipient,
+            &listing_ids
+        ))?
         .into_iter()
         .collect();
         let summaries: HashMap<i64, (ListingSummary, bool)> =
@@ -866,9 +869,14 @@ pub trait DeliveryStore {
     fn defer(&mut self, id: i64, me: &str, at: i64) -> QueryResult<()>;
     /// The user's `notify_mode`, if the user exists.
     fn notify_mode(&mut self, user_id: i64) -> QueryResult<Option<String>>;
-    /// (listing id, price) pairs already sent to `recipient` as matches, among `listing_ids`.
-    fn told_prices(&mut self, recipient: &str, listing_ids: &[i64])
-    -> QueryResult<Vec<(i64, i64)>>;
+    /// (listing id, price) pairs among `listing_ids` already sent as matches to the user (when
+    /// known) or else to the address `recipient`.
+    fn told_prices(
+        &mut self,
+        user_id: Option<i64>,
+        recipient: &str,
+        listing_ids: &[i64],
+    ) -> QueryResult<Vec<(i64, i64)>>;
     /// Key facts of listings and whether each is on the market.
     fn listing_summaries(
         &mut self,
@@ -1023,22 +1031,30 @@ crate::impl_for_backends!(DeliveryStore {
 
     fn told_prices(
         &mut self,
+        user_id: Option<i64>,
         recipient: &str,
         listing_ids: &[i64],
     ) -> QueryResult<Vec<(i64, i64)>> {
         if listing_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(Option<i64>, String)> = notifications::table
-            .filter(
-                notifications::kind
-                    .eq("listing_match")
-                    .and(notifications::status.eq("sent"))
-                    .and(notifications::recipient.eq(recipient))
-                    .and(notifications::listing_id.eq_any(listing_ids)),
-            )
-            .select((notifications::listing_id, notifications::payload))
-            .load(self)?;
+        let sent = notifications::table.filter(
+            notifications::kind
+                .eq("listing_match")
+                .and(notifications::status.eq("sent"))
+                .and(notifications::listing_id.eq_any(listing_ids)),
+        );
+        let columns = (notifications::listing_id, notifications::payload);
+        let rows: Vec<(Option<i64>, String)> = match user_id {
+            Some(user) => sent
+                .filter(notifications::user_id.eq(user))
+                .select(columns)
+                .load(self)?,
+            None => sent
+                .filter(notifications::recipient.eq(recipient))
+                .select(columns)
+                .load(self)?,
+        };
         Ok(rows
             .into_iter()
             .filter_map(|(listing, payload)| {
