@@ -27,6 +27,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The certificate authority.
     pub ca: CaConfig,
+    /// Email delivery: SMTP or files, batching, retries.
+    pub mail: MailConfig,
 }
 
 /// Certificate authority settings. The passphrase that encrypts its keys comes only from the
@@ -46,6 +48,94 @@ impl Default for CaConfig {
             organization: "Listing Exchange".to_owned(),
             client_validity_days: 90,
         }
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text (only for a relay on the same host or in tests).
+    None,
+    /// Plain connection upgraded with STARTTLS, which is required (port 587).
+    Starttls,
+    /// TLS from the first byte (implicit TLS, port 465).
+    Tls,
+}
+
+impl SmtpTls {
+    /// The usual port for this mode: 25, 587 or 465.
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpTls::None => 25,
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+        }
+    }
+}
+
+/// Email settings. With no `smtp_host`, mail is written as `.eml` files under
+/// `<data_dir>/mail`. The SMTP password comes only from the environment variable
+/// `PLATFORM_SMTP_PASSWORD`, never from a file or flag, and is never logged.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// The From address, e.g. `Listing Exchange <noreply@homes.example>`.
+    pub from: String,
+    /// SMTP server host name; unset means mail goes to files.
+    pub smtp_host: Option<String>,
+    /// SMTP server port; unset means the usual port of `smtp_tls`.
+    pub smtp_port: Option<u16>,
+    /// Transport security: `none`, `starttls` or `tls`.
+    pub smtp_tls: SmtpTls,
+    /// SMTP user name, when the server wants authentication.
+    pub smtp_username: Option<String>,
+    /// Largest number of pooled SMTP connections (also how many mails are sent at once).
+    pub smtp_pool_size: u32,
+    /// Timeout of one SMTP command, in seconds.
+    pub smtp_timeout_secs: u64,
+    /// How long listing matches wait so that several for one recipient go out as one email.
+    pub batch_window_secs: u64,
+    /// Hour of the day (UTC, 0-23) at which daily digests go out.
+    pub digest_hour_utc: u8,
+    /// Most listings shown in one email; the rest are behind a "see all" link.
+    pub max_listings_per_email: u32,
+    /// Attempts before a mail is given up and marked `failed`.
+    pub max_attempts: u32,
+    /// Delay before the first retry in milliseconds; it doubles with each attempt (capped at 6 h).
+    pub retry_base_ms: u64,
+    /// How often the worker looks for due mail, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// How long a worker's claim on a mail lasts; a crashed worker's mail is retried after it.
+    pub claim_timeout_secs: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            from: "Listing Exchange <noreply@localhost>".to_owned(),
+            smtp_host: None,
+            smtp_port: None,
+            smtp_tls: SmtpTls::Starttls,
+            smtp_username: None,
+            smtp_pool_size: 4,
+            smtp_timeout_secs: 30,
+            batch_window_secs: 60,
+            digest_hour_utc: 7,
+            max_listings_per_email: 10,
+            max_attempts: 8,
+            retry_base_ms: 30_000,
+            poll_interval_ms: 1_000,
+            claim_timeout_secs: 300,
+        }
+    }
+}
+
+impl MailConfig {
+    /// The SMTP port in effect: the configured one, else the usual port of `smtp_tls`.
+    pub fn port(&self) -> u16 {
+        self.smtp_port
+            .unwrap_or_else(|| self.smtp_tls.default_port())
     }
 }
 
@@ -113,6 +203,7 @@ impl Default for Config {
             agency: AgencyConfig::default(),
             log: LogConfig::default(),
             ca: CaConfig::default(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -234,6 +325,98 @@ pub struct ConfigOverrides {
         global = true
     )]
     pub log_format: Option<LogFormat>,
+    /// From address of emails [default: Listing Exchange <noreply@localhost>]
+    #[arg(
+        long,
+        env = "PLATFORM_MAIL_FROM",
+        value_name = "ADDRESS",
+        global = true
+    )]
+    pub mail_from: Option<String>,
+    /// SMTP server host; unset writes mail as .eml files under DATA_DIR/mail (password: PLATFORM_SMTP_PASSWORD)
+    #[arg(long, env = "PLATFORM_SMTP_HOST", value_name = "HOST", global = true)]
+    pub smtp_host: Option<String>,
+    /// SMTP server port [default: 25, 587 or 465 by --smtp-tls]
+    #[arg(long, env = "PLATFORM_SMTP_PORT", value_name = "PORT", global = true)]
+    pub smtp_port: Option<u16>,
+    /// SMTP transport security [default: starttls]
+    #[arg(long, env = "PLATFORM_SMTP_TLS", value_name = "MODE", global = true)]
+    pub smtp_tls: Option<SmtpTls>,
+    /// SMTP user name (the password comes only from PLATFORM_SMTP_PASSWORD)
+    #[arg(
+        long,
+        env = "PLATFORM_SMTP_USERNAME",
+        value_name = "USER",
+        global = true
+    )]
+    pub smtp_username: Option<String>,
+    /// Pooled SMTP connections [default: 4]
+    #[arg(long, env = "PLATFORM_SMTP_POOL_SIZE", value_name = "N", global = true)]
+    pub smtp_pool_size: Option<u32>,
+    /// Timeout of one SMTP command in seconds [default: 30]
+    #[arg(
+        long,
+        env = "PLATFORM_SMTP_TIMEOUT_SECS",
+        value_name = "SECS",
+        global = true
+    )]
+    pub smtp_timeout_secs: Option<u64>,
+    /// Seconds listing matches wait to be batched into one email per recipient [default: 60]
+    #[arg(
+        long,
+        env = "PLATFORM_MAIL_BATCH_WINDOW_SECS",
+        value_name = "SECS",
+        global = true
+    )]
+    pub mail_batch_window_secs: Option<u64>,
+    /// Hour (UTC) at which daily digests go out [default: 7]
+    #[arg(
+        long,
+        env = "PLATFORM_MAIL_DIGEST_HOUR",
+        value_name = "HOUR",
+        global = true
+    )]
+    pub mail_digest_hour: Option<u8>,
+    /// Most listings shown in one email [default: 10]
+    #[arg(
+        long,
+        env = "PLATFORM_MAIL_MAX_LISTINGS",
+        value_name = "N",
+        global = true
+    )]
+    pub mail_max_listings: Option<u32>,
+    /// Delivery attempts before a mail is marked failed [default: 8]
+    #[arg(
+        long,
+        env = "PLATFORM_MAIL_MAX_ATTEMPTS",
+        value_name = "N",
+        global = true
+    )]
+    pub mail_max_attempts: Option<u32>,
+    /// First retry delay in milliseconds, doubled per attempt [default: 30000]
+    #[arg(
+        long,
+        env = "PLATFORM_MAIL_RETRY_BASE_MS",
+        value_name = "MS",
+        global = true
+    )]
+    pub mail_retry_base_ms: Option<u64>,
+    /// How often the mail worker looks for due mail, in milliseconds [default: 1000]
+    #[arg(
+        long,
+        env = "PLATFORM_MAIL_POLL_INTERVAL_MS",
+        value_name = "MS",
+        global = true
+    )]
+    pub mail_poll_interval_ms: Option<u64>,
+    /// Seconds a worker's claim on a mail lasts before another may retry it [default: 300]
+    #[arg(
+        long,
+        env = "PLATFORM_MAIL_CLAIM_TIMEOUT_SECS",
+        value_name = "SECS",
+        global = true
+    )]
+    pub mail_claim_timeout_secs: Option<u64>,
 }
 
 /// A configuration that cannot be used, with what to do about it.
@@ -347,6 +530,48 @@ impl Config {
         if let Some(v) = o.log_format {
             self.log.format = v;
         }
+        if let Some(v) = &o.mail_from {
+            self.mail.from = v.clone();
+        }
+        if let Some(v) = &o.smtp_host {
+            self.mail.smtp_host = Some(v.clone()).filter(|h| !h.trim().is_empty());
+        }
+        if let Some(v) = o.smtp_port {
+            self.mail.smtp_port = Some(v);
+        }
+        if let Some(v) = o.smtp_tls {
+            self.mail.smtp_tls = v;
+        }
+        if let Some(v) = &o.smtp_username {
+            self.mail.smtp_username = Some(v.clone());
+        }
+        if let Some(v) = o.smtp_pool_size {
+            self.mail.smtp_pool_size = v;
+        }
+        if let Some(v) = o.smtp_timeout_secs {
+            self.mail.smtp_timeout_secs = v;
+        }
+        if let Some(v) = o.mail_batch_window_secs {
+            self.mail.batch_window_secs = v;
+        }
+        if let Some(v) = o.mail_digest_hour {
+            self.mail.digest_hour_utc = v;
+        }
+        if let Some(v) = o.mail_max_listings {
+            self.mail.max_listings_per_email = v;
+        }
+        if let Some(v) = o.mail_max_attempts {
+            self.mail.max_attempts = v;
+        }
+        if let Some(v) = o.mail_retry_base_ms {
+            self.mail.retry_base_ms = v;
+        }
+        if let Some(v) = o.mail_poll_interval_ms {
+            self.mail.poll_interval_ms = v;
+        }
+        if let Some(v) = o.mail_claim_timeout_secs {
+            self.mail.claim_timeout_secs = v;
+        }
     }
 
     fn validate(&mut self) -> Result<(), ConfigError> {
@@ -399,6 +624,43 @@ impl Config {
                 option: "database.url",
                 message,
             })?;
+        }
+        let mail_invalid = |option: &'static str, message: &str| ConfigError::Invalid {
+            option,
+            message: message.to_owned(),
+        };
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(mail_invalid(
+                "mail.from",
+                "must be an address such as \"Listing Exchange <noreply@homes.example>\"",
+            ));
+        }
+        if self.mail.smtp_pool_size == 0 {
+            return Err(mail_invalid("mail.smtp_pool_size", "must be at least 1"));
+        }
+        if self.mail.smtp_timeout_secs == 0 {
+            return Err(mail_invalid("mail.smtp_timeout_secs", "must be at least 1"));
+        }
+        if self.mail.digest_hour_utc > 23 {
+            return Err(mail_invalid(
+                "mail.digest_hour_utc",
+                "must be between 0 and 23",
+            ));
+        }
+        if self.mail.max_listings_per_email == 0 {
+            return Err(mail_invalid(
+                "mail.max_listings_per_email",
+                "must be at least 1",
+            ));
+        }
+        if self.mail.max_attempts == 0 {
+            return Err(mail_invalid("mail.max_attempts", "must be at least 1"));
+        }
+        if self.mail.poll_interval_ms == 0 || self.mail.claim_timeout_secs == 0 {
+            return Err(mail_invalid(
+                "mail.poll_interval_ms",
+                "mail.poll_interval_ms and mail.claim_timeout_secs must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -483,6 +745,35 @@ mod tests {
             err.to_string()
                 .starts_with("cannot read configuration file /nonexistent/platform.toml"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn mail_section_layers_and_is_checked() {
+        let c = Config::from_toml(
+            "[mail]\nsmtp_host = \"smtp.example\"\nsmtp_tls = \"tls\"\nbatch_window_secs = 5\n",
+        )
+        .unwrap();
+        assert_eq!(c.mail.smtp_host.as_deref(), Some("smtp.example"));
+        assert_eq!(c.mail.port(), 465);
+        assert_eq!(c.mail.batch_window_secs, 5);
+        assert_eq!(MailConfig::default().port(), 587);
+        let o = ConfigOverrides {
+            smtp_port: Some(2525),
+            mail_digest_hour: Some(24),
+            ..Default::default()
+        };
+        let err = Config::load(None, &o).unwrap_err();
+        assert!(err.to_string().contains("mail.digest_hour_utc"), "{err}");
+        let o = ConfigOverrides {
+            mail_from: Some("not an address".into()),
+            ..Default::default()
+        };
+        assert!(
+            Config::load(None, &o)
+                .unwrap_err()
+                .to_string()
+                .contains("mail.from")
         );
     }
 

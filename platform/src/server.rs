@@ -112,7 +112,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let (stop_jobs, shutdown) = Shutdown::new();
-    let jobs = vec![
+    let mut jobs = vec![
         tokio::spawn(crate::pki::jobs::expiry_notices(
             state.db.clone(),
             Duration::from_secs(3600),
@@ -131,6 +131,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             shutdown.clone(),
         )),
     ];
+    jobs.push(crate::notify::worker::spawn(&state, shutdown.clone())?);
 
     let web_state = state.clone();
     let web_server = HttpServer::new(move || {
@@ -168,6 +169,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let agency_handle = agency_server.handle();
     let agency_task = tokio::spawn(agency_server);
 
+    let signal = shutdown_signal().context("installing signal handlers")?;
     tracing::info!(
         web = %web_addr,
         agency = %agency_addr,
@@ -175,7 +177,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "platform ready"
     );
 
-    shutdown_signal().await;
+    signal.await;
     tracing::info!("shutdown requested; finishing in-flight requests");
     let _ = stop_jobs.send(true);
     tokio::join!(web_handle.stop(true), agency_handle.stop(true));
@@ -204,24 +206,26 @@ fn listen_error(what: &str, addr: SocketAddr, flag: &str, e: std::io::Error) -> 
     anyhow::anyhow!("cannot listen on {addr} for the {what}: {e}; {hint}")
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Installs the SIGTERM and Ctrl-C (SIGINT) handlers now and returns a future that resolves on
+/// either. Installed before the process reports ready, so a signal right after "platform ready"
+/// is a graceful stop, never the default kill.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }

@@ -4,8 +4,16 @@
 //! unique idempotency key stops duplicates across retries, restarts and nodes.
 //!
 //! This module holds the contract every producer uses: the [`MailKind`]s, the payload each kind
-//! carries, and [`OutboxStore::enqueue_notification`].
+//! carries, and [`OutboxStore::enqueue_notification`]. Beside it: the [`worker`] that delivers,
+//! the [`render`]ed templates, the [`mailer`] backends (SMTP or files) and the one-click
+//! [`unsubscribe`] link and page.
 
+pub mod mailer;
 pub mod outbox;
+pub mod render;
+pub mod unsubscribe;
+pub mod worker;
 
+pub use mailer::{Mailer, SendError};
 pub use outbox::{MailKind, MatchReason, NewNotification, OutboxStore};
+pub use worker::{RoundReport, Worker, WorkerSettings};

@@ -12,6 +12,7 @@ pub mod agency;
 pub mod db;
 pub mod fixtures;
 pub mod process;
+pub mod smtp;
 
 pub use db::TestDb;
 pub use process::{PlatformBuilder, PlatformProcess};

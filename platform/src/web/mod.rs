@@ -8,4 +8,5 @@ use actix_web::web;
 /// Registers every route of the website port.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     health::routes(cfg);
+    crate::notify::unsubscribe::routes(cfg);
 }

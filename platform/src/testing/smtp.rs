@@ -1,0 +1,281 @@
+//! A small SMTP server for tests and benchmarks that speaks real SMTP (greeting, EHLO/HELO, MAIL,
+//! RCPT, DATA with dot-unstuffing, RSET, NOOP, QUIT) on a loopback port and keeps every message
+//! it accepts. [`SmtpMode`] simulates outages: a server that answers 421 and hangs up, one that
+//! answers 4xx or 5xx to every mail, or one that never confirms the end of DATA (to crash a
+//! sender mid-send).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How the server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpMode {
+    /// Accepts every message.
+    Accept,
+    /// Answers every connection and command with `421` and closes: a server that is down.
+    Down,
+    /// Answers `MAIL FROM` with `451` (try again later).
+    TempFail,
+    /// Answers `MAIL FROM` with `550` (refused for good).
+    PermFail,
+    /// Reads the message but never answers the end of DATA.
+    Hang,
+}
+
+/// A message the server accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMail {
+    /// The envelope sender (`MAIL FROM`).
+    pub from: String,
+    /// The envelope recipients (`RCPT TO`).
+    pub to: Vec<String>,
+    /// The message as transmitted, dot-unstuffed, with CRLF line ends.
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct SinkState {
+    mode: SmtpMode,
+    received: Vec<ReceivedMail>,
+    connections: usize,
+    keep_data: bool,
+}
+
+/// The running server; stopped when dropped.
+#[derive(Debug)]
+pub struct SmtpSink {
+    addr: SocketAddr,
+    state: Arc<Mutex<SinkState>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SmtpSink {
+    /// Starts a server on a free loopback port, on a thread of its own.
+    pub fn start() -> SmtpSink {
+        SmtpSink::start_with(true)
+    }
+
+    /// Like [`SmtpSink::start`]; with `keep_data` false only envelopes are kept (benchmarks).
+    pub fn start_with(keep_data: bool) -> SmtpSink {
+        let state = Arc::new(Mutex::new(SinkState {
+            mode: SmtpMode::Accept,
+            received: Vec::new(),
+            connections: 0,
+            keep_data,
+        }));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let thread_state = Arc::clone(&state);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("SMTP sink runtime");
+            runtime.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind SMTP sink");
+                addr_tx
+                    .send(listener.local_addr().expect("local address"))
+                    .expect("report address");
+                let accept = async {
+                    loop {
+                        let Ok((stream, _)) = listener.accept().await else {
+                            continue;
+                        };
+                        let state = Arc::clone(&thread_state);
+                        tokio::spawn(async move {
+                            let _ = session(stream, state).await;
+                        });
+                    }
+                };
+                tokio::select! {
+                    () = accept => {}
+                    _ = stop_rx => {}
+                }
+            });
+            runtime.shutdown_timeout(Duration::from_millis(100));
+        });
+        let addr = addr_rx.recv().expect("SMTP sink started");
+        SmtpSink {
+            addr,
+            state,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Changes how it answers from the next command on.
+    pub fn set_mode(&self, mode: SmtpMode) {
+        self.state.lock().unwrap().mode = mode;
+    }
+
+    /// Every message accepted so far.
+    pub fn messages(&self) -> Vec<ReceivedMail> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// How many messages were accepted.
+    pub fn count(&self) -> usize {
+        self.state.lock().unwrap().received.len()
+    }
+
+    /// How many connections were opened (including refused ones).
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().connections
+    }
+
+    /// Waits until at least `n` messages arrived, or `timeout`; returns what arrived.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<ReceivedMail> {
+        let deadline = Instant::now() + timeout;
+        while self.count() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.messages()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn mode(state: &Mutex<SinkState>) -> SmtpMode {
+    state.lock().unwrap().mode
+}
+
+/// The address inside `MAIL FROM:<a>` / `RCPT TO:<a>`.
+fn path_of(line: &str) -> String {
+    let start = line.find('<').map_or(0, |i| i + 1);
+    let end = line[start..].find('>').map_or(line.len(), |i| start + i);
+    line[start..end].to_owned()
+}
+
+async fn session(stream: TcpStream, state: Arc<Mutex<SinkState>>) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    state.lock().unwrap().connections += 1;
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    if mode(&state) == SmtpMode::Down {
+        write
+            .write_all(b"421 4.3.2 sink.test Service not available\r\n")
+            .await?;
+        return Ok(());
+    }
+    write
+        .write_all(b"220 sink.test ESMTP test sink\r\n")
+        .await?;
+    let mut from = String::new();
+    let mut to = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if read.read_until(b'\n', &mut line).await? == 0 {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&line).trim_end().to_owned();
+        let upper = text.to_ascii_uppercase();
+        if mode(&state) == SmtpMode::Down {
+            write
+                .write_all(b"421 4.3.2 sink.test Service not available\r\n")
+                .await?;
+            return Ok(());
+        }
+        if upper.starts_with("EHLO") {
+            write
+                .write_all(b"250-sink.test\r\n250-PIPELINING\r\n250 SIZE 52428800\r\n")
+                .await?;
+        } else if upper.starts_with("HELO") {
+            write.write_all(b"250 sink.test\r\n").await?;
+        } else if upper.starts_with("MAIL FROM:") {
+            match mode(&state) {
+                SmtpMode::TempFail => {
+                    write
+                        .write_all(b"451 4.3.0 Temporary failure, try again later\r\n")
+                        .await?;
+                }
+                SmtpMode::PermFail => {
+                    write
+                        .write_all(b"550 5.7.1 Message refused by policy\r\n")
+                        .await?;
+                }
+                _ => {
+                    from = path_of(&text);
+                    to.clear();
+                    write.write_all(b"250 2.1.0 OK\r\n").await?;
+                }
+            }
+        } else if upper.starts_with("RCPT TO:") {
+            to.push(path_of(&text));
+            write.write_all(b"250 2.1.5 OK\r\n").await?;
+        } else if upper == "DATA" {
+            write
+                .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                .await?;
+            let mut data = Vec::new();
+            loop {
+                line.clear();
+                if read.read_until(b'\n', &mut line).await? == 0 {
+                    return Ok(());
+                }
+                if line == b".\r\n" || line == b".\n" {
+                    break;
+                }
+                let body = if line.starts_with(b"..") {
+                    &line[1..]
+                } else {
+                    &line[..]
+                };
+                data.extend_from_slice(body);
+            }
+            if mode(&state) == SmtpMode::Hang {
+                std::future::pending::<()>().await;
+            }
+            {
+                let mut s = state.lock().unwrap();
+                let data = if s.keep_data { data } else { Vec::new() };
+                s.received.push(ReceivedMail {
+                    from: std::mem::take(&mut from),
+                    to: std::mem::take(&mut to),
+                    data,
+                });
+            }
+            write.write_all(b"250 2.0.0 OK queued\r\n").await?;
+        } else if upper == "RSET" {
+            from.clear();
+            to.clear();
+            write.write_all(b"250 2.0.0 OK\r\n").await?;
+        } else if upper.starts_with("NOOP") {
+            write.write_all(b"250 2.0.0 OK\r\n").await?;
+        } else if upper == "QUIT" {
+            write.write_all(b"221 2.0.0 Bye\r\n").await?;
+            return Ok(());
+        } else {
+            write
+                .write_all(b"502 5.5.2 Command not recognized\r\n")
+                .await?;
+        }
+    }
+}
