@@ -35,7 +35,15 @@ fn platform_bin() -> std::path::PathBuf {
         .to_owned();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "-q", "--release", "-p", "platform", "--bin", "platform"])
+        .args([
+            "build",
+            "-q",
+            "--release",
+            "-p",
+            "platform",
+            "--bin",
+            "platform",
+        ])
         .env("CARGO_TARGET_DIR", &target)
         .status()
         .expect("cargo build --release -p platform");
@@ -46,12 +54,12 @@ fn platform_bin() -> std::path::PathBuf {
 fn doc(i: usize) -> ListingDocument {
     let mut d = ListingDocument::example(&format!("S-{i}"));
     d.city = CITIES[i % CITIES.len()].to_owned();
-    d.transaction_type = if i % 2 == 0 {
+    d.transaction_type = if i.is_multiple_of(2) {
         TransactionType::Rent
     } else {
         TransactionType::Sale
     };
-    d.list_price = if i % 2 == 0 {
+    d.list_price = if i.is_multiple_of(2) {
         500 + (i % 2000) as u64
     } else {
         100_000 + (i % 500) as u64 * 1000
@@ -76,25 +84,34 @@ fn main() {
         value: "Zml4dHVyZQ==".into(),
     };
     for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
-        platform::with_conn!(&mut conn, |c| c
-            .transaction::<_, PublishError, _>(|c| {
-                for &i in chunk {
-                    let listing = VerifiedListing::new(doc(i), envelope.clone(), &serial);
-                    c.publish_listing(agency.id, &listing)?;
-                }
-                Ok(())
-            }))
+        platform::with_conn!(&mut conn, |c| c.transaction::<_, PublishError, _>(|c| {
+            for &i in chunk {
+                let listing = VerifiedListing::new(doc(i), envelope.clone(), &serial);
+                c.publish_listing(agency.id, &listing)?;
+            }
+            Ok(())
+        }))
         .expect("seed listings");
     }
     drop(conn);
-    eprintln!("seeded {n} listings in {:.1} s", seed_start.elapsed().as_secs_f64());
+    eprintln!(
+        "seeded {n} listings in {:.1} s",
+        seed_start.elapsed().as_secs_f64()
+    );
 
     let app = PlatformBuilder::new(bin)
         .database_url(&db.url)
         .spawn()
         .expect("platform starts");
     let added = app.cli_json(&[
-        "agency", "add", "--name", "Bench Desk", "--licence", "BD-1", "--email", "desk@bench.example",
+        "agency",
+        "add",
+        "--name",
+        "Bench Desk",
+        "--licence",
+        "BD-1",
+        "--email",
+        "desk@bench.example",
     ]);
     let token = added["token"].as_str().unwrap();
     let fingerprint = added["ca_fingerprint"].as_str().unwrap();
