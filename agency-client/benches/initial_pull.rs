@@ -154,7 +154,7 @@ fn main() {
         "",
         &SearchCriteria {
             transaction_type: Some(TransactionType::Rent),
-            city: Some("Porto".into()),
+            city: Some("Faro".into()),
             max_price: Some(1000),
             ..Default::default()
         },
