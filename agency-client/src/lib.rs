@@ -1,1 +1,25 @@
-//! The agency desk program (built by the agency-client issue).
+//! The agency desk program: the agency's own listings and private customers in a local SQLite
+//! database, publishing signed listings to the platform over mutual TLS (with a persistent
+//! outbox, so work goes on offline), pulling everyone's listings from the change feed, local
+//! search, and hints when a listing fits a tenant's wishes.
+//!
+//! * [`db`]: the local database (created and migrated under the data directory);
+//! * [`identity`]: enrolment, the encrypted key, certificate status and renewal;
+//! * [`net`]: HTTPS with mutual TLS over several endpoints with failover;
+//! * [`listings`]: own listings, the outbox, signing and sending;
+//! * [`feed`]: pulling the change feed;
+//! * [`search`]: local search and past searches;
+//! * [`customers`]: owners, tenants with wishes, hints;
+//! * [`cli`]: the command line (`main.rs` only calls [`cli::main`]).
+
+pub mod cli;
+pub mod customers;
+pub mod db;
+pub mod error;
+pub mod feed;
+pub mod identity;
+pub mod listings;
+pub mod net;
+pub mod search;
+
+pub use error::ClientError;

@@ -1,0 +1,178 @@
+//! Benchmark: a fresh desk's initial pull of the whole change feed (100 000 listings by
+//! default; `BENCH_LISTINGS=N` to change), then a local search and a new tenant's hint scan.
+//!
+//! The platform's database is seeded straight through the platform library (fixture agency,
+//! `ListingStore::publish_listing`, 5 000 listings per transaction), then the real platform
+//! binary (release build; `PLATFORM_BIN` to choose another) serves it over mutual TLS, and the
+//! desk enrols and pulls through the client library, exactly as `agency-client sync` does.
+//!
+//! Run: `cargo bench -p agency-client --bench initial_pull`
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use agency_client::db::Store;
+use agency_client::identity::{self, Session};
+use agency_client::{customers, feed, search};
+use api_types::search::SearchCriteria;
+use api_types::{ListingDocument, SignatureAlgorithm, SignatureEnvelope, TransactionType};
+use diesel::Connection;
+use platform::listings::{ListingStore, PublishError, VerifiedListing};
+use platform::testing::{PlatformBuilder, TestDb, fixtures};
+
+const CITIES: [&str; 10] = [
+    "Lisbon", "Porto", "Faro", "Braga", "Coimbra", "Aveiro", "Evora", "Setubal", "Leiria", "Viseu",
+];
+
+fn platform_bin() -> std::path::PathBuf {
+    if let Ok(p) = std::env::var("PLATFORM_BIN") {
+        return p.into();
+    }
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .to_owned();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "-q",
+            "--release",
+            "-p",
+            "platform",
+            "--bin",
+            "platform",
+        ])
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .expect("cargo build --release -p platform");
+    assert!(status.success(), "building the platform failed");
+    target.join("release").join("platform")
+}
+
+fn doc(i: usize) -> ListingDocument {
+    let mut d = ListingDocument::example(&format!("S-{i}"));
+    d.city = CITIES[i % CITIES.len()].to_owned();
+    d.transaction_type = if i.is_multiple_of(2) {
+        TransactionType::Rent
+    } else {
+        TransactionType::Sale
+    };
+    d.list_price = if i.is_multiple_of(2) {
+        500 + (i % 2000) as u64
+    } else {
+        100_000 + (i % 500) as u64 * 1000
+    };
+    d.title = format!("Listing {i} in {}", d.city);
+    d
+}
+
+fn main() {
+    let n: usize = std::env::var("BENCH_LISTINGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let bin = platform_bin();
+
+    let db = TestDb::sqlite();
+    let mut conn = db.db.get().expect("connection");
+    let (agency, serial) = fixtures::active_agency_with_certificate(&mut conn, "Seed Estates");
+    let seed_start = Instant::now();
+    let envelope = SignatureEnvelope {
+        algorithm: SignatureAlgorithm::EcdsaP256Sha256,
+        value: "Zml4dHVyZQ==".into(),
+    };
+    for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
+        platform::with_conn!(&mut conn, |c| c.transaction::<_, PublishError, _>(|c| {
+            for &i in chunk {
+                let listing = VerifiedListing::new(doc(i), envelope.clone(), &serial);
+                c.publish_listing(agency.id, &listing)?;
+            }
+            Ok(())
+        }))
+        .expect("seed listings");
+    }
+    drop(conn);
+    eprintln!(
+        "seeded {n} listings in {:.1} s",
+        seed_start.elapsed().as_secs_f64()
+    );
+
+    let app = PlatformBuilder::new(bin)
+        .database_url(&db.url)
+        .spawn()
+        .expect("platform starts");
+    let added = app.cli_json(&[
+        "agency",
+        "add",
+        "--name",
+        "Bench Desk",
+        "--licence",
+        "BD-1",
+        "--email",
+        "desk@bench.example",
+    ]);
+    let token = added["token"].as_str().unwrap();
+    let fingerprint = added["ca_fingerprint"].as_str().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    identity::enroll(&mut store, &[app.agency_url()], token, fingerprint, "bench").unwrap();
+    let mut session = Session::open(&mut store, "bench", &[]).unwrap();
+
+    let start = Instant::now();
+    let waiting = feed::count(&mut store, &mut session).unwrap();
+    let report = feed::pull(&mut store, &mut session, &mut |done, total| {
+        if done % 20_000 < 1000 {
+            eprintln!("pulled {done} of {total}");
+        }
+    })
+    .unwrap();
+    let pull = start.elapsed().as_secs_f64();
+    assert_eq!(report.upserted, n, "{report:?}");
+    assert_eq!(waiting.count as usize, n);
+
+    let start = Instant::now();
+    let found = search::search(
+        store.conn(),
+        &SearchCriteria {
+            transaction_type: Some(TransactionType::Rent),
+            city: Some("lisbon".into()),
+            max_price: Some(1500),
+            ..Default::default()
+        },
+        20,
+    )
+    .unwrap();
+    let search_ms = start.elapsed().as_secs_f64() * 1000.0;
+
+    let start = Instant::now();
+    let tenant = customers::add_tenant(
+        store.conn(),
+        "Tina",
+        "",
+        &SearchCriteria {
+            transaction_type: Some(TransactionType::Rent),
+            city: Some("Faro".into()),
+            max_price: Some(1000),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let tenant_ms = start.elapsed().as_secs_f64() * 1000.0;
+
+    println!(
+        "initial pull: {n} listings in {pull:.2} s ({:.0} listings/s, {} pages)",
+        n as f64 / pull,
+        report.pages
+    );
+    println!(
+        "local search (rent, Lisbon, <= 1500): {} hits in {search_ms:.0} ms",
+        found.total
+    );
+    println!(
+        "new tenant hint scan: {} hints in {tenant_ms:.0} ms",
+        tenant.open_hints
+    );
+}

@@ -1,0 +1,769 @@
+//! The command line. Every command prints plain text, or one JSON document with `--json`;
+//! errors go to stderr in plain words (and, with `--json`, as `{"error": {...}}` on stdout).
+//! Exit status: 0 done, 1 failed, 3 the platform could not be reached (work stays queued).
+
+use std::path::PathBuf;
+
+use api_types::search::SearchCriteria;
+use api_types::{ListingDocument, MediaItem, PropertyType, StandardStatus, TransactionType};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+
+use crate::db::Store;
+use crate::error::ClientError;
+use crate::identity::{self, Session};
+use crate::{customers, feed, listings, search};
+
+/// The agency desk program: listings, customers, sync with the listing exchange.
+#[derive(Debug, Parser)]
+#[command(name = "agency-client", version, about)]
+pub struct Cli {
+    /// Where the desk database lives (default: the per-user data directory).
+    #[arg(long, global = true, env = "AGENCY_CLIENT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print one JSON document instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Platform endpoint `https://host:port`; repeat for failover. Given, it replaces the stored
+    /// list (enrolment stores it).
+    #[arg(long = "server", global = true, value_name = "URL")]
+    pub servers: Vec<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Enrol this desk with a one-time token and the CA fingerprint the operator gave you.
+    Enroll {
+        /// The enrolment token.
+        #[arg(long)]
+        token: String,
+        /// SHA-256 fingerprint of the platform's root CA (AB:CD:… or 64 hex digits).
+        #[arg(long)]
+        fingerprint: String,
+    },
+    /// Own listings.
+    #[command(subcommand)]
+    Listing(ListingCommand),
+    /// Queue local changes (all, or the listed keys) and send the queue.
+    Publish {
+        /// Listing keys; all changed listings when none.
+        keys: Vec<String>,
+    },
+    /// Send queued changes, then pull everyone's listings.
+    Sync,
+    /// How many updates wait on the platform.
+    Updates,
+    /// Search all pulled listings; each search is kept.
+    Search(SearchArgs),
+    /// Owners and tenants.
+    #[command(subcommand)]
+    Customer(CustomerCommand),
+    /// Listings that fit a tenant's wishes.
+    Hints {
+        /// Also show hints marked unsuitable.
+        #[arg(long)]
+        all: bool,
+        /// Mark hint ID unsuitable (never hinted again).
+        #[arg(long, value_name = "ID")]
+        dismiss: Option<i32>,
+    },
+    /// The desk's certificate.
+    Cert {
+        /// `status` (default) or `renew`.
+        #[command(subcommand)]
+        action: Option<CertCommand>,
+    },
+}
+
+/// `cert` actions.
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Show serial, expiry, endpoints.
+    Status,
+    /// Renew now (otherwise automatic when a third of its life is left).
+    Renew,
+}
+
+/// `listing` actions.
+#[derive(Debug, Subcommand)]
+pub enum ListingCommand {
+    /// Add a draft, from `--file doc.json` (RESO names) or from the options.
+    Add(ListingFields),
+    /// Change fields of a listing.
+    Edit(ListingFields),
+    /// Set the market status (active, under_offer, sold, rented).
+    Status {
+        /// Listing key.
+        key: String,
+        /// New status.
+        status: String,
+    },
+    /// Withdraw a listing from the market (queued for the platform).
+    Withdraw {
+        /// Listing key.
+        key: String,
+    },
+    /// List own listings with their state.
+    List,
+}
+
+/// Listing fields as options.
+#[derive(Debug, Args)]
+pub struct ListingFields {
+    /// ListingKey.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// A whole ListingDocument as JSON (RESO names); other options override its fields.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// TransactionType: sale or rent.
+    #[arg(long = "type")]
+    pub transaction_type: Option<String>,
+    /// PropertyType: apartment, house, townhouse, land, commercial, parking, room, other.
+    #[arg(long)]
+    pub property: Option<String>,
+    /// City.
+    #[arg(long)]
+    pub city: Option<String>,
+    /// District.
+    #[arg(long)]
+    pub district: Option<String>,
+    /// PostalCode.
+    #[arg(long)]
+    pub postal_code: Option<String>,
+    /// UnparsedAddress.
+    #[arg(long)]
+    pub address: Option<String>,
+    /// ListPrice (sale price or monthly rent, whole units).
+    #[arg(long)]
+    pub price: Option<u64>,
+    /// Currency (ISO 4217).
+    #[arg(long)]
+    pub currency: Option<String>,
+    /// LivingArea in m².
+    #[arg(long)]
+    pub area: Option<f64>,
+    /// RoomsTotal.
+    #[arg(long)]
+    pub rooms: Option<u32>,
+    /// BedroomsTotal.
+    #[arg(long)]
+    pub bedrooms: Option<u32>,
+    /// BathroomsTotalInteger.
+    #[arg(long)]
+    pub bathrooms: Option<u32>,
+    /// Title.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// PublicRemarks.
+    #[arg(long)]
+    pub remarks: Option<String>,
+    /// Media URL; repeat for several (replaces the photos).
+    #[arg(long = "photo")]
+    pub photos: Vec<String>,
+}
+
+/// Search criteria as options.
+#[derive(Debug, Args, Default)]
+pub struct CriteriaArgs {
+    /// sale or rent.
+    #[arg(long = "type")]
+    pub transaction_type: Option<String>,
+    /// City.
+    #[arg(long)]
+    pub city: Option<String>,
+    /// District.
+    #[arg(long)]
+    pub district: Option<String>,
+    /// Property type; repeat for several.
+    #[arg(long = "property")]
+    pub property_types: Vec<String>,
+    /// Lowest price.
+    #[arg(long)]
+    pub min_price: Option<u64>,
+    /// Highest price.
+    #[arg(long)]
+    pub max_price: Option<u64>,
+    /// Smallest living area, m².
+    #[arg(long)]
+    pub min_area: Option<f64>,
+    /// Largest living area, m².
+    #[arg(long)]
+    pub max_area: Option<f64>,
+    /// Fewest bedrooms.
+    #[arg(long)]
+    pub min_bedrooms: Option<u32>,
+    /// Word that must appear in title or description; repeat for several.
+    #[arg(long = "keyword")]
+    pub keywords: Vec<String>,
+}
+
+/// `search` options.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The criteria.
+    #[command(flatten)]
+    pub criteria: CriteriaArgs,
+    /// Most listings to show.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// List past searches instead.
+    #[arg(long)]
+    pub history: bool,
+    /// Run past search ID again.
+    #[arg(long, value_name = "ID")]
+    pub rerun: Option<i32>,
+}
+
+/// `customer` actions.
+#[derive(Debug, Subcommand)]
+pub enum CustomerCommand {
+    /// Add an owner of own listings.
+    AddOwner {
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Phone or email.
+        #[arg(long, default_value = "")]
+        contact: String,
+        /// Own listing key; repeat for several.
+        #[arg(long = "listing")]
+        listings: Vec<String>,
+    },
+    /// Add a tenant or buyer with wishes.
+    AddTenant {
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Phone or email.
+        #[arg(long, default_value = "")]
+        contact: String,
+        /// The wishes.
+        #[command(flatten)]
+        wishes: CriteriaArgs,
+    },
+    /// Replace a tenant's wishes.
+    Wishes {
+        /// Customer id.
+        id: i32,
+        /// The new wishes.
+        #[command(flatten)]
+        wishes: CriteriaArgs,
+    },
+    /// List customers.
+    List,
+}
+
+fn parse_code<T>(field: &str, value: &str, parse: fn(&str) -> Option<T>) -> Result<T, ClientError> {
+    parse(value).ok_or_else(|| ClientError::InvalidListing {
+        field: field.into(),
+        message: format!("has no value {value:?}"),
+    })
+}
+
+impl CriteriaArgs {
+    /// The criteria these options describe.
+    pub fn to_criteria(&self) -> Result<SearchCriteria, ClientError> {
+        let input =
+            |field: &str, value: &str| ClientError::input(field, format!("has no value {value:?}"));
+        Ok(SearchCriteria {
+            transaction_type: match &self.transaction_type {
+                Some(t) => Some(TransactionType::from_code(t).ok_or_else(|| input("--type", t))?),
+                None => None,
+            },
+            city: self.city.clone(),
+            district: self.district.clone(),
+            property_types: self
+                .property_types
+                .iter()
+                .map(|p| PropertyType::from_code(p).ok_or_else(|| input("--property", p)))
+                .collect::<Result<_, _>>()?,
+            min_price: self.min_price,
+            max_price: self.max_price,
+            min_living_area: self.min_area,
+            max_living_area: self.max_area,
+            min_bedrooms: self.min_bedrooms,
+            keywords: self.keywords.clone(),
+        })
+    }
+}
+
+impl ListingFields {
+    /// Applies the given options to `doc`.
+    fn apply(&self, doc: &mut ListingDocument) -> Result<(), ClientError> {
+        if let Some(t) = &self.transaction_type {
+            doc.transaction_type = parse_code("TransactionType", t, TransactionType::from_code)?;
+        }
+        if let Some(p) = &self.property {
+            doc.property_type = parse_code("PropertyType", p, PropertyType::from_code)?;
+        }
+        if let Some(v) = &self.city {
+            doc.city = v.clone();
+        }
+        if let Some(v) = &self.district {
+            doc.district = Some(v.clone()).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = &self.postal_code {
+            doc.postal_code = Some(v.clone()).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = &self.address {
+            doc.unparsed_address = Some(v.clone()).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = self.price {
+            doc.list_price = v;
+        }
+        if let Some(v) = &self.currency {
+            doc.currency = v.clone();
+        }
+        if self.area.is_some() {
+            doc.living_area = self.area;
+        }
+        if self.rooms.is_some() {
+            doc.rooms_total = self.rooms;
+        }
+        if self.bedrooms.is_some() {
+            doc.bedrooms_total = self.bedrooms;
+        }
+        if self.bathrooms.is_some() {
+            doc.bathrooms_total_integer = self.bathrooms;
+        }
+        if let Some(v) = &self.title {
+            doc.title = v.clone();
+        }
+        if let Some(v) = &self.remarks {
+            doc.public_remarks = v.clone();
+        }
+        if !self.photos.is_empty() {
+            doc.media = self
+                .photos
+                .iter()
+                .map(|u| MediaItem {
+                    media_url: u.clone(),
+                })
+                .collect();
+        }
+        Ok(())
+    }
+
+    /// A new document from `--file` and/or the options; required fields must be given.
+    fn to_new_document(&self) -> Result<ListingDocument, ClientError> {
+        let mut doc = match &self.file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ClientError::input("--file", format!("cannot read {}: {e}", path.display()))
+                })?;
+                listings::parse_document(&text)?
+            }
+            None => {
+                let missing = |field: &str, flag: &str| ClientError::InvalidListing {
+                    field: field.into(),
+                    message: format!("is required (give {flag})"),
+                };
+                let key = self
+                    .key
+                    .clone()
+                    .ok_or_else(|| missing("ListingKey", "--key"))?;
+                let transaction_type = self
+                    .transaction_type
+                    .as_deref()
+                    .ok_or_else(|| missing("TransactionType", "--type sale|rent"))?;
+                let property = self
+                    .property
+                    .as_deref()
+                    .ok_or_else(|| missing("PropertyType", "--property"))?;
+                ListingDocument {
+                    listing_key: key,
+                    transaction_type: parse_code(
+                        "TransactionType",
+                        transaction_type,
+                        TransactionType::from_code,
+                    )?,
+                    property_type: parse_code("PropertyType", property, PropertyType::from_code)?,
+                    standard_status: StandardStatus::Active,
+                    city: self.city.clone().ok_or_else(|| missing("City", "--city"))?,
+                    district: None,
+                    postal_code: None,
+                    unparsed_address: None,
+                    list_price: self.price.ok_or_else(|| missing("ListPrice", "--price"))?,
+                    currency: "EUR".into(),
+                    living_area: None,
+                    rooms_total: None,
+                    bedrooms_total: None,
+                    bathrooms_total_integer: None,
+                    title: self
+                        .title
+                        .clone()
+                        .ok_or_else(|| missing("Title", "--title"))?,
+                    public_remarks: String::new(),
+                    media: Vec::new(),
+                    modification_timestamp: listings::timestamp_now(),
+                }
+            }
+        };
+        if let Some(key) = &self.key {
+            doc.listing_key = key.clone();
+        }
+        self.apply(&mut doc)?;
+        doc.modification_timestamp = listings::timestamp_now();
+        Ok(doc)
+    }
+}
+
+/// What a command printed: JSON and text forms.
+#[derive(Debug)]
+pub struct Output {
+    /// The `--json` form.
+    pub json: Value,
+    /// The plain-text form.
+    pub text: String,
+}
+
+fn out(json: Value, text: impl Into<String>) -> Result<Output, ClientError> {
+    Ok(Output {
+        json,
+        text: text.into(),
+    })
+}
+
+fn open_session(store: &mut Store, cli: &Cli) -> Result<Session, ClientError> {
+    if identity::load(store.conn())?.is_none() {
+        return Err(ClientError::NotEnrolled);
+    }
+    let passphrase = identity::passphrase_from_env_or_prompt(false)?;
+    let session = Session::open(store, &passphrase, &cli.servers)?;
+    for notice in &session.notices {
+        eprintln!("{notice}");
+    }
+    Ok(session)
+}
+
+fn listing_line(l: &listings::OwnListing) -> String {
+    format!(
+        "{:<16} {:<10} {:>12} {} {:<14} {}{}",
+        l.listing_key,
+        l.state,
+        l.document.list_price,
+        l.document.currency,
+        l.document.city,
+        l.document.title,
+        l.last_error
+            .as_deref()
+            .map(|e| format!("  [refused: {e}]"))
+            .unwrap_or_default()
+    )
+}
+
+fn drain_text(r: &listings::DrainReport) -> String {
+    let mut text = String::new();
+    for s in &r.sent {
+        text += &format!("sent {} {}: {}\n", s.action, s.listing_key, s.outcome);
+    }
+    for s in &r.rejected {
+        text += &format!("REFUSED {} {}: {}\n", s.action, s.listing_key, s.outcome);
+    }
+    text += &format!("{} change(s) still queued", r.remaining);
+    text
+}
+
+fn search_text(r: &search::SearchResult) -> String {
+    let mut text = format!(
+        "{} listing(s) match {} (search #{})",
+        r.total, r.summary, r.query_id
+    );
+    for f in &r.listings {
+        text += &format!(
+            "\n  {}/{}  {} {}  {}  {}",
+            f.office_name,
+            f.listing.listing_key,
+            f.listing.list_price,
+            f.listing.currency,
+            f.listing.city,
+            f.listing.title
+        );
+    }
+    text
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: &Cli) -> Result<Output, ClientError> {
+    let data_dir = match &cli.data_dir {
+        Some(d) => d.clone(),
+        None => crate::db::default_data_dir().ok_or_else(|| {
+            ClientError::Storage("no per-user data directory is known here; give --data-dir".into())
+        })?,
+    };
+    let mut store = Store::open(&data_dir)?;
+    match &cli.command {
+        Command::Enroll { token, fingerprint } => {
+            if cli.servers.is_empty() {
+                return Err(ClientError::input(
+                    "--server",
+                    "give at least one --server URL",
+                ));
+            }
+            let passphrase = identity::passphrase_from_env_or_prompt(true)?;
+            let status =
+                identity::enroll(&mut store, &cli.servers, token, fingerprint, &passphrase)?;
+            let text = format!(
+                "enrolled as agency {}; certificate {} valid until {} ({} days)",
+                status.agency_id, status.serial, status.not_after, status.days_left
+            );
+            out(json!(status), text)
+        }
+        Command::Cert { action } => {
+            let mut session = open_session(&mut store, cli)?;
+            let renewed = match action {
+                Some(CertCommand::Renew) => {
+                    let passphrase = identity::passphrase_from_env_or_prompt(false)?;
+                    session.renew(&mut store, &passphrase)?;
+                    true
+                }
+                _ => {
+                    !session.notices.is_empty()
+                        && session.notices[0].starts_with("certificate renewed")
+                }
+            };
+            let status = identity::status(store.conn(), &session.identity, renewed)?;
+            let text = format!(
+                "agency {}; certificate {} valid until {} ({} days left){}{}\nroot CA {}\nendpoints: {}",
+                status.agency_id,
+                status.serial,
+                status.not_after,
+                status.days_left,
+                if status.renewal_due {
+                    "; renewal due"
+                } else {
+                    ""
+                },
+                if renewed { "; renewed now" } else { "" },
+                status.root_fingerprint,
+                status.endpoints.join(", ")
+            );
+            out(json!(status), text)
+        }
+        Command::Listing(cmd) => run_listing(&mut store, cmd),
+        Command::Publish { keys } => {
+            let mut session = open_session(&mut store, cli)?;
+            let queued = listings::queue_changes(store.conn(), keys)?;
+            let report = listings::drain(store.conn(), &mut session)?;
+            let text = format!("queued {}\n{}", queued.len(), drain_text(&report));
+            out(json!({"queued": queued, "report": report}), text)
+        }
+        Command::Sync => {
+            let mut session = open_session(&mut store, cli)?;
+            let sent = listings::drain(store.conn(), &mut session)?;
+            let json_mode = cli.json;
+            let pulled = feed::pull(&mut store, &mut session, &mut |done, total| {
+                if !json_mode {
+                    eprintln!("pulled {done} of {total} updates");
+                }
+            })?;
+            let text = format!(
+                "{}\npulled {} update(s): {} listing(s) new or changed, {} gone; {} new hint(s)",
+                drain_text(&sent),
+                pulled.events,
+                pulled.upserted,
+                pulled.removed,
+                pulled.new_hints
+            );
+            out(json!({"sent": sent, "pulled": pulled}), text)
+        }
+        Command::Updates => {
+            let mut session = open_session(&mut store, cli)?;
+            let count = feed::count(&mut store, &mut session)?;
+            let queued = listings::queue(store.conn())?.len();
+            out(
+                json!({"count": count.count, "after": count.after, "latest": count.latest, "queued": queued}),
+                format!(
+                    "{} updates available; {queued} own change(s) queued",
+                    count.count
+                ),
+            )
+        }
+        Command::Search(args) => {
+            if args.history {
+                let past = search::history(store.conn())?;
+                let text = past
+                    .iter()
+                    .map(|q| {
+                        format!(
+                            "#{} {} ({} hits, run {} times)",
+                            q.id, q.summary, q.last_result_count, q.run_count
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                return out(json!(past), text);
+            }
+            let result = match args.rerun {
+                Some(id) => search::rerun(store.conn(), id, args.limit)?,
+                None => search::search(store.conn(), &args.criteria.to_criteria()?, args.limit)?,
+            };
+            let text = search_text(&result);
+            out(json!(result), text)
+        }
+        Command::Customer(cmd) => run_customer(&mut store, cmd),
+        Command::Hints { all, dismiss } => {
+            if let Some(id) = dismiss {
+                customers::dismiss(store.conn(), *id)?;
+                return out(
+                    json!({"dismissed": id}),
+                    format!("hint {id} marked unsuitable; it will not be raised again"),
+                );
+            }
+            let hints = customers::list_hints(store.conn(), *all)?;
+            let text = if hints.is_empty() {
+                "no hints".to_owned()
+            } else {
+                hints
+                    .iter()
+                    .map(|h| {
+                        format!(
+                            "#{} {} ({}): {}/{} {} {} {}",
+                            h.id,
+                            h.customer_name,
+                            h.state,
+                            h.office_key,
+                            h.listing_key,
+                            h.price,
+                            h.city,
+                            h.title
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            out(json!(hints), text)
+        }
+    }
+}
+
+fn run_listing(store: &mut Store, cmd: &ListingCommand) -> Result<Output, ClientError> {
+    let conn = store.conn();
+    let done = |l: listings::OwnListing| {
+        let text = listing_line(&l);
+        out(json!(l), text)
+    };
+    match cmd {
+        ListingCommand::Add(fields) => done(listings::add(conn, fields.to_new_document()?)?),
+        ListingCommand::Edit(fields) => {
+            let key = fields.key.clone().ok_or_else(|| {
+                ClientError::input("--key", "name the listing to edit with --key")
+            })?;
+            if fields.file.is_some() {
+                let doc = fields.to_new_document()?;
+                return done(listings::edit(conn, &key, |d| *d = doc)?);
+            }
+            let mut result = Ok(());
+            let l = listings::edit(conn, &key, |d| result = fields.apply(d));
+            result?;
+            done(l?)
+        }
+        ListingCommand::Status { key, status } => {
+            let status = parse_code("StandardStatus", status, StandardStatus::from_code)?;
+            if status == StandardStatus::Withdrawn {
+                return done(listings::withdraw(conn, key)?);
+            }
+            done(listings::edit(conn, key, |d| d.standard_status = status)?)
+        }
+        ListingCommand::Withdraw { key } => done(listings::withdraw(conn, key)?),
+        ListingCommand::List => {
+            let all = listings::list(conn)?;
+            let text = all.iter().map(listing_line).collect::<Vec<_>>().join("\n");
+            out(json!(all), text)
+        }
+    }
+}
+
+fn customer_line(c: &customers::Customer) -> String {
+    match &c.wishes {
+        Some(w) => format!(
+            "#{} tenant {} <{}>: {} ({} open hints)",
+            c.id,
+            c.name,
+            c.contact,
+            w.summary(),
+            c.open_hints
+        ),
+        None => format!(
+            "#{} owner {} <{}>: {}",
+            c.id,
+            c.name,
+            c.contact,
+            c.listing_keys.join(", ")
+        ),
+    }
+}
+
+fn run_customer(store: &mut Store, cmd: &CustomerCommand) -> Result<Output, ClientError> {
+    let conn = store.conn();
+    let done = |c: customers::Customer| {
+        let text = customer_line(&c);
+        out(json!(c), text)
+    };
+    match cmd {
+        CustomerCommand::AddOwner {
+            name,
+            contact,
+            listings,
+        } => done(customers::add_owner(conn, name, contact, listings)?),
+        CustomerCommand::AddTenant {
+            name,
+            contact,
+            wishes,
+        } => done(customers::add_tenant(
+            conn,
+            name,
+            contact,
+            &wishes.to_criteria()?,
+        )?),
+        CustomerCommand::Wishes { id, wishes } => {
+            done(customers::set_wishes(conn, *id, &wishes.to_criteria()?)?)
+        }
+        CustomerCommand::List => {
+            let all = customers::list(conn)?;
+            let text = all.iter().map(customer_line).collect::<Vec<_>>().join("\n");
+            out(json!(all), text)
+        }
+    }
+}
+
+/// Parses the process's arguments, runs the command, prints, and returns the exit status.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(output) => {
+            if cli.json {
+                println!("{}", output.json);
+            } else if !output.text.is_empty() {
+                println!("{}", output.text);
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"error": {"code": e.code(), "message": e.to_string(), "field": e.field()}})
+                );
+            }
+            e.exit_code()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_cli() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

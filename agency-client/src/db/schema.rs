@@ -1,0 +1,115 @@
+//! diesel's view of the desk database; `migrations/agency-client/` is the source of truth.
+#![allow(missing_docs)]
+
+diesel::table! {
+    identity (id) {
+        id -> Integer,
+        agency_id -> BigInt,
+        chain_pem -> Text,
+        key_pem -> Text,
+        root_pem -> Text,
+        root_fingerprint -> Text,
+        serial -> Text,
+        not_before -> BigInt,
+        not_after -> BigInt,
+        feed_cursor -> BigInt,
+        enrolled_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    endpoints (position) {
+        position -> Integer,
+        url -> Text,
+    }
+}
+
+diesel::table! {
+    own_listings (listing_key) {
+        listing_key -> Text,
+        document -> Text,
+        dirty -> Bool,
+        withdrawn -> Bool,
+        published_version -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Integer,
+        listing_key -> Text,
+        action -> Text,
+        document -> Nullable<Text>,
+        created_at -> BigInt,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    shared_listings (office_key, listing_key) {
+        office_key -> Text,
+        listing_key -> Text,
+        office_name -> Text,
+        version -> BigInt,
+        status -> Text,
+        sequence -> BigInt,
+        transaction_type -> Text,
+        city_norm -> Text,
+        price -> BigInt,
+        document -> Text,
+        signature -> Nullable<Text>,
+        certificate_serial -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    customers (id) {
+        id -> Integer,
+        kind -> Text,
+        name -> Text,
+        contact -> Text,
+        wishes -> Nullable<Text>,
+        listing_keys -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    hints (id) {
+        id -> Integer,
+        customer_id -> Integer,
+        office_key -> Text,
+        listing_key -> Text,
+        state -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    saved_queries (id) {
+        id -> Integer,
+        criteria -> Text,
+        summary -> Text,
+        run_count -> Integer,
+        last_result_count -> Integer,
+        last_run_at -> BigInt,
+    }
+}
+
+diesel::joinable!(hints -> customers (customer_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    identity,
+    endpoints,
+    own_listings,
+    outbox,
+    shared_listings,
+    customers,
+    hints,
+    saved_queries,
+);

@@ -1,0 +1,493 @@
+//! The agency's own listings: drafts kept locally, a persistent outbox of publishes and
+//! withdrawals sent strictly in order, and what the platform made of them.
+//!
+//! A document is signed when it is sent (ECDSA P-256 over its canonical bytes, with the key of
+//! the certificate presented), so a renewal between queueing and sending cannot break it.
+
+use api_types::api::PublishResponse;
+use api_types::{
+    ListingDocument, SignatureAlgorithm, SignatureEnvelope, SignedListing, StandardStatus,
+};
+use base64::Engine;
+use diesel::prelude::*;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::db::now_ms;
+use crate::db::schema::{outbox, own_listings};
+use crate::error::ClientError;
+use crate::identity::Session;
+
+/// One own listing as the desk sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnListing {
+    /// The listing's key.
+    pub listing_key: String,
+    /// `draft` (never sent), `changed` (published, local edits not yet queued), `queued`
+    /// (waiting in the outbox), `published`, `withdrawn`, or `rejected` (the platform refused
+    /// the last attempt; see `last_error`).
+    pub state: String,
+    /// The platform's version after the last accepted publish.
+    pub published_version: Option<i64>,
+    /// Why the platform refused the last attempt.
+    pub last_error: Option<String>,
+    /// The document.
+    pub document: ListingDocument,
+}
+
+#[derive(Debug, Queryable)]
+struct Row {
+    listing_key: String,
+    document: String,
+    dirty: bool,
+    withdrawn: bool,
+    published_version: Option<i64>,
+    last_error: Option<String>,
+}
+
+fn to_json(doc: &ListingDocument) -> String {
+    serde_json::to_string(doc).expect("a listing document always serialises")
+}
+
+fn parse_doc(text: &str) -> Result<ListingDocument, ClientError> {
+    serde_json::from_str(text)
+        .map_err(|e| ClientError::Storage(format!("a stored listing is unreadable: {e}")))
+}
+
+/// Parses a listing document from JSON text, naming the offending field on error, and checks it.
+pub fn parse_document(text: &str) -> Result<ListingDocument, ClientError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let doc: ListingDocument = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        ClientError::InvalidListing {
+            field: if field == "." {
+                "document".into()
+            } else {
+                field
+            },
+            message: e.inner().to_string(),
+        }
+    })?;
+    doc.validate()?;
+    Ok(doc)
+}
+
+/// The current time as a listing ModificationTimestamp (whole microseconds, UTC).
+pub fn timestamp_now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1000 * 1000)
+        .unwrap_or(now)
+}
+
+fn load_rows(
+    conn: &mut SqliteConnection,
+    key: Option<&str>,
+) -> Result<Vec<OwnListing>, ClientError> {
+    let mut q = own_listings::table
+        .select((
+            own_listings::listing_key,
+            own_listings::document,
+            own_listings::dirty,
+            own_listings::withdrawn,
+            own_listings::published_version,
+            own_listings::last_error,
+        ))
+        .order(own_listings::listing_key)
+        .into_boxed();
+    if let Some(key) = key {
+        q = q.filter(own_listings::listing_key.eq(key.to_owned()));
+    }
+    let rows: Vec<Row> = q.load(conn)?;
+    let queued: Vec<String> = outbox::table.select(outbox::listing_key).load(conn)?;
+    rows.into_iter()
+        .map(|r| {
+            let state = if queued.contains(&r.listing_key) {
+                "queued"
+            } else if r.withdrawn {
+                "withdrawn"
+            } else if r.last_error.is_some() {
+                "rejected"
+            } else if r.dirty && r.published_version.is_none() {
+                "draft"
+            } else if r.dirty {
+                "changed"
+            } else {
+                "published"
+            };
+            Ok(OwnListing {
+                document: parse_doc(&r.document)?,
+                listing_key: r.listing_key,
+                state: state.to_owned(),
+                published_version: r.published_version,
+                last_error: r.last_error,
+            })
+        })
+        .collect()
+}
+
+/// Every own listing, by key.
+pub fn list(conn: &mut SqliteConnection) -> Result<Vec<OwnListing>, ClientError> {
+    load_rows(conn, None)
+}
+
+/// One own listing.
+pub fn get(conn: &mut SqliteConnection, key: &str) -> Result<OwnListing, ClientError> {
+    load_rows(conn, Some(key))?
+        .pop()
+        .ok_or_else(|| ClientError::NotFound(format!("there is no own listing with key {key}")))
+}
+
+/// Adds a new draft. The document must be valid and its key new.
+pub fn add(conn: &mut SqliteConnection, doc: ListingDocument) -> Result<OwnListing, ClientError> {
+    doc.validate()?;
+    let key = doc.listing_key.clone();
+    conn.immediate_transaction(|c| {
+        let exists = own_listings::table
+            .find(&key)
+            .count()
+            .get_result::<i64>(c)?
+            > 0;
+        if exists {
+            return Err(ClientError::input(
+                "ListingKey",
+                format!("a listing with key {key} exists already; use `listing edit`"),
+            ));
+        }
+        let now = now_ms();
+        diesel::insert_into(own_listings::table)
+            .values((
+                own_listings::listing_key.eq(&key),
+                own_listings::document.eq(to_json(&doc)),
+                own_listings::dirty.eq(true),
+                own_listings::withdrawn.eq(false),
+                own_listings::created_at.eq(now),
+                own_listings::updated_at.eq(now),
+            ))
+            .execute(c)?;
+        Ok(())
+    })?;
+    get(conn, &key)
+}
+
+/// Changes a listing with `change`, stamps a new ModificationTimestamp, checks the result and
+/// stores it as a local change (to be published). Nothing is stored if the result is invalid.
+pub fn edit(
+    conn: &mut SqliteConnection,
+    key: &str,
+    change: impl FnOnce(&mut ListingDocument),
+) -> Result<OwnListing, ClientError> {
+    conn.immediate_transaction(|c| {
+        let text: String = own_listings::table
+            .find(key)
+            .select(own_listings::document)
+            .first(c)
+            .optional()?
+            .ok_or_else(|| {
+                ClientError::NotFound(format!("there is no own listing with key {key}"))
+            })?;
+        let mut doc = parse_doc(&text)?;
+        change(&mut doc);
+        if doc.listing_key != key {
+            return Err(ClientError::input(
+                "ListingKey",
+                "a listing's key cannot change",
+            ));
+        }
+        doc.modification_timestamp = timestamp_now();
+        doc.validate()?;
+        diesel::update(own_listings::table.find(key))
+            .set((
+                own_listings::document.eq(to_json(&doc)),
+                own_listings::dirty.eq(true),
+                own_listings::withdrawn.eq(doc.standard_status == StandardStatus::Withdrawn),
+                own_listings::last_error.eq(None::<String>),
+                own_listings::updated_at.eq(now_ms()),
+            ))
+            .execute(c)?;
+        Ok(())
+    })?;
+    get(conn, key)
+}
+
+/// Withdraws a listing: marked withdrawn here, and a withdrawal is queued when the platform has
+/// (or will have) the listing.
+pub fn withdraw(conn: &mut SqliteConnection, key: &str) -> Result<OwnListing, ClientError> {
+    conn.immediate_transaction(|c| {
+        let published: Option<Option<i64>> = own_listings::table
+            .find(key)
+            .select(own_listings::published_version)
+            .first(c)
+            .optional()?;
+        let Some(published) = published else {
+            return Err(ClientError::NotFound(format!(
+                "there is no own listing with key {key}"
+            )));
+        };
+        let queued = outbox::table
+            .filter(outbox::listing_key.eq(key))
+            .count()
+            .get_result::<i64>(c)?
+            > 0;
+        diesel::update(own_listings::table.find(key))
+            .set((
+                own_listings::withdrawn.eq(true),
+                own_listings::dirty.eq(false),
+                own_listings::updated_at.eq(now_ms()),
+            ))
+            .execute(c)?;
+        if published.is_some() || queued {
+            diesel::insert_into(outbox::table)
+                .values((
+                    outbox::listing_key.eq(key),
+                    outbox::action.eq("withdraw"),
+                    outbox::created_at.eq(now_ms()),
+                ))
+                .execute(c)?;
+        }
+        Ok(())
+    })?;
+    get(conn, key)
+}
+
+/// Queues every listing with local changes (or just `keys`) for publishing, in one transaction;
+/// returns how many were queued. Each is checked first: one invalid listing queues nothing.
+pub fn queue_changes(
+    conn: &mut SqliteConnection,
+    keys: &[String],
+) -> Result<Vec<String>, ClientError> {
+    conn.immediate_transaction(|c| {
+        let mut q = own_listings::table
+            .filter(own_listings::withdrawn.eq(false))
+            .select((own_listings::listing_key, own_listings::document))
+            .order(own_listings::updated_at)
+            .into_boxed();
+        if keys.is_empty() {
+            q = q.filter(own_listings::dirty.eq(true));
+        } else {
+            q = q.filter(own_listings::listing_key.eq_any(keys.to_vec()));
+        }
+        let rows: Vec<(String, String)> = q.load(c)?;
+        if let Some(missing) = keys.iter().find(|k| !rows.iter().any(|(key, _)| key == *k)) {
+            return Err(ClientError::NotFound(format!(
+                "there is no own listing with key {missing} that could be published"
+            )));
+        }
+        let now = now_ms();
+        let mut queued = Vec::new();
+        for (key, text) in rows {
+            let doc = parse_doc(&text)?;
+            doc.validate()?;
+            diesel::insert_into(outbox::table)
+                .values((
+                    outbox::listing_key.eq(&key),
+                    outbox::action.eq("publish"),
+                    outbox::document.eq(Some(&text)),
+                    outbox::created_at.eq(now),
+                ))
+                .execute(c)?;
+            diesel::update(own_listings::table.find(&key))
+                .set((
+                    own_listings::dirty.eq(false),
+                    own_listings::last_error.eq(None::<String>),
+                ))
+                .execute(c)?;
+            queued.push(key);
+        }
+        Ok(queued)
+    })
+}
+
+/// One queued change, as `sync` and `publish --json` show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueuedChange {
+    /// Position in the queue (sent in increasing order).
+    pub id: i32,
+    /// The listing.
+    pub listing_key: String,
+    /// `publish` or `withdraw`.
+    pub action: String,
+    /// Failed attempts so far.
+    pub attempts: i32,
+    /// The last failure.
+    pub last_error: Option<String>,
+}
+
+/// The outbox, in sending order.
+pub fn queue(conn: &mut SqliteConnection) -> Result<Vec<QueuedChange>, ClientError> {
+    let rows: Vec<(i32, String, String, i32, Option<String>)> = outbox::table
+        .order(outbox::id)
+        .select((
+            outbox::id,
+            outbox::listing_key,
+            outbox::action,
+            outbox::attempts,
+            outbox::last_error,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, listing_key, action, attempts, last_error)| QueuedChange {
+                id,
+                listing_key,
+                action,
+                attempts,
+                last_error,
+            },
+        )
+        .collect())
+}
+
+/// What draining the queue did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DrainReport {
+    /// Changes the platform accepted, in the order sent.
+    pub sent: Vec<SentChange>,
+    /// Changes the platform refused for good (the listing is marked `rejected`; fix and publish).
+    pub rejected: Vec<SentChange>,
+    /// Changes still queued.
+    pub remaining: usize,
+}
+
+/// One change sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct SentChange {
+    /// The listing.
+    pub listing_key: String,
+    /// `publish` or `withdraw`.
+    pub action: String,
+    /// The platform's outcome (`created`, `updated`, `unchanged`, `withdrawn`) or the refusal.
+    pub outcome: String,
+    /// Version on the platform after the change.
+    pub version: Option<i64>,
+}
+
+/// Signs `doc` with the session's key, as the body of `PUT /api/v1/listings/{key}`.
+pub fn sign(session: &Session, doc: &ListingDocument) -> Result<SignedListing, ClientError> {
+    let signature = session.key.sign(&doc.canonical_bytes())?;
+    Ok(SignedListing {
+        listing: doc.clone(),
+        signature: SignatureEnvelope {
+            algorithm: SignatureAlgorithm::EcdsaP256Sha256,
+            value: base64::engine::general_purpose::STANDARD.encode(&signature.bytes),
+        },
+    })
+}
+
+fn send_one(
+    session: &mut Session,
+    action: &str,
+    key: &str,
+    document: Option<&str>,
+) -> Result<(String, Option<i64>), ClientError> {
+    let path = format!("/api/v1/listings/{key}");
+    match action {
+        "publish" => {
+            let doc = parse_doc(document.unwrap_or("null"))?;
+            let body = sign(session, &doc)?;
+            let answer: PublishResponse = session.client.put_json(&path, &body)?;
+            let outcome = serde_json::to_value(answer.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            Ok((outcome, Some(answer.version)))
+        }
+        _ => {
+            let r = session.client.delete(&path)?;
+            if r.status().as_u16() == 404 {
+                // The platform never had it (or it is gone already): nothing left to do.
+                return Ok(("not_on_platform".into(), None));
+            }
+            let answer: PublishResponse = crate::net::json_or_error(r)?;
+            Ok(("withdrawn".into(), Some(answer.version)))
+        }
+    }
+}
+
+/// Sends the queued changes strictly in order. Stops (keeping the rest queued) when no endpoint
+/// answers or the certificate is refused; a change the platform refuses for its content is
+/// taken out of the queue and its listing marked `rejected`, and the queue goes on.
+pub fn drain(
+    conn: &mut SqliteConnection,
+    session: &mut Session,
+) -> Result<DrainReport, ClientError> {
+    let mut report = DrainReport::default();
+    loop {
+        let next: Option<(i32, String, String, Option<String>)> = outbox::table
+            .order(outbox::id)
+            .select((
+                outbox::id,
+                outbox::listing_key,
+                outbox::action,
+                outbox::document,
+            ))
+            .first(conn)
+            .optional()?;
+        let Some((id, key, action, document)) = next else {
+            break;
+        };
+        match send_one(session, &action, &key, document.as_deref()) {
+            Ok((outcome, version)) => {
+                conn.immediate_transaction(|c| {
+                    diesel::delete(outbox::table.find(id)).execute(c)?;
+                    if let Some(v) = version {
+                        diesel::update(own_listings::table.find(&key))
+                            .set((
+                                own_listings::published_version.eq(Some(v)),
+                                own_listings::last_error.eq(None::<String>),
+                            ))
+                            .execute(c)?;
+                    }
+                    Ok::<_, ClientError>(())
+                })?;
+                report.sent.push(SentChange {
+                    listing_key: key,
+                    action,
+                    outcome,
+                    version,
+                });
+            }
+            Err(ClientError::Refused {
+                status,
+                code,
+                message,
+                field,
+            }) if (400..500).contains(&status) => {
+                let why = match &field {
+                    Some(f) => format!("{code}: {f}: {message}"),
+                    None => format!("{code}: {message}"),
+                };
+                conn.immediate_transaction(|c| {
+                    diesel::delete(outbox::table.find(id)).execute(c)?;
+                    diesel::update(own_listings::table.find(&key))
+                        .set((
+                            own_listings::last_error.eq(Some(&why)),
+                            own_listings::dirty.eq(true),
+                        ))
+                        .execute(c)?;
+                    Ok::<_, ClientError>(())
+                })?;
+                report.rejected.push(SentChange {
+                    listing_key: key,
+                    action,
+                    outcome: why,
+                    version: None,
+                });
+            }
+            Err(e) => {
+                let text = e.to_string();
+                conn.immediate_transaction(|c| {
+                    diesel::update(outbox::table.find(id))
+                        .set((
+                            outbox::attempts.eq(outbox::attempts + 1),
+                            outbox::last_error.eq(Some(&text)),
+                        ))
+                        .execute(c)
+                })?;
+                return Err(e);
+            }
+        }
+    }
+    report.remaining = outbox::table.count().get_result::<i64>(conn)? as usize;
+    Ok(report)
+}

@@ -1,0 +1,247 @@
+//! Talking to the platform: HTTPS with mutual TLS, trusting only the platform's root CA, over a
+//! list of endpoints with failover (a connection error moves on to the next endpoint).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use api_types::api::ErrorBody;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::de::DeserializeOwned;
+
+use crate::error::ClientError;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Installs rustls's ring crypto provider for the process (idempotent).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Checks and normalises an endpoint URL (`https://host:port`, no trailing slash).
+pub fn parse_endpoint(url: &str) -> Result<String, ClientError> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| ClientError::input("--server", format!("{url} must start with https://")))?;
+    if rest.is_empty() || rest.contains(char::is_whitespace) || rest.contains('/') {
+        return Err(ClientError::input(
+            "--server",
+            format!("{url} must look like https://host:port"),
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+fn is_connection_failure(e: &reqwest::Error) -> bool {
+    e.is_connect() || e.is_timeout() || e.is_request() && !e.is_body() && !e.is_decode()
+}
+
+/// An HTTPS client over one or more platform endpoints.
+#[derive(Debug)]
+pub struct PlatformClient {
+    client: Client,
+    urls: Vec<String>,
+    current: usize,
+}
+
+impl PlatformClient {
+    /// A client that trusts only `root_pem` and, given an identity (chain PEM, unencrypted key
+    /// PEM), presents it.
+    pub fn new(
+        root_pem: &str,
+        identity: Option<(&str, &str)>,
+        urls: Vec<String>,
+    ) -> Result<PlatformClient, ClientError> {
+        install_crypto_provider();
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(root_pem.as_bytes()) {
+            let cert = cert.map_err(|e| ClientError::Crypto(format!("stored root CA: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| ClientError::Crypto(format!("stored root CA: {e}")))?;
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Crypto(e.to_string()))?
+        .with_root_certificates(roots);
+        let config = match identity {
+            None => builder.with_no_client_auth(),
+            Some((chain, key)) => {
+                let chain = CertificateDer::pem_slice_iter(chain.as_bytes())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| ClientError::Crypto(format!("stored certificate: {e}")))?;
+                let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
+                    .map_err(|e| ClientError::Crypto(format!("key: {e}")))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| ClientError::Crypto(format!("client certificate: {e}")))?
+            }
+        };
+        let client = Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .tls_backend_preconfigured(config)
+            .build()
+            .map_err(|e| ClientError::Crypto(format!("HTTPS client: {e}")))?;
+        Self::with_client(client, urls)
+    }
+
+    fn with_client(client: Client, urls: Vec<String>) -> Result<PlatformClient, ClientError> {
+        if urls.is_empty() {
+            return Err(ClientError::input(
+                "--server",
+                "no platform endpoint is configured; give --server https://host:port",
+            ));
+        }
+        Ok(PlatformClient {
+            client,
+            urls,
+            current: 0,
+        })
+    }
+
+    /// A client for first contact: it does not check the server certificate at all, so it is
+    /// used only to download the root CA, whose fingerprint the caller then checks.
+    pub fn bootstrap(urls: Vec<String>) -> Result<PlatformClient, ClientError> {
+        install_crypto_provider();
+        let client = Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .tls_danger_accept_invalid_certs(true)
+            .build()
+            .map_err(|e| ClientError::Crypto(format!("HTTPS client: {e}")))?;
+        Self::with_client(client, urls)
+    }
+
+    /// The endpoint that answered last (or will be tried first).
+    pub fn current_url(&self) -> &str {
+        &self.urls[self.current]
+    }
+
+    /// Sends a request built for `base` on each endpoint in turn, starting with the one that
+    /// answered last, until one answers at all (any HTTP status counts as an answer).
+    pub fn send(
+        &mut self,
+        build: impl Fn(&Client, &str) -> RequestBuilder,
+    ) -> Result<Response, ClientError> {
+        let n = self.urls.len();
+        let mut last_err = None;
+        for i in 0..n {
+            let idx = (self.current + i) % n;
+            match build(&self.client, &self.urls[idx]).send() {
+                Ok(r) => {
+                    self.current = idx;
+                    return Ok(r);
+                }
+                Err(e) if is_connection_failure(&e) => last_err = Some(e),
+                Err(e) => return Err(ClientError::Protocol(e.to_string())),
+            }
+        }
+        let _ = last_err;
+        Err(ClientError::Unreachable {
+            url: self.urls.join(", "),
+        })
+    }
+
+    /// `GET path`, expecting a JSON body.
+    pub fn get_json<T: DeserializeOwned>(&mut self, path: &str) -> Result<T, ClientError> {
+        let r = self.send(|c, base| c.get(format!("{base}{path}")))?;
+        json_or_error(r)
+    }
+
+    /// `GET path` as text (PEM downloads).
+    pub fn get_text(&mut self, path: &str) -> Result<String, ClientError> {
+        let r = self.send(|c, base| c.get(format!("{base}{path}")))?;
+        if !r.status().is_success() {
+            return Err(api_error(r));
+        }
+        r.text().map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// `POST path` with a JSON body, expecting a JSON body.
+    pub fn post_json<B: serde::Serialize, T: DeserializeOwned>(
+        &mut self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let r = self.send(|c, base| c.post(format!("{base}{path}")).json(body))?;
+        json_or_error(r)
+    }
+
+    /// `PUT path` with a JSON body, expecting a JSON body.
+    pub fn put_json<B: serde::Serialize, T: DeserializeOwned>(
+        &mut self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let r = self.send(|c, base| c.put(format!("{base}{path}")).json(body))?;
+        json_or_error(r)
+    }
+
+    /// `DELETE path`; the raw response, for callers that treat some statuses specially.
+    pub fn delete(&mut self, path: &str) -> Result<Response, ClientError> {
+        self.send(|c, base| c.delete(format!("{base}{path}")))
+    }
+}
+
+/// The JSON body of a successful answer, or the platform's error as a [`ClientError`].
+pub fn json_or_error<T: DeserializeOwned>(r: Response) -> Result<T, ClientError> {
+    if !r.status().is_success() {
+        return Err(api_error(r));
+    }
+    let bytes = r
+        .bytes()
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+/// Turns an error answer into the [`ClientError`] a user can act on.
+pub fn api_error(r: Response) -> ClientError {
+    let status = r.status().as_u16();
+    let text = r.text().unwrap_or_default();
+    let Ok(body) = serde_json::from_str::<ErrorBody>(&text) else {
+        return ClientError::Refused {
+            status,
+            code: format!("http_{status}"),
+            message: text.chars().take(300).collect(),
+            field: None,
+        };
+    };
+    let e = body.error;
+    match e.code.as_str() {
+        "certificate_revoked" => ClientError::CertificateRevoked(e.message),
+        code if code.starts_with("certificate_") || code == "agency_not_active" => {
+            ClientError::CertificateRefused {
+                code: e.code,
+                message: e.message,
+            }
+        }
+        _ => ClientError::Refused {
+            status,
+            code: e.code,
+            message: e.message,
+            field: e.field,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_checked_and_normalised() {
+        assert_eq!(
+            parse_endpoint(" https://127.0.0.1:8443/ ").unwrap(),
+            "https://127.0.0.1:8443"
+        );
+        assert!(parse_endpoint("http://127.0.0.1:8443").is_err());
+        assert!(parse_endpoint("https://").is_err());
+        assert!(parse_endpoint("https://host/path").is_err());
+    }
+}

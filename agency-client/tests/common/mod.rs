@@ -1,0 +1,195 @@
+//! Helpers for the end-to-end tests: the real platform binary (built once through cargo), and
+//! desks that run the real `agency-client` binary, each in its own data directory.
+//!
+//! The platform binary: `PLATFORM_BIN` when set; otherwise `cargo build -p platform --bin
+//! platform` into this test's target directory (the parent of `CARGO_TARGET_TMPDIR`), which is
+//! a no-op when up to date. Run with `cargo nextest` (which releases the build lock before tests
+//! start); with plain `cargo test`, build the platform first and set `PLATFORM_BIN`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use platform::testing::{PlatformBuilder, PlatformProcess};
+use serde_json::Value;
+
+/// Passphrase the test desks use.
+pub const PASSPHRASE: &str = "correct horse battery staple";
+
+/// Path of the platform binary, built if needed.
+pub fn platform_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(p) = std::env::var("PLATFORM_BIN") {
+            return p.into();
+        }
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .expect("target dir")
+            .to_owned();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-p", "platform", "--bin", "platform"])
+            .env("CARGO_TARGET_DIR", &target)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo build -p platform");
+        assert!(status.success(), "building the platform failed");
+        target.join("debug").join("platform")
+    })
+    .clone()
+}
+
+/// A fresh platform process.
+pub fn platform() -> PlatformProcess {
+    PlatformBuilder::new(platform_bin())
+        .spawn()
+        .expect("platform starts")
+}
+
+/// Adds an active agency; returns (token, CA fingerprint).
+pub fn add_agency(app: &PlatformProcess, name: &str, licence: &str) -> (String, String) {
+    let out = app.cli_json(&[
+        "agency",
+        "add",
+        "--name",
+        name,
+        "--licence",
+        licence,
+        "--email",
+        "desk@agency.example",
+    ]);
+    (
+        out["token"].as_str().unwrap().to_owned(),
+        out["ca_fingerprint"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// One desk: a data directory and the real client binary.
+pub struct Desk {
+    /// Kept alive for the test.
+    pub dir: tempfile::TempDir,
+}
+
+/// What one client run did.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit status code.
+    pub code: i32,
+    /// Parsed `--json` output (Null when none).
+    pub json: Value,
+    /// stderr.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts success and returns the JSON.
+    pub fn ok(self) -> Value {
+        assert_eq!(
+            self.code, 0,
+            "client failed: {}\n{}",
+            self.stderr, self.json
+        );
+        self.json
+    }
+
+    /// The error code of a failed run.
+    pub fn error_code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("<none>")
+    }
+}
+
+impl Desk {
+    /// A desk with an empty data directory.
+    pub fn new() -> Desk {
+        Desk {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Runs `agency-client --json --data-dir DIR args…` with the test passphrase.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, PASSPHRASE)
+    }
+
+    /// Same, with another passphrase.
+    pub fn run_with(&self, args: &[&str], passphrase: &str) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_agency-client"))
+            .arg("--json")
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .args(args)
+            .env("AGENCY_CLIENT_PASSPHRASE", passphrase)
+            .env_remove("AGENCY_CLIENT_DATA_DIR")
+            .output()
+            .expect("run agency-client");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            json: serde_json::from_str(stdout.trim()).unwrap_or(Value::Null),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Enrols against `servers` (first to last); returns the enrolment JSON.
+    pub fn enroll(&self, servers: &[String], token: &str, fingerprint: &str) -> Value {
+        let mut args = vec!["enroll", "--token", token, "--fingerprint", fingerprint];
+        for s in servers {
+            args.push("--server");
+            args.push(s);
+        }
+        self.run(&args).ok()
+    }
+
+    /// Adds a rental flat in `city` at `price`.
+    pub fn add_flat(&self, key: &str, city: &str, price: u64) -> Value {
+        self.run(&[
+            "listing",
+            "add",
+            "--key",
+            key,
+            "--type",
+            "rent",
+            "--property",
+            "apartment",
+            "--city",
+            city,
+            "--price",
+            &price.to_string(),
+            "--title",
+            &format!("Flat {key} in {city}"),
+            "--rooms",
+            "3",
+            "--bedrooms",
+            "2",
+            "--area",
+            "70",
+        ])
+        .ok()
+    }
+
+    /// Own listings by key: key → state.
+    pub fn states(&self) -> Vec<(String, String)> {
+        self.run(&["listing", "list"])
+            .ok()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["listing_key"].as_str().unwrap().to_owned(),
+                    l["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A loopback port nothing listens on.
+pub fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("https://127.0.0.1:{port}")
+}

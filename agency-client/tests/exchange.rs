@@ -1,0 +1,332 @@
+//! The desk program end to end: the real platform process, real mutual TLS, the real
+//! `agency-client` binary (a new process for every command, so every step also survives a
+//! restart of the client).
+
+mod common;
+
+use common::{Desk, add_agency, closed_port_url, platform, platform_bin};
+use platform::testing::PlatformBuilder;
+use serde_json::Value;
+
+fn keys(v: &Value, field: &str) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x[field].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_publishes_b_pulls_gets_a_hint_and_sees_the_withdrawal() {
+    let app = platform();
+    let url = app.agency_url();
+    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1");
+    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2");
+    let a = Desk::new();
+    let b = Desk::new();
+    let enrolled = a.enroll(std::slice::from_ref(&url), &token_a, &fp);
+    assert!(enrolled["days_left"].as_i64().unwrap() > 80, "{enrolled}");
+    b.enroll(std::slice::from_ref(&url), &token_b, &fp);
+
+    a.add_flat("A-1", "Lisbon", 1200);
+    a.add_flat("A-2", "Porto", 900);
+    assert_eq!(
+        a.states(),
+        [
+            ("A-1".into(), "draft".into()),
+            ("A-2".into(), "draft".into())
+        ]
+    );
+    let published = a.run(&["publish"]).ok();
+    assert_eq!(
+        keys(&published["report"]["sent"], "outcome"),
+        ["created", "created"]
+    );
+    assert_eq!(published["report"]["remaining"], 0);
+    assert!(a.states().iter().all(|(_, s)| s == "published"));
+
+    // B: a tenant who wants a flat to rent in Lisbon up to 1500.
+    let tenant = b
+        .run(&[
+            "customer",
+            "add-tenant",
+            "--name",
+            "Tina",
+            "--contact",
+            "tina@example.org",
+            "--type",
+            "rent",
+            "--city",
+            "lisbon",
+            "--max-price",
+            "1500",
+        ])
+        .ok();
+    let tenant_id = tenant["id"].as_i64().unwrap();
+    b.run(&[
+        "customer",
+        "add-owner",
+        "--name",
+        "Otto",
+        "--listing",
+        "B-9",
+    ])
+    .ok();
+    let updates = b.run(&["updates"]).ok();
+    assert_eq!(updates["count"], 2, "{updates}");
+    let synced = b.run(&["sync"]).ok();
+    assert_eq!(synced["pulled"]["upserted"], 2, "{synced}");
+    assert_eq!(synced["pulled"]["new_hints"], 1, "{synced}");
+    assert_eq!(b.run(&["updates"]).ok()["count"], 0);
+
+    let found = b.run(&["search", "--city", "Lisbon"]).ok();
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["listings"][0]["listing"]["ListingKey"], "A-1");
+    assert_eq!(found["listings"][0]["office_name"], "Acme Homes");
+    let all = b.run(&["search"]).ok();
+    assert_eq!(all["total"], 2);
+    let history = b.run(&["search", "--history"]).ok();
+    assert_eq!(history.as_array().unwrap().len(), 2);
+    let rerun = b
+        .run(&["search", "--rerun", &found["query_id"].to_string()])
+        .ok();
+    assert_eq!(rerun["total"], 1);
+
+    let hints = b.run(&["hints"]).ok();
+    assert_eq!(keys(&hints, "listing_key"), ["A-1"]);
+    assert_eq!(hints[0]["customer_id"].as_i64(), Some(tenant_id));
+
+    // Wishes widen to Porto too: a hint for A-2 appears; dismissing it keeps it away.
+    let widened = b
+        .run(&[
+            "customer",
+            "wishes",
+            &tenant_id.to_string(),
+            "--type",
+            "rent",
+            "--max-price",
+            "1500",
+        ])
+        .ok();
+    assert_eq!(widened["open_hints"], 2, "{widened}");
+    let hints = b.run(&["hints"]).ok();
+    let porto = hints
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["listing_key"] == "A-2")
+        .unwrap()["id"]
+        .to_string();
+    b.run(&["hints", "--dismiss", &porto]).ok();
+    // A lowers the Porto rent: the listing changes, still fits, but was marked unsuitable.
+    a.run(&["listing", "edit", "--key", "A-2", "--price", "850"])
+        .ok();
+    assert_eq!(a.states()[1].1, "changed");
+    a.run(&["publish", "A-2"]).ok();
+    let synced = b.run(&["sync"]).ok();
+    assert_eq!(synced["pulled"]["upserted"], 1);
+    assert_eq!(synced["pulled"]["new_hints"], 0);
+    assert_eq!(keys(&b.run(&["hints"]).ok(), "listing_key"), ["A-1"]);
+
+    // A withdraws A-1: B sees it gone and the hint drops.
+    let w = a.run(&["listing", "withdraw", "A-1"]).ok();
+    assert_eq!(w["state"], "queued");
+    let sent = a.run(&["sync"]).ok();
+    assert_eq!(keys(&sent["sent"]["sent"], "action"), ["withdraw"]);
+    let synced = b.run(&["sync"]).ok();
+    assert_eq!(synced["pulled"]["removed"], 1, "{synced}");
+    assert_eq!(b.run(&["search", "--city", "Lisbon"]).ok()["total"], 0);
+    assert_eq!(b.run(&["hints"]).ok().as_array().unwrap().len(), 0);
+    let customers = b.run(&["customer", "list"]).ok();
+    assert_eq!(customers.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn publishing_offline_queues_in_order_and_drains_when_the_platform_returns() {
+    let mut app = platform();
+    let url = app.agency_url();
+    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1");
+    let a = Desk::new();
+    a.enroll(std::slice::from_ref(&url), &token, &fp);
+    a.add_flat("X-1", "Lisbon", 1000);
+    a.run(&["publish"]).ok();
+
+    app.terminate(std::time::Duration::from_secs(20))
+        .expect("platform stops");
+    a.add_flat("X-2", "Lisbon", 1100);
+    a.add_flat("X-3", "Lisbon", 1200);
+    let offline = a.run(&["publish"]);
+    assert_eq!(offline.code, 3, "{offline:?}");
+    assert_eq!(offline.error_code(), "unreachable");
+    assert!(
+        offline.stderr.contains(&format!(
+            "cannot reach the platform at {url}; your changes are kept and will be sent when it answers"
+        )),
+        "{}",
+        offline.stderr
+    );
+    a.run(&["listing", "edit", "--key", "X-1", "--price", "990"])
+        .ok();
+    assert_eq!(a.run(&["publish"]).code, 3);
+    a.run(&["listing", "withdraw", "X-2"]).ok();
+    assert!(
+        a.states().iter().all(|(_, s)| s == "queued"),
+        "{:?}",
+        a.states()
+    );
+
+    // The same data directory, a new process (on new ports: the desk is told the new address).
+    let app = PlatformBuilder::new(platform_bin())
+        .data_dir(app.data_dir.clone())
+        .spawn()
+        .expect("platform restarts");
+    let new_url = app.agency_url();
+    let synced = a.run(&["sync", "--server", &new_url]).ok();
+    let sent: Vec<(String, String)> = synced["sent"]["sent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["listing_key"].as_str().unwrap().to_owned(),
+                s["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expect = [
+        ("X-2", "created"),
+        ("X-3", "created"),
+        ("X-1", "updated"),
+        ("X-2", "withdrawn"),
+    ];
+    assert_eq!(
+        sent,
+        expect.map(|(k, o)| (k.to_owned(), o.to_owned())),
+        "sent in the order queued"
+    );
+    assert_eq!(synced["sent"]["remaining"], 0);
+    let found = a.run(&["search"]).ok();
+    let prices: Vec<(String, i64)> = found["listings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["listing"]["ListingKey"].as_str().unwrap().to_owned(),
+                f["listing"]["ListPrice"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(prices, [("X-1".to_owned(), 990), ("X-3".to_owned(), 1200)]);
+}
+
+#[test]
+fn a_dead_first_endpoint_fails_over_to_the_second() {
+    let app = platform();
+    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1");
+    let a = Desk::new();
+    let dead = closed_port_url();
+    a.enroll(&[dead.clone(), app.agency_url()], &token, &fp);
+    let cert = a.run(&["cert"]).ok();
+    assert_eq!(
+        cert["endpoints"],
+        serde_json::json!([dead, app.agency_url()])
+    );
+    a.add_flat("F-1", "Faro", 700);
+    let published = a.run(&["publish"]).ok();
+    assert_eq!(published["report"]["sent"][0]["outcome"], "created");
+    // Only dead endpoints: offline, and the change stays queued.
+    a.add_flat("F-2", "Faro", 800);
+    let offline = a.run(&["publish", "--server", &closed_port_url()]);
+    assert_eq!(offline.error_code(), "unreachable", "{offline:?}");
+    assert_eq!(a.states()[1], ("F-2".to_owned(), "queued".to_owned()));
+    let back = a
+        .run(&["sync", "--server", &dead, "--server", &app.agency_url()])
+        .ok();
+    assert_eq!(back["sent"]["sent"][0]["listing_key"], "F-2");
+}
+
+#[test]
+fn bad_input_gets_a_clear_message_and_nothing_is_lost() {
+    let app = platform();
+    let url = app.agency_url();
+    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1");
+    let a = Desk::new();
+
+    // Fingerprint mismatch: refused, nothing stored, the token is still good.
+    let wrong = "00".repeat(32);
+    let r = a.run(&[
+        "enroll",
+        "--server",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &wrong,
+    ]);
+    assert_eq!(r.error_code(), "fingerprint_mismatch", "{r:?}");
+    assert!(r.stderr.contains("nothing was stored"), "{}", r.stderr);
+    assert_eq!(a.run(&["cert"]).error_code(), "not_enrolled");
+    let enrolled = a.enroll(std::slice::from_ref(&url), &token, &fp);
+    let serial = enrolled["serial"].as_str().unwrap().to_owned();
+
+    // Malformed listings name the field and store nothing.
+    let r = a.run(&[
+        "listing",
+        "add",
+        "--key",
+        "M-1",
+        "--type",
+        "rent",
+        "--property",
+        "apartment",
+        "--city",
+        "Lisbon",
+        "--price",
+        "0",
+        "--title",
+        "Free flat",
+    ]);
+    assert_eq!((r.code, r.error_code()), (1, "invalid_listing"), "{r:?}");
+    assert_eq!(r.json["error"]["field"], "ListPrice");
+    assert!(
+        r.stderr.contains("the listing is not valid: ListPrice"),
+        "{}",
+        r.stderr
+    );
+    let file = a.dir.path().join("bad.json");
+    let mut doc = serde_json::to_value(api_types::ListingDocument::example("M-2")).unwrap();
+    doc["ListPrice"] = "cheap".into();
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let r = a.run(&["listing", "add", "--file", file.to_str().unwrap()]);
+    assert_eq!(r.json["error"]["field"], "ListPrice", "{r:?}");
+    assert!(a.states().is_empty());
+
+    // Wrong passphrase: plain words, the draft stays a draft.
+    a.add_flat("P-1", "Lisbon", 1000);
+    let r = a.run_with(&["publish"], "not the passphrase");
+    assert_eq!(r.error_code(), "wrong_passphrase");
+    assert!(r.stderr.contains("the passphrase is wrong"), "{}", r.stderr);
+    assert_eq!(a.states(), [("P-1".to_owned(), "draft".to_owned())]);
+
+    // Revoked certificate: refused with the reason; the change stays queued.
+    let (status, _, err) = app.cli(["cert", "revoke", &serial, "--reason", "key_compromise"]);
+    assert!(status.success(), "{err}");
+    let r = a.run(&["publish"]);
+    assert_eq!(r.error_code(), "certificate_revoked", "{r:?}");
+    assert!(
+        r.stderr.contains("revoked this desk's certificate"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(a.states(), [("P-1".to_owned(), "queued".to_owned())]);
+
+    // A new enrolment (new token) keeps the queue, and the next sync sends it.
+    let agency_id = enrolled["agency_id"].to_string();
+    let fresh = app.cli_json(&["agency", "token", &agency_id]);
+    let token2 = fresh["token"].as_str().expect("token").to_owned();
+    a.enroll(std::slice::from_ref(&url), &token2, &fp);
+    let synced = a.run(&["sync"]).ok();
+    assert_eq!(synced["sent"]["sent"][0]["listing_key"], "P-1", "{synced}");
+    assert_eq!(a.states(), [("P-1".to_owned(), "published".to_owned())]);
+}
