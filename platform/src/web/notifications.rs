@@ -221,3 +221,89 @@ async fn dismiss(
     }
     Ok(see_other(&format!("/listings/{id}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+
+    use actix_web::body::MessageBody;
+    use actix_web::{App, test};
+    use diesel::prelude::*;
+
+    use crate::events::LiveEvent;
+    use crate::web::schema::web_sessions;
+    use crate::web::session::sha256_hex;
+
+    async fn next_chunk(body: &mut Pin<Box<actix_web::body::BoxBody>>) -> String {
+        let chunk = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            std::future::poll_fn(|cx| body.as_mut().poll_next(cx)),
+        )
+        .await
+        .expect("a chunk within 10 s")
+        .expect("the stream goes on")
+        .expect("no error");
+        String::from_utf8(chunk.to_vec()).unwrap()
+    }
+
+    crate::db_test!(async live_matches_reach_only_their_user, |db| {
+        let mut conn = db.get().unwrap();
+        let user = crate::testing::fixtures::user(&mut conn, "live@example.com");
+        let other = crate::testing::fixtures::user(&mut conn, "other@example.com");
+        let (agency, serial) =
+            crate::testing::fixtures::active_agency_with_certificate(&mut conn, "Live Homes");
+        let listing = crate::testing::fixtures::publish(
+            &mut conn,
+            agency.id,
+            &serial,
+            &api_types::ListingDocument::example("LIVE-1"),
+        )
+        .unwrap()
+        .current;
+        let now = crate::db::now_ms();
+        crate::with_conn!(&mut conn, |c| diesel::insert_into(web_sessions::table)
+            .values((
+                web_sessions::id_hash.eq(sha256_hex("live-session")),
+                web_sessions::user_id.eq(Some(user)),
+                web_sessions::csrf_token.eq("t"),
+                web_sessions::created_at.eq(now),
+                web_sessions::expires_at.eq(now + 60_000),
+            ))
+            .execute(c))
+        .unwrap();
+        let (_dir, state) = crate::testing::app_state(db);
+        let bus = state.events.clone();
+        let state = actix_web::web::Data::new(state);
+        let app = test::init_service(App::new().app_data(state).configure(crate::web::routes)).await;
+        let resp = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri("/events")
+                .insert_header(("Cookie", "session=live-session"))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.headers().get("content-type").unwrap(),
+            "text/event-stream"
+        );
+        let mut body = Box::pin(resp.into_body());
+        assert!(next_chunk(&mut body).await.starts_with(": connected"));
+        let event = |user_id| LiveEvent::Match {
+            user_id,
+            saved_search_id: 0,
+            listing_id: listing.id,
+            notification_id: None,
+        };
+        // Someone else's match is not forwarded; ours is, with the listing's card facts.
+        bus.publish(event(other));
+        bus.publish(event(user));
+        let text = next_chunk(&mut body).await;
+        assert!(text.starts_with("event: match\ndata: "), "{text}");
+        let data: serde_json::Value =
+            serde_json::from_str(text.trim_start_matches("event: match\ndata: ").trim()).unwrap();
+        assert_eq!(data["listing_id"], listing.id);
+        assert_eq!(data["title"], "Bright two-bedroom flat with river view");
+    });
+}
