@@ -1,0 +1,312 @@
+//! The website in a real headless browser (Chromium through chromedriver and fantoccini):
+//! register, follow the emailed link, sign in, search, save the search; then an agency publishes
+//! a matching listing over mutual TLS, and the open page should show it live.
+//!
+//! chromedriver is started by the test on a free port and stopped after. Without
+//! `/usr/bin/chromium` and `/usr/bin/chromedriver` the test is skipped loudly.
+//!
+//! Set `WEBSITE_SCREENSHOTS=DIR` to write `home.png` and `results.png` into `DIR` (the README's
+//! screenshots come from `WEBSITE_SCREENSHOTS=docs/screenshots`).
+
+#[path = "website_support.rs"]
+mod support;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use platform::db::schema::{notifications, users};
+use platform::testing::TestDb;
+use platform::testing::agency::{TestAgency, fetch_root};
+use support::{emailed_link, seed_listings, site};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver on a free port, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let client = platform::testing::http_client();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.get(format!("{url}/status")).send().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not answer in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Driver { child, url }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &str) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,1000", "--lang=en"],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(driver)
+        .await
+        .expect("a WebDriver session")
+}
+
+async fn fill(c: &Client, id: &str, text: &str) {
+    let field = c.find(Locator::Id(id)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    if let Ok(dir) = std::env::var("WEBSITE_SCREENSHOTS") {
+        let png = c.screenshot().await.unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), png).unwrap();
+    }
+}
+
+#[test]
+fn a_buyer_registers_searches_saves_and_sees_a_match_live() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        platform::testing::skip(
+            "website_browser::a_buyer_registers_searches_saves_and_sees_a_match_live",
+            "needs /usr/bin/chromium and /usr/bin/chromedriver (Debian: chromium chromium-driver)",
+        );
+        return;
+    }
+    let db = TestDb::sqlite();
+    let app = site(&db);
+    seed_listings(&db.db);
+    let driver = Driver::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let c = rt.block_on(browser(&driver.url));
+    let web = app.web_url.clone();
+    let email = "eva@example.com";
+    let password = "my long browser password";
+
+    rt.block_on(async {
+        c.goto(&format!("{web}/")).await.unwrap();
+        screenshot(&c, "home.png").await;
+        // Register.
+        c.goto(&format!("{web}/account/register")).await.unwrap();
+        fill(&c, "email", email).await;
+        fill(&c, "password", password).await;
+        click(&c, "main form button[type=submit]").await;
+        let text = c
+            .find(Locator::Css("main"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("Check your email"), "{text}");
+    });
+
+    // Follow the link from the email (read from the outbox: the mail worker is separate).
+    let link = emailed_link(&db.db, email, "verify_email");
+    rt.block_on(async {
+        c.goto(&format!("{web}{link}")).await.unwrap();
+        let text = c
+            .find(Locator::Css("main"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("Email confirmed"), "{text}");
+        // Sign in.
+        c.goto(&format!("{web}/account/sign-in")).await.unwrap();
+        fill(&c, "email", email).await;
+        fill(&c, "password", password).await;
+        click(&c, "main form button[type=submit]").await;
+        c.wait()
+            .for_element(Locator::Css("a[href='/saved']"))
+            .await
+            .unwrap();
+        // Search.
+        fill(&c, "city", "Lisbon").await;
+        fill(&c, "max_price", "600000").await;
+        click(&c, "form.search button[type=submit]").await;
+        let h1 = c
+            .wait()
+            .for_element(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(h1.starts_with("3 listings"), "{h1}");
+        screenshot(&c, "results.png").await;
+        // Save it.
+        fill(&c, "save-name", "Lisbon under 600k").await;
+        click(&c, "form[action='/saved'] button").await;
+        let h2 = c
+            .wait()
+            .for_element(Locator::Id("created-heading"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(h2.contains("3 listings already match"), "{h2}");
+        // Keep a page open: the home page listens for live matches.
+        c.goto(&format!("{web}/")).await.unwrap();
+    });
+
+    // An agency, enrolled over the real API, publishes a matching listing over mutual TLS.
+    let out = app.cli_json(&[
+        "agency",
+        "add",
+        "--name",
+        "Tejo Imóveis",
+        "--licence",
+        "AMI-4242",
+        "--email",
+        "desk@tejo.example",
+    ]);
+    let token = out["token"].as_str().unwrap();
+    let root = fetch_root(&app.agency_url());
+    let agency = TestAgency::enroll(&app.agency_url(), &root, token);
+    let doc = api_types::ListingDocument {
+        title: "Sunny terrace flat by the castle".into(),
+        list_price: 450_000,
+        ..api_types::ListingDocument::example("TEJO-1")
+    };
+    let (status, body) = agency.publish(&doc);
+    assert!(status == 201 || status == 200, "publish: {status} {body}");
+
+    // The listing page verifies the agency's real signature.
+    let listing_id: i64 = {
+        let mut conn = db.db.get().unwrap();
+        platform::with_conn!(&mut conn, |c| platform::db::schema::listings::table
+            .filter(platform::db::schema::listings::listing_key.eq("TEJO-1"))
+            .select(platform::db::schema::listings::id)
+            .first(c))
+        .unwrap()
+    };
+
+    // Live: does the open page show the match? That needs the matcher (built separately) to
+    // write the match and publish a LiveEvent.
+    let live = rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(card) = c
+                .find(Locator::Css(&format!(
+                    "#live .card[data-listing-id='{listing_id}']"
+                )))
+                .await
+            {
+                return Some(card.text().await.unwrap());
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    let mut conn = db.db.get().unwrap();
+    let user_id: i64 = platform::with_conn!(&mut conn, |c| users::table
+        .filter(users::email.eq(email))
+        .select(users::id)
+        .first(c))
+    .unwrap();
+    let matches: i64 = platform::with_conn!(&mut conn, |c| notifications::table
+        .filter(notifications::user_id.eq(user_id))
+        .filter(notifications::kind.eq("listing_match"))
+        .filter(notifications::listing_id.eq(listing_id))
+        .count()
+        .get_result(c))
+    .unwrap();
+    match (matches, live) {
+        (_, Some(text)) => {
+            assert!(text.contains("Sunny terrace flat by the castle"), "{text}");
+            eprintln!("live match shown on the open page: {text:?}");
+        }
+        (0, None) => {
+            // No match was recorded at all: the matcher is not part of this build yet.
+            eprintln!(
+                "\n!!!!! LIVE PART NOT EXERCISED: no listing_match notification was written for \
+                 the published listing, so no matcher ran (it is built separately) !!!!!\n"
+            );
+        }
+        (_, None) => panic!("a match was recorded but the open page did not show it live"),
+    }
+
+    rt.block_on(async {
+        c.goto(&format!("{web}/listings/{listing_id}"))
+            .await
+            .unwrap();
+        let sig = c
+            .find(Locator::Id("signature"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(sig.contains("Signature verified"), "{sig}");
+        let text = c
+            .find(Locator::Css("main"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("Tejo Imóveis"), "{text}");
+        // And it is found by the saved search's criteria.
+        c.goto(&format!("{web}/search?city=Lisbon&max_price=600000"))
+            .await
+            .unwrap();
+        let h1 = c
+            .find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(h1.starts_with("4 listings"), "{h1}");
+        c.close().await.unwrap();
+    });
+}
