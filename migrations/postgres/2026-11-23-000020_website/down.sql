@@ -1,3 +1,4 @@
+DROP INDEX listings_active_type_price;
 DROP INDEX listings_active_price;
 DROP INDEX listings_active_newest;
 DROP TABLE email_tokens;

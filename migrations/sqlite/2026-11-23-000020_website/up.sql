@@ -43,6 +43,8 @@ CREATE TABLE email_tokens (
 );
 CREATE INDEX email_tokens_user ON email_tokens (user_id);
 
--- Website search: newest-first and price-ordered pages of active listings without a city.
+-- Website search without a city (the foundation's listings_search serves searches by city):
+-- newest-first and price-ordered pages of all active listings, and sale/rent by price.
 CREATE INDEX listings_active_newest ON listings (status, created_at, id);
 CREATE INDEX listings_active_price ON listings (status, price, id);
+CREATE INDEX listings_active_type_price ON listings (status, transaction_type, price);
