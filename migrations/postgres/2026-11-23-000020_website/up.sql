@@ -43,8 +43,13 @@ CREATE TABLE email_tokens (
 );
 CREATE INDEX email_tokens_user ON email_tokens (user_id);
 
--- Website search without a city (the foundation's listings_search serves searches by city):
--- newest-first and price-ordered pages of all active listings, and sale/rent by price.
+-- Website search (see docs/benchmarks.md). By city: a page of the newest or cheapest listings
+-- of a city, and a city's district, are read in index order and counted from the index (the
+-- foundation's listings_search serves city + sale/rent by price). Without a city: newest-first
+-- and price-ordered pages of all active listings, and sale/rent by price.
+CREATE INDEX listings_active_city_newest ON listings (status, city_key, created_at, id);
+CREATE INDEX listings_active_city_price ON listings (status, city_key, price, id);
+CREATE INDEX listings_active_city_district ON listings (status, city_key, district_key, price);
 CREATE INDEX listings_active_newest ON listings (status, created_at, id);
 CREATE INDEX listings_active_price ON listings (status, price, id);
 CREATE INDEX listings_active_type_price ON listings (status, transaction_type, price);

@@ -1,3 +1,6 @@
+DROP INDEX listings_active_city_district;
+DROP INDEX listings_active_city_price;
+DROP INDEX listings_active_city_newest;
 DROP INDEX listings_active_type_price;
 DROP INDEX listings_active_price;
 DROP INDEX listings_active_newest;
