@@ -85,9 +85,20 @@ async fn browser(driver: &str) -> Client {
 }
 
 async fn fill(c: &Client, id: &str, text: &str) {
-    let field = c.find(Locator::Id(id)).await.unwrap();
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
+    // Retried: right after a navigation the element found may belong to the page being replaced.
+    for attempt in 0..50 {
+        let done = async {
+            let field = c.find(Locator::Id(id)).await?;
+            field.clear().await?;
+            field.send_keys(text).await
+        }
+        .await;
+        match done {
+            Ok(()) => return,
+            Err(e) if attempt == 49 => panic!("cannot fill #{id}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
 async fn click(c: &Client, css: &str) {
@@ -97,6 +108,22 @@ async fn click(c: &Client, css: &str) {
         .click()
         .await
         .unwrap();
+}
+
+/// Waits (up to 15 s) until the text of `css` contains `needle`, and returns that text: a click
+/// that submits a form returns before the next page has replaced the current one.
+async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await
+            && let Ok(text) = e.text().await
+            && text.contains(needle)
+        {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{css} never showed {needle:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn screenshot(c: &Client, name: &str) {
@@ -170,28 +197,12 @@ fn a_buyer_registers_searches_saves_and_sees_a_match_live() {
         fill(&c, "city", "Lisbon").await;
         fill(&c, "max_price", "600000").await;
         click(&c, "form.search button[type=submit]").await;
-        let h1 = c
-            .wait()
-            .for_element(Locator::Css("h1"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(h1.starts_with("3 listings"), "{h1}");
+        wait_text(&c, "h1", "3 listings").await;
         screenshot(&c, "results.png").await;
         // Save it.
         fill(&c, "save-name", "Lisbon under 600k").await;
         click(&c, "form[action='/saved'] button").await;
-        let h2 = c
-            .wait()
-            .for_element(Locator::Id("created-heading"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(h2.contains("3 listings already match"), "{h2}");
+        wait_text(&c, "#created-heading", "3 listings already match").await;
         // Keep a page open: the home page listens for live matches.
         c.goto(&format!("{web}/")).await.unwrap();
     });
