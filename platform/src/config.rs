@@ -160,6 +160,12 @@ pub struct WebConfig {
     pub listen: SocketAddr,
     /// The address users reach the website at, used in links inside emails.
     pub public_url: String,
+    /// Take the client address for sign-in rate limits from the last `X-Forwarded-For` entry
+    /// (only behind a proxy that sets it); otherwise the TCP peer address is used.
+    pub trust_forwarded_for: bool,
+    /// Mark the session cookie `Secure` and name it `__Host-session`; unset: when `public_url`
+    /// starts with `https://`.
+    pub secure_cookies: Option<bool>,
 }
 
 /// Agency API settings.
@@ -223,6 +229,8 @@ impl Default for WebConfig {
         WebConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: "http://127.0.0.1:8080".to_owned(),
+            trust_forwarded_for: false,
+            secure_cookies: None,
         }
     }
 }

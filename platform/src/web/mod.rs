@@ -1,12 +1,117 @@
-//! The website port: health and metrics endpoints here; the buyer site and the admin pages
-//! mount their routes from their own modules.
+//! The website port: health and metrics endpoints, and the buyer site (search, listings,
+//! accounts, search history, saved searches, notifications, agency applications). The admin
+//! pages mount their routes from their own module.
+//!
+//! The site is server-rendered with askama templates (auto-escaped HTML), works without
+//! JavaScript, and uses a little script only for live matches (server-sent events). Error
+//! policy: the site answers humans, so errors are HTML pages ([`WebError`]) with a status and a
+//! message saying what to do next; form mistakes are shown next to their field with status 422;
+//! a 500 shows an opaque message and logs the cause.
 
+pub mod accounts;
+pub mod apply;
 pub mod health;
+pub mod notifications;
+pub mod pages;
+pub mod saved;
+pub mod schema;
+pub mod search;
+pub mod session;
 
-use actix_web::web;
+use actix_web::{HttpResponse, ResponseError, http::StatusCode, web};
+
+use crate::db::DbError;
 
 /// Registers every route of the website port.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     health::routes(cfg);
     crate::notify::unsubscribe::routes(cfg);
+    cfg.route("/static/site.css", web::get().to(pages::stylesheet))
+        .route("/static/site.js", web::get().to(pages::script));
+    search::routes(cfg);
+    accounts::routes(cfg);
+    saved::routes(cfg);
+    notifications::routes(cfg);
+    apply::routes(cfg);
+}
+
+/// Why a website request failed; each variant renders as an HTML page.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebError {
+    /// No such page or listing.
+    #[error("this page does not exist; go back to the search")]
+    NotFound,
+    /// The form's CSRF token is missing or wrong (an old page, or a forged request).
+    #[error("this form has expired or did not come from this site; reload the page and try again")]
+    Csrf,
+    /// The page needs a signed-in user.
+    #[error("sign in to see this page")]
+    SignInRequired,
+    /// A database error.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Anything else that is our fault.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<diesel::result::Error> for WebError {
+    fn from(e: diesel::result::Error) -> Self {
+        WebError::Db(DbError::Query(e))
+    }
+}
+
+impl From<askama::Error> for WebError {
+    fn from(e: askama::Error) -> Self {
+        WebError::Internal(format!("template: {e}"))
+    }
+}
+
+impl ResponseError for WebError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::Csrf => StatusCode::FORBIDDEN,
+            WebError::SignInRequired => StatusCode::SEE_OTHER,
+            WebError::Db(DbError::Pool(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Db(_) | WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if matches!(self, WebError::SignInRequired) {
+            return HttpResponse::SeeOther()
+                .insert_header(("Location", "/account/sign-in"))
+                .finish();
+        }
+        let status = self.status_code();
+        let message = if status.is_server_error() {
+            tracing::error!(error = %self, "website request failed");
+            "Something went wrong on our side. Please try again in a moment.".to_owned()
+        } else {
+            let m = self.to_string();
+            let mut chars = m.chars();
+            chars
+                .next()
+                .map(|c| c.to_uppercase().collect::<String>() + chars.as_str() + ".")
+                .unwrap_or_default()
+        };
+        pages::html(
+            status,
+            &pages::MessagePage {
+                layout: pages::Layout::anonymous(status.canonical_reason().unwrap_or("Error")),
+                heading: status.canonical_reason().unwrap_or("Error").to_owned(),
+                message,
+                link: Some(("/".to_owned(), "Back to the search".to_owned())),
+            },
+        )
+    }
+}
+
+/// A `303 See Other` to `location` (after a successful POST).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .finish()
 }

@@ -1,0 +1,10 @@
+DROP INDEX listings_active_city_district;
+DROP INDEX listings_active_city_price;
+DROP INDEX listings_active_city_newest;
+DROP INDEX listings_active_type_price;
+DROP INDEX listings_active_price;
+DROP INDEX listings_active_newest;
+DROP TABLE email_tokens;
+DROP TABLE sign_in_attempts;
+DROP TABLE search_history;
+DROP TABLE web_sessions;

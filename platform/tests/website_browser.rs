@@ -1,0 +1,325 @@
+//! The website in a real headless browser (Chromium through chromedriver and fantoccini):
+//! register, follow the emailed link, sign in, search, save the search; then an agency publishes
+//! a matching listing over mutual TLS, and the open page should show it live.
+//!
+//! chromedriver is started by the test on a free port and stopped after. Without
+//! `/usr/bin/chromium` and `/usr/bin/chromedriver` the test is skipped loudly.
+//!
+//! Set `WEBSITE_SCREENSHOTS=DIR` to write `home.png` and `results.png` into `DIR` (the README's
+//! screenshots come from `WEBSITE_SCREENSHOTS=docs/screenshots`).
+
+#[path = "website_support.rs"]
+mod support;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use platform::testing::TestDb;
+use platform::testing::agency::{TestAgency, fetch_root};
+use support::{emailed_link, seed_listings, site};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver on a free port, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let client = platform::testing::http_client();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.get(format!("{url}/status")).send().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not answer in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Driver { child, url }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &str) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,1000", "--lang=en"],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(driver)
+        .await
+        .expect("a WebDriver session")
+}
+
+async fn fill(c: &Client, id: &str, text: &str) {
+    // Retried: right after a navigation the element found may belong to the page being replaced.
+    for attempt in 0..50 {
+        let done = async {
+            let field = c.find(Locator::Id(id)).await?;
+            field.clear().await?;
+            field.send_keys(text).await
+        }
+        .await;
+        match done {
+            Ok(()) => return,
+            Err(e) if attempt == 49 => panic!("cannot fill #{id}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits (up to 15 s) until the text of `css` contains `needle`, and returns that text: a click
+/// that submits a form returns before the next page has replaced the current one.
+async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await
+            && let Ok(text) = e.text().await
+            && text.contains(needle)
+        {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{css} never showed {needle:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    if let Ok(dir) = std::env::var("WEBSITE_SCREENSHOTS") {
+        let png = c.screenshot().await.unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), png).unwrap();
+    }
+}
+
+#[test]
+fn a_buyer_registers_searches_saves_and_sees_a_match_live() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        platform::testing::skip(
+            "website_browser::a_buyer_registers_searches_saves_and_sees_a_match_live",
+            "needs /usr/bin/chromium and /usr/bin/chromedriver (Debian: chromium chromium-driver)",
+        );
+        return;
+    }
+    let db = TestDb::sqlite();
+    let app = site(&db);
+    seed_listings(&db.db);
+    let driver = Driver::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let c = rt.block_on(browser(&driver.url));
+    let web = app.web_url.clone();
+    let email = "eva@example.com";
+    let password = "my long browser password";
+
+    rt.block_on(async {
+        c.goto(&format!("{web}/")).await.unwrap();
+        screenshot(&c, "home.png").await;
+        // Register.
+        c.goto(&format!("{web}/account/register")).await.unwrap();
+        fill(&c, "email", email).await;
+        fill(&c, "password", password).await;
+        click(&c, "main form button[type=submit]").await;
+        let text = c
+            .find(Locator::Css("main"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("Check your email"), "{text}");
+    });
+
+    // Follow the link from the email (read from the outbox: the mail worker is separate).
+    let link = emailed_link(&app, &db.db, email, "verify_email");
+    rt.block_on(async {
+        c.goto(&format!("{web}{link}")).await.unwrap();
+        let text = c
+            .find(Locator::Css("main"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("Email confirmed"), "{text}");
+        // Sign in.
+        c.goto(&format!("{web}/account/sign-in")).await.unwrap();
+        fill(&c, "email", email).await;
+        fill(&c, "password", password).await;
+        click(&c, "main form button[type=submit]").await;
+        c.wait()
+            .for_element(Locator::Css("a[href='/saved']"))
+            .await
+            .unwrap();
+        // Search.
+        fill(&c, "city", "Lisbon").await;
+        fill(&c, "max_price", "600000").await;
+        click(&c, "form.search button[type=submit]").await;
+        wait_text(&c, "h1", "3 listings").await;
+        screenshot(&c, "results.png").await;
+        // Save it.
+        fill(&c, "save-name", "Lisbon under 600k").await;
+        click(&c, "form[action='/saved'] button").await;
+        wait_text(&c, "#created-heading", "3 listings already match").await;
+        // Keep a page open: the home page listens for live matches.
+        c.goto(&format!("{web}/")).await.unwrap();
+    });
+
+    // An agency, enrolled over the real API, publishes a matching listing over mutual TLS.
+    let out = app.cli_json(&[
+        "agency",
+        "add",
+        "--name",
+        "Tejo Imóveis",
+        "--licence",
+        "AMI-4242",
+        "--email",
+        "desk@tejo.example",
+    ]);
+    let token = out["token"].as_str().unwrap();
+    let root = fetch_root(&app.agency_url());
+    let agency = TestAgency::enroll(&app.agency_url(), &root, token);
+    let doc = api_types::ListingDocument {
+        title: "Sunny terrace flat by the castle".into(),
+        list_price: 450_000,
+        ..api_types::ListingDocument::example("TEJO-1")
+    };
+    let (status, body) = agency.publish(&doc);
+    assert!(status == 201 || status == 200, "publish: {status} {body}");
+
+    // The listing page verifies the agency's real signature.
+    let listing_id: i64 = {
+        let mut conn = db.db.get().unwrap();
+        platform::with_conn!(&mut conn, |c| platform::db::schema::listings::table
+            .filter(platform::db::schema::listings::listing_key.eq("TEJO-1"))
+            .select(platform::db::schema::listings::id)
+            .first(c))
+        .unwrap()
+    };
+
+    // Live: the open page shows the match, pushed over server-sent events.
+    let live = rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(card) = c
+                .find(Locator::Css(&format!(
+                    "#live .card[data-listing-id='{listing_id}']"
+                )))
+                .await
+            {
+                return Some(card.text().await.unwrap());
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    let text = live.expect("the open page shows the new match live");
+    assert!(text.contains("Sunny terrace flat by the castle"), "{text}");
+
+    // And the match email arrives (written as an .eml file: no SMTP server configured).
+    let mail_dir = app.data_dir.join("mail");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mail = loop {
+        let hit = std::fs::read_dir(&mail_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .filter_map(|bytes| {
+                let message = mail_parser::MessageParser::default().parse(&bytes)?;
+                let text = message.body_text(0)?.into_owned();
+                let raw = String::from_utf8_lossy(&bytes).into_owned();
+                (raw.contains(email) && text.contains("Sunny terrace flat by the castle"))
+                    .then_some(text)
+            })
+            .next();
+        if let Some(text) = hit {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no match email to {email} in {}",
+            mail_dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(mail.contains(&format!("/listings/{listing_id}")), "{mail}");
+
+    rt.block_on(async {
+        c.goto(&format!("{web}/listings/{listing_id}"))
+            .await
+            .unwrap();
+        let sig = c
+            .find(Locator::Id("signature"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(sig.contains("Signature verified"), "{sig}");
+        let text = c
+            .find(Locator::Css("main"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("Tejo Imóveis"), "{text}");
+        // And it is found by the saved search's criteria.
+        c.goto(&format!("{web}/search?city=Lisbon&max_price=600000"))
+            .await
+            .unwrap();
+        let h1 = c
+            .find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(h1.starts_with("4 listings"), "{h1}");
+        c.close().await.unwrap();
+    });
+}
