@@ -7,7 +7,7 @@
 
 mod store;
 
-pub use store::{ListingQuery, ListingSort, ListingStore, PublishError, Published};
+pub use store::{COUNT_CAP, ListingQuery, ListingSort, ListingStore, PublishError, Published};
 
 use api_types::api::{ChangeEvent, ChangeKind};
 use api_types::search::{ListingFacts, normalize};

@@ -50,6 +50,10 @@ pub enum PublishError {
     Db(#[from] diesel::result::Error),
 }
 
+/// [`ListingStore::search_listings`] counts matches up to this many and answers `COUNT_CAP + 1`
+/// for anything more ("10,000+").
+pub const COUNT_CAP: i64 = 10_000;
+
 /// Order of search results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ListingSort {
@@ -124,7 +128,8 @@ pub trait ListingStore {
     /// Number of events after `after`, and the newest sequence number (0 when the feed is empty).
     fn count_changes_after(&mut self, after: i64) -> QueryResult<(i64, i64)>;
 
-    /// Active listings matching `query`, and how many match in all.
+    /// Active listings matching `query`, and how many match in all, counted up to
+    /// [`COUNT_CAP`] (`COUNT_CAP + 1` means more).
     fn search_listings(&mut self, query: &ListingQuery) -> QueryResult<(Vec<ListingRow>, i64)>;
 }
 
@@ -492,7 +497,13 @@ crate::impl_for_backends!(ListingStore {
             }
             q
         };
-        let total: i64 = filtered().count().get_result(self)?;
+        // Counting stops past COUNT_CAP: an exact count of a broad search over a million
+        // listings costs more than the page itself, and "10,000+" is all a reader needs.
+        let total = filtered()
+            .select(listings::id)
+            .limit(COUNT_CAP + 1)
+            .load::<i64>(self)?
+            .len() as i64;
         let mut page = filtered();
         page = match query.sort {
             ListingSort::Newest => page.order((listings::created_at.desc(), listings::id.desc())),
