@@ -52,6 +52,39 @@ fn seeded() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// Stores an identity as enrolment would, issued by a throwaway CA (nothing is contacted).
+fn enrol_offline(store: &mut Store, ca_dir: &std::path::Path, endpoint: &str) {
+    use diesel::RunQueryDsl;
+    let authority =
+        ca::CertificateAuthority::load_or_create(ca_dir, "Test Exchange", None).unwrap();
+    let key = ca::keys::PrivateKey::generate_p256().unwrap();
+    let issued = authority
+        .issue_client(
+            &key.csr_pem("desk").unwrap(),
+            &ca::ClientProfile::new("7", "Casa Nova Imóveis", 90),
+        )
+        .unwrap();
+    let ms = |t: time::OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
+    let row = agency_client::identity::Identity {
+        id: 1,
+        agency_id: 7,
+        chain_pem: format!("{}{}", issued.pem, authority.issuing_pem()),
+        key_pem: key.to_encrypted_pem("secret").unwrap().to_string(),
+        root_pem: authority.root_pem().to_owned(),
+        root_fingerprint: authority.root_fingerprint().to_string(),
+        serial: issued.serial.clone(),
+        not_before: ms(issued.not_before),
+        not_after: ms(issued.not_after),
+        feed_cursor: 1,
+        enrolled_at: ms(issued.not_before),
+    };
+    diesel::insert_into(agency_client::db::schema::identity::table)
+        .values(&row)
+        .execute(store.conn())
+        .unwrap();
+    agency_client::identity::set_endpoints(store.conn(), &[endpoint.to_owned()]).unwrap();
+}
+
 fn harness(store: Store) -> Harness<'static, App> {
     Harness::builder()
         .with_size([1200.0, 1400.0])
@@ -88,6 +121,32 @@ fn every_view_shows_its_key_labels() {
     go(&mut h, "Certificate");
     h.get_by_label("Desk certificate");
     h.get_by_label_contains("not enrolled yet");
+}
+
+#[test]
+fn the_certificate_view_shows_subject_and_days_left_and_asks_for_the_passphrase() {
+    let (dir, mut store) = seeded();
+    enrol_offline(
+        &mut store,
+        &dir.path().join("ca"),
+        "https://exchange.example:8443",
+    );
+    let mut h = harness(store);
+    go(&mut h, "Certificate");
+    h.get_by_label("Subject");
+    h.get_by_label_contains("Casa Nova");
+    h.get_by_label("Days left");
+    h.get_by_label("89");
+    h.get_by_label("https://exchange.example:8443");
+    if std::env::var_os("AGENCY_CLIENT_PASSPHRASE").is_none() {
+        h.get_by_label("Renew certificate now").click();
+        h.run();
+        h.get_by_label("Key passphrase");
+        h.get_by_label("Cancel").click();
+        h.run();
+        assert!(h.query_by_label("Key passphrase").is_none());
+        assert!(!h.state().busy());
+    }
 }
 
 fn type_into(h: &mut Harness<'_, App>, label: &str, text: &str) {
@@ -149,6 +208,39 @@ fn a_hint_marked_unsuitable_goes_away() {
 }
 
 #[test]
+fn a_sync_that_cannot_reach_the_platform_runs_in_the_background_and_says_so() {
+    if std::env::var_os("AGENCY_CLIENT_PASSPHRASE").is_some() {
+        return; // the prompt is skipped then
+    }
+    let (dir, mut store) = seeded();
+    // Nothing listens on port 9 here: the connection is refused at once.
+    enrol_offline(&mut store, &dir.path().join("ca"), "https://127.0.0.1:9");
+    let mut h = harness(store);
+    go(&mut h, "Sync");
+    h.get_by_label("Publish queued and pull").click();
+    h.run();
+    let role = eframe::egui::Role::PasswordInput;
+    h.get_by_role_and_label(role, "Passphrase").focus();
+    h.run();
+    h.get_by_role_and_label(role, "Passphrase")
+        .type_text("secret");
+    h.run();
+    h.get_by_label("Unlock").click();
+    h.step();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while h.state().busy() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.step();
+    }
+    h.step();
+    match h.state().notice() {
+        Some(Notice::Problem(t)) => assert!(t.contains("Cannot reach the platform"), "{t}"),
+        other => panic!("expected a problem, got {other:?}"),
+    }
+    h.get_by_label_contains("your changes are kept");
+}
+
+#[test]
 fn sync_without_enrolment_says_so_in_plain_words() {
     let (_dir, store) = seeded();
     let mut h = harness(store);
@@ -181,6 +273,11 @@ fn seed_demo_database() {
         .unwrap();
     }
     let mut store = Store::open(std::path::Path::new(&dir)).unwrap();
+    enrol_offline(
+        &mut store,
+        &std::path::Path::new(&dir).join("ca"),
+        "https://exchange.example:8443",
+    );
     let conn = store.conn();
     for (key, city, price, title) in [
         ("OWN-2", "Lisbon", 1_250, "Bright studio in Alfama"),
