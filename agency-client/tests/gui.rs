@@ -191,6 +191,66 @@ fn a_bad_price_is_shown_next_to_the_field() {
 }
 
 #[test]
+fn a_listing_withdrawn_and_its_status_changed_from_the_table() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    h.get_by_role_and_label(eframe::egui::Role::Button, "Status")
+        .click();
+    h.run();
+    h.get_by_label("under offer").click();
+    h.run();
+    let l = listings::get(h.state_mut().store().conn(), "OWN-1").unwrap();
+    assert_eq!(
+        l.document.standard_status,
+        api_types::StandardStatus::UnderOffer
+    );
+    h.get_by_label("Withdraw").click();
+    h.run();
+    let l = listings::get(h.state_mut().store().conn(), "OWN-1").unwrap();
+    assert_eq!(l.state, "withdrawn");
+    assert!(h.query_by_label("Withdraw").is_none());
+}
+
+#[test]
+fn editing_a_listing_through_the_form_changes_it() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    h.get_by_label("Edit").click();
+    h.run();
+    h.get_by_label("Edit listing OWN-1");
+    type_into(&mut h, "Title", " (renovated)");
+    h.get_by_label("Save listing").click();
+    h.run();
+    let l = listings::get(h.state_mut().store().conn(), "OWN-1").unwrap();
+    assert_eq!(l.document.title, "Sunny flat by the river (renovated)");
+}
+
+#[test]
+fn a_tenants_wishes_edited_in_the_window_recompute_the_hints() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    go(&mut h, "Customers");
+    h.get_by_label("Edit wishes of Tom Tenant").click();
+    h.run();
+    type_into(&mut h, "Highest price", "900");
+    h.get_by_label("Save wishes").click();
+    h.run();
+    let conn = h.state_mut().store().conn();
+    let tom = customers::list(conn)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "Tom Tenant")
+        .unwrap();
+    assert_eq!(tom.wishes.unwrap().max_price, Some(900));
+    assert!(
+        customers::list_hints(conn, false).unwrap().is_empty(),
+        "950 is over 900"
+    );
+    go(&mut h, "Hints");
+    h.get_by_label("No open hints.");
+}
+
+#[test]
 fn a_hint_marked_unsuitable_goes_away() {
     let (_dir, store) = seeded();
     let mut h = harness(store);
