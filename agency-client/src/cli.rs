@@ -71,6 +71,12 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         dismiss: Option<i32>,
     },
+    /// Open the desktop window (listings, customers, hints, sync, certificate).
+    Gui {
+        /// The view to open first: listings, customers, hints, sync or certificate.
+        #[arg(long, default_value = "listings")]
+        view: String,
+    },
     /// The desk's certificate.
     Cert {
         /// `status` (default) or `renew`.
@@ -498,6 +504,16 @@ pub fn run(cli: &Cli) -> Result<Output, ClientError> {
     };
     let mut store = Store::open(&data_dir)?;
     match &cli.command {
+        Command::Gui { view } => {
+            let view = crate::gui::View::from_name(view).ok_or_else(|| {
+                ClientError::input(
+                    "--view",
+                    "must be listings, customers, hints, sync or certificate",
+                )
+            })?;
+            crate::gui::run(store, cli.servers.clone(), view)?;
+            out(json!({"closed": true}), "")
+        }
         Command::Enroll { token, fingerprint } => {
             if cli.servers.is_empty() {
                 return Err(ClientError::input(

@@ -10,6 +10,7 @@
 //! * [`feed`]: pulling the change feed;
 //! * [`search`]: local search and past searches;
 //! * [`customers`]: owners, tenants with wishes, hints;
+//! * [`gui`]: the desktop window (`agency-client gui`);
 //! * [`cli`]: the command line (`main.rs` only calls [`cli::main`]).
 
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod customers;
 pub mod db;
 pub mod error;
 pub mod feed;
+pub mod gui;
 pub mod identity;
 pub mod listings;
 pub mod net;

@@ -1,0 +1,154 @@
+//! Work that talks to the platform runs on a background thread with its own database
+//! connection; the window polls its shared state each frame and shows the progress.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crate::db::Store;
+use crate::error::ClientError;
+use crate::identity::Session;
+use crate::{feed, listings};
+
+/// What a background job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// Ask how many updates wait on the platform.
+    CountUpdates,
+    /// Queue local changes, send the queue, then pull everyone's listings.
+    PublishAndPull,
+    /// Renew the desk's certificate now.
+    Renew,
+}
+
+impl JobKind {
+    /// What the user sees while it runs.
+    pub fn title(self) -> &'static str {
+        match self {
+            JobKind::CountUpdates => "Asking the platform for updates…",
+            JobKind::PublishAndPull => "Publishing queued changes and pulling updates…",
+            JobKind::Renew => "Renewing the certificate…",
+        }
+    }
+}
+
+/// What a finished job reports.
+#[derive(Debug, Clone)]
+pub enum JobDone {
+    /// Updates waiting on the platform.
+    Count(i64),
+    /// A sync finished; a summary in plain words.
+    Synced(String),
+    /// The certificate was renewed.
+    Renewed(String),
+}
+
+/// State shared between the window and the job's thread.
+#[derive(Debug, Default)]
+pub struct JobState {
+    /// The current step, in plain words.
+    pub phase: String,
+    /// Updates applied so far.
+    pub done: usize,
+    /// Updates expected (0 when not known yet).
+    pub total: i64,
+    /// Set when the job is over.
+    pub outcome: Option<Result<JobDone, ClientError>>,
+}
+
+/// A running (or just finished) job.
+#[derive(Debug)]
+pub struct Job {
+    /// What it does.
+    pub kind: JobKind,
+    /// Its shared state.
+    pub state: Arc<Mutex<JobState>>,
+}
+
+impl Job {
+    /// Starts `kind` on a new thread; `repaint` is called whenever there is news to show.
+    pub fn start(
+        kind: JobKind,
+        data_dir: PathBuf,
+        servers: Vec<String>,
+        passphrase: String,
+        repaint: impl Fn() + Send + 'static,
+    ) -> Job {
+        let state = Arc::new(Mutex::new(JobState {
+            phase: "Unlocking the key…".into(),
+            ..JobState::default()
+        }));
+        let shared = Arc::clone(&state);
+        std::thread::spawn(move || {
+            let outcome = run(kind, &data_dir, &servers, &passphrase, &shared, &repaint);
+            if let Ok(mut s) = shared.lock() {
+                s.outcome = Some(outcome);
+            }
+            repaint();
+        });
+        Job { kind, state }
+    }
+
+    /// The outcome, once the job is over (taken: returned once).
+    pub fn take_outcome(&self) -> Option<Result<JobDone, ClientError>> {
+        self.state.lock().ok()?.outcome.take()
+    }
+}
+
+fn set_phase(shared: &Mutex<JobState>, phase: &str, repaint: &dyn Fn()) {
+    if let Ok(mut s) = shared.lock() {
+        s.phase = phase.to_owned();
+    }
+    repaint();
+}
+
+fn run(
+    kind: JobKind,
+    data_dir: &std::path::Path,
+    servers: &[String],
+    passphrase: &str,
+    shared: &Mutex<JobState>,
+    repaint: &dyn Fn(),
+) -> Result<JobDone, ClientError> {
+    let mut store = Store::open(data_dir)?;
+    set_phase(shared, "Connecting to the platform…", repaint);
+    let mut session = Session::open(&mut store, passphrase, servers)?;
+    match kind {
+        JobKind::CountUpdates => Ok(JobDone::Count(feed::count(&mut store, &mut session)?.count)),
+        JobKind::Renew => {
+            session.renew(&mut store, passphrase)?;
+            Ok(JobDone::Renewed(format!(
+                "The certificate was renewed; new serial {}.",
+                session.identity.serial
+            )))
+        }
+        JobKind::PublishAndPull => {
+            set_phase(shared, "Publishing your changes…", repaint);
+            let queued = listings::queue_changes(store.conn(), &[])?;
+            let sent = listings::drain(store.conn(), &mut session)?;
+            set_phase(shared, "Pulling updates…", repaint);
+            let pulled = feed::pull(&mut store, &mut session, &mut |done, total| {
+                if let Ok(mut s) = shared.lock() {
+                    s.done = done;
+                    s.total = total;
+                }
+                repaint();
+            })?;
+            let mut text = format!(
+                "{} change(s) queued, {} sent, {} refused by the platform, {} still waiting. \
+                 Pulled {} update(s): {} listing(s) new or changed, {} gone; {} new hint(s).",
+                queued.len(),
+                sent.sent.len(),
+                sent.rejected.len(),
+                sent.remaining,
+                pulled.events,
+                pulled.upserted,
+                pulled.removed,
+                pulled.new_hints
+            );
+            for r in &sent.rejected {
+                text += &format!("\nRefused: {} ({})", r.listing_key, r.outcome);
+            }
+            Ok(JobDone::Synced(text))
+        }
+    }
+}

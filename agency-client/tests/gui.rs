@@ -1,0 +1,356 @@
+//! The desktop window driven without a window through egui_kittest, over a temporary desk
+//! database seeded through the core library (no platform needed).
+
+use agency_client::db::Store;
+use agency_client::gui::{App, Notice};
+use agency_client::{customers, feed, listings};
+use api_types::api::{ChangeEvent, ChangeKind, ChangesPage};
+use api_types::search::SearchCriteria;
+use api_types::{ListingDocument, TransactionType};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+
+fn seeded() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let conn = store.conn();
+    let mut own = ListingDocument::example("OWN-1");
+    own.title = "Sunny flat by the river".into();
+    listings::add(conn, own).unwrap();
+    customers::add_owner(conn, "Olga Owner", "olga@example.org", &["OWN-1".into()]).unwrap();
+    let wishes = SearchCriteria {
+        transaction_type: Some(TransactionType::Rent),
+        city: Some("Porto".into()),
+        ..SearchCriteria::default()
+    };
+    customers::add_tenant(conn, "Tom Tenant", "+351 900 000 000", &wishes).unwrap();
+    let mut doc = ListingDocument::example("S-7");
+    doc.city = "Porto".into();
+    doc.transaction_type = TransactionType::Rent;
+    doc.list_price = 950;
+    doc.title = "Two rooms near the market".into();
+    let page = ChangesPage {
+        events: vec![ChangeEvent {
+            entity_event_sequence: 1,
+            event_type: ChangeKind::Created,
+            list_office_key: "42".into(),
+            list_office_name: "Other Agency".into(),
+            listing_key: "S-7".into(),
+            version: 1,
+            event_timestamp: listings::timestamp_now(),
+            listing: Some(doc),
+            signature: None,
+            certificate_serial: None,
+            status: "active".into(),
+        }],
+        next_after: 1,
+        has_more: false,
+    };
+    let mut report = feed::PullReport::default();
+    feed::apply_page(store.conn(), &page, &mut report).unwrap();
+    assert_eq!(report.new_hints, 1, "the seeded listing fits the tenant");
+    (dir, store)
+}
+
+/// Stores an identity as enrolment would, issued by a throwaway CA (nothing is contacted).
+fn enrol_offline(store: &mut Store, ca_dir: &std::path::Path, endpoint: &str) {
+    use diesel::RunQueryDsl;
+    let authority =
+        ca::CertificateAuthority::load_or_create(ca_dir, "Test Exchange", None).unwrap();
+    let key = ca::keys::PrivateKey::generate_p256().unwrap();
+    let issued = authority
+        .issue_client(
+            &key.csr_pem("desk").unwrap(),
+            &ca::ClientProfile::new("7", "Casa Nova Imóveis", 90),
+        )
+        .unwrap();
+    let ms = |t: time::OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
+    let row = agency_client::identity::Identity {
+        id: 1,
+        agency_id: 7,
+        chain_pem: format!("{}{}", issued.pem, authority.issuing_pem()),
+        key_pem: key.to_encrypted_pem("secret").unwrap().to_string(),
+        root_pem: authority.root_pem().to_owned(),
+        root_fingerprint: authority.root_fingerprint().to_string(),
+        serial: issued.serial.clone(),
+        not_before: ms(issued.not_before),
+        not_after: ms(issued.not_after),
+        feed_cursor: 1,
+        enrolled_at: ms(issued.not_before),
+    };
+    diesel::insert_into(agency_client::db::schema::identity::table)
+        .values(&row)
+        .execute(store.conn())
+        .unwrap();
+    agency_client::identity::set_endpoints(store.conn(), &[endpoint.to_owned()]).unwrap();
+}
+
+fn harness(store: Store) -> Harness<'static, App> {
+    Harness::builder()
+        .with_size([1200.0, 1400.0])
+        .build_ui_state(|ui, app: &mut App| app.ui(ui), App::new(store, Vec::new()))
+}
+
+fn go(h: &mut Harness<'_, App>, view: &str) {
+    h.get_by_label_contains(view).click();
+    h.run();
+}
+
+#[test]
+fn every_view_shows_its_key_labels() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    h.get_by_label("Own listings");
+    h.get_by_label("Sunny flat by the river");
+    h.get_by_label("New listing");
+
+    go(&mut h, "Customers");
+    h.get_by_label("Owners and tenants");
+    h.get_by_label("Olga Owner");
+    h.get_by_label("Tom Tenant");
+
+    go(&mut h, "Hints");
+    h.get_by_label("Open hints");
+    h.get_by_label("Two rooms near the market");
+
+    go(&mut h, "Sync");
+    h.get_by_label("Sync with the platform");
+    h.get_by_label("Publish queued and pull");
+    h.get_by_label("Updates available: not asked yet");
+
+    go(&mut h, "Certificate");
+    h.get_by_label("Desk certificate");
+    h.get_by_label_contains("not enrolled yet");
+}
+
+#[test]
+fn the_certificate_view_shows_subject_and_days_left_and_asks_for_the_passphrase() {
+    let (dir, mut store) = seeded();
+    enrol_offline(
+        &mut store,
+        &dir.path().join("ca"),
+        "https://exchange.example:8443",
+    );
+    let mut h = harness(store);
+    go(&mut h, "Certificate");
+    h.get_by_label("Subject");
+    h.get_by_label_contains("Casa Nova");
+    h.get_by_label("Days left");
+    h.get_by_label("89");
+    h.get_by_label("https://exchange.example:8443");
+    if std::env::var_os("AGENCY_CLIENT_PASSPHRASE").is_none() {
+        h.get_by_label("Renew certificate now").click();
+        h.run();
+        h.get_by_label("Key passphrase");
+        h.get_by_label("Cancel").click();
+        h.run();
+        assert!(h.query_by_label("Key passphrase").is_none());
+        assert!(!h.state().busy());
+    }
+}
+
+fn type_into(h: &mut Harness<'_, App>, label: &str, text: &str) {
+    h.get_by_role_and_label(eframe::egui::Role::TextInput, label)
+        .focus();
+    h.run();
+    h.get_by_role_and_label(eframe::egui::Role::TextInput, label)
+        .type_text(text);
+    h.run();
+}
+
+#[test]
+fn a_listing_added_through_the_form_is_stored() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    type_into(&mut h, "Listing key", "NEW-1");
+    type_into(&mut h, "Title", "Garden house");
+    type_into(&mut h, "City", "Braga");
+    type_into(&mut h, "Price", "250000");
+    h.get_by_label("Save listing").click();
+    h.run();
+    let stored = listings::get(h.state_mut().store().conn(), "NEW-1").unwrap();
+    assert_eq!(stored.document.title, "Garden house");
+    assert_eq!(stored.document.city, "Braga");
+    assert_eq!(stored.document.list_price, 250_000);
+    assert_eq!(stored.state, "draft");
+    h.get_by_label("Garden house");
+}
+
+#[test]
+fn a_bad_price_is_shown_next_to_the_field() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    type_into(&mut h, "Listing key", "NEW-2");
+    type_into(&mut h, "Title", "Cheap");
+    type_into(&mut h, "City", "Faro");
+    type_into(&mut h, "Price", "twelve");
+    h.get_by_label("Save listing").click();
+    h.run();
+    h.get_by_label_contains("Price must be a whole number");
+    assert!(listings::get(h.state_mut().store().conn(), "NEW-2").is_err());
+}
+
+#[test]
+fn a_listing_withdrawn_and_its_status_changed_from_the_table() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    h.get_by_role_and_label(eframe::egui::Role::Button, "Status")
+        .click();
+    h.run();
+    h.get_by_label("under offer").click();
+    h.run();
+    let l = listings::get(h.state_mut().store().conn(), "OWN-1").unwrap();
+    assert_eq!(
+        l.document.standard_status,
+        api_types::StandardStatus::UnderOffer
+    );
+    h.get_by_label("Withdraw").click();
+    h.run();
+    let l = listings::get(h.state_mut().store().conn(), "OWN-1").unwrap();
+    assert_eq!(l.state, "withdrawn");
+    assert!(h.query_by_label("Withdraw").is_none());
+}
+
+#[test]
+fn editing_a_listing_through_the_form_changes_it() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    h.get_by_label("Edit").click();
+    h.run();
+    h.get_by_label("Edit listing OWN-1");
+    type_into(&mut h, "Title", " (renovated)");
+    h.get_by_label("Save listing").click();
+    h.run();
+    let l = listings::get(h.state_mut().store().conn(), "OWN-1").unwrap();
+    assert_eq!(l.document.title, "Sunny flat by the river (renovated)");
+}
+
+#[test]
+fn a_tenants_wishes_edited_in_the_window_recompute_the_hints() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    go(&mut h, "Customers");
+    h.get_by_label("Edit wishes of Tom Tenant").click();
+    h.run();
+    type_into(&mut h, "Highest price", "900");
+    h.get_by_label("Save wishes").click();
+    h.run();
+    let conn = h.state_mut().store().conn();
+    let tom = customers::list(conn)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "Tom Tenant")
+        .unwrap();
+    assert_eq!(tom.wishes.unwrap().max_price, Some(900));
+    assert!(
+        customers::list_hints(conn, false).unwrap().is_empty(),
+        "950 is over 900"
+    );
+    go(&mut h, "Hints");
+    h.get_by_label("No open hints.");
+}
+
+#[test]
+fn a_hint_marked_unsuitable_goes_away() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    go(&mut h, "Hints");
+    h.get_by_label("Not suitable").click();
+    h.run();
+    assert!(h.query_by_label("Not suitable").is_none());
+    h.get_by_label("No open hints.");
+    let conn = h.state_mut().store().conn();
+    assert!(customers::list_hints(conn, false).unwrap().is_empty());
+    assert_eq!(
+        customers::list_hints(conn, true).unwrap()[0].state,
+        "unsuitable"
+    );
+}
+
+#[test]
+fn a_sync_that_cannot_reach_the_platform_runs_in_the_background_and_says_so() {
+    if std::env::var_os("AGENCY_CLIENT_PASSPHRASE").is_some() {
+        return; // the prompt is skipped then
+    }
+    let (dir, mut store) = seeded();
+    // Nothing listens on port 9 here: the connection is refused at once.
+    enrol_offline(&mut store, &dir.path().join("ca"), "https://127.0.0.1:9");
+    let mut h = harness(store);
+    go(&mut h, "Sync");
+    h.get_by_label("Publish queued and pull").click();
+    h.run();
+    let role = eframe::egui::Role::PasswordInput;
+    h.get_by_role_and_label(role, "Passphrase").focus();
+    h.run();
+    h.get_by_role_and_label(role, "Passphrase")
+        .type_text("secret");
+    h.run();
+    h.get_by_label("Unlock").click();
+    h.step();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while h.state().busy() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.step();
+    }
+    h.step();
+    match h.state().notice() {
+        Some(Notice::Problem(t)) => assert!(t.contains("Cannot reach the platform"), "{t}"),
+        other => panic!("expected a problem, got {other:?}"),
+    }
+    h.get_by_label_contains("your changes are kept");
+}
+
+#[test]
+fn sync_without_enrolment_says_so_in_plain_words() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    go(&mut h, "Sync");
+    h.get_by_label("Publish queued and pull").click();
+    h.run();
+    match h.state().notice() {
+        Some(Notice::Problem(t)) => assert!(t.contains("not enrolled yet"), "{t}"),
+        other => panic!("expected a problem, got {other:?}"),
+    }
+}
+
+/// Not a test: fills `AGENCY_CLIENT_DEMO_DIR` with the demo data the screenshots show
+/// (`docs/screenshots/take-agency-client.sh` runs it).
+#[test]
+#[ignore = "seeds a demo database for the screenshots"]
+fn seed_demo_database() {
+    let Ok(dir) = std::env::var("AGENCY_CLIENT_DEMO_DIR") else {
+        return;
+    };
+    let (tmp, store) = seeded();
+    drop(store);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(tmp.path()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            std::path::Path::new(&dir).join(entry.file_name()),
+        )
+        .unwrap();
+    }
+    let mut store = Store::open(std::path::Path::new(&dir)).unwrap();
+    enrol_offline(
+        &mut store,
+        &std::path::Path::new(&dir).join("ca"),
+        "https://exchange.example:8443",
+    );
+    let conn = store.conn();
+    for (key, city, price, title) in [
+        ("OWN-2", "Lisbon", 1_250, "Bright studio in Alfama"),
+        ("OWN-3", "Coimbra", 310_000, "Family house with garden"),
+    ] {
+        let mut d = ListingDocument::example(key);
+        d.city = city.into();
+        d.list_price = price;
+        d.title = title.into();
+        listings::add(conn, d).unwrap();
+    }
+    listings::edit(conn, "OWN-3", |d| {
+        d.standard_status = api_types::StandardStatus::UnderOffer
+    })
+    .unwrap();
+}
