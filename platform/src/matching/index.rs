@@ -8,22 +8,30 @@
 //! (sale, lisbon, alfama) therefore looks at most at eight buckets: {sale, any type} × {lisbon,
 //! any city} × {alfama, any district}.
 //!
-//! Inside a bucket every search has a slot. The bucket keeps, besides one compact [`Entry`] per
-//! slot (the exact bounds), a set of bit columns over the slots (one bit per search and column):
+//! Inside a bucket every search has a slot. The bucket keeps the search id and owner of every
+//! slot (struct of arrays, 16 bytes), the exact bounds of every slot (an [`Entry`], read only when
+//! the bit columns cannot settle a slot) and a set of bit columns over the slots (one bit per
+//! search and column):
 //!
-//! * `alive`: the slot holds a live search (removal only clears this bit; a bucket with many
-//!   dead slots is compacted);
-//! * one column per price band (64 geometric bands): the search's price interval meets the band;
-//! * one column per living-area band (31 geometric bands plus "listing states no area");
+//! * `alive`: the slot holds a live search (removal clears this bit and the property-type bits,
+//!   so a dead slot never survives a query; a bucket with many dead slots is compacted);
+//! * `no keywords` (the search names no keyword) and `agency` (the owner is an agency);
+//! * one column per price band (128 geometric bands): the search's price interval meets the band,
+//!   and a second one per band: the interval contains the whole band;
+//! * one column per living-area band (31 geometric bands plus "listing states no area"), and per
+//!   real band a second one: the search's area interval contains the whole band;
 //! * one column per bedroom count 0..=6, "7 or more" and "listing states no count";
 //! * one column per property type: the search accepts it.
 //!
-//! Matching a listing ANDs five columns word by word (64 searches per instruction) and checks
-//! only the surviving slots exactly against their entries (band edges, district, keywords).
-//! The result equals filtering every live search with [`SearchCriteria::matches`], which the tests
-//! check on random data.
+//! Matching a listing ANDs four columns word by word (64 searches per instruction): the
+//! survivors. Survivors whose price and area bands lie inside the search's intervals and that
+//! name no keyword match for certain ("sure": four more columns ANDed) and are emitted straight
+//! from the id/owner arrays; only the others are checked exactly against their entries (band
+//! edges, bedrooms ≥ 7, keywords with a per-listing memo). The result equals filtering every
+//! live search with [`SearchCriteria::matches`], which the tests check on random data.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use api_types::search::{ListingFacts, SearchCriteria, normalize};
 use api_types::{PropertyType, StandardStatus, TransactionType};
@@ -33,9 +41,9 @@ use crate::searches::Owner;
 /// Id of a saved search (the `saved_searches.id` column).
 pub type SearchId = i64;
 
-/// Price bands: band `k` holds prices in `[PRICE_EDGES[k-1], PRICE_EDGES[k])`, band 0 starts at 0
+/// Price bands: band `k` holds prices in `[price_edges[k-1], price_edges[k])`, band 0 starts at 0
 /// and the last band ends at `u64::MAX` inclusive.
-const PRICE_BANDS: usize = 64;
+const PRICE_BANDS: usize = 128;
 /// Real living-area bands; one more column stands for "the listing states no living area".
 const AREA_BANDS: usize = 31;
 /// Bedroom columns 0..=6, then "7 or more", then "unknown".
@@ -45,18 +53,20 @@ const BEDS_UNKNOWN: usize = 8;
 const TYPE_COUNT: usize = PropertyType::ALL.len();
 
 const SET_ALIVE: usize = 0;
-const SET_PRICE: usize = 1;
-const SET_AREA: usize = SET_PRICE + PRICE_BANDS;
-const SET_BEDS: usize = SET_AREA + AREA_BANDS + 1;
+/// The search names no keyword.
+const SET_NO_KEYWORDS: usize = 1;
+/// The owner is an agency (else a user).
+const SET_AGENCY: usize = 2;
+const SET_PRICE: usize = 3;
+/// Price band lies entirely inside the search's price interval.
+const SET_PRICE_IN: usize = SET_PRICE + PRICE_BANDS;
+const SET_AREA: usize = SET_PRICE_IN + PRICE_BANDS;
+/// Area band lies entirely inside the search's area interval (real bands only).
+const SET_AREA_IN: usize = SET_AREA + AREA_BANDS + 1;
+const SET_BEDS: usize = SET_AREA_IN + AREA_BANDS;
 const SET_TYPES: usize = SET_BEDS + BED_BANDS;
 /// Bit columns per bucket.
 const SETS: usize = SET_TYPES + TYPE_COUNT;
-
-/// Entry flags.
-const HAS_MIN_AREA: u8 = 1;
-const HAS_MAX_AREA: u8 = 2;
-const HAS_MIN_BEDS: u8 = 4;
-const OWNER_AGENCY: u8 = 8;
 
 /// No keyword list.
 const NO_KEYWORDS: u32 = u32::MAX;
@@ -64,35 +74,32 @@ const NO_KEYWORDS: u32 = u32::MAX;
 const NO_BUCKET: u32 = u32::MAX;
 /// Compact a bucket once it has this many dead slots and they are at least half of it.
 const COMPACT_MIN_DEAD: usize = 64;
+/// Keyword ids below this are kept as a bit mask in the entry; a search naming a keyword with a
+/// larger id keeps its whole list in [`MatcherIndex::kw_lists`].
+const KW_MASK_IDS: u32 = 64;
 
-/// The exact bounds of one search, checked for the slots that survive the bit columns.
+/// The exact bounds of one search, checked for the slots the bit columns do not settle. Absent
+/// bounds are the widest value (area bounds: the bit columns settle listings without an area,
+/// bedrooms: the columns settle counts below 7 and an unknown count).
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    id: SearchId,
-    owner: i64,
     min_price: u64,
     max_price: u64,
     min_area: f64,
     max_area: f64,
+    /// Keywords with ids below [`KW_MASK_IDS`], one bit each (when `keywords` is
+    /// [`NO_KEYWORDS`]).
+    kw_mask: u64,
     min_beds: u32,
     /// Index into [`MatcherIndex::kw_lists`], or [`NO_KEYWORDS`].
     keywords: u32,
-    flags: u8,
 }
 
-impl Entry {
-    fn owner(&self) -> Owner {
-        if self.flags & OWNER_AGENCY != 0 {
-            Owner::Agency(self.owner)
-        } else {
-            Owner::User(self.owner)
-        }
-    }
-}
-
-/// One partition: searches of one (transaction type or any, city or any).
+/// One partition: searches of one (transaction type or any, city or any, district or any).
 #[derive(Debug, Default)]
 struct Bucket {
+    /// (search id, owner id) per slot; the owner kind is the `agency` column.
+    ids: Vec<[i64; 2]>,
     entries: Vec<Entry>,
     /// `SETS` bit columns of `stride` words each, column-major: column `s` is
     /// `bits[s * stride..(s + 1) * stride]`.
@@ -123,13 +130,19 @@ impl Bucket {
     fn set(&mut self, set: usize, slot: usize) {
         self.bits[set * self.stride + slot / 64] |= 1 << (slot % 64);
     }
+
+    fn clear(&mut self, set: usize, slot: usize) {
+        self.bits[set * self.stride + slot / 64] &= !(1 << (slot % 64));
+    }
 }
 
 /// The bit columns a search sets, computed once from its criteria.
 #[derive(Debug, Clone, Copy)]
 struct Columns {
-    price: u64,
+    price: u128,
+    price_in: u128,
     area: u32,
+    area_in: u32,
     beds: u16,
     types: u8,
 }
@@ -149,13 +162,17 @@ pub struct MatcherIndex {
     /// Interned keywords by id.
     kw_strings: Vec<Box<str>>,
     kw_ids: HashMap<Box<str>, u32>,
-    /// Keyword lists of the searches that have keywords; freed lists are reused.
+    /// Keyword lists of the searches that name a keyword id ≥ [`KW_MASK_IDS`]; freed lists are
+    /// reused.
     kw_lists: Vec<Box<[u32]>>,
     kw_free: Vec<u32>,
     /// Where each live search is: (bucket, slot).
     slots: HashMap<SearchId, (u32, u32)>,
     price_edges: [u64; PRICE_BANDS - 1],
     area_edges: [f64; AREA_BANDS - 1],
+    /// Matches of a recent [`MatcherIndex::matching`] call, decaying: its result vector is
+    /// reserved from this so that it rarely grows.
+    size_hint: AtomicUsize,
 }
 
 impl Default for MatcherIndex {
@@ -191,6 +208,7 @@ impl MatcherIndex {
             slots: HashMap::new(),
             price_edges,
             area_edges,
+            size_hint: AtomicUsize::new(0),
         }
     }
 
@@ -245,31 +263,19 @@ impl MatcherIndex {
             }
             _ => 0,
         };
-        let keywords = self.intern_keywords(&criteria.keywords);
-        let (owner_id, owner_flag) = match owner {
-            Owner::User(u) => (u, 0),
-            Owner::Agency(a) => (a, OWNER_AGENCY),
+        let (kw_mask, keywords) = self.intern_keywords(&criteria.keywords);
+        let (owner_id, agency) = match owner {
+            Owner::User(u) => (u, false),
+            Owner::Agency(a) => (a, true),
         };
-        let mut flags = owner_flag;
-        if criteria.min_living_area.is_some() {
-            flags |= HAS_MIN_AREA;
-        }
-        if criteria.max_living_area.is_some() {
-            flags |= HAS_MAX_AREA;
-        }
-        if criteria.min_bedrooms.is_some() {
-            flags |= HAS_MIN_BEDS;
-        }
         let entry = Entry {
-            id,
-            owner: owner_id,
             min_price: criteria.min_price.unwrap_or(0),
             max_price: criteria.max_price.unwrap_or(u64::MAX),
             min_area: criteria.min_living_area.unwrap_or(f64::NEG_INFINITY),
             max_area: criteria.max_living_area.unwrap_or(f64::INFINITY),
+            kw_mask,
             min_beds: criteria.min_bedrooms.unwrap_or(0),
             keywords,
-            flags,
         };
         let columns = self.columns(criteria, &entry);
 
@@ -293,11 +299,20 @@ impl MatcherIndex {
             bucket.relayout(grow, slot);
         }
         bucket.entries.push(entry);
+        bucket.ids.push([id, owner_id]);
         bucket.set(SET_ALIVE, slot);
+        if kw_mask == 0 && keywords == NO_KEYWORDS {
+            bucket.set(SET_NO_KEYWORDS, slot);
+        }
+        if agency {
+            bucket.set(SET_AGENCY, slot);
+        }
         set_bits(bucket, SET_PRICE, columns.price, slot);
-        set_bits(bucket, SET_AREA, u64::from(columns.area), slot);
-        set_bits(bucket, SET_BEDS, u64::from(columns.beds), slot);
-        set_bits(bucket, SET_TYPES, u64::from(columns.types), slot);
+        set_bits(bucket, SET_PRICE_IN, columns.price_in, slot);
+        set_bits(bucket, SET_AREA, u128::from(columns.area), slot);
+        set_bits(bucket, SET_AREA_IN, u128::from(columns.area_in), slot);
+        set_bits(bucket, SET_BEDS, u128::from(columns.beds), slot);
+        set_bits(bucket, SET_TYPES, u128::from(columns.types), slot);
         self.slots.insert(id, (bucket_ix, slot as u32));
     }
 
@@ -308,7 +323,11 @@ impl MatcherIndex {
         };
         let bucket = &mut self.buckets[b as usize];
         let slot = slot as usize;
-        bucket.bits[SET_ALIVE * bucket.stride + slot / 64] &= !(1 << (slot % 64));
+        bucket.clear(SET_ALIVE, slot);
+        // Queries do not read `alive`: without a type bit the slot never survives.
+        for t in 0..TYPE_COUNT {
+            bucket.clear(SET_TYPES + t, slot);
+        }
         bucket.dead += 1;
         let kw = std::mem::replace(&mut bucket.entries[slot].keywords, NO_KEYWORDS);
         if kw != NO_KEYWORDS {
@@ -323,8 +342,16 @@ impl MatcherIndex {
 
     /// The searches `listing` matches, as (search id, owner), in no particular order.
     pub fn matching(&self, listing: &ListingFacts) -> Vec<(SearchId, Owner)> {
-        let mut out = Vec::new();
+        // Reserve from recent answers so the vector rarely grows (a listing matches thousands
+        // of searches in a large index); unused capacity is never touched.
+        let hint = self.size_hint.load(Ordering::Relaxed);
+        let mut out = Vec::with_capacity(hint + hint / 2);
         self.for_each_match(listing, |id, owner| out.push((id, owner)));
+        let decayed = hint - hint / 8;
+        if out.len() > decayed || decayed != hint {
+            self.size_hint
+                .store(out.len().max(decayed), Ordering::Relaxed);
+        }
         out
     }
 
@@ -357,18 +384,36 @@ impl MatcherIndex {
                 buckets[2 * i + 1] = p[tt];
             }
         }
+        let price = self.price_band(listing.price);
+        let area = self.area_band(listing.living_area);
+        let beds = match listing.bedrooms {
+            None => BEDS_UNKNOWN,
+            Some(b) => (b as usize).min(BEDS_SEVEN_OR_MORE),
+        };
         let query = Query {
             listing,
+            area: listing.living_area.unwrap_or(f64::NAN),
             sets: [
-                SET_ALIVE,
-                SET_PRICE + self.price_band(listing.price),
-                SET_AREA + self.area_band(listing.living_area),
-                SET_BEDS
-                    + match listing.bedrooms {
-                        None => BEDS_UNKNOWN,
-                        Some(b) => (b as usize).min(BEDS_SEVEN_OR_MORE),
-                    },
+                SET_PRICE + price,
+                SET_AREA + area,
+                SET_BEDS + beds,
                 SET_TYPES + listing.property_type.index(),
+            ],
+            // AND is idempotent: a criterion the survivor columns settle exactly repeats the
+            // `no keywords` column.
+            sure: [
+                SET_NO_KEYWORDS,
+                SET_PRICE_IN + price,
+                if area < AREA_BANDS {
+                    SET_AREA_IN + area
+                } else {
+                    SET_NO_KEYWORDS // "no area" is exact
+                },
+                if beds == BEDS_SEVEN_OR_MORE {
+                    SET_BEDS + BEDS_UNKNOWN // no minimum
+                } else {
+                    SET_NO_KEYWORDS // exact
+                },
             ],
         };
         let mut memo = KeywordMemo::default();
@@ -384,7 +429,9 @@ impl MatcherIndex {
         use std::mem::size_of;
         let mut bytes = self.buckets.capacity() * size_of::<Bucket>();
         for b in &self.buckets {
-            bytes += b.entries.capacity() * size_of::<Entry>() + b.bits.capacity() * 8;
+            bytes += b.entries.capacity() * size_of::<Entry>()
+                + b.ids.capacity() * size_of::<[i64; 2]>()
+                + b.bits.capacity() * 8;
         }
         bytes += map_bytes(self.places.capacity(), size_of::<((u32, u32), [u32; 3])>());
         for map in [&self.cities, &self.districts, &self.kw_ids] {
@@ -409,7 +456,9 @@ impl MatcherIndex {
         id
     }
 
-    fn intern_keywords(&mut self, keywords: &[String]) -> u32 {
+    /// Interns a search's keywords: (mask of ids below [`KW_MASK_IDS`], [`NO_KEYWORDS`]) when
+    /// they all fit the mask, else (0, index of the whole list).
+    fn intern_keywords(&mut self, keywords: &[String]) -> (u64, u32) {
         let mut ids: Vec<u32> = Vec::with_capacity(keywords.len());
         for k in keywords {
             let k = normalize(k);
@@ -427,13 +476,13 @@ impl MatcherIndex {
             };
             ids.push(id);
         }
-        if ids.is_empty() {
-            return NO_KEYWORDS;
+        if ids.iter().all(|&k| k < KW_MASK_IDS) {
+            return (ids.iter().fold(0, |m, &k| m | 1 << k), NO_KEYWORDS);
         }
         ids.sort_unstable();
         ids.dedup();
         let list = ids.into_boxed_slice();
-        match self.kw_free.pop() {
+        let ix = match self.kw_free.pop() {
             Some(ix) => {
                 self.kw_lists[ix as usize] = list;
                 ix
@@ -442,7 +491,8 @@ impl MatcherIndex {
                 self.kw_lists.push(list);
                 (self.kw_lists.len() - 1) as u32
             }
-        }
+        };
+        (0, ix)
     }
 
     fn price_band(&self, price: u64) -> usize {
@@ -458,28 +508,57 @@ impl MatcherIndex {
     }
 
     /// The bit columns of a search: each band its bounds can meet (a superset of the listings
-    /// it matches; the entry check is exact).
+    /// it matches; the entry check is exact) and each band its bounds contain (a subset).
     fn columns(&self, criteria: &SearchCriteria, e: &Entry) -> Columns {
-        let mut price = 0u64;
+        let (mut price, mut price_in) = (0u128, 0u128);
         for k in 0..PRICE_BANDS {
-            let lo_ok = k == PRICE_BANDS - 1 || e.min_price < self.price_edges[k];
-            let hi_ok = k == 0 || e.max_price >= self.price_edges[k - 1];
-            if lo_ok && hi_ok {
+            // Band k is [lo, hi] with both ends inclusive.
+            let lo = if k == 0 { 0 } else { self.price_edges[k - 1] };
+            let hi = if k == PRICE_BANDS - 1 {
+                u64::MAX
+            } else {
+                self.price_edges[k] - 1
+            };
+            if e.min_price <= hi && e.max_price >= lo {
                 price |= 1 << k;
             }
+            if e.min_price <= lo && e.max_price >= hi {
+                price_in |= 1 << k;
+            }
         }
-        let mut area = 0u32;
-        if e.flags & (HAS_MIN_AREA | HAS_MAX_AREA) == 0 {
+        let has_area = criteria.min_living_area.is_some() || criteria.max_living_area.is_some();
+        let (mut area, mut area_in) = (0u32, 0u32);
+        if !has_area {
             area = u32::MAX; // every band and "unknown"
+            area_in = u32::MAX >> (32 - AREA_BANDS);
         } else {
             for k in 0..AREA_BANDS {
-                let lo_ok = k == AREA_BANDS - 1 || e.min_area < self.area_edges[k];
-                // The last band includes +inf; compare inclusively so a bound of +inf is kept.
-                let lo_ok = lo_ok && e.min_area <= f64::INFINITY;
-                let hi_ok = k == 0 && e.max_area >= f64::NEG_INFINITY
-                    || k > 0 && e.max_area >= self.area_edges[k - 1];
-                if lo_ok && hi_ok {
+                // Band k is [lo, hi) (band 0 from -inf inclusive; the last band up to +inf
+                // inclusive).
+                let lo = if k == 0 {
+                    f64::NEG_INFINITY
+                } else {
+                    self.area_edges[k - 1]
+                };
+                let last = k == AREA_BANDS - 1;
+                let hi = if last {
+                    f64::INFINITY
+                } else {
+                    self.area_edges[k]
+                };
+                let lo_ok = if last {
+                    e.min_area <= hi
+                } else {
+                    e.min_area < hi
+                };
+                if lo_ok && e.max_area >= lo {
                     area |= 1 << k;
+                }
+                // Inside: every value of the band is within [min, max] (for a band open at
+                // `hi`, `max >= hi` is a little stricter than needed, which only costs a
+                // check).
+                if e.min_area <= lo && e.max_area >= hi {
+                    area_in |= 1 << k;
                 }
             }
         }
@@ -505,7 +584,9 @@ impl MatcherIndex {
         };
         Columns {
             price,
+            price_in,
             area,
+            area_in,
             beds,
             types,
         }
@@ -519,30 +600,48 @@ impl MatcherIndex {
         found: &mut impl FnMut(SearchId, Owner),
     ) {
         let words = bucket.entries.len().div_ceil(64);
-        let [c0, c1, c2, c3, c4] = q.sets.map(|s| &bucket.column(s)[..words]);
+        let [c0, c1, c2, c3] = q.sets.map(|s| &bucket.column(s)[..words]);
+        let [s0, s1, s2, s3] = q.sure.map(|s| &bucket.column(s)[..words]);
+        let agency = &bucket.column(SET_AGENCY)[..words];
+        let ids = &bucket.ids[..bucket.entries.len()];
+        let entries = &bucket.entries[..];
         for w in 0..words {
-            let mut m = c0[w] & c1[w] & c2[w] & c3[w] & c4[w];
-            while m != 0 {
-                let slot = w * 64 + m.trailing_zeros() as usize;
-                m &= m - 1;
-                let e = &bucket.entries[slot];
-                if self.exact(e, q, memo) {
-                    found(e.id, e.owner());
+            let m = c0[w] & c1[w] & c2[w] & c3[w];
+            if m == 0 {
+                continue;
+            }
+            let mut sure = m & s0[w] & s1[w] & s2[w] & s3[w];
+            let mut maybe = m & !sure;
+            let ag = agency[w];
+            while sure != 0 {
+                let bit = sure.trailing_zeros() as usize;
+                sure &= sure - 1;
+                let [id, owner] = ids[w * 64 + bit];
+                found(id, owner_of(owner, ag, bit));
+            }
+            while maybe != 0 {
+                let bit = maybe.trailing_zeros() as usize;
+                maybe &= maybe - 1;
+                let slot = w * 64 + bit;
+                if self.exact(&entries[slot], q, memo) {
+                    let [id, owner] = ids[slot];
+                    found(id, owner_of(owner, ag, bit));
                 }
             }
         }
     }
 
     /// The checks the bit columns do not settle exactly (transaction type, city and district
-    /// are the bucket's; property type is exact in its column).
+    /// are the bucket's; property type is exact in its column, and so are bedroom counts below
+    /// 7, an unknown count and an unknown area).
     #[inline]
     fn exact(&self, e: &Entry, q: &Query<'_>, memo: &mut KeywordMemo) -> bool {
         let l = q.listing;
         l.price >= e.min_price
             && l.price <= e.max_price
-            && (e.flags & HAS_MIN_AREA == 0 || l.living_area.is_some_and(|a| a >= e.min_area))
-            && (e.flags & HAS_MAX_AREA == 0 || l.living_area.is_some_and(|a| a <= e.max_area))
-            && (e.flags & HAS_MIN_BEDS == 0 || l.bedrooms.is_some_and(|b| b >= e.min_beds))
+            && (q.area.is_nan() || (q.area >= e.min_area && q.area <= e.max_area))
+            && l.bedrooms.is_none_or(|b| b >= e.min_beds)
+            && (e.kw_mask == 0 || memo.contains_all(e.kw_mask, &self.kw_strings, l))
             && (e.keywords == NO_KEYWORDS
                 || self.kw_lists[e.keywords as usize]
                     .iter()
@@ -553,6 +652,7 @@ impl MatcherIndex {
     fn compact(&mut self, b: usize) {
         let bucket = &mut self.buckets[b];
         let old_entries = std::mem::take(&mut bucket.entries);
+        let old_ids = std::mem::take(&mut bucket.ids);
         let old_bits = std::mem::take(&mut bucket.bits);
         let old_stride = bucket.stride;
         let live = old_entries.len() - bucket.dead;
@@ -572,27 +672,38 @@ impl MatcherIndex {
             )
         });
         let mut entries = Vec::with_capacity(live);
-        for old in order {
-            let e = old_entries[old];
-            let new = entries.len();
+        let mut ids = Vec::with_capacity(live);
+        for (new, &old) in order.iter().enumerate() {
+            let (ow, ob) = (old / 64, old % 64);
+            let (nw, nb) = (new / 64, new % 64);
             for s in 0..SETS {
-                if old_bits[s * old_stride + old / 64] & (1 << (old % 64)) != 0 {
-                    bits[s * stride + new / 64] |= 1 << (new % 64);
-                }
+                bits[s * stride + nw] |= (old_bits[s * old_stride + ow] >> ob & 1) << nb;
             }
-            self.slots.insert(e.id, (b as u32, new as u32));
-            entries.push(e);
+            self.slots.insert(old_ids[old][0], (b as u32, new as u32));
+            entries.push(old_entries[old]);
+            ids.push(old_ids[old]);
         }
         let bucket = &mut self.buckets[b];
         bucket.entries = entries;
+        bucket.ids = ids;
         bucket.bits = bits;
         bucket.stride = stride;
         bucket.dead = 0;
     }
 }
 
+/// The owner of slot bit `bit` of a word whose `agency` column word is `agency`.
+#[inline]
+fn owner_of(owner: i64, agency: u64, bit: usize) -> Owner {
+    if agency >> bit & 1 != 0 {
+        Owner::Agency(owner)
+    } else {
+        Owner::User(owner)
+    }
+}
+
 /// Sets column `base + k` of `slot` for every bit `k` of `mask`.
-fn set_bits(bucket: &mut Bucket, base: usize, mut mask: u64, slot: usize) {
+fn set_bits(bucket: &mut Bucket, base: usize, mut mask: u128, slot: usize) {
     while mask != 0 {
         let k = mask.trailing_zeros() as usize;
         mask &= mask - 1;
@@ -614,12 +725,21 @@ fn map_bytes(capacity: usize, entry: usize) -> usize {
 #[derive(Debug)]
 struct Query<'a> {
     listing: &'a ListingFacts,
-    sets: [usize; 5],
+    /// The listing's living area, NaN when it states none.
+    area: f64,
+    /// Survivor columns.
+    sets: [usize; 4],
+    /// Columns that, with the survivor columns, make a slot a certain match.
+    sure: [usize; 4],
 }
 
-/// Per-listing memo of keyword tests (direct-mapped; a collision just tests again).
+/// Per-listing memo of keyword tests: a bit mask for ids below [`KW_MASK_IDS`], direct-mapped
+/// for the others (a collision just tests again).
 #[derive(Debug)]
 struct KeywordMemo {
+    /// Ids below [`KW_MASK_IDS`] tested, and those found.
+    known: u64,
+    present: u64,
     ids: [u32; 64],
     hits: u64,
 }
@@ -627,6 +747,8 @@ struct KeywordMemo {
 impl Default for KeywordMemo {
     fn default() -> Self {
         KeywordMemo {
+            known: 0,
+            present: 0,
             ids: [u32::MAX; 64],
             hits: 0,
         }
@@ -634,6 +756,22 @@ impl Default for KeywordMemo {
 }
 
 impl KeywordMemo {
+    /// Whether the listing contains every keyword of `mask` (ids below [`KW_MASK_IDS`]).
+    #[inline]
+    fn contains_all(&mut self, mask: u64, strings: &[Box<str>], l: &ListingFacts) -> bool {
+        let mut unknown = mask & !self.known;
+        while unknown != 0 {
+            let k = unknown.trailing_zeros();
+            unknown &= unknown - 1;
+            let word = &*strings[k as usize];
+            if l.title.contains(word) || l.description.contains(word) {
+                self.present |= 1 << k;
+            }
+            self.known |= 1 << k;
+        }
+        mask & !self.present == 0
+    }
+
     fn contains(&mut self, k: u32, strings: &[Box<str>], l: &ListingFacts) -> bool {
         let slot = (k % 64) as usize;
         if self.ids[slot] == k {
