@@ -68,6 +68,9 @@ const SET_TYPES: usize = SET_BEDS + BED_BANDS;
 /// Bit columns per bucket.
 const SETS: usize = SET_TYPES + TYPE_COUNT;
 
+/// Words of one slot's bits laid out as a row (bit `s` is column `s`).
+const ROW_WORDS: usize = SETS.div_ceil(64);
+
 /// No keyword list.
 const NO_KEYWORDS: u32 = u32::MAX;
 /// No bucket.
@@ -134,6 +137,14 @@ impl Bucket {
     fn clear(&mut self, set: usize, slot: usize) {
         self.bits[set * self.stride + slot / 64] &= !(1 << (slot % 64));
     }
+}
+
+/// One slot's contents while a bucket is laid out: its entry, (id, owner id) and bits as a row.
+#[derive(Debug, Clone, Copy)]
+struct Staged {
+    entry: Entry,
+    ids: [i64; 2],
+    bits: [u64; ROW_WORDS],
 }
 
 /// The bit columns a search sets, computed once from its criteria.
@@ -219,11 +230,27 @@ impl MatcherIndex {
         let mut index = MatcherIndex::new();
         let searches = searches.into_iter();
         index.slots.reserve(searches.size_hint().0);
+        // Rows per bucket first, the bit columns once at the end (writing bits column by
+        // column while inserting scatters ~200 writes per search over the columns).
+        let mut staged: Vec<Vec<Staged>> = Vec::new();
         for (id, owner, criteria) in searches {
-            index.insert(id, owner, criteria);
+            let (b, row) = index.prepare(id, owner, criteria);
+            let b = b as usize;
+            if staged.len() <= b {
+                staged.resize_with(b + 1, Vec::new);
+            }
+            let at = (b as u32, staged[b].len() as u32);
+            staged[b].push(row);
+            if let Some((ob, oix)) = index.slots.insert(id, at) {
+                // A duplicate id: the earlier search is dropped.
+                let old = &mut staged[ob as usize][oix as usize];
+                old.bits[SET_ALIVE / 64] &= !(1 << (SET_ALIVE % 64));
+                let kw = std::mem::replace(&mut old.entry.keywords, NO_KEYWORDS);
+                index.free_keywords(kw);
+            }
         }
-        for b in 0..index.buckets.len() {
-            index.compact(b);
+        for (b, rows) in staged.into_iter().enumerate() {
+            index.lay_out(b, rows);
         }
         index
     }
@@ -247,6 +274,28 @@ impl MatcherIndex {
     /// normal form ([`SearchCriteria::normalized`]; texts are normalised here if they are not).
     pub fn insert(&mut self, id: SearchId, owner: Owner, criteria: &SearchCriteria) {
         self.remove(id);
+        let (bucket_ix, row) = self.prepare(id, owner, criteria);
+        let bucket = &mut self.buckets[bucket_ix as usize];
+        let slot = bucket.entries.len();
+        if slot >= bucket.stride * 64 {
+            let grow = (bucket.stride * 2 * 64).max(64);
+            bucket.relayout(grow, slot);
+        }
+        bucket.entries.push(row.entry);
+        bucket.ids.push(row.ids);
+        for (w, &word) in row.bits.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                let k = word.trailing_zeros() as usize;
+                word &= word - 1;
+                bucket.set(w * 64 + k, slot);
+            }
+        }
+        self.slots.insert(id, (bucket_ix, slot as u32));
+    }
+
+    /// The bucket of a search (created if need be) and its slot contents.
+    fn prepare(&mut self, id: SearchId, owner: Owner, criteria: &SearchCriteria) -> (u32, Staged) {
         let tt = match criteria.transaction_type {
             None => 0,
             Some(TransactionType::Sale) => 1,
@@ -292,28 +341,28 @@ impl MatcherIndex {
             }
             ix => ix,
         };
-        let bucket = &mut self.buckets[bucket_ix as usize];
-        let slot = bucket.entries.len();
-        if slot >= bucket.stride * 64 {
-            let grow = (bucket.stride * 2 * 64).max(64);
-            bucket.relayout(grow, slot);
-        }
-        bucket.entries.push(entry);
-        bucket.ids.push([id, owner_id]);
-        bucket.set(SET_ALIVE, slot);
+        let mut bits = [0u64; ROW_WORDS];
+        put(&mut bits, SET_ALIVE, 1);
         if kw_mask == 0 && keywords == NO_KEYWORDS {
-            bucket.set(SET_NO_KEYWORDS, slot);
+            put(&mut bits, SET_NO_KEYWORDS, 1);
         }
         if agency {
-            bucket.set(SET_AGENCY, slot);
+            put(&mut bits, SET_AGENCY, 1);
         }
-        set_bits(bucket, SET_PRICE, columns.price, slot);
-        set_bits(bucket, SET_PRICE_IN, columns.price_in, slot);
-        set_bits(bucket, SET_AREA, u128::from(columns.area), slot);
-        set_bits(bucket, SET_AREA_IN, u128::from(columns.area_in), slot);
-        set_bits(bucket, SET_BEDS, u128::from(columns.beds), slot);
-        set_bits(bucket, SET_TYPES, u128::from(columns.types), slot);
-        self.slots.insert(id, (bucket_ix, slot as u32));
+        put(&mut bits, SET_PRICE, columns.price);
+        put(&mut bits, SET_PRICE_IN, columns.price_in);
+        put(&mut bits, SET_AREA, u128::from(columns.area));
+        put(&mut bits, SET_AREA_IN, u128::from(columns.area_in));
+        put(&mut bits, SET_BEDS, u128::from(columns.beds));
+        put(&mut bits, SET_TYPES, u128::from(columns.types));
+        (
+            bucket_ix,
+            Staged {
+                entry,
+                ids: [id, owner_id],
+                bits,
+            },
+        )
     }
 
     /// Removes search `id`; returns whether it was there.
@@ -330,11 +379,9 @@ impl MatcherIndex {
         }
         bucket.dead += 1;
         let kw = std::mem::replace(&mut bucket.entries[slot].keywords, NO_KEYWORDS);
-        if kw != NO_KEYWORDS {
-            self.kw_lists[kw as usize] = Box::new([]);
-            self.kw_free.push(kw);
-        }
-        if bucket.dead >= COMPACT_MIN_DEAD && bucket.dead * 2 >= bucket.entries.len() {
+        let compact = bucket.dead >= COMPACT_MIN_DEAD && bucket.dead * 2 >= bucket.entries.len();
+        self.free_keywords(kw);
+        if compact {
             self.compact(b as usize);
         }
         true
@@ -445,6 +492,20 @@ impl MatcherIndex {
         bytes += self.kw_free.capacity() * 4;
         bytes += map_bytes(self.slots.capacity(), size_of::<(SearchId, (u32, u32))>());
         bytes
+    }
+
+    /// The price and area band edges (for tests at the edges).
+    #[cfg(test)]
+    pub(super) fn band_edges(&self) -> (Vec<u64>, Vec<f64>) {
+        (self.price_edges.to_vec(), self.area_edges.to_vec())
+    }
+
+    /// Frees keyword list `kw` (if not [`NO_KEYWORDS`]) for reuse.
+    fn free_keywords(&mut self, kw: u32) {
+        if kw != NO_KEYWORDS {
+            self.kw_lists[kw as usize] = Box::new([]);
+            self.kw_free.push(kw);
+        }
     }
 
     fn intern_city(&mut self, city: String) -> u32 {
@@ -651,37 +712,71 @@ impl MatcherIndex {
     /// Rewrites bucket `b` without its dead slots, tightly sized.
     fn compact(&mut self, b: usize) {
         let bucket = &mut self.buckets[b];
-        let old_entries = std::mem::take(&mut bucket.entries);
-        let old_ids = std::mem::take(&mut bucket.ids);
-        let old_bits = std::mem::take(&mut bucket.bits);
-        let old_stride = bucket.stride;
-        let live = old_entries.len() - bucket.dead;
-        let price_edges = self.price_edges;
-        let stride = live.div_ceil(64).max(1);
-        let mut bits = vec![0u64; stride * SETS];
-        let mut order: Vec<usize> = (0..old_entries.len())
-            .filter(|&old| old_bits[SET_ALIVE * old_stride + old / 64] & (1 << (old % 64)) != 0)
+        let entries = std::mem::take(&mut bucket.entries);
+        let ids = std::mem::take(&mut bucket.ids);
+        let bits = std::mem::take(&mut bucket.bits);
+        let stride = bucket.stride;
+        // Columns back to rows, 64 slots at a time (each column word read once).
+        let mut rows: Vec<Staged> = entries
+            .into_iter()
+            .zip(ids)
+            .map(|(entry, ids)| Staged {
+                entry,
+                ids,
+                bits: [0; ROW_WORDS],
+            })
             .collect();
+        for (w, block) in rows.chunks_mut(64).enumerate() {
+            for s in 0..SETS {
+                let mut word = bits[s * stride + w];
+                while word != 0 {
+                    let j = word.trailing_zeros() as usize;
+                    word &= word - 1;
+                    block[j].bits[s / 64] |= 1 << (s % 64);
+                }
+            }
+        }
+        drop(bits);
+        self.lay_out(b, rows);
+    }
+
+    /// Makes `rows` (those with the alive bit) the contents of bucket `b`, sorted and tightly
+    /// sized, and points [`MatcherIndex::slots`] at them.
+    fn lay_out(&mut self, b: usize, mut rows: Vec<Staged>) {
+        rows.retain(|r| r.bits[SET_ALIVE / 64] & (1 << (SET_ALIVE % 64)) != 0);
         // Searches with similar price ranges side by side: the matches of a listing then lie
         // in a few dense runs of slots instead of being spread over the whole bucket.
-        order.sort_unstable_by_key(|&old| {
-            let e = &old_entries[old];
+        let price_edges = self.price_edges;
+        rows.sort_unstable_by_key(|r| {
             (
-                price_edges.partition_point(|&x| x <= e.min_price),
-                e.max_price,
+                price_edges.partition_point(|&x| x <= r.entry.min_price),
+                r.entry.max_price,
             )
         });
+        let live = rows.len();
+        let stride = live.div_ceil(64).max(1);
+        let mut bits = vec![0u64; stride * SETS];
         let mut entries = Vec::with_capacity(live);
         let mut ids = Vec::with_capacity(live);
-        for (new, &old) in order.iter().enumerate() {
-            let (ow, ob) = (old / 64, old % 64);
-            let (nw, nb) = (new / 64, new % 64);
-            for s in 0..SETS {
-                bits[s * stride + nw] |= (old_bits[s * old_stride + ow] >> ob & 1) << nb;
+        let mut block = [0u64; ROW_WORDS * 64];
+        for (w, chunk) in rows.chunks(64).enumerate() {
+            block.fill(0);
+            for (j, r) in chunk.iter().enumerate() {
+                for (rw, &word) in r.bits.iter().enumerate() {
+                    let mut word = word;
+                    while word != 0 {
+                        let k = word.trailing_zeros() as usize;
+                        word &= word - 1;
+                        block[rw * 64 + k] |= 1 << j;
+                    }
+                }
+                self.slots.insert(r.ids[0], (b as u32, (w * 64 + j) as u32));
+                entries.push(r.entry);
+                ids.push(r.ids);
             }
-            self.slots.insert(old_ids[old][0], (b as u32, new as u32));
-            entries.push(old_entries[old]);
-            ids.push(old_ids[old]);
+            for s in 0..SETS {
+                bits[s * stride + w] = block[s];
+            }
         }
         let bucket = &mut self.buckets[b];
         bucket.entries = entries;
@@ -702,12 +797,17 @@ fn owner_of(owner: i64, agency: u64, bit: usize) -> Owner {
     }
 }
 
-/// Sets column `base + k` of `slot` for every bit `k` of `mask`.
-fn set_bits(bucket: &mut Bucket, base: usize, mut mask: u128, slot: usize) {
-    while mask != 0 {
-        let k = mask.trailing_zeros() as usize;
-        mask &= mask - 1;
-        bucket.set(base + k, slot);
+/// Sets bit `base + k` of a row for every bit `k` of `mask`.
+fn put(row: &mut [u64; ROW_WORDS], base: usize, mask: u128) {
+    let (w, b) = (base / 64, base % 64);
+    for (i, x) in [mask as u64, (mask >> 64) as u64].into_iter().enumerate() {
+        if x == 0 {
+            continue;
+        }
+        row[w + i] |= x << b;
+        if b != 0 && x >> (64 - b) != 0 {
+            row[w + i + 1] |= x >> (64 - b);
+        }
     }
 }
 
