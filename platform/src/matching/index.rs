@@ -45,7 +45,7 @@ pub type SearchId = i64;
 /// and the last band ends at `u64::MAX` inclusive.
 const PRICE_BANDS: usize = 128;
 /// Real living-area bands; one more column stands for "the listing states no living area".
-const AREA_BANDS: usize = 31;
+const AREA_BANDS: usize = 63;
 /// Bedroom columns 0..=6, then "7 or more", then "unknown".
 const BED_BANDS: usize = 9;
 const BEDS_SEVEN_OR_MORE: usize = 7;
@@ -71,31 +71,36 @@ const SETS: usize = SET_TYPES + TYPE_COUNT;
 /// Words of one slot's bits laid out as a row (bit `s` is column `s`).
 const ROW_WORDS: usize = SETS.div_ceil(64);
 
-/// No keyword list.
-const NO_KEYWORDS: u32 = u32::MAX;
+/// [`Entry::kw`] holds an index into [`MatcherIndex::kw_lists`].
+const KW_LIST: u64 = 1 << 63;
 /// No bucket.
 const NO_BUCKET: u32 = u32::MAX;
 /// Compact a bucket once it has this many dead slots and they are at least half of it.
 const COMPACT_MIN_DEAD: usize = 64;
 /// Keyword ids below this are kept as a bit mask in the entry; a search naming a keyword with a
 /// larger id keeps its whole list in [`MatcherIndex::kw_lists`].
-const KW_MASK_IDS: u32 = 64;
+const KW_MASK_IDS: u32 = 63;
 
-/// The exact bounds of one search, checked for the slots the bit columns do not settle. Absent
-/// bounds are the widest value (area bounds: the bit columns settle listings without an area,
-/// bedrooms: the columns settle counts below 7 and an unknown count).
+/// The exact price and area bounds of one search, checked for the slots whose price or area
+/// band the bit columns do not settle. Absent bounds are the widest value (the bit columns settle
+/// listings without an area).
 #[derive(Debug, Clone, Copy)]
-struct Entry {
+struct Bounds {
     min_price: u64,
     max_price: u64,
     min_area: f64,
     max_area: f64,
-    /// Keywords with ids below [`KW_MASK_IDS`], one bit each (when `keywords` is
-    /// [`NO_KEYWORDS`]).
-    kw_mask: u64,
+}
+
+/// What the bit columns do not settle about one search.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    bounds: Bounds,
+    /// Keywords: 0 for none, else a bit per keyword id below [`KW_MASK_IDS`], or [`KW_LIST`] |
+    /// an index into [`MatcherIndex::kw_lists`].
+    kw: u64,
+    /// Minimum bedrooms, 0 if none (the columns settle counts below 7 and an unknown count).
     min_beds: u32,
-    /// Index into [`MatcherIndex::kw_lists`], or [`NO_KEYWORDS`].
-    keywords: u32,
 }
 
 /// One partition: searches of one (transaction type or any, city or any, district or any).
@@ -103,7 +108,10 @@ struct Entry {
 struct Bucket {
     /// (search id, owner id) per slot; the owner kind is the `agency` column.
     ids: Vec<[i64; 2]>,
-    entries: Vec<Entry>,
+    /// Per slot (struct of arrays: a query reads only what it must check).
+    bounds: Vec<Bounds>,
+    kw: Vec<u64>,
+    min_beds: Vec<u32>,
     /// `SETS` bit columns of `stride` words each, column-major: column `s` is
     /// `bits[s * stride..(s + 1) * stride]`.
     bits: Vec<u64>,
@@ -134,6 +142,13 @@ impl Bucket {
         self.bits[set * self.stride + slot / 64] |= 1 << (slot % 64);
     }
 
+    fn push(&mut self, row: &Staged) {
+        self.ids.push(row.ids);
+        self.bounds.push(row.entry.bounds);
+        self.kw.push(row.entry.kw);
+        self.min_beds.push(row.entry.min_beds);
+    }
+
     fn clear(&mut self, set: usize, slot: usize) {
         self.bits[set * self.stride + slot / 64] &= !(1 << (slot % 64));
     }
@@ -152,8 +167,8 @@ struct Staged {
 struct Columns {
     price: u128,
     price_in: u128,
-    area: u32,
-    area_in: u32,
+    area: u64,
+    area_in: u64,
     beds: u16,
     types: u8,
 }
@@ -245,7 +260,7 @@ impl MatcherIndex {
                 // A duplicate id: the earlier search is dropped.
                 let old = &mut staged[ob as usize][oix as usize];
                 old.bits[SET_ALIVE / 64] &= !(1 << (SET_ALIVE % 64));
-                let kw = std::mem::replace(&mut old.entry.keywords, NO_KEYWORDS);
+                let kw = std::mem::replace(&mut old.entry.kw, 0);
                 index.free_keywords(kw);
             }
         }
@@ -276,13 +291,12 @@ impl MatcherIndex {
         self.remove(id);
         let (bucket_ix, row) = self.prepare(id, owner, criteria);
         let bucket = &mut self.buckets[bucket_ix as usize];
-        let slot = bucket.entries.len();
+        let slot = bucket.ids.len();
         if slot >= bucket.stride * 64 {
             let grow = (bucket.stride * 2 * 64).max(64);
             bucket.relayout(grow, slot);
         }
-        bucket.entries.push(row.entry);
-        bucket.ids.push(row.ids);
+        bucket.push(&row);
         for (w, &word) in row.bits.iter().enumerate() {
             let mut word = word;
             while word != 0 {
@@ -312,21 +326,22 @@ impl MatcherIndex {
             }
             _ => 0,
         };
-        let (kw_mask, keywords) = self.intern_keywords(&criteria.keywords);
+        let kw = self.intern_keywords(&criteria.keywords);
         let (owner_id, agency) = match owner {
             Owner::User(u) => (u, false),
             Owner::Agency(a) => (a, true),
         };
         let entry = Entry {
-            min_price: criteria.min_price.unwrap_or(0),
-            max_price: criteria.max_price.unwrap_or(u64::MAX),
-            min_area: criteria.min_living_area.unwrap_or(f64::NEG_INFINITY),
-            max_area: criteria.max_living_area.unwrap_or(f64::INFINITY),
-            kw_mask,
+            bounds: Bounds {
+                min_price: criteria.min_price.unwrap_or(0),
+                max_price: criteria.max_price.unwrap_or(u64::MAX),
+                min_area: criteria.min_living_area.unwrap_or(f64::NEG_INFINITY),
+                max_area: criteria.max_living_area.unwrap_or(f64::INFINITY),
+            },
+            kw,
             min_beds: criteria.min_bedrooms.unwrap_or(0),
-            keywords,
         };
-        let columns = self.columns(criteria, &entry);
+        let columns = self.columns(criteria, &entry.bounds);
 
         let place = self
             .places
@@ -343,7 +358,7 @@ impl MatcherIndex {
         };
         let mut bits = [0u64; ROW_WORDS];
         put(&mut bits, SET_ALIVE, 1);
-        if kw_mask == 0 && keywords == NO_KEYWORDS {
+        if kw == 0 {
             put(&mut bits, SET_NO_KEYWORDS, 1);
         }
         if agency {
@@ -378,8 +393,8 @@ impl MatcherIndex {
             bucket.clear(SET_TYPES + t, slot);
         }
         bucket.dead += 1;
-        let kw = std::mem::replace(&mut bucket.entries[slot].keywords, NO_KEYWORDS);
-        let compact = bucket.dead >= COMPACT_MIN_DEAD && bucket.dead * 2 >= bucket.entries.len();
+        let kw = std::mem::replace(&mut bucket.kw[slot], 0);
+        let compact = bucket.dead >= COMPACT_MIN_DEAD && bucket.dead * 2 >= bucket.ids.len();
         self.free_keywords(kw);
         if compact {
             self.compact(b as usize);
@@ -446,21 +461,20 @@ impl MatcherIndex {
                 SET_BEDS + beds,
                 SET_TYPES + listing.property_type.index(),
             ],
-            // AND is idempotent: a criterion the survivor columns settle exactly repeats the
-            // `no keywords` column.
+            // `alive` (a superset of the survivors) where the survivor column is exact.
             sure: [
-                SET_NO_KEYWORDS,
                 SET_PRICE_IN + price,
                 if area < AREA_BANDS {
                     SET_AREA_IN + area
                 } else {
-                    SET_NO_KEYWORDS // "no area" is exact
+                    SET_ALIVE // "no area" is exact
                 },
                 if beds == BEDS_SEVEN_OR_MORE {
                     SET_BEDS + BEDS_UNKNOWN // no minimum
                 } else {
-                    SET_NO_KEYWORDS // exact
+                    SET_ALIVE // exact
                 },
+                SET_NO_KEYWORDS,
             ],
         };
         let mut memo = KeywordMemo::default();
@@ -476,7 +490,9 @@ impl MatcherIndex {
         use std::mem::size_of;
         let mut bytes = self.buckets.capacity() * size_of::<Bucket>();
         for b in &self.buckets {
-            bytes += b.entries.capacity() * size_of::<Entry>()
+            bytes += b.bounds.capacity() * size_of::<Bounds>()
+                + b.kw.capacity() * 8
+                + b.min_beds.capacity() * 4
                 + b.ids.capacity() * size_of::<[i64; 2]>()
                 + b.bits.capacity() * 8;
         }
@@ -500,11 +516,12 @@ impl MatcherIndex {
         (self.price_edges.to_vec(), self.area_edges.to_vec())
     }
 
-    /// Frees keyword list `kw` (if not [`NO_KEYWORDS`]) for reuse.
-    fn free_keywords(&mut self, kw: u32) {
-        if kw != NO_KEYWORDS {
-            self.kw_lists[kw as usize] = Box::new([]);
-            self.kw_free.push(kw);
+    /// Frees the keyword list of [`Entry::kw`] `kw` (if it has one) for reuse.
+    fn free_keywords(&mut self, kw: u64) {
+        if kw & KW_LIST != 0 {
+            let ix = kw as u32;
+            self.kw_lists[ix as usize] = Box::new([]);
+            self.kw_free.push(ix);
         }
     }
 
@@ -517,9 +534,9 @@ impl MatcherIndex {
         id
     }
 
-    /// Interns a search's keywords: (mask of ids below [`KW_MASK_IDS`], [`NO_KEYWORDS`]) when
-    /// they all fit the mask, else (0, index of the whole list).
-    fn intern_keywords(&mut self, keywords: &[String]) -> (u64, u32) {
+    /// Interns a search's keywords as an [`Entry::kw`]: the mask of their ids when they are all
+    /// below [`KW_MASK_IDS`], else [`KW_LIST`] | the index of the whole list.
+    fn intern_keywords(&mut self, keywords: &[String]) -> u64 {
         let mut ids: Vec<u32> = Vec::with_capacity(keywords.len());
         for k in keywords {
             let k = normalize(k);
@@ -538,7 +555,7 @@ impl MatcherIndex {
             ids.push(id);
         }
         if ids.iter().all(|&k| k < KW_MASK_IDS) {
-            return (ids.iter().fold(0, |m, &k| m | 1 << k), NO_KEYWORDS);
+            return ids.iter().fold(0, |m, &k| m | 1 << k);
         }
         ids.sort_unstable();
         ids.dedup();
@@ -553,7 +570,7 @@ impl MatcherIndex {
                 (self.kw_lists.len() - 1) as u32
             }
         };
-        (0, ix)
+        KW_LIST | u64::from(ix)
     }
 
     fn price_band(&self, price: u64) -> usize {
@@ -570,7 +587,7 @@ impl MatcherIndex {
 
     /// The bit columns of a search: each band its bounds can meet (a superset of the listings
     /// it matches; the entry check is exact) and each band its bounds contain (a subset).
-    fn columns(&self, criteria: &SearchCriteria, e: &Entry) -> Columns {
+    fn columns(&self, criteria: &SearchCriteria, e: &Bounds) -> Columns {
         let (mut price, mut price_in) = (0u128, 0u128);
         for k in 0..PRICE_BANDS {
             // Band k is [lo, hi] with both ends inclusive.
@@ -588,10 +605,10 @@ impl MatcherIndex {
             }
         }
         let has_area = criteria.min_living_area.is_some() || criteria.max_living_area.is_some();
-        let (mut area, mut area_in) = (0u32, 0u32);
+        let (mut area, mut area_in) = (0u64, 0u64);
         if !has_area {
-            area = u32::MAX; // every band and "unknown"
-            area_in = u32::MAX >> (32 - AREA_BANDS);
+            area = u64::MAX; // every band and "unknown"
+            area_in = u64::MAX >> (64 - AREA_BANDS);
         } else {
             for k in 0..AREA_BANDS {
                 // Band k is [lo, hi) (band 0 from -inf inclusive; the last band up to +inf
@@ -660,18 +677,22 @@ impl MatcherIndex {
         memo: &mut KeywordMemo,
         found: &mut impl FnMut(SearchId, Owner),
     ) {
-        let words = bucket.entries.len().div_ceil(64);
+        let n = bucket.ids.len();
+        let words = n.div_ceil(64);
         let [c0, c1, c2, c3] = q.sets.map(|s| &bucket.column(s)[..words]);
-        let [s0, s1, s2, s3] = q.sure.map(|s| &bucket.column(s)[..words]);
+        let [s_price, s_area, s_beds, s_kw] = q.sure.map(|s| &bucket.column(s)[..words]);
         let agency = &bucket.column(SET_AGENCY)[..words];
-        let ids = &bucket.ids[..bucket.entries.len()];
-        let entries = &bucket.entries[..];
+        let ids = &bucket.ids[..n];
+        let (bounds, kws, min_beds) = (&bucket.bounds[..n], &bucket.kw[..n], &bucket.min_beds[..n]);
+        let l = q.listing;
         for w in 0..words {
             let m = c0[w] & c1[w] & c2[w] & c3[w];
             if m == 0 {
                 continue;
             }
-            let mut sure = m & s0[w] & s1[w] & s2[w] & s3[w];
+            let bounds_ok = s_price[w] & s_area[w];
+            let (beds_ok, kw_ok) = (s_beds[w], s_kw[w]);
+            let mut sure = m & bounds_ok & beds_ok & kw_ok;
             let mut maybe = m & !sure;
             let ag = agency[w];
             while sure != 0 {
@@ -684,48 +705,55 @@ impl MatcherIndex {
                 let bit = maybe.trailing_zeros() as usize;
                 maybe &= maybe - 1;
                 let slot = w * 64 + bit;
-                if self.exact(&entries[slot], q, memo) {
-                    let [id, owner] = ids[slot];
-                    found(id, owner_of(owner, ag, bit));
+                if (bounds_ok >> bit) & 1 == 0 && !q.bounds_ok(&bounds[slot]) {
+                    continue;
                 }
+                if (beds_ok >> bit) & 1 == 0 && l.bedrooms.is_some_and(|b| b < min_beds[slot]) {
+                    continue;
+                }
+                if (kw_ok >> bit) & 1 == 0 && !self.keywords_ok(kws[slot], memo, l) {
+                    continue;
+                }
+                let [id, owner] = ids[slot];
+                found(id, owner_of(owner, ag, bit));
             }
         }
     }
 
-    /// The checks the bit columns do not settle exactly (transaction type, city and district
-    /// are the bucket's; property type is exact in its column, and so are bedroom counts below
-    /// 7, an unknown count and an unknown area).
+    /// Whether `listing` contains every keyword of [`Entry::kw`] `kw`.
     #[inline]
-    fn exact(&self, e: &Entry, q: &Query<'_>, memo: &mut KeywordMemo) -> bool {
-        let l = q.listing;
-        l.price >= e.min_price
-            && l.price <= e.max_price
-            && (q.area.is_nan() || (q.area >= e.min_area && q.area <= e.max_area))
-            && l.bedrooms.is_none_or(|b| b >= e.min_beds)
-            && (e.kw_mask == 0 || memo.contains_all(e.kw_mask, &self.kw_strings, l))
-            && (e.keywords == NO_KEYWORDS
-                || self.kw_lists[e.keywords as usize]
-                    .iter()
-                    .all(|&k| memo.contains(k, &self.kw_strings, l)))
+    fn keywords_ok(&self, kw: u64, memo: &mut KeywordMemo, l: &ListingFacts) -> bool {
+        if kw & KW_LIST == 0 {
+            memo.contains_all(kw, &self.kw_strings, l)
+        } else {
+            self.kw_lists[kw as u32 as usize]
+                .iter()
+                .all(|&k| memo.contains(k, &self.kw_strings, l))
+        }
     }
 
     /// Rewrites bucket `b` without its dead slots, tightly sized.
     fn compact(&mut self, b: usize) {
         let bucket = &mut self.buckets[b];
-        let entries = std::mem::take(&mut bucket.entries);
         let ids = std::mem::take(&mut bucket.ids);
+        let bounds = std::mem::take(&mut bucket.bounds);
+        let kw = std::mem::take(&mut bucket.kw);
+        let min_beds = std::mem::take(&mut bucket.min_beds);
         let bits = std::mem::take(&mut bucket.bits);
         let stride = bucket.stride;
         // Columns back to rows, 64 slots at a time (each column word read once).
-        let mut rows: Vec<Staged> = entries
-            .into_iter()
-            .zip(ids)
-            .map(|(entry, ids)| Staged {
-                entry,
-                ids,
+        let mut rows: Vec<Staged> = (0..ids.len())
+            .map(|i| Staged {
+                entry: Entry {
+                    bounds: bounds[i],
+                    kw: kw[i],
+                    min_beds: min_beds[i],
+                },
+                ids: ids[i],
                 bits: [0; ROW_WORDS],
             })
             .collect();
+        drop((ids, bounds, kw, min_beds));
         for (w, block) in rows.chunks_mut(64).enumerate() {
             for s in 0..SETS {
                 let mut word = bits[s * stride + w];
@@ -749,15 +777,18 @@ impl MatcherIndex {
         let price_edges = self.price_edges;
         rows.sort_unstable_by_key(|r| {
             (
-                price_edges.partition_point(|&x| x <= r.entry.min_price),
-                r.entry.max_price,
+                price_edges.partition_point(|&x| x <= r.entry.bounds.min_price),
+                r.entry.bounds.max_price,
             )
         });
         let live = rows.len();
         let stride = live.div_ceil(64).max(1);
         let mut bits = vec![0u64; stride * SETS];
-        let mut entries = Vec::with_capacity(live);
-        let mut ids = Vec::with_capacity(live);
+        let bucket = &mut self.buckets[b];
+        bucket.ids = Vec::with_capacity(live);
+        bucket.bounds = Vec::with_capacity(live);
+        bucket.kw = Vec::with_capacity(live);
+        bucket.min_beds = Vec::with_capacity(live);
         let mut block = [0u64; ROW_WORDS * 64];
         for (w, chunk) in rows.chunks(64).enumerate() {
             block.fill(0);
@@ -771,16 +802,12 @@ impl MatcherIndex {
                     }
                 }
                 self.slots.insert(r.ids[0], (b as u32, (w * 64 + j) as u32));
-                entries.push(r.entry);
-                ids.push(r.ids);
+                bucket.push(r);
             }
             for s in 0..SETS {
                 bits[s * stride + w] = block[s];
             }
         }
-        let bucket = &mut self.buckets[b];
-        bucket.entries = entries;
-        bucket.ids = ids;
         bucket.bits = bits;
         bucket.stride = stride;
         bucket.dead = 0;
@@ -852,6 +879,18 @@ impl Default for KeywordMemo {
             ids: [u32::MAX; 64],
             hits: 0,
         }
+    }
+}
+
+impl Query<'_> {
+    /// The price and area checks (transaction type, city and district are the bucket's;
+    /// property type is exact in its column, and so is an unknown area).
+    #[inline]
+    fn bounds_ok(&self, b: &Bounds) -> bool {
+        let price = self.listing.price;
+        price >= b.min_price
+            && price <= b.max_price
+            && (self.area.is_nan() || (self.area >= b.min_area && self.area <= b.max_area))
     }
 }
 
