@@ -43,7 +43,7 @@ pub type SearchId = i64;
 
 /// Price bands: band `k` holds prices in `[price_edges[k-1], price_edges[k])`, band 0 starts at 0
 /// and the last band ends at `u64::MAX` inclusive.
-const PRICE_BANDS: usize = 128;
+const PRICE_BANDS: usize = 256;
 /// Real living-area bands; one more column stands for "the listing states no living area".
 const AREA_BANDS: usize = 63;
 /// Bedroom columns 0..=6, then "7 or more", then "unknown".
@@ -165,8 +165,8 @@ struct Staged {
 /// The bit columns a search sets, computed once from its criteria.
 #[derive(Debug, Clone, Copy)]
 struct Columns {
-    price: u128,
-    price_in: u128,
+    price: [u64; PRICE_BANDS / 64],
+    price_in: [u64; PRICE_BANDS / 64],
     area: u64,
     area_in: u64,
     beds: u16,
@@ -357,19 +357,19 @@ impl MatcherIndex {
             ix => ix,
         };
         let mut bits = [0u64; ROW_WORDS];
-        put(&mut bits, SET_ALIVE, 1);
+        put(&mut bits, SET_ALIVE, &[1]);
         if kw == 0 {
-            put(&mut bits, SET_NO_KEYWORDS, 1);
+            put(&mut bits, SET_NO_KEYWORDS, &[1]);
         }
         if agency {
-            put(&mut bits, SET_AGENCY, 1);
+            put(&mut bits, SET_AGENCY, &[1]);
         }
-        put(&mut bits, SET_PRICE, columns.price);
-        put(&mut bits, SET_PRICE_IN, columns.price_in);
-        put(&mut bits, SET_AREA, u128::from(columns.area));
-        put(&mut bits, SET_AREA_IN, u128::from(columns.area_in));
-        put(&mut bits, SET_BEDS, u128::from(columns.beds));
-        put(&mut bits, SET_TYPES, u128::from(columns.types));
+        put(&mut bits, SET_PRICE, &columns.price);
+        put(&mut bits, SET_PRICE_IN, &columns.price_in);
+        put(&mut bits, SET_AREA, &[columns.area]);
+        put(&mut bits, SET_AREA_IN, &[columns.area_in]);
+        put(&mut bits, SET_BEDS, &[u64::from(columns.beds)]);
+        put(&mut bits, SET_TYPES, &[u64::from(columns.types)]);
         (
             bucket_ix,
             Staged {
@@ -588,7 +588,7 @@ impl MatcherIndex {
     /// The bit columns of a search: each band its bounds can meet (a superset of the listings
     /// it matches; the entry check is exact) and each band its bounds contain (a subset).
     fn columns(&self, criteria: &SearchCriteria, e: &Bounds) -> Columns {
-        let (mut price, mut price_in) = (0u128, 0u128);
+        let (mut price, mut price_in) = ([0u64; PRICE_BANDS / 64], [0u64; PRICE_BANDS / 64]);
         for k in 0..PRICE_BANDS {
             // Band k is [lo, hi] with both ends inclusive.
             let lo = if k == 0 { 0 } else { self.price_edges[k - 1] };
@@ -598,10 +598,10 @@ impl MatcherIndex {
                 self.price_edges[k] - 1
             };
             if e.min_price <= hi && e.max_price >= lo {
-                price |= 1 << k;
+                price[k / 64] |= 1 << (k % 64);
             }
             if e.min_price <= lo && e.max_price >= hi {
-                price_in |= 1 << k;
+                price_in[k / 64] |= 1 << (k % 64);
             }
         }
         let has_area = criteria.min_living_area.is_some() || criteria.max_living_area.is_some();
@@ -692,29 +692,37 @@ impl MatcherIndex {
             }
             let bounds_ok = s_price[w] & s_area[w];
             let (beds_ok, kw_ok) = (s_beds[w], s_kw[w]);
-            let mut sure = m & bounds_ok & beds_ok & kw_ok;
-            let mut maybe = m & !sure;
+            let sure = m & bounds_ok & beds_ok & kw_ok;
+            let maybe = m & !sure;
             let ag = agency[w];
-            while sure != 0 {
-                let bit = sure.trailing_zeros() as usize;
-                sure &= sure - 1;
-                let [id, owner] = ids[w * 64 + bit];
-                found(id, owner_of(owner, ag, bit));
+            // The checks as passes over the unsettled slots, each computing a mask without
+            // branching on the loaded data (so the cache misses of a word overlap).
+            let mut pass = maybe;
+            let mut check = maybe & !bounds_ok;
+            while check != 0 {
+                let bit = check.trailing_zeros() as usize;
+                check &= check - 1;
+                pass &= !(u64::from(!q.bounds_ok(&bounds[w * 64 + bit])) << bit);
             }
-            while maybe != 0 {
-                let bit = maybe.trailing_zeros() as usize;
-                maybe &= maybe - 1;
-                let slot = w * 64 + bit;
-                if (bounds_ok >> bit) & 1 == 0 && !q.bounds_ok(&bounds[slot]) {
-                    continue;
-                }
-                if (beds_ok >> bit) & 1 == 0 && l.bedrooms.is_some_and(|b| b < min_beds[slot]) {
-                    continue;
-                }
-                if (kw_ok >> bit) & 1 == 0 && !self.keywords_ok(kws[slot], memo, l) {
-                    continue;
-                }
-                let [id, owner] = ids[slot];
+            let mut check = maybe & !beds_ok;
+            while check != 0 {
+                let bit = check.trailing_zeros() as usize;
+                check &= check - 1;
+                let fail = l.bedrooms.is_some_and(|b| b < min_beds[w * 64 + bit]);
+                pass &= !(u64::from(fail) << bit);
+            }
+            let mut check = maybe & !kw_ok;
+            while check != 0 {
+                let bit = check.trailing_zeros() as usize;
+                check &= check - 1;
+                let fail = !self.keywords_ok(kws[w * 64 + bit], memo, l);
+                pass &= !(u64::from(fail) << bit);
+            }
+            let mut emit = sure | pass;
+            while emit != 0 {
+                let bit = emit.trailing_zeros() as usize;
+                emit &= emit - 1;
+                let [id, owner] = ids[w * 64 + bit];
                 found(id, owner_of(owner, ag, bit));
             }
         }
@@ -723,7 +731,9 @@ impl MatcherIndex {
     /// Whether `listing` contains every keyword of [`Entry::kw`] `kw`.
     #[inline]
     fn keywords_ok(&self, kw: u64, memo: &mut KeywordMemo, l: &ListingFacts) -> bool {
-        if kw & KW_LIST == 0 {
+        if kw & (KW_LIST | !memo.known) == 0 {
+            kw & !memo.present == 0
+        } else if kw & KW_LIST == 0 {
             memo.contains_all(kw, &self.kw_strings, l)
         } else {
             self.kw_lists[kw as u32 as usize]
@@ -824,10 +834,10 @@ fn owner_of(owner: i64, agency: u64, bit: usize) -> Owner {
     }
 }
 
-/// Sets bit `base + k` of a row for every bit `k` of `mask`.
-fn put(row: &mut [u64; ROW_WORDS], base: usize, mask: u128) {
+/// Sets bit `base + k` of a row for every bit `k` of `mask` (little-endian words).
+fn put(row: &mut [u64; ROW_WORDS], base: usize, mask: &[u64]) {
     let (w, b) = (base / 64, base % 64);
-    for (i, x) in [mask as u64, (mask >> 64) as u64].into_iter().enumerate() {
+    for (i, &x) in mask.iter().enumerate() {
         if x == 0 {
             continue;
         }
@@ -888,9 +898,9 @@ impl Query<'_> {
     #[inline]
     fn bounds_ok(&self, b: &Bounds) -> bool {
         let price = self.listing.price;
-        price >= b.min_price
-            && price <= b.max_price
-            && (self.area.is_nan() || (self.area >= b.min_area && self.area <= b.max_area))
+        (price >= b.min_price)
+            & (price <= b.max_price)
+            & (self.area.is_nan() | ((self.area >= b.min_area) & (self.area <= b.max_area)))
     }
 }
 
