@@ -75,6 +75,8 @@ const ROW_WORDS: usize = SETS.div_ceil(64);
 const KW_LIST: u64 = 1 << 63;
 /// No bucket.
 const NO_BUCKET: u32 = u32::MAX;
+/// Words of a bucket a query handles as one block.
+const BLOCK_WORDS: usize = 16;
 /// Compact a bucket once it has this many dead slots and they are at least half of it.
 const COMPACT_MIN_DEAD: usize = 64;
 /// Keyword ids below this are kept as a bit mask in the entry; a search naming a keyword with a
@@ -685,45 +687,57 @@ impl MatcherIndex {
         let ids = &bucket.ids[..n];
         let (bounds, kws, min_beds) = (&bucket.bounds[..n], &bucket.kw[..n], &bucket.min_beds[..n]);
         let l = q.listing;
-        for w in 0..words {
-            let m = c0[w] & c1[w] & c2[w] & c3[w];
-            if m == 0 {
-                continue;
+        // Blocks of BLOCK_WORDS words: first the masks of every word and the list of slots to
+        // check, then each check as one branch-free loop over the block's list (so the cache
+        // misses of a whole block overlap), then the matches.
+        let mut m_of = [0u64; BLOCK_WORDS];
+        let mut fail = [0u64; BLOCK_WORDS];
+        let mut need_bounds = [0u32; BLOCK_WORDS * 64];
+        let mut need_other = [0u32; BLOCK_WORDS * 64];
+        for start in (0..words).step_by(BLOCK_WORDS) {
+            let end = (start + BLOCK_WORDS).min(words);
+            let (mut nb, mut no) = (0, 0);
+            for w in start..end {
+                let m = c0[w] & c1[w] & c2[w] & c3[w];
+                let bounds_ok = s_price[w] & s_area[w];
+                let sure = m & bounds_ok & s_beds[w] & s_kw[w];
+                let (i, maybe) = (w - start, m & !sure);
+                m_of[i] = m;
+                fail[i] = 0;
+                let mut check = maybe & !bounds_ok;
+                while check != 0 {
+                    need_bounds[nb] = (w * 64) as u32 + check.trailing_zeros();
+                    nb += 1;
+                    check &= check - 1;
+                }
+                let mut check = maybe & !(s_beds[w] & s_kw[w]);
+                while check != 0 {
+                    need_other[no] = (w * 64) as u32 + check.trailing_zeros();
+                    no += 1;
+                    check &= check - 1;
+                }
             }
-            let bounds_ok = s_price[w] & s_area[w];
-            let (beds_ok, kw_ok) = (s_beds[w], s_kw[w]);
-            let sure = m & bounds_ok & beds_ok & kw_ok;
-            let maybe = m & !sure;
-            let ag = agency[w];
-            // The checks as passes over the unsettled slots, each computing a mask without
-            // branching on the loaded data (so the cache misses of a word overlap).
-            let mut pass = maybe;
-            let mut check = maybe & !bounds_ok;
-            while check != 0 {
-                let bit = check.trailing_zeros() as usize;
-                check &= check - 1;
-                pass &= !(u64::from(!q.bounds_ok(&bounds[w * 64 + bit])) << bit);
+            for &slot in &need_bounds[..nb] {
+                let slot = slot as usize;
+                let bad = !q.bounds_ok(&bounds[slot]);
+                fail[slot / 64 - start] |= u64::from(bad) << (slot % 64);
             }
-            let mut check = maybe & !beds_ok;
-            while check != 0 {
-                let bit = check.trailing_zeros() as usize;
-                check &= check - 1;
-                let fail = l.bedrooms.is_some_and(|b| b < min_beds[w * 64 + bit]);
-                pass &= !(u64::from(fail) << bit);
+            for &slot in &need_other[..no] {
+                let slot = slot as usize;
+                let bad = l.bedrooms.is_some_and(|b| b < min_beds[slot])
+                    || !self.keywords_ok(kws[slot], memo, l);
+                fail[slot / 64 - start] |= u64::from(bad) << (slot % 64);
             }
-            let mut check = maybe & !kw_ok;
-            while check != 0 {
-                let bit = check.trailing_zeros() as usize;
-                check &= check - 1;
-                let fail = !self.keywords_ok(kws[w * 64 + bit], memo, l);
-                pass &= !(u64::from(fail) << bit);
-            }
-            let mut emit = sure | pass;
-            while emit != 0 {
-                let bit = emit.trailing_zeros() as usize;
-                emit &= emit - 1;
-                let [id, owner] = ids[w * 64 + bit];
-                found(id, owner_of(owner, ag, bit));
+            for w in start..end {
+                let i = w - start;
+                let mut emit = m_of[i] & !fail[i];
+                let ag = agency[w];
+                while emit != 0 {
+                    let bit = emit.trailing_zeros() as usize;
+                    emit &= emit - 1;
+                    let [id, owner] = ids[w * 64 + bit];
+                    found(id, owner_of(owner, ag, bit));
+                }
             }
         }
     }
