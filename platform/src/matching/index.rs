@@ -8,27 +8,33 @@
 //! (sale, lisbon, alfama) therefore looks at most at eight buckets: {sale, any type} × {lisbon,
 //! any city} × {alfama, any district}.
 //!
-//! Inside a bucket every search has a slot. The bucket keeps the search id and owner of every
-//! slot (struct of arrays, 16 bytes), the exact bounds of every slot (an [`Entry`], read only when
-//! the bit columns cannot settle a slot) and a set of bit columns over the slots (one bit per
-//! search and column):
+//! Inside a bucket every search has a slot. The bucket keeps per slot, as separate arrays, the
+//! search id and owner id (16 bytes), the exact price and area bounds ([`Bounds`], 32 bytes), the
+//! keywords (a bit mask of keyword ids, 8 bytes) and the minimum bedrooms (4 bytes), and a set of
+//! bit columns over the slots (one bit per search and column):
 //!
 //! * `alive`: the slot holds a live search (removal clears this bit and the property-type bits,
 //!   so a dead slot never survives a query; a bucket with many dead slots is compacted);
 //! * `no keywords` (the search names no keyword) and `agency` (the owner is an agency);
-//! * one column per price band (128 geometric bands): the search's price interval meets the band,
-//!   and a second one per band: the interval contains the whole band;
-//! * one column per living-area band (31 geometric bands plus "listing states no area"), and per
-//!   real band a second one: the search's area interval contains the whole band;
+//! * one column per price band (256 geometric bands): the search's price interval meets the band,
+//!   and a second one per band: the interval contains the whole band ("inside");
+//! * one column per living-area band (63 geometric bands plus "listing states no area"), and per
+//!   real band an "inside" one;
 //! * one column per bedroom count 0..=6, "7 or more" and "listing states no count";
 //! * one column per property type: the search accepts it.
 //!
 //! Matching a listing ANDs four columns word by word (64 searches per instruction): the
-//! survivors. Survivors whose price and area bands lie inside the search's intervals and that
-//! name no keyword match for certain ("sure": four more columns ANDed) and are emitted straight
-//! from the id/owner arrays; only the others are checked exactly against their entries (band
-//! edges, bedrooms ≥ 7, keywords with a per-listing memo). The result equals filtering every
-//! live search with [`SearchCriteria::matches`], which the tests check on random data.
+//! survivors. A survivor whose price and area bands lie inside its intervals and that names no
+//! keyword is a certain match (four more columns ANDed) and is emitted straight from the id
+//! array. Only the others (about a third of the survivors on a broad workload) are checked, and
+//! only for what is unsettled: the bounds at the band edges, bedrooms ≥ 7, keywords (a
+//! per-listing memo). The checks run per block of 16 words as branch-free loops so that their
+//! cache misses overlap. The result equals filtering every live search with
+//! [`SearchCriteria::matches`], which the tests check on random data and at every band edge.
+//!
+//! `build` (and compaction) lay a bucket out from per-search rows of bits, transposed 64 slots
+//! at a time, with slots sorted by (minimum-price band, maximum price) so that a listing's
+//! matches lie in dense runs.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -457,6 +463,7 @@ impl MatcherIndex {
         let query = Query {
             listing,
             area: listing.living_area.unwrap_or(f64::NAN),
+            beds_settled: beds != BEDS_SEVEN_OR_MORE,
             sets: [
                 SET_PRICE + price,
                 SET_AREA + area,
@@ -724,7 +731,7 @@ impl MatcherIndex {
             }
             for &slot in &need_other[..no] {
                 let slot = slot as usize;
-                let bad = l.bedrooms.is_some_and(|b| b < min_beds[slot])
+                let bad = (!q.beds_settled && l.bedrooms.is_some_and(|b| b < min_beds[slot]))
                     || !self.keywords_ok(kws[slot], memo, l);
                 fail[slot / 64 - start] |= u64::from(bad) << (slot % 64);
             }
@@ -880,6 +887,8 @@ struct Query<'a> {
     area: f64,
     /// Survivor columns.
     sets: [usize; 4],
+    /// The survivor columns settle bedrooms (the listing states fewer than 7 or none).
+    beds_settled: bool,
     /// Columns that, with the survivor columns, make a slot a certain match.
     sure: [usize; 4],
 }
