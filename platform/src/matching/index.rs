@@ -204,8 +204,8 @@ pub struct MatcherIndex {
     slots: HashMap<SearchId, (u32, u32)>,
     price_edges: [u64; PRICE_BANDS - 1],
     area_edges: [f64; AREA_BANDS - 1],
-    /// Matches of a recent [`MatcherIndex::matching`] call, decaying: its result vector is
-    /// reserved from this so that it rarely grows.
+    /// The most matches of recent [`MatcherIndex::matching`] calls, slowly decaying: the result
+    /// vector is reserved from this so that it rarely grows.
     size_hint: AtomicUsize,
 }
 
@@ -415,9 +415,11 @@ impl MatcherIndex {
         // Reserve from recent answers so the vector rarely grows (a listing matches thousands
         // of searches in a large index); unused capacity is never touched.
         let hint = self.size_hint.load(Ordering::Relaxed);
-        let mut out = Vec::with_capacity(hint + hint / 2);
+        let mut out = Vec::with_capacity(hint + hint / 4);
         self.for_each_match(listing, |id, owner| out.push((id, owner)));
-        let decayed = hint - hint / 8;
+        // Near the largest recent answer: a large answer right after small ones must not grow
+        // (and copy) the vector several times.
+        let decayed = hint - hint / 64;
         if out.len() > decayed || decayed != hint {
             self.size_hint
                 .store(out.len().max(decayed), Ordering::Relaxed);
