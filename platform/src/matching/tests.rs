@@ -282,6 +282,104 @@ fn the_shared_matcher() {
     assert!(!matcher.remove(5));
 }
 
+/// Bounds just around every band edge, keywords beyond the keyword bit mask (more than 64
+/// distinct), agency and user owners, duplicate ids: built and incremental indexes against the
+/// reference, owners included.
+#[test]
+fn band_edges_many_keywords_and_owners() {
+    let (price_edges, area_edges) = MatcherIndex::new().band_edges();
+    let mut prices = vec![0, 1, u64::MAX - 1, u64::MAX];
+    for &e in &price_edges {
+        prices.extend([e - 2, e - 1, e, e + 1]);
+    }
+    let mut areas = vec![f64::NEG_INFINITY, -1.0, 0.0, f64::INFINITY];
+    for &e in &area_edges {
+        areas.extend([e.next_down(), e, e.next_up()]);
+    }
+    let words: Vec<String> = (0..100).map(|i| format!("kw{i:03}")).collect();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let beds = [0u32, 1, 3, 6, 7, 8, 200, u32::MAX];
+    let mut searches = Vec::new();
+    for i in 0..3_000i64 {
+        let opt_price = |next: &mut dyn FnMut(usize) -> usize| {
+            (next(3) != 0).then(|| prices[next(prices.len())])
+        };
+        let min_price = opt_price(&mut next);
+        let max_price = opt_price(&mut next);
+        let opt_area =
+            |next: &mut dyn FnMut(usize) -> usize| (next(3) == 0).then(|| areas[next(areas.len())]);
+        let min_living_area = opt_area(&mut next);
+        let max_living_area = opt_area(&mut next);
+        let c = SearchCriteria {
+            transaction_type: None,
+            city: (next(2) == 0).then(|| "lisbon".to_owned()),
+            district: None,
+            property_types: (0..next(3))
+                .map(|_| PropertyType::ALL[next(PropertyType::ALL.len())])
+                .collect(),
+            min_price,
+            max_price,
+            min_living_area,
+            max_living_area,
+            min_bedrooms: (next(2) == 0).then(|| beds[next(beds.len())]),
+            keywords: (0..[0, 0, 0, 1, 2][next(5)])
+                .map(|_| words[next(words.len())].clone())
+                .collect(),
+        };
+        let owner = if i % 3 == 0 {
+            Owner::Agency(i % 7)
+        } else {
+            Owner::User(i)
+        };
+        searches.push((i % 2_500, owner, c));
+    }
+    let built = MatcherIndex::build(searches.iter().map(|(id, o, c)| (*id, *o, c)));
+    let mut incremental = MatcherIndex::new();
+    let mut live: BTreeMap<SearchId, (Owner, SearchCriteria)> = BTreeMap::new();
+    for (id, o, c) in &searches {
+        incremental.insert(*id, *o, c);
+        live.insert(*id, (*o, c.normalized()));
+    }
+    assert_eq!(built.len(), live.len());
+    assert_eq!(incremental.len(), live.len());
+    for _ in 0..300 {
+        let text: Vec<&str> = (0..next(30))
+            .map(|_| words[next(words.len())].as_str())
+            .collect();
+        let l = ListingFacts {
+            city: if next(2) == 0 { "lisbon" } else { "porto" }.into(),
+            district: None,
+            property_type: PropertyType::ALL[next(PropertyType::ALL.len())],
+            price: prices[next(prices.len())],
+            living_area: match next(10) {
+                0 => None,
+                1 => Some(f64::NAN),
+                _ => Some(areas[next(areas.len())]),
+            },
+            bedrooms: (next(8) != 0).then(|| beds[next(beds.len())]),
+            title: text[..text.len() / 3].join(" "),
+            description: text[text.len() / 3..].join(" "),
+            ..listing()
+        };
+        let want: Vec<(SearchId, Owner)> = live
+            .iter()
+            .filter(|(_, (_, c))| c.matches(&l))
+            .map(|(id, (o, _))| (*id, *o))
+            .collect();
+        for index in [&built, &incremental] {
+            let mut got = index.matching(&l);
+            got.sort_unstable_by_key(|&(id, _)| id);
+            assert_eq!(got, want, "{l:?}");
+        }
+    }
+}
+
 // ---- random workloads against the reference ----
 
 const CITIES: [&str; 3] = ["lisbon", "porto", "são paulo"];
