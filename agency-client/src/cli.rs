@@ -262,6 +262,19 @@ pub enum CustomerCommand {
     },
     /// List customers.
     List,
+    /// Keep a tenant's wishes on the platform as a saved search, so matches from every agency
+    /// reach the agency's email while this desk is off (30 days, renew with `watch` again).
+    Watch {
+        /// Customer id (a tenant or buyer with wishes).
+        id: i32,
+    },
+    /// The agency's saved searches on the platform.
+    Watched,
+    /// Stop watching: delete a saved search on the platform.
+    Unwatch {
+        /// The platform's saved-search id (see `customer watched`).
+        platform_id: i64,
+    },
 }
 
 fn parse_code<T>(field: &str, value: &str, parse: fn(&str) -> Option<T>) -> Result<T, ClientError> {
@@ -622,7 +635,7 @@ pub fn run(cli: &Cli) -> Result<Output, ClientError> {
             let text = search_text(&result);
             out(json!(result), text)
         }
-        Command::Customer(cmd) => run_customer(&mut store, cmd),
+        Command::Customer(cmd) => run_customer(&mut store, cli, cmd),
         Command::Hints { all, dismiss } => {
             if let Some(id) = dismiss {
                 customers::dismiss(store.conn(), *id)?;
@@ -715,7 +728,82 @@ fn customer_line(c: &customers::Customer) -> String {
     }
 }
 
-fn run_customer(store: &mut Store, cmd: &CustomerCommand) -> Result<Output, ClientError> {
+fn run_customer(
+    store: &mut Store,
+    cli: &Cli,
+    cmd: &CustomerCommand,
+) -> Result<Output, ClientError> {
+    // Commands that talk to the platform.
+    match cmd {
+        CustomerCommand::Watch { id } => {
+            let customer = customers::get(store.conn(), *id)?;
+            let wishes = customer
+                .wishes
+                .clone()
+                .ok_or_else(|| ClientError::InvalidListing {
+                    field: "wishes".into(),
+                    message: format!("{} has no wishes to watch", customer.name),
+                })?;
+            let mut session = open_session(store, cli)?;
+            let name = format!("{} (customer {})", customer.name, customer.id);
+            // Watching again renews the platform's copy instead of adding another.
+            let existing: Vec<api_types::api::AgencySavedSearch> =
+                session.client.get_json("/api/v1/saved-searches")?;
+            let saved: api_types::api::AgencySavedSearch =
+                match existing.iter().find(|s| s.name == name) {
+                    Some(s) => {
+                        let path = format!("/api/v1/saved-searches/{}", s.id);
+                        let body = api_types::api::AgencySavedSearchRequest {
+                            name: name.clone(),
+                            criteria: wishes,
+                        };
+                        session.client.put_json::<_, Value>(&path, &body)?;
+                        session
+                            .client
+                            .post_json(&format!("{path}/renew"), &json!({}))?
+                    }
+                    None => session.client.post_json(
+                        "/api/v1/saved-searches",
+                        &api_types::api::AgencySavedSearchRequest {
+                            name: name.clone(),
+                            criteria: wishes,
+                        },
+                    )?,
+                };
+            return out(
+                json!(saved),
+                format!(
+                    "watching on the platform as saved search {} until {}",
+                    saved.id, saved.expires_at
+                ),
+            );
+        }
+        CustomerCommand::Watched => {
+            let mut session = open_session(store, cli)?;
+            let all: Vec<api_types::api::AgencySavedSearch> =
+                session.client.get_json("/api/v1/saved-searches")?;
+            let text = all
+                .iter()
+                .map(|s| format!("#{} {} (until {})", s.id, s.name, s.expires_at))
+                .collect::<Vec<_>>()
+                .join("\n");
+            return out(json!(all), text);
+        }
+        CustomerCommand::Unwatch { platform_id } => {
+            let mut session = open_session(store, cli)?;
+            let r = session
+                .client
+                .delete(&format!("/api/v1/saved-searches/{platform_id}"))?;
+            if !r.status().is_success() {
+                return Err(crate::net::api_error(r));
+            }
+            return out(
+                json!({"deleted": platform_id}),
+                format!("saved search {platform_id} deleted on the platform"),
+            );
+        }
+        _ => {}
+    }
     let conn = store.conn();
     let done = |c: customers::Customer| {
         let text = customer_line(&c);
@@ -744,6 +832,11 @@ fn run_customer(store: &mut Store, cmd: &CustomerCommand) -> Result<Output, Clie
             let all = customers::list(conn)?;
             let text = all.iter().map(customer_line).collect::<Vec<_>>().join("\n");
             out(json!(all), text)
+        }
+        CustomerCommand::Watch { .. }
+        | CustomerCommand::Watched
+        | CustomerCommand::Unwatch { .. } => {
+            unreachable!("the platform commands returned above")
         }
     }
 }

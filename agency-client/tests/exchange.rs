@@ -330,3 +330,76 @@ fn bad_input_gets_a_clear_message_and_nothing_is_lost() {
     assert_eq!(synced["sent"]["sent"][0]["listing_key"], "P-1", "{synced}");
     assert_eq!(a.states(), [("P-1".to_owned(), "published".to_owned())]);
 }
+
+#[test]
+fn a_tenants_wishes_are_watched_on_the_platform_while_the_desk_is_off() {
+    let app = platform();
+    let url = app.agency_url();
+    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1");
+    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2");
+    let a = Desk::new();
+    let b = Desk::new();
+    a.enroll(std::slice::from_ref(&url), &token_a, &fp);
+    b.enroll(std::slice::from_ref(&url), &token_b, &fp);
+
+    let tenant = b
+        .run(&[
+            "customer",
+            "add-tenant",
+            "--name",
+            "Tina",
+            "--type",
+            "rent",
+            "--city",
+            "lisbon",
+            "--max-price",
+            "1500",
+        ])
+        .ok();
+    let tenant_id = tenant["id"].as_i64().unwrap().to_string();
+    let owner = b.run(&["customer", "add-owner", "--name", "Otto"]).ok();
+    let refused = b.run(&[
+        "customer",
+        "watch",
+        &owner["id"].as_i64().unwrap().to_string(),
+    ]);
+    assert_ne!(refused.code, 0, "an owner has no wishes to watch");
+
+    let watched = b.run(&["customer", "watch", &tenant_id]).ok();
+    let platform_id = watched["id"].as_i64().unwrap();
+    assert_eq!(watched["criteria"]["city"], "lisbon");
+    // Watching again renews the same saved search instead of adding one.
+    let again = b.run(&["customer", "watch", &tenant_id]).ok();
+    assert_eq!(again["id"].as_i64(), Some(platform_id));
+    let list = b.run(&["customer", "watched"]).ok();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+
+    // B's desk is off; A publishes a fitting flat: the platform queues a match mail for B.
+    a.add_flat("A-1", "Lisbon", 1200);
+    a.run(&["publish"]).ok();
+    let db = app.data_dir.join("platform.db");
+    let mut conn =
+        <diesel::SqliteConnection as diesel::Connection>::establish(db.to_str().unwrap()).unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        payload: String,
+    }
+    let rows: Vec<Row> = diesel::RunQueryDsl::load(
+        diesel::sql_query("SELECT payload FROM notifications WHERE kind = 'listing_match'"),
+        &mut conn,
+    )
+    .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].payload.contains("Tina"), "{}", rows[0].payload);
+
+    b.run(&["customer", "unwatch", &platform_id.to_string()])
+        .ok();
+    assert!(
+        b.run(&["customer", "watched"])
+            .ok()
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
