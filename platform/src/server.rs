@@ -127,6 +127,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::spawn(crate::matching::jobs::housekeeping(
             state.db.clone(),
             config.web.public_url.clone(),
+            config.agency.public_url.clone(),
             Duration::from_secs(600),
             shutdown.clone(),
         )),

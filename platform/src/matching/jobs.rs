@@ -42,7 +42,15 @@ pub async fn keep_in_step(
 
 /// Queues the "your saved search expires in 3 days" mails that are due and deletes saved
 /// searches expired more than [`PURGE_AFTER_MS`] ago. Returns (notices, purged).
-pub fn expiry_housekeeping(conn: &mut DbConn, public_url: &str) -> anyhow::Result<(usize, usize)> {
+///
+/// The renew link of a buyer's search is the website's saved-searches page; an agency's search
+/// is renewed by its desk client (`agency-client customer watch`), through the agency API route
+/// the link names.
+pub fn expiry_housekeeping(
+    conn: &mut DbConn,
+    public_url: &str,
+    agency_url: &str,
+) -> anyhow::Result<(usize, usize)> {
     let now = crate::db::now_ms();
     let due = crate::with_conn!(conn, |c| c
         .saved_searches_expiring(now, now + EXPIRY_NOTICE_MS))?;
@@ -60,6 +68,14 @@ pub fn expiry_housekeeping(conn: &mut DbConn, public_url: &str) -> anyhow::Resul
             let expires_at = crate::listings::ms_to_time(search.expires_at)
                 .format(&time::format_description::well_known::Rfc3339)?;
             let (user_id, agency_id) = (search.user_id, search.agency_id);
+            let renew_link = match search.owner() {
+                Owner::User(_) => format!("{}/saved", public_url.trim_end_matches('/')),
+                Owner::Agency(_) => format!(
+                    "{}/api/v1/saved-searches/{}/renew",
+                    agency_url.trim_end_matches('/'),
+                    search.id
+                ),
+            };
             let n = NewNotification {
                 user_id,
                 agency_id,
@@ -71,7 +87,7 @@ pub fn expiry_housekeeping(conn: &mut DbConn, public_url: &str) -> anyhow::Resul
                     serde_json::json!({
                         "name": search.name,
                         "expires_at": expires_at,
-                        "renew_link": format!("{}/account/searches", public_url.trim_end_matches('/')),
+                        "renew_link": renew_link,
                     }),
                 )
             };
@@ -85,11 +101,17 @@ pub fn expiry_housekeeping(conn: &mut DbConn, public_url: &str) -> anyhow::Resul
 }
 
 /// Runs [`expiry_housekeeping`] at start and every `every` until shutdown.
-pub async fn housekeeping(db: Db, public_url: String, every: Duration, mut shutdown: Shutdown) {
+pub async fn housekeeping(
+    db: Db,
+    public_url: String,
+    agency_url: String,
+    every: Duration,
+    mut shutdown: Shutdown,
+) {
     loop {
-        let url = public_url.clone();
+        let (url, agency) = (public_url.clone(), agency_url.clone());
         match db
-            .run::<_, anyhow::Error, _>(move |conn| expiry_housekeeping(conn, &url))
+            .run::<_, anyhow::Error, _>(move |conn| expiry_housekeeping(conn, &url, &agency))
             .await
         {
             Ok((0, 0)) => {}

@@ -536,14 +536,32 @@ mod tests {
             .set(saved_searches::expires_at.eq(soon))
             .execute(c))
             .unwrap();
-            let (notices, purged) =
-                crate::matching::jobs::expiry_housekeeping(&mut conn, "http://homes.example")
-                    .unwrap();
+            let (notices, purged) = crate::matching::jobs::expiry_housekeeping(
+                &mut conn,
+                "http://homes.example",
+                "https://agency.homes.example",
+            )
+            .unwrap();
             assert_eq!((notices, purged), (1, 0));
+            let payload: String = crate::with_conn!(&mut conn, |c| {
+                use crate::db::schema::notifications;
+                notifications::table
+                    .filter(notifications::kind.eq("saved_search_expiring"))
+                    .select(notifications::payload)
+                    .first(c)
+            })
+            .unwrap();
+            let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
+            assert_eq!(payload["renew_link"], "http://homes.example/saved");
+            assert_eq!(payload["name"], "my search");
             assert_eq!(
-                crate::matching::jobs::expiry_housekeeping(&mut conn, "http://homes.example")
-                    .unwrap()
-                    .0,
+                crate::matching::jobs::expiry_housekeeping(
+                    &mut conn,
+                    "http://homes.example",
+                    "https://agency.homes.example"
+                )
+                .unwrap()
+                .0,
                 0,
                 "told once"
             );
@@ -571,9 +589,12 @@ mod tests {
                 .is_empty()
             );
             // Long expired: cleaned up.
-            let (_, purged) =
-                crate::matching::jobs::expiry_housekeeping(&mut conn, "http://homes.example")
-                    .unwrap();
+            let (_, purged) = crate::matching::jobs::expiry_housekeeping(
+                &mut conn,
+                "http://homes.example",
+                "https://agency.homes.example",
+            )
+            .unwrap();
             assert_eq!(purged, 1);
         }
     );
