@@ -403,3 +403,48 @@ fn a_tenants_wishes_are_watched_on_the_platform_while_the_desk_is_off() {
             .is_empty()
     );
 }
+
+#[test]
+fn the_certificate_renews_itself_when_a_third_of_its_life_is_left() {
+    let app = platform();
+    let url = app.agency_url();
+    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1");
+    let desk = Desk::new();
+    desk.enroll(std::slice::from_ref(&url), &token, &fp);
+    let before = desk.run(&["cert"]).ok();
+    assert_eq!(before["renewal_due"], false, "{before}");
+    let old_serial = before["serial"].as_str().unwrap().to_owned();
+
+    // Age the stored certificate: 80 of its 90 days gone (the desk judges by what it stored).
+    let db = desk.dir.path().join("agency-client.sqlite3");
+    let mut conn =
+        <diesel::SqliteConnection as diesel::Connection>::establish(db.to_str().unwrap()).unwrap();
+    let day: i64 = 86_400_000;
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "UPDATE identity SET not_before = not_before - {}, not_after = not_after - {}",
+            80 * day,
+            80 * day
+        )),
+        &mut conn,
+    )
+    .unwrap();
+    drop(conn);
+
+    // The next command that talks to the platform renews first, over mutual TLS.
+    let after = desk.run(&["cert"]).ok();
+    assert_eq!(after["renewed"], true, "{after}");
+    let new_serial = after["serial"].as_str().unwrap();
+    assert_ne!(new_serial, old_serial);
+    assert!(after["days_left"].as_i64().unwrap() > 80, "{after}");
+    // The platform registered the renewal; the new certificate works, the old one is retired.
+    assert_eq!(desk.run(&["updates"]).ok()["count"], 0);
+    let certs = app.cli_json(&["cert", "list"]);
+    let old = certs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["serial"] == old_serial.as_str())
+        .unwrap();
+    assert_eq!(old["revocation_reason"], "superseded", "{old}");
+}
