@@ -97,7 +97,10 @@ impl FromRequest for AuthenticatedAgency {
                             });
                         }
                         if let Some(previous) = &row.renewed_from {
-                            retire_predecessor(c, agency.id, previous, &row.serial)?;
+                            // Revocation and its audit entry commit together or not at all.
+                            diesel::Connection::transaction(c, |c| {
+                                retire_predecessor(c, agency.id, previous, &row.serial)
+                            })?;
                         }
                         Ok(AuthenticatedAgency {
                             agency,
