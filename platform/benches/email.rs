@@ -1,6 +1,6 @@
-//! Throughput of email delivery: rendered listing-match emails sent through lettre's SMTP
-//! connection pool into the in-process test SMTP server on loopback (real SMTP conversations,
-//! one per message). Prints one final line: `email messages=N per_sec=X`.
+//! Throughput of email delivery: rendered listing-match emails sent through the SMTP connection
+//! pool (`platform::notify::smtp_pool`, lettre's SMTP client on `TCP_NODELAY` sockets) into the
+//! in-process test SMTP server on loopback (real SMTP conversations, one per message). Prints one final line: `email messages=N per_sec=X`.
 //!
 //! Run: `cargo bench -p platform --bench email` (`EMAIL_BENCH_MESSAGES`, default 5000;
 //! `EMAIL_BENCH_POOL`, default 8).

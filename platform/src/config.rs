@@ -90,6 +90,9 @@ pub struct MailConfig {
     pub smtp_tls: SmtpTls,
     /// SMTP user name, when the server wants authentication.
     pub smtp_username: Option<String>,
+    /// PEM file of CA certificates trusted for the SMTP server's TLS certificate, beside the
+    /// system's roots (for a relay with a private CA).
+    pub smtp_ca_file: Option<PathBuf>,
     /// Largest number of pooled SMTP connections (also how many mails are sent at once).
     pub smtp_pool_size: u32,
     /// Timeout of one SMTP command, in seconds.
@@ -118,6 +121,7 @@ impl Default for MailConfig {
             smtp_port: None,
             smtp_tls: SmtpTls::Starttls,
             smtp_username: None,
+            smtp_ca_file: None,
             smtp_pool_size: 4,
             smtp_timeout_secs: 30,
             batch_window_secs: 60,
@@ -358,6 +362,14 @@ pub struct ConfigOverrides {
         global = true
     )]
     pub smtp_username: Option<String>,
+    /// PEM file of extra CA certificates trusted for the SMTP server (a private relay's CA)
+    #[arg(
+        long,
+        env = "PLATFORM_SMTP_CA_FILE",
+        value_name = "FILE",
+        global = true
+    )]
+    pub smtp_ca_file: Option<PathBuf>,
     /// Pooled SMTP connections [default: 4]
     #[arg(long, env = "PLATFORM_SMTP_POOL_SIZE", value_name = "N", global = true)]
     pub smtp_pool_size: Option<u32>,
@@ -552,6 +564,9 @@ impl Config {
         }
         if let Some(v) = &o.smtp_username {
             self.mail.smtp_username = Some(v.clone());
+        }
+        if let Some(v) = &o.smtp_ca_file {
+            self.mail.smtp_ca_file = Some(v.clone());
         }
         if let Some(v) = o.smtp_pool_size {
             self.mail.smtp_pool_size = v;

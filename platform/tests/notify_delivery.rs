@@ -525,7 +525,7 @@ platform::db_test!(async without_smtp_mail_is_written_as_eml_files, |db| {
     for f in files {
         assert_eq!(f.extension().unwrap(), "eml");
         let bytes = std::fs::read(&f).unwrap();
-        let p = parse(&ReceivedMail { from: String::new(), to: vec![], data: bytes });
+        let p = parse(&ReceivedMail { from: String::new(), to: vec![], data: bytes, tls: false });
         assert_eq!(p.subject, "Reset your password");
         seen.extend(p.to);
     }

@@ -1,20 +1,23 @@
-//! Where finished messages go: an SMTP server through lettre's connection pool, or `.eml` files
-//! under `<data_dir>/mail` when no SMTP server is configured.
+//! Where finished messages go: an SMTP server through a pool of lettre SMTP connections on
+//! `TCP_NODELAY` sockets ([`super::smtp_pool`]), or `.eml` files under `<data_dir>/mail` when no
+//! SMTP server is configured.
 //!
 //! Failures are sorted for the worker: SMTP 5xx replies are final ([`SendError::Permanent`]);
 //! 4xx replies, timeouts, refused connections and I/O errors are worth retrying
 //! ([`SendError::Transient`]). The pool's idle timeout stays below the usual server-side idle
-//! limit of 60 s, so lettre does not reuse a connection the server has already closed (lettre
+//! limit of 60 s, so the pool does not reuse a connection the server has already closed (lettre
 //! issue 743).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lettre::transport::smtp::PoolConfig;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::sync::Arc;
 
+use lettre::Message;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
+
+use super::smtp_pool::{PoolSettings, Security, SmtpPool, implicit_tls_config};
 use crate::config::{MailConfig, SmtpTls};
 
 /// Environment variable that holds the SMTP password (never a file or flag).
@@ -47,6 +50,14 @@ pub enum MailerError {
         /// What lettre said.
         reason: String,
     },
+    /// The CA file for the SMTP server's certificate cannot be read or parsed.
+    #[error("cannot use mail.smtp_ca_file {path}: {reason}")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Delivers messages; cheap to clone (the SMTP pool is shared).
@@ -54,8 +65,8 @@ pub enum MailerError {
 pub enum Mailer {
     /// An SMTP server, through a connection pool.
     Smtp {
-        /// The pooled transport.
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        /// The connection pool.
+        pool: Arc<SmtpPool>,
         /// `host:port (tls)` for logs.
         description: String,
     },
@@ -94,36 +105,62 @@ impl Mailer {
             host: host.to_owned(),
             reason: e.to_string(),
         };
-        let tls = match mail.smtp_tls {
-            SmtpTls::None => Tls::None,
+        let extra_roots = match &mail.smtp_ca_file {
+            Some(path) => std::fs::read(path).map_err(|e| MailerError::CaFile {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?,
+            None => Vec::new(),
+        };
+        if let Some(path) = &mail.smtp_ca_file {
+            check_ca_pem(&extra_roots).map_err(|reason| MailerError::CaFile {
+                path: path.clone(),
+                reason,
+            })?;
+        }
+        let security = match mail.smtp_tls {
+            SmtpTls::None => Security::None,
             SmtpTls::Starttls => {
-                Tls::Required(TlsParameters::new_rustls(host.to_owned()).map_err(tls_error)?)
+                let mut builder = TlsParameters::builder(host.to_owned());
+                if !extra_roots.is_empty() {
+                    let certs =
+                        Certificate::from_pem(&extra_roots).map_err(|e| MailerError::CaFile {
+                            path: mail.smtp_ca_file.clone().unwrap_or_default(),
+                            reason: e.to_string(),
+                        })?;
+                    builder = builder.add_root_certificate(certs);
+                }
+                Security::StartTls(builder.build_rustls().map_err(tls_error)?)
             }
             SmtpTls::Tls => {
-                Tls::Wrapper(TlsParameters::new_rustls(host.to_owned()).map_err(tls_error)?)
+                Security::Implicit(implicit_tls_config(&extra_roots).map_err(|reason| {
+                    MailerError::Tls {
+                        host: host.to_owned(),
+                        reason,
+                    }
+                })?)
             }
         };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-            .port(port)
-            .tls(tls)
-            .timeout(Some(Duration::from_secs(mail.smtp_timeout_secs)))
-            .pool_config(
-                PoolConfig::new()
-                    .max_size(mail.smtp_pool_size)
-                    .min_idle(0)
-                    .idle_timeout(POOL_IDLE_TIMEOUT),
-            );
-        if let Some(user) = &mail.smtp_username {
-            builder =
-                builder.credentials(Credentials::new(user.clone(), password.unwrap_or_default()));
-        }
+        let credentials = mail
+            .smtp_username
+            .as_ref()
+            .map(|user| Credentials::new(user.clone(), password.unwrap_or_default()));
+        let pool = SmtpPool::new(PoolSettings {
+            host: host.to_owned(),
+            port,
+            security,
+            credentials,
+            timeout: Duration::from_secs(mail.smtp_timeout_secs),
+            max_size: mail.smtp_pool_size.max(1) as usize,
+            idle_timeout: POOL_IDLE_TIMEOUT,
+        });
         let tls_name = match mail.smtp_tls {
             SmtpTls::None => "none",
             SmtpTls::Starttls => "starttls",
             SmtpTls::Tls => "tls",
         };
         Ok(Mailer::Smtp {
-            transport: builder.build(),
+            pool,
             description: format!("smtp {host}:{port} (tls: {tls_name})"),
         })
     }
@@ -139,11 +176,7 @@ impl Mailer {
     /// Delivers one message.
     pub async fn send(&self, message: &Message) -> Result<(), SendError> {
         match self {
-            Mailer::Smtp { transport, .. } => match transport.send(message.clone()).await {
-                Ok(_) => Ok(()),
-                Err(e) if e.is_permanent() => Err(SendError::Permanent(one_line(&e))),
-                Err(e) => Err(SendError::Transient(one_line(&e))),
-            },
+            Mailer::Smtp { pool, .. } => pool.send(message.envelope(), &message.formatted()).await,
             Mailer::Files(dir) => {
                 let dir = dir.clone();
                 let bytes = message.formatted();
@@ -157,8 +190,23 @@ impl Mailer {
     }
 }
 
+/// At least one certificate and nothing unreadable in a PEM file of CA certificates.
+fn check_ca_pem(pem: &[u8]) -> Result<(), String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let mut count = 0;
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        cert.map_err(|e| format!("not a PEM certificate file: {e}"))?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err("it holds no PEM certificate".into());
+    }
+    Ok(())
+}
+
 /// The error and its sources on one line.
-fn one_line(e: &dyn std::error::Error) -> String {
+pub(crate) fn one_line(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -11,6 +11,7 @@
 pub mod mailer;
 pub mod outbox;
 pub mod render;
+pub mod smtp_pool;
 pub mod unsubscribe;
 pub mod worker;
 

@@ -1,6 +1,7 @@
 //! A small SMTP server for tests and benchmarks that speaks real SMTP (greeting, EHLO/HELO, MAIL,
 //! RCPT, DATA with dot-unstuffing, RSET, NOOP, QUIT) on a loopback port and keeps every message
-//! it accepts. [`SmtpMode`] simulates outages: a server that answers 421 and hangs up, one that
+//! it accepts. It can offer TLS ([`SinkTls`]): `STARTTLS` or TLS from the first byte, with a
+//! certificate the test provides. [`SmtpMode`] simulates outages: a server that answers 421 and hangs up, one that
 //! answers 4xx or 5xx to every mail, or one that never confirms the end of DATA (to crash a
 //! sender mid-send).
 
@@ -8,8 +9,18 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+/// TLS the server offers, with the certificate chain and key it presents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkTls {
+    /// Plain connection; `STARTTLS` is offered after `EHLO` (RFC 3207).
+    StartTls,
+    /// TLS from the first byte (SMTPS, RFC 8314).
+    Implicit,
+}
 
 /// How the server answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +46,8 @@ pub struct ReceivedMail {
     pub to: Vec<String>,
     /// The message as transmitted, dot-unstuffed, with CRLF line ends.
     pub data: Vec<u8>,
+    /// Whether it arrived over TLS.
+    pub tls: bool,
 }
 
 #[derive(Debug)]
@@ -62,6 +75,29 @@ impl SmtpSink {
 
     /// Like [`SmtpSink::start`]; with `keep_data` false only envelopes are kept (benchmarks).
     pub fn start_with(keep_data: bool) -> SmtpSink {
+        SmtpSink::spawn(keep_data, None)
+    }
+
+    /// Like [`SmtpSink::start`], offering TLS with `cert_chain_pem` (leaf first) and `key_pem`.
+    pub fn start_tls(tls: SinkTls, cert_chain_pem: &str, key_pem: &str) -> SmtpSink {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_slice_iter(cert_chain_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("certificate chain PEM");
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("private key PEM");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server certificate and key");
+        SmtpSink::spawn(true, Some((tls, TlsAcceptor::from(Arc::new(config)))))
+    }
+
+    fn spawn(keep_data: bool, tls: Option<(SinkTls, TlsAcceptor)>) -> SmtpSink {
         let state = Arc::new(Mutex::new(SinkState {
             mode: SmtpMode::Accept,
             received: Vec::new(),
@@ -90,8 +126,9 @@ impl SmtpSink {
                             continue;
                         };
                         let state = Arc::clone(&thread_state);
+                        let tls = tls.clone();
                         tokio::spawn(async move {
-                            let _ = session(stream, state).await;
+                            let _ = session(stream, state, tls).await;
                         });
                     }
                 };
@@ -173,72 +210,129 @@ fn path_of(line: &str) -> String {
     line[start..end].to_owned()
 }
 
-async fn session(stream: TcpStream, state: Arc<Mutex<SinkState>>) -> std::io::Result<()> {
+async fn session(
+    stream: TcpStream,
+    state: Arc<Mutex<SinkState>>,
+    tls: Option<(SinkTls, TlsAcceptor)>,
+) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     state.lock().unwrap().connections += 1;
-    let (read, mut write) = stream.into_split();
-    let mut read = BufReader::new(read);
-    if mode(&state) == SmtpMode::Down {
-        write
-            .write_all(b"421 4.3.2 sink.test Service not available\r\n")
-            .await?;
-        return Ok(());
+    match tls {
+        None => {
+            converse(BufReader::new(stream), &state, Phase::Plain).await?;
+        }
+        Some((SinkTls::Implicit, acceptor)) => {
+            let stream = acceptor.accept(stream).await?;
+            converse(BufReader::new(stream), &state, Phase::Encrypted).await?;
+        }
+        Some((SinkTls::StartTls, acceptor)) => {
+            if let End::StartTls(plain) =
+                converse(BufReader::new(stream), &state, Phase::OfferStartTls).await?
+            {
+                let stream = acceptor.accept(plain).await?;
+                converse(BufReader::new(stream), &state, Phase::AfterStartTls).await?;
+            }
+        }
     }
-    write
-        .write_all(b"220 sink.test ESMTP test sink\r\n")
-        .await?;
+    Ok(())
+}
+
+/// Where a conversation stands with respect to TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No TLS on offer.
+    Plain,
+    /// Plain so far; `STARTTLS` is offered.
+    OfferStartTls,
+    /// Encrypted after `STARTTLS` (no new greeting).
+    AfterStartTls,
+    /// Encrypted from the first byte.
+    Encrypted,
+}
+
+/// How a conversation ended.
+enum End<S> {
+    /// The client left or said `QUIT`.
+    Closed,
+    /// The client asked for `STARTTLS`: here is the plain stream to encrypt.
+    StartTls(S),
+}
+
+/// Writes one reply and pushes it out (a TLS stream buffers until flushed).
+async fn reply<S: AsyncWrite + Unpin>(io: &mut S, text: &[u8]) -> std::io::Result<()> {
+    io.write_all(text).await?;
+    io.flush().await
+}
+
+async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+    mut io: BufReader<S>,
+    state: &Mutex<SinkState>,
+    phase: Phase,
+) -> std::io::Result<End<S>> {
+    let encrypted = matches!(phase, Phase::AfterStartTls | Phase::Encrypted);
+    if mode(state) == SmtpMode::Down {
+        reply(&mut io, b"421 4.3.2 sink.test Service not available\r\n").await?;
+        return Ok(End::Closed);
+    }
+    if phase != Phase::AfterStartTls {
+        reply(&mut io, b"220 sink.test ESMTP test sink\r\n").await?;
+    }
     let mut from = String::new();
     let mut to = Vec::new();
     let mut line = Vec::new();
     loop {
         line.clear();
-        if read.read_until(b'\n', &mut line).await? == 0 {
-            return Ok(());
+        if io.read_until(b'\n', &mut line).await? == 0 {
+            return Ok(End::Closed);
         }
         let text = String::from_utf8_lossy(&line).trim_end().to_owned();
         let upper = text.to_ascii_uppercase();
-        if mode(&state) == SmtpMode::Down {
-            write
-                .write_all(b"421 4.3.2 sink.test Service not available\r\n")
-                .await?;
-            return Ok(());
+        if mode(state) == SmtpMode::Down {
+            reply(&mut io, b"421 4.3.2 sink.test Service not available\r\n").await?;
+            return Ok(End::Closed);
         }
         if upper.starts_with("EHLO") {
-            write
-                .write_all(b"250-sink.test\r\n250-PIPELINING\r\n250 SIZE 52428800\r\n")
-                .await?;
+            let offer: &[u8] = if phase == Phase::OfferStartTls {
+                b"250-sink.test\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 SIZE 52428800\r\n"
+            } else {
+                b"250-sink.test\r\n250-PIPELINING\r\n250 SIZE 52428800\r\n"
+            };
+            reply(&mut io, offer).await?;
+        } else if upper == "STARTTLS" && phase == Phase::OfferStartTls {
+            reply(&mut io, b"220 2.0.0 Ready to start TLS\r\n").await?;
+            return Ok(End::StartTls(io.into_inner()));
+        } else if phase == Phase::OfferStartTls && upper.starts_with("MAIL FROM:") {
+            reply(
+                &mut io,
+                b"530 5.7.0 Must issue a STARTTLS command first\r\n",
+            )
+            .await?;
         } else if upper.starts_with("HELO") {
-            write.write_all(b"250 sink.test\r\n").await?;
+            reply(&mut io, b"250 sink.test\r\n").await?;
         } else if upper.starts_with("MAIL FROM:") {
-            match mode(&state) {
+            match mode(state) {
                 SmtpMode::TempFail => {
-                    write
-                        .write_all(b"451 4.3.0 Temporary failure, try again later\r\n")
-                        .await?;
+                    reply(&mut io, b"451 4.3.0 Temporary failure, try again later\r\n").await?;
                 }
                 SmtpMode::PermFail => {
-                    write
-                        .write_all(b"550 5.7.1 Message refused by policy\r\n")
-                        .await?;
+                    reply(&mut io, b"550 5.7.1 Message refused by policy\r\n").await?;
                 }
                 _ => {
                     from = path_of(&text);
                     to.clear();
-                    write.write_all(b"250 2.1.0 OK\r\n").await?;
+                    reply(&mut io, b"250 2.1.0 OK\r\n").await?;
                 }
             }
         } else if upper.starts_with("RCPT TO:") {
             to.push(path_of(&text));
-            write.write_all(b"250 2.1.5 OK\r\n").await?;
+            reply(&mut io, b"250 2.1.5 OK\r\n").await?;
         } else if upper == "DATA" {
-            write
-                .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
-                .await?;
+            reply(&mut io, b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
             let mut data = Vec::new();
             loop {
                 line.clear();
-                if read.read_until(b'\n', &mut line).await? == 0 {
-                    return Ok(());
+                if io.read_until(b'\n', &mut line).await? == 0 {
+                    return Ok(End::Closed);
                 }
                 if line == b".\r\n" || line == b".\n" {
                     break;
@@ -250,7 +344,7 @@ async fn session(stream: TcpStream, state: Arc<Mutex<SinkState>>) -> std::io::Re
                 };
                 data.extend_from_slice(body);
             }
-            if mode(&state) == SmtpMode::Hang {
+            if mode(state) == SmtpMode::Hang {
                 std::future::pending::<()>().await;
             }
             {
@@ -260,22 +354,21 @@ async fn session(stream: TcpStream, state: Arc<Mutex<SinkState>>) -> std::io::Re
                     from: std::mem::take(&mut from),
                     to: std::mem::take(&mut to),
                     data,
+                    tls: encrypted,
                 });
             }
-            write.write_all(b"250 2.0.0 OK queued\r\n").await?;
+            reply(&mut io, b"250 2.0.0 OK queued\r\n").await?;
         } else if upper == "RSET" {
             from.clear();
             to.clear();
-            write.write_all(b"250 2.0.0 OK\r\n").await?;
+            reply(&mut io, b"250 2.0.0 OK\r\n").await?;
         } else if upper.starts_with("NOOP") {
-            write.write_all(b"250 2.0.0 OK\r\n").await?;
+            reply(&mut io, b"250 2.0.0 OK\r\n").await?;
         } else if upper == "QUIT" {
-            write.write_all(b"221 2.0.0 Bye\r\n").await?;
-            return Ok(());
+            reply(&mut io, b"221 2.0.0 Bye\r\n").await?;
+            return Ok(End::Closed);
         } else {
-            write
-                .write_all(b"502 5.5.2 Command not recognized\r\n")
-                .await?;
+            reply(&mut io, b"502 5.5.2 Command not recognized\r\n").await?;
         }
     }
 }
