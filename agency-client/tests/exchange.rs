@@ -518,6 +518,25 @@ fn signatures_are_checked_on_pull_and_remote_search_and_a_tampered_listing_is_fl
     assert_eq!(keys(&b.run(&["hints"]).ok(), "listing_key"), ["A-1"]);
     // The signing certificate is cached on the desk.
     assert_eq!(b.sql("UPDATE certificates SET status = status"), 1);
+    // Listings stored unchecked (pulled by an older desk program) are checked at the next sync,
+    // even with no news on the feed; the invalid one loses the hint it had.
+    b.sql(
+        "UPDATE shared_listings SET signature_state = 'unchecked', signature_problem = NULL, \
+         signature_checked_at = NULL",
+    );
+    b.sql(
+        "INSERT INTO hints (customer_id, office_key, listing_key, state, created_at) \
+         SELECT 1, office_key, 'A-2', 'open', 0 FROM shared_listings WHERE listing_key = 'A-2'",
+    );
+    assert_eq!(b.run(&["hints"]).ok().as_array().unwrap().len(), 2);
+    let resynced = b.run(&["sync"]).ok();
+    assert_eq!(resynced["pulled"]["events"], 0, "{resynced}");
+    assert_eq!(resynced["pulled"]["verified"], 1, "{resynced}");
+    assert_eq!(
+        resynced["pulled"]["invalid"][0]["listing_key"], "A-2",
+        "{resynced}"
+    );
+    assert_eq!(keys(&b.run(&["hints"]).ok(), "listing_key"), ["A-1"]);
 
     let here = b.run(&["search", "--city", "Lisbon"]).ok();
     assert_eq!(here["total"], 2);
