@@ -214,7 +214,7 @@ pub struct SearchArgs {
     /// The criteria.
     #[command(flatten)]
     pub criteria: CriteriaArgs,
-    /// Most listings to show.
+    /// Most listings to show (with --remote: the page size, 1 to 100).
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
     /// List past searches instead.
@@ -223,6 +223,60 @@ pub struct SearchArgs {
     /// Run past search ID again.
     #[arg(long, value_name = "ID")]
     pub rerun: Option<i32>,
+    /// Search every agency's active listings on the platform instead of the pulled ones here
+    /// (needs the key; each result's agency signature is checked).
+    #[arg(long)]
+    pub remote: bool,
+    /// With --remote: newest, price_asc or price_desc (here, results are cheapest first).
+    #[arg(long)]
+    pub sort: Option<String>,
+    /// With --remote: the page to show, from 1.
+    #[arg(long)]
+    pub page: Option<u32>,
+}
+
+impl SearchArgs {
+    /// The page of a remote search these options ask for; refuses remote-only options without
+    /// `--remote` and `--remote` with `--history`.
+    fn remote_page(&self) -> Result<Option<search::RemotePage>, ClientError> {
+        if !self.remote {
+            if self.sort.is_some() {
+                return Err(ClientError::input(
+                    "--sort",
+                    "only a search on the platform (--remote) can be sorted; results here are cheapest first",
+                ));
+            }
+            if self.page.is_some() {
+                return Err(ClientError::input(
+                    "--page",
+                    "only a search on the platform (--remote) has pages; use --limit here",
+                ));
+            }
+            return Ok(None);
+        }
+        if self.history {
+            return Err(ClientError::input(
+                "--history",
+                "past searches are kept on this desk; list them without --remote",
+            ));
+        }
+        let sort = match self.sort.as_deref() {
+            None => api_types::api::SearchSort::Newest,
+            Some(s) => api_types::api::SearchSort::from_code(s).ok_or_else(|| {
+                ClientError::input(
+                    "--sort",
+                    format!("has no value {s:?}; use newest, price_asc or price_desc"),
+                )
+            })?,
+        };
+        search::RemotePage {
+            sort,
+            page: self.page.unwrap_or(1),
+            per_page: u32::try_from(self.limit).unwrap_or(u32::MAX),
+        }
+        .check()
+        .map(Some)
+    }
 }
 
 /// `customer` actions.
@@ -488,20 +542,71 @@ fn drain_text(r: &listings::DrainReport) -> String {
     text
 }
 
-fn search_text(r: &search::SearchResult) -> String {
-    let mut text = format!(
-        "{} listing(s) match {} (search #{})",
-        r.total, r.summary, r.query_id
-    );
-    for f in &r.listings {
+fn found_lines(listings: &[search::Found]) -> String {
+    let mut text = String::new();
+    for f in listings {
         text += &format!(
-            "\n  {}/{}  {} {}  {}  {}",
+            "\n  {}/{}  {} {}  {}  {}  [{}]",
             f.office_name,
             f.listing.listing_key,
             f.listing.list_price,
             f.listing.currency,
             f.listing.city,
-            f.listing.title
+            f.listing.title,
+            f.signature.text()
+        );
+    }
+    text
+}
+
+fn search_text(r: &search::SearchResult) -> String {
+    format!(
+        "{} listing(s) match {} (search #{}){}",
+        r.total,
+        r.summary,
+        r.query_id,
+        found_lines(&r.listings)
+    )
+}
+
+fn remote_search_text(r: &search::RemoteSearchResult) -> String {
+    let mut text = format!(
+        "{}{} listing(s) on the platform match {} (search #{}; page {}{})",
+        r.total,
+        if r.total_capped { "+" } else { "" },
+        r.summary,
+        r.query_id,
+        r.page,
+        if r.has_more {
+            format!(", next: --page {}", r.page + 1)
+        } else {
+            String::new()
+        }
+    );
+    if r.invalid > 0 {
+        text += &format!(
+            "\nWARNING: {} listing(s) below failed their agency's signature check; do not trust them",
+            r.invalid
+        );
+    }
+    text + &found_lines(&r.listings)
+}
+
+fn pulled_text(p: &feed::PullReport) -> String {
+    let mut text = format!(
+        "pulled {} update(s): {} listing(s) new or changed, {} gone; {} new hint(s); {} signature(s) verified",
+        p.events, p.upserted, p.removed, p.new_hints, p.verified
+    );
+    if p.unchecked > 0 {
+        text += &format!(
+            "; {} not checked (checked again at the next sync)",
+            p.unchecked
+        );
+    }
+    for i in &p.invalid {
+        text += &format!(
+            "\nWARNING: listing {}/{} has an INVALID SIGNATURE ({}); it is kept flagged and gives no hints",
+            i.office_key, i.listing_key, i.problem
         );
     }
     text
@@ -591,14 +696,7 @@ pub fn run(cli: &Cli) -> Result<Output, ClientError> {
                     eprintln!("pulled {done} of {total} updates");
                 }
             })?;
-            let text = format!(
-                "{}\npulled {} update(s): {} listing(s) new or changed, {} gone; {} new hint(s)",
-                drain_text(&sent),
-                pulled.events,
-                pulled.upserted,
-                pulled.removed,
-                pulled.new_hints
-            );
+            let text = format!("{}\n{}", drain_text(&sent), pulled_text(&pulled));
             out(json!({"sent": sent, "pulled": pulled}), text)
         }
         Command::Updates => {
@@ -614,14 +712,31 @@ pub fn run(cli: &Cli) -> Result<Output, ClientError> {
             )
         }
         Command::Search(args) => {
+            if let Some(page) = args.remote_page()? {
+                let criteria = match args.rerun {
+                    Some(id) => search::past_criteria(store.conn(), id)?,
+                    None => args.criteria.to_criteria()?,
+                };
+                let criteria = customers::check_wishes(&criteria)?;
+                let mut session = open_session(&mut store, cli)?;
+                let result = search::search_remote(store.conn(), &mut session, &criteria, page)?;
+                let text = remote_search_text(&result);
+                return out(json!(result), text);
+            }
             if args.history {
                 let past = search::history(store.conn())?;
                 let text = past
                     .iter()
                     .map(|q| {
                         format!(
-                            "#{} {} ({} hits, run {} times)",
-                            q.id, q.summary, q.last_result_count, q.run_count
+                            "#{} {} ({} hits here{}, run {} times)",
+                            q.id,
+                            q.summary,
+                            q.last_result_count,
+                            q.last_remote_total
+                                .map(|n| format!(", {n} on the platform"))
+                                .unwrap_or_default(),
+                            q.run_count
                         )
                     })
                     .collect::<Vec<_>>()

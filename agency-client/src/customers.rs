@@ -286,7 +286,11 @@ fn refresh_for_tenant(
     .execute(conn)?;
     let candidates = crate::search::candidates(conn, wishes)?;
     let now = now_ms();
-    for (office, key, _doc) in candidates {
+    // Only listings whose agency signature verified are hinted.
+    for (office, key, _doc, verdict) in candidates {
+        if !verdict.is_verified() {
+            continue;
+        }
         diesel::insert_or_ignore_into(hints::table)
             .values((
                 hints::customer_id.eq(id),

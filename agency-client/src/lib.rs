@@ -8,7 +8,8 @@
 //! * [`net`]: HTTPS with mutual TLS over several endpoints with failover;
 //! * [`listings`]: own listings, the outbox, signing and sending;
 //! * [`feed`]: pulling the change feed;
-//! * [`search`]: local search and past searches;
+//! * [`search`]: local search, search on the platform, and past searches;
+//! * [`signatures`]: checking each agency's signature on listings from the platform;
 //! * [`customers`]: owners, tenants with wishes, hints;
 //! * [`gui`]: the desktop window (`agency-client gui`);
 //! * [`cli`]: the command line (`main.rs` only calls [`cli::main`]).
@@ -23,5 +24,6 @@ pub mod identity;
 pub mod listings;
 pub mod net;
 pub mod search;
+pub mod signatures;
 
 pub use error::ClientError;

@@ -448,3 +448,234 @@ fn the_certificate_renews_itself_when_a_third_of_its_life_is_left() {
         .unwrap();
     assert_eq!(old["revocation_reason"], "superseded", "{old}");
 }
+
+/// Runs one SQL statement on the platform's SQLite database (what an intruder with write access
+/// to it could do); returns the rows changed.
+fn platform_sql(app: &platform::testing::PlatformProcess, statement: &str) -> usize {
+    let db = app.data_dir.join("platform.db");
+    let mut conn =
+        <diesel::SqliteConnection as diesel::Connection>::establish(db.to_str().unwrap()).unwrap();
+    diesel::RunQueryDsl::execute(diesel::sql_query(statement), &mut conn).unwrap()
+}
+
+fn signature_of<'a>(found: &'a Value, key: &str) -> &'a Value {
+    &found["listings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["listing"]["ListingKey"] == key)
+        .unwrap_or_else(|| panic!("{key} not in {found}"))["signature"]
+}
+
+#[test]
+fn signatures_are_checked_on_pull_and_remote_search_and_a_tampered_listing_is_flagged() {
+    let app = platform();
+    let url = app.agency_url();
+    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1");
+    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2");
+    let a = Desk::new();
+    let b = Desk::new();
+    a.enroll(std::slice::from_ref(&url), &token_a, &fp);
+    b.enroll(std::slice::from_ref(&url), &token_b, &fp);
+    b.run(&[
+        "customer",
+        "add-tenant",
+        "--name",
+        "Tina",
+        "--type",
+        "rent",
+        "--city",
+        "lisbon",
+        "--max-price",
+        "1500",
+    ])
+    .ok();
+    a.add_flat("A-1", "Lisbon", 1200);
+    a.add_flat("A-2", "Lisbon", 1300);
+    a.run(&["publish"]).ok();
+
+    // Someone with write access to the platform's database lowers A-2's rent behind A's back.
+    let changed = platform_sql(
+        &app,
+        "UPDATE listings SET price = 1250, \
+         document = replace(document, '\"ListPrice\":1300', '\"ListPrice\":1250') \
+         WHERE listing_key = 'A-2'",
+    );
+    assert_eq!(changed, 1);
+
+    // B's desk pulls: A-1 verifies, A-2 is kept but flagged, and gives no hint.
+    let synced = b.run(&["sync"]).ok();
+    let pulled = &synced["pulled"];
+    assert_eq!(pulled["upserted"], 2, "{synced}");
+    assert_eq!(pulled["verified"], 1, "{synced}");
+    assert_eq!(pulled["invalid"][0]["listing_key"], "A-2", "{synced}");
+    let problem = pulled["invalid"][0]["problem"].as_str().unwrap();
+    assert!(
+        problem.contains("changed after the agency signed it"),
+        "{problem}"
+    );
+    assert_eq!(pulled["new_hints"], 1, "{synced}");
+    assert_eq!(keys(&b.run(&["hints"]).ok(), "listing_key"), ["A-1"]);
+    // The signing certificate is cached on the desk.
+    assert_eq!(b.sql("UPDATE certificates SET status = status"), 1);
+    // Listings stored unchecked (pulled by an older desk program) are checked at the next sync,
+    // even with no news on the feed; the invalid one loses the hint it had.
+    b.sql(
+        "UPDATE shared_listings SET signature_state = 'unchecked', signature_problem = NULL, \
+         signature_checked_at = NULL",
+    );
+    b.sql(
+        "INSERT INTO hints (customer_id, office_key, listing_key, state, created_at) \
+         SELECT 1, office_key, 'A-2', 'open', 0 FROM shared_listings WHERE listing_key = 'A-2'",
+    );
+    assert_eq!(b.run(&["hints"]).ok().as_array().unwrap().len(), 2);
+    let resynced = b.run(&["sync"]).ok();
+    assert_eq!(resynced["pulled"]["events"], 0, "{resynced}");
+    assert_eq!(resynced["pulled"]["verified"], 1, "{resynced}");
+    assert_eq!(
+        resynced["pulled"]["invalid"][0]["listing_key"], "A-2",
+        "{resynced}"
+    );
+    assert_eq!(keys(&b.run(&["hints"]).ok(), "listing_key"), ["A-1"]);
+
+    let here = b.run(&["search", "--city", "Lisbon"]).ok();
+    assert_eq!(here["total"], 2);
+    assert_eq!(signature_of(&here, "A-1")["state"], "verified");
+    assert_eq!(signature_of(&here, "A-2")["state"], "invalid");
+    let (code, text, _) = b.run_text(&["search", "--city", "Lisbon"]);
+    assert_eq!(code, 0);
+    assert!(text.contains("INVALID SIGNATURE"), "{text}");
+    assert!(text.contains("signature verified"), "{text}");
+
+    // The same query rerun on the platform: the same verdicts, from the platform's answer.
+    let query_id = here["query_id"].to_string();
+    let remote = b.run(&["search", "--rerun", &query_id, "--remote"]).ok();
+    assert_eq!(remote["total"], 2, "{remote}");
+    assert_eq!(remote["invalid"], 1, "{remote}");
+    assert_eq!(remote["query_id"].to_string(), query_id);
+    assert_eq!(signature_of(&remote, "A-1")["state"], "verified");
+    assert_eq!(signature_of(&remote, "A-2")["state"], "invalid");
+    assert_eq!(
+        signature_of(&remote, "A-1")
+            .get("problem")
+            .cloned()
+            .unwrap_or(Value::Null),
+        Value::Null
+    );
+    let history = b.run(&["search", "--history"]).ok();
+    assert_eq!(history[0]["last_remote_total"], 2, "{history}");
+    let (code, text, _) = b.run_text(&["search", "--remote", "--city", "lisbon"]);
+    assert_eq!(code, 0);
+    assert!(text.contains("WARNING: 1 listing(s)"), "{text}");
+    // Remote results are shown, not stored: the desk still holds what the feed brought.
+    let cheap = b
+        .run(&[
+            "search",
+            "--remote",
+            "--max-price",
+            "1250",
+            "--sort",
+            "price_asc",
+        ])
+        .ok();
+    assert_eq!(
+        cheap["total"], 2,
+        "the tampered price is what the platform searched: {cheap}"
+    );
+    assert_eq!(cheap["listings"][0]["listing"]["ListingKey"], "A-1");
+
+    // A renews its certificate (the old one is superseded at the new one's first use) and
+    // publishes again: A-1, signed before the renewal, stays valid; A-3 verifies with the new one.
+    a.run(&["cert", "renew"]).ok();
+    a.add_flat("A-3", "Lisbon", 1400);
+    a.run(&["publish"]).ok();
+    let synced = b.run(&["sync"]).ok();
+    assert_eq!(synced["pulled"]["verified"], 1, "{synced}");
+    assert_eq!(synced["pulled"]["new_hints"], 1, "{synced}");
+    b.sql("UPDATE certificates SET fetched_at = 0"); // ask the platform again
+    let remote = b.run(&["search", "--remote", "--city", "lisbon"]).ok();
+    assert_eq!(remote["total"], 3, "{remote}");
+    assert_eq!(
+        signature_of(&remote, "A-1")["state"],
+        "verified",
+        "{remote}"
+    );
+    assert_eq!(
+        signature_of(&remote, "A-3")["state"],
+        "verified",
+        "{remote}"
+    );
+    assert_eq!(
+        b.sql("UPDATE certificates SET status = status WHERE status = 'revoked' AND revocation_reason = 'superseded'"),
+        1,
+        "the superseded certificate's status was fetched"
+    );
+
+    // A's new key is reported compromised: everything signed with it is untrusted.
+    let new_serial = a.run(&["cert"]).ok()["serial"].as_str().unwrap().to_owned();
+    let (ok, _, err) = app.cli(["cert", "revoke", &new_serial, "--reason", "key_compromise"]);
+    assert!(ok.success(), "{err}");
+    b.sql("UPDATE certificates SET fetched_at = 0");
+    let remote = b.run(&["search", "--remote", "--city", "lisbon"]).ok();
+    let a3 = signature_of(&remote, "A-3");
+    assert_eq!(a3["state"], "invalid", "{remote}");
+    assert!(
+        a3["problem"].as_str().unwrap().contains("compromised"),
+        "{a3}"
+    );
+    assert_eq!(signature_of(&remote, "A-1")["state"], "verified");
+}
+
+#[test]
+fn remote_search_refuses_bad_options_clearly() {
+    let app = platform();
+    let url = app.agency_url();
+    let (token, fp) = add_agency(&app, "Beta Realty", "BR-2");
+    let b = Desk::new();
+    // Not enrolled yet.
+    let r = b.run(&["search", "--remote"]);
+    assert_eq!(r.error_code(), "not_enrolled", "{r:?}");
+    b.enroll(std::slice::from_ref(&url), &token, &fp);
+    for (args, field) in [
+        (vec!["search", "--sort", "price_asc"], "--sort"),
+        (vec!["search", "--page", "2"], "--page"),
+        (vec!["search", "--remote", "--history"], "--history"),
+        (vec!["search", "--remote", "--limit", "500"], "--limit"),
+        (vec!["search", "--remote", "--page", "0"], "--page"),
+        (vec!["search", "--remote", "--sort", "cheapest"], "--sort"),
+        (
+            vec!["search", "--remote", "--min-price", "9", "--max-price", "1"],
+            "max_price",
+        ),
+    ] {
+        let r = b.run(&args);
+        assert_eq!(r.code, 1, "{args:?}: {r:?}");
+        assert_eq!(r.json["error"]["field"], field, "{args:?}: {r:?}");
+        assert!(!r.stderr.trim().is_empty(), "{args:?}");
+    }
+    let r = b.run(&["search", "--remote", "--rerun", "99"]);
+    assert_eq!(r.error_code(), "not_found", "{r:?}");
+    assert!(r.stderr.contains("no past search 99"), "{}", r.stderr);
+    // The platform is down: exit 3 and a plain message; the past searches are untouched.
+    let r = b.run(&[
+        "--server",
+        &closed_port_url(),
+        "search",
+        "--remote",
+        "--city",
+        "x",
+    ]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr.contains("cannot reach the platform"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        b.run(&["search", "--history"])
+            .ok()
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -3,6 +3,7 @@
 
 use agency_client::db::Store;
 use agency_client::gui::{App, Notice};
+use agency_client::signatures::Verdict;
 use agency_client::{customers, feed, listings};
 use api_types::api::{ChangeEvent, ChangeKind, ChangesPage};
 use api_types::search::SearchCriteria;
@@ -29,26 +30,40 @@ fn seeded() -> (tempfile::TempDir, Store) {
     doc.transaction_type = TransactionType::Rent;
     doc.list_price = 950;
     doc.title = "Two rooms near the market".into();
+    // Fits the tenant too, but its signature failed: shown flagged, never hinted.
+    let mut forged = doc.clone();
+    forged.listing_key = "S-8".into();
+    forged.title = "Suspiciously cheap loft".into();
+    forged.list_price = 500;
+    let event = |seq: i64, doc: ListingDocument| ChangeEvent {
+        entity_event_sequence: seq,
+        event_type: ChangeKind::Created,
+        list_office_key: "42".into(),
+        list_office_name: "Other Agency".into(),
+        listing_key: doc.listing_key.clone(),
+        version: 1,
+        event_timestamp: listings::timestamp_now(),
+        listing: Some(doc),
+        signature: None,
+        certificate_serial: None,
+        status: "active".into(),
+    };
     let page = ChangesPage {
-        events: vec![ChangeEvent {
-            entity_event_sequence: 1,
-            event_type: ChangeKind::Created,
-            list_office_key: "42".into(),
-            list_office_name: "Other Agency".into(),
-            listing_key: "S-7".into(),
-            version: 1,
-            event_timestamp: listings::timestamp_now(),
-            listing: Some(doc),
-            signature: None,
-            certificate_serial: None,
-            status: "active".into(),
-        }],
-        next_after: 1,
+        events: vec![event(1, doc), event(2, forged)],
+        next_after: 2,
         has_more: false,
     };
     let mut report = feed::PullReport::default();
-    feed::apply_page(store.conn(), &page, &mut report).unwrap();
-    assert_eq!(report.new_hints, 1, "the seeded listing fits the tenant");
+    let verdicts = [
+        Verdict::verified(),
+        Verdict::invalid("its agency's signature does not match its content"),
+    ];
+    feed::apply_page(store.conn(), &page, &verdicts, &mut report).unwrap();
+    assert_eq!(
+        report.new_hints, 1,
+        "only the verified listing gives a hint"
+    );
+    assert_eq!(report.invalid.len(), 1);
     (dir, store)
 }
 
@@ -298,6 +313,75 @@ fn a_sync_that_cannot_reach_the_platform_runs_in_the_background_and_says_so() {
         other => panic!("expected a problem, got {other:?}"),
     }
     h.get_by_label_contains("your changes are kept");
+}
+
+#[test]
+fn everyones_listings_show_their_signature_state_and_a_remote_search_needs_enrolment() {
+    let (_dir, store) = seeded();
+    let mut h = Harness::builder()
+        .with_size([1200.0, 2400.0])
+        .build_ui_state(|ui, app: &mut App| app.ui(ui), App::new(store, Vec::new()));
+    h.get_by_label("Everyone's listings");
+    h.get_by_label_contains("2 listing(s) pulled to this desk; 1 with an invalid signature");
+    type_into(&mut h, "Search: city", "porto");
+    h.get_by_label("Search here").click();
+    h.run();
+    h.get_by_label_contains("2 listing(s) pulled here match");
+    h.get_by_label("Two rooms near the market");
+    h.get_by_label("verified");
+    h.get_by_label("Suspiciously cheap loft");
+    h.get_by_label_contains("INVALID SIGNATURE: its agency's signature does not match");
+    // A bad number is refused in plain words, nothing is searched.
+    type_into(&mut h, "Search: lowest price", "lots");
+    h.get_by_label("Search on platform").click();
+    h.run();
+    match h.state().notice() {
+        Some(Notice::Problem(t)) => assert!(t.contains("must be a whole number"), "{t}"),
+        other => panic!("expected a problem, got {other:?}"),
+    }
+    assert!(!h.state().busy());
+}
+
+#[test]
+fn a_search_on_the_platform_that_cannot_reach_it_says_so() {
+    if std::env::var_os("AGENCY_CLIENT_PASSPHRASE").is_some() {
+        return; // the prompt is skipped then
+    }
+    let (_dir, store) = seeded();
+    let mut h = Harness::builder()
+        .with_size([1200.0, 2400.0])
+        .build_ui_state(|ui, app: &mut App| app.ui(ui), App::new(store, Vec::new()));
+    h.get_by_label("Search on platform").click();
+    h.run();
+    match h.state().notice() {
+        Some(Notice::Problem(t)) => assert!(t.contains("not enrolled yet"), "{t}"),
+        other => panic!("expected a problem, got {other:?}"),
+    }
+    let (dir, mut store) = seeded();
+    enrol_offline(&mut store, &dir.path().join("ca"), "https://127.0.0.1:9");
+    let mut h = Harness::builder()
+        .with_size([1200.0, 2400.0])
+        .build_ui_state(|ui, app: &mut App| app.ui(ui), App::new(store, Vec::new()));
+    h.get_by_label("Search on platform").click();
+    h.run();
+    let role = eframe::egui::Role::PasswordInput;
+    h.get_by_role_and_label(role, "Passphrase").focus();
+    h.run();
+    h.get_by_role_and_label(role, "Passphrase")
+        .type_text("secret");
+    h.run();
+    h.get_by_label("Unlock").click();
+    h.step();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while h.state().busy() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.step();
+    }
+    h.step();
+    match h.state().notice() {
+        Some(Notice::Problem(t)) => assert!(t.contains("Cannot reach the platform"), "{t}"),
+        other => panic!("expected a problem, got {other:?}"),
+    }
 }
 
 #[test]

@@ -819,3 +819,226 @@ fn agency_saved_searches_bring_matches_from_other_agencies() {
     .unwrap();
     assert_eq!(n.len(), 1, "a deleted search matches nothing");
 }
+
+/// POSTs a search as agency `a`; returns status and JSON body.
+fn search(a: &TestAgency, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let r = a
+        .client()
+        .post(a.url("/api/v1/search"))
+        .json(&body)
+        .send()
+        .expect("search request");
+    (
+        r.status().as_u16(),
+        r.json().unwrap_or(serde_json::Value::Null),
+    )
+}
+
+fn keys_of(page: &serde_json::Value) -> Vec<String> {
+    page["listings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["ListingKey"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn search_and_certificates(app: &PlatformProcess) {
+    let a = enrolled(app, "Acme Homes", "AMI-1");
+    let b = enrolled(app, "Beta Realty", "BR-2");
+    let mut lisbon = doc("A-1");
+    lisbon.list_price = 300_000;
+    let mut porto = doc("A-2");
+    porto.city = "Porto".into();
+    porto.district = None;
+    porto.list_price = 200_000;
+    let mut gone = doc("A-3");
+    gone.list_price = 100_000;
+    let mut beta = doc("B-1");
+    beta.list_price = 400_000;
+    for (agency, d) in [(&a, &lisbon), (&a, &porto), (&a, &gone), (&b, &beta)] {
+        let (status, body) = agency.publish(d);
+        assert_eq!(status, 201, "{body}");
+    }
+    let r = a
+        .client()
+        .delete(a.url("/api/v1/listings/A-3"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Every agency's active listings, newest first, in the change feed's shape.
+    let (status, all) = search(&b, serde_json::json!({}));
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(
+        keys_of(&all),
+        ["B-1", "A-2", "A-1"],
+        "withdrawn A-3 is not found"
+    );
+    assert_eq!(all["total"], 3);
+    assert_eq!(all["total_capped"], false);
+    assert_eq!(all["has_more"], false);
+    let hit = &all["listings"][2];
+    assert_eq!(hit["ListOfficeKey"], a.agency_id.to_string());
+    assert_eq!(hit["ListOfficeName"], "Acme Homes");
+    assert_eq!(hit["Status"], "active");
+    assert_eq!(hit["Version"], 1);
+    assert_eq!(hit["Listing"]["ListPrice"], 300_000);
+    assert_eq!(hit["CertificateSerial"], a.serial.as_str());
+    assert_eq!(hit["Signature"]["algorithm"], "ECDSA-P256-SHA256");
+
+    // Criteria, order and pages, as on the website.
+    let (_, cheap) = search(
+        &b,
+        serde_json::json!({"criteria": {"max_price": 350000}, "sort": "price_asc"}),
+    );
+    assert_eq!(keys_of(&cheap), ["A-2", "A-1"]);
+    let (_, porto_hits) = search(&b, serde_json::json!({"criteria": {"city": " PORTO "}}));
+    assert_eq!(keys_of(&porto_hits), ["A-2"]);
+    let (_, page1) = search(&b, serde_json::json!({"sort": "price_desc", "per_page": 2}));
+    assert_eq!(keys_of(&page1), ["B-1", "A-1"]);
+    assert_eq!(page1["has_more"], true);
+    let (_, page2) = search(
+        &b,
+        serde_json::json!({"sort": "price_desc", "per_page": 2, "page": 2}),
+    );
+    assert_eq!(keys_of(&page2), ["A-2"]);
+    assert_eq!(page2["has_more"], false);
+    assert_eq!(page2["total"], 3);
+
+    // Bad input: a clear error naming the field; nothing else happens.
+    for (body, code, field) in [
+        (
+            serde_json::json!({"per_page": 101}),
+            "invalid_field",
+            Some("per_page"),
+        ),
+        (
+            serde_json::json!({"page": 0}),
+            "invalid_field",
+            Some("page"),
+        ),
+        (
+            serde_json::json!({"page": 500, "per_page": 100}),
+            "invalid_field",
+            Some("page"),
+        ),
+        (
+            serde_json::json!({"sort": "cheapest"}),
+            "invalid_field",
+            Some("sort"),
+        ),
+        (
+            serde_json::json!({"criteria": {"min_price": 10, "max_price": 5}}),
+            "invalid_field",
+            Some("criteria.max_price"),
+        ),
+        (
+            serde_json::json!({"criteria": {"keywords": ["", "x"]}}),
+            "invalid_field",
+            Some("criteria.keywords"),
+        ),
+    ] {
+        let (status, err) = search(&b, body.clone());
+        assert_eq!(status, 400, "{body}: {err}");
+        assert_eq!(error_code(&err), code, "{body}: {err}");
+        assert_eq!(err["error"]["field"].as_str(), field, "{body}: {err}");
+        assert!(!err["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let (status, err) = search(&b, serde_json::json!({"limit": 5}));
+    assert_eq!(status, 400, "{err}");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("limit"),
+        "an unknown option is named: {err}"
+    );
+    let r = b
+        .client()
+        .post(b.url("/api/v1/search"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(&r.json().unwrap()), "invalid_json");
+    // No certificate, no search.
+    let r = anonymous_client(&a.root_pem)
+        .post(a.url("/api/v1/search"))
+        .json(&serde_json::json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(error_code(&r.json().unwrap()), "certificate_required");
+
+    // The signing certificate by serial: any agency may fetch any agency's certificate, and
+    // the listing's signature verifies with it over the canonical JSON.
+    let (status, cert) = b.get(&format!("/api/v1/certificates/{}", a.serial.to_uppercase()));
+    assert_eq!(status, 200, "{cert}");
+    assert_eq!(cert["serial"], a.serial.as_str());
+    assert_eq!(cert["agency_id"], a.agency_id);
+    assert_eq!(cert["status"], "valid");
+    assert!(cert["revoked_at"].is_null());
+    let chain = ca::inspect::parse_chain_pem(cert["certificate"].as_str().unwrap()).unwrap();
+    assert_eq!(chain.len(), 2, "leaf then issuing CA");
+    let leaf = ca::inspect::parse_certificate_der(&chain[0]).unwrap();
+    assert_eq!(leaf.serial, a.serial);
+    assert_eq!(leaf.agency_id(), Some(a.agency_id.to_string()));
+    let listing: ListingDocument = serde_json::from_value(hit["Listing"].clone()).unwrap();
+    let signature = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        hit["Signature"]["value"].as_str().unwrap(),
+    )
+    .unwrap();
+    ca::sign::verify_with_certificate(
+        &chain[0],
+        ca::sign::SignatureAlgorithm::EcdsaP256Sha256,
+        &listing.canonical_bytes(),
+        &signature,
+    )
+    .expect("A's signature verifies with the served certificate");
+    let (status, err) = b.get("/api/v1/certificates/abcdef0123");
+    assert_eq!(
+        (status, error_code(&err)),
+        (404, "certificate_not_found"),
+        "{err}"
+    );
+    let (status, err) = b.get("/api/v1/certificates/not-hex");
+    assert_eq!((status, error_code(&err)), (400, "invalid_field"), "{err}");
+    assert_eq!(err["error"]["field"], "serial");
+
+    // A revocation shows, with when and why.
+    let (ok, _, stderr) = app.cli(["cert", "revoke", &a.serial, "--reason", "key_compromise"]);
+    assert!(ok.success(), "{stderr}");
+    let (status, cert) = b.get(&format!("/api/v1/certificates/{}", a.serial));
+    assert_eq!(status, 200, "{cert}");
+    assert_eq!(cert["status"], "revoked");
+    assert_eq!(cert["revocation_reason"], "key_compromise");
+    assert!(cert["revoked_at"].is_string(), "{cert}");
+
+    let openapi: serde_json::Value = anonymous_client(&a.root_pem)
+        .get(a.url("/api/openapi.json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(openapi["paths"]["/api/v1/search"]["post"].is_object());
+    assert!(openapi["paths"]["/api/v1/certificates/{serial}"]["get"].is_object());
+    assert!(openapi["components"]["schemas"]["SearchPage"].is_object());
+}
+
+#[test]
+fn search_and_certificates_on_sqlite() {
+    let app = platform().spawn().expect("platform starts");
+    search_and_certificates(&app);
+}
+
+#[test]
+fn search_and_certificates_on_postgres() {
+    let Some(db) = TestDb::postgres("agency_api::search_and_certificates_on_postgres") else {
+        return;
+    };
+    let app = platform()
+        .database_url(&db.url)
+        .spawn()
+        .expect("platform starts");
+    search_and_certificates(&app);
+}

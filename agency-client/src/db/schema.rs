@@ -63,6 +63,21 @@ diesel::table! {
         document -> Text,
         signature -> Nullable<Text>,
         certificate_serial -> Nullable<Text>,
+        signature_state -> Text,
+        signature_problem -> Nullable<Text>,
+        signature_checked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    certificates (serial) {
+        serial -> Text,
+        agency_id -> Text,
+        chain_pem -> Text,
+        status -> Text,
+        revoked_at -> Nullable<BigInt>,
+        revocation_reason -> Nullable<Text>,
+        fetched_at -> BigInt,
     }
 }
 
@@ -98,6 +113,7 @@ diesel::table! {
         run_count -> Integer,
         last_result_count -> Integer,
         last_run_at -> BigInt,
+        last_remote_total -> Nullable<Integer>,
     }
 }
 
@@ -112,4 +128,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     customers,
     hints,
     saved_queries,
+    certificates,
 );

@@ -4,13 +4,16 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use api_types::search::SearchCriteria;
+
 use crate::db::Store;
 use crate::error::ClientError;
 use crate::identity::Session;
-use crate::{feed, listings};
+use crate::search::{RemotePage, RemoteSearchResult};
+use crate::{feed, listings, search};
 
 /// What a background job does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum JobKind {
     /// Ask how many updates wait on the platform.
     CountUpdates,
@@ -18,15 +21,18 @@ pub enum JobKind {
     PublishAndPull,
     /// Renew the desk's certificate now.
     Renew,
+    /// Search every agency's listings on the platform and check their signatures.
+    RemoteSearch(SearchCriteria),
 }
 
 impl JobKind {
     /// What the user sees while it runs.
-    pub fn title(self) -> &'static str {
+    pub fn title(&self) -> &'static str {
         match self {
             JobKind::CountUpdates => "Asking the platform for updates…",
             JobKind::PublishAndPull => "Publishing queued changes and pulling updates…",
             JobKind::Renew => "Renewing the certificate…",
+            JobKind::RemoteSearch(_) => "Searching on the platform…",
         }
     }
 }
@@ -40,6 +46,8 @@ pub enum JobDone {
     Synced(String),
     /// The certificate was renewed.
     Renewed(String),
+    /// A search on the platform answered (signatures checked).
+    Found(Box<RemoteSearchResult>),
 }
 
 /// State shared between the window and the job's thread.
@@ -78,8 +86,16 @@ impl Job {
             ..JobState::default()
         }));
         let shared = Arc::clone(&state);
+        let job_kind = kind.clone();
         std::thread::spawn(move || {
-            let outcome = run(kind, &data_dir, &servers, &passphrase, &shared, &repaint);
+            let outcome = run(
+                job_kind,
+                &data_dir,
+                &servers,
+                &passphrase,
+                &shared,
+                &repaint,
+            );
             if let Ok(mut s) = shared.lock() {
                 s.outcome = Some(outcome);
             }
@@ -113,6 +129,23 @@ fn run(
     set_phase(shared, "Connecting to the platform…", repaint);
     let mut session = Session::open(&mut store, passphrase, servers)?;
     match kind {
+        JobKind::RemoteSearch(criteria) => {
+            set_phase(
+                shared,
+                "Searching and checking each agency's signature…",
+                repaint,
+            );
+            let found = search::search_remote(
+                store.conn(),
+                &mut session,
+                &criteria,
+                RemotePage {
+                    per_page: 50,
+                    ..RemotePage::default()
+                },
+            )?;
+            Ok(JobDone::Found(Box::new(found)))
+        }
         JobKind::CountUpdates => Ok(JobDone::Count(feed::count(&mut store, &mut session)?.count)),
         JobKind::Renew => {
             session.renew(&mut store, passphrase)?;
@@ -147,6 +180,18 @@ fn run(
             );
             for r in &sent.rejected {
                 text += &format!("\nRefused: {} ({})", r.listing_key, r.outcome);
+            }
+            text += &format!(
+                "\nSignatures: {} verified, {} invalid, {} not checked yet.",
+                pulled.verified,
+                pulled.invalid.len(),
+                pulled.unchecked
+            );
+            for i in &pulled.invalid {
+                text += &format!(
+                    "\nINVALID SIGNATURE on {}/{}: {}. It is kept flagged and gives no hints.",
+                    i.office_key, i.listing_key, i.problem
+                );
             }
             Ok(JobDone::Synced(text))
         }

@@ -1,5 +1,6 @@
 //! The desktop window (`agency-client gui`): five views over the same core library the command
-//! line uses: own listings, customers, hints, sync and the certificate.
+//! line uses: own listings (and a search over everyone's, here or on the platform, with each
+//! agency's signature state), customers, hints, sync and the certificate.
 //!
 //! All state lives in [`App`]; [`App::ui`] draws one frame and can be driven without a window
 //! (the tests use `egui_kittest`). Work that talks to the platform runs on a background thread
@@ -17,6 +18,8 @@ use crate::db::Store;
 use crate::error::ClientError;
 use crate::identity::{self, CertificateStatus};
 use crate::listings::{self, OwnListing};
+use crate::search::{self, Found};
+use crate::signatures::{INVALID, VERIFIED};
 use form::{FIELDS, ListingForm};
 use jobs::{Job, JobDone, JobKind};
 
@@ -157,8 +160,25 @@ pub struct CertificateView {
 }
 
 /// Something that needs the key, waiting for the passphrase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 struct PendingKey(JobKind);
+
+/// Results of the last search over everyone's listings, here or on the platform.
+#[derive(Debug, Clone)]
+pub struct FoundView {
+    /// What was searched and how many matched, in plain words.
+    pub heading: String,
+    /// The listings shown, each with its signature state.
+    pub listings: Vec<Found>,
+}
+
+/// Everyone's listings pulled to this desk: how many, and how many failed their signature check.
+#[derive(Debug, Clone, Copy, Default)]
+struct SharedCounts {
+    total: i64,
+    invalid: i64,
+    unchecked: i64,
+}
 
 /// The whole window's state.
 pub struct App {
@@ -172,6 +192,9 @@ pub struct App {
     customers: Vec<Customer>,
     wishes: Option<WishesForm>,
     hints: Vec<Hint>,
+    search_form: WishesForm,
+    found: Option<FoundView>,
+    shared: SharedCounts,
     queued: usize,
     updates: Option<i64>,
     last_sync: Option<String>,
@@ -233,6 +256,9 @@ impl App {
             customers: Vec::new(),
             wishes: None,
             hints: Vec::new(),
+            search_form: WishesForm::default(),
+            found: None,
+            shared: SharedCounts::default(),
             queued: 0,
             updates: None,
             last_sync: None,
@@ -274,6 +300,12 @@ impl App {
             let c = customers::list(conn)?;
             let h = customers::list_hints(conn, false)?;
             let q = listings::queue(conn)?.len();
+            let (total, invalid, unchecked) = search::shared_counts(conn)?;
+            let shared = SharedCounts {
+                total,
+                invalid,
+                unchecked,
+            };
             let cert = match identity::load(conn)? {
                 Some(id) => {
                     let status = identity::status(conn, &id, false)?;
@@ -287,10 +319,11 @@ impl App {
                 }
                 None => None,
             };
-            Ok((l, c, h, q, cert))
+            Ok((l, c, h, q, cert, shared))
         })();
         match result {
-            Ok((l, c, h, q, cert)) => {
+            Ok((l, c, h, q, cert, shared)) => {
+                self.shared = shared;
                 self.listings = l;
                 self.customers = c;
                 self.hints = h;
@@ -348,6 +381,26 @@ impl App {
                 self.last_sync = Some(text);
             }
             Ok(JobDone::Renewed(text)) => self.notice = Some(Notice::Info(text)),
+            Ok(JobDone::Found(r)) => {
+                self.notice = Some(Notice::Info(if r.invalid > 0 {
+                    format!(
+                        "Search on the platform finished; {} listing(s) failed their agency's signature check and are marked INVALID.",
+                        r.invalid
+                    )
+                } else {
+                    "Search on the platform finished.".into()
+                }));
+                self.found = Some(FoundView {
+                    heading: format!(
+                        "{}{} listing(s) on the platform match {} ({} shown)",
+                        r.total,
+                        if r.total_capped { "+" } else { "" },
+                        r.summary,
+                        r.listings.len()
+                    ),
+                    listings: r.listings,
+                });
+            }
             Err(e) => {
                 if matches!(e, ClientError::WrongPassphrase) {
                     self.passphrase = None;
@@ -409,7 +462,7 @@ impl App {
     }
 
     fn passphrase_prompt(&mut self, ui: &mut egui::Ui) {
-        let Some(PendingKey(kind)) = self.pending else {
+        let Some(PendingKey(kind)) = self.pending.clone() else {
             return;
         };
         let mut go = false;
@@ -512,6 +565,119 @@ impl App {
         }
         ui.separator();
         self.form_ui(ui);
+        ui.separator();
+        self.everyone_ui(ui);
+    }
+
+    /// Everyone's listings: a search here (pulled listings) or on the platform, with each
+    /// listing's signature state; an invalid signature is shown in red with its reason.
+    fn everyone_ui(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Everyone's listings");
+        let s = self.shared;
+        ui.label(format!(
+            "{} listing(s) pulled to this desk; {} with an invalid signature; {} not checked yet.",
+            s.total, s.invalid, s.unchecked
+        ));
+        let w = &mut self.search_form;
+        egui::Grid::new("search_form")
+            .num_columns(2)
+            .show(ui, |ui| {
+                let l = ui.label("Search: sale or rent");
+                egui::ComboBox::from_id_salt("search_type")
+                    .selected_text(w.transaction_type.map(|t| t.code()).unwrap_or("either"))
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut w.transaction_type, None, "either");
+                        for t in TransactionType::ALL {
+                            ui.selectable_value(&mut w.transaction_type, Some(t), t.code());
+                        }
+                    })
+                    .response
+                    .labelled_by(l.id);
+                ui.end_row();
+                for (label, value) in [
+                    ("Search: city", &mut w.city),
+                    ("Search: lowest price", &mut w.min_price),
+                    ("Search: highest price", &mut w.max_price),
+                    ("Search: keywords (comma-separated)", &mut w.keywords),
+                ] {
+                    let l = ui.label(label);
+                    ui.text_edit_singleline(value).labelled_by(l.id);
+                    ui.end_row();
+                }
+            });
+        let busy = self.job.is_some();
+        let (mut here, mut remote) = (false, false);
+        ui.horizontal(|ui| {
+            here = ui.button("Search here").clicked();
+            remote = ui
+                .add_enabled(!busy, egui::Button::new("Search on platform"))
+                .clicked();
+            if let Some(job) = &self.job
+                && matches!(job.kind, JobKind::RemoteSearch(_))
+            {
+                ui.spinner();
+                let phase = job
+                    .state
+                    .lock()
+                    .map(|s| s.phase.clone())
+                    .unwrap_or_default();
+                ui.label(phase);
+            }
+        });
+        if here || remote {
+            match self.search_form.to_criteria() {
+                Err(e) => self.problem(&e),
+                Ok(criteria) if remote => self.start(JobKind::RemoteSearch(criteria)),
+                Ok(criteria) => match search::search(self.store.conn(), &criteria, 100) {
+                    Ok(r) => {
+                        self.notice = None;
+                        self.found = Some(FoundView {
+                            heading: format!(
+                                "{} listing(s) pulled here match {} ({} shown)",
+                                r.total,
+                                r.summary,
+                                r.listings.len()
+                            ),
+                            listings: r.listings,
+                        });
+                    }
+                    Err(e) => self.problem(&e),
+                },
+            }
+        }
+        let Some(found) = &self.found else {
+            return;
+        };
+        ui.strong(&found.heading);
+        let red = ui.visuals().error_fg_color;
+        egui::Grid::new("found")
+            .striped(true)
+            .num_columns(6)
+            .show(ui, |ui| {
+                for h in ["Agency", "Listing", "Title", "Price", "City", "Signature"] {
+                    ui.strong(h);
+                }
+                ui.end_row();
+                for f in &found.listings {
+                    ui.label(&f.office_name);
+                    ui.label(&f.listing.listing_key);
+                    ui.label(&f.listing.title);
+                    ui.label(format!("{} {}", f.listing.list_price, f.listing.currency));
+                    ui.label(&f.listing.city);
+                    match f.signature.state.as_str() {
+                        VERIFIED => {
+                            ui.label("verified");
+                        }
+                        INVALID => {
+                            ui.colored_label(red, f.signature.text());
+                        }
+                        _ => {
+                            ui.label("not checked").on_hover_text(f.signature.text());
+                        }
+                    }
+                    ui.end_row();
+                }
+            });
     }
 
     fn form_ui(&mut self, ui: &mut egui::Ui) {

@@ -132,6 +132,32 @@ impl Desk {
         }
     }
 
+    /// Runs `agency-client --data-dir DIR args…` without `--json`: (exit code, stdout, stderr).
+    pub fn run_text(&self, args: &[&str]) -> (i32, String, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_agency-client"))
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .args(args)
+            .env("AGENCY_CLIENT_PASSPHRASE", PASSPHRASE)
+            .env_remove("AGENCY_CLIENT_DATA_DIR")
+            .output()
+            .expect("run agency-client");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// Runs one SQL statement on this desk's database; returns the rows changed.
+    pub fn sql(&self, statement: &str) -> usize {
+        let db = self.dir.path().join("agency-client.sqlite3");
+        let mut conn =
+            <diesel::SqliteConnection as diesel::Connection>::establish(db.to_str().unwrap())
+                .unwrap();
+        diesel::RunQueryDsl::execute(diesel::sql_query(statement), &mut conn).unwrap()
+    }
+
     /// Enrols against `servers` (first to last); returns the enrolment JSON.
     pub fn enroll(&self, servers: &[String], token: &str, fingerprint: &str) -> Value {
         let mut args = vec!["enroll", "--token", token, "--fingerprint", fingerprint];

@@ -257,3 +257,145 @@ pub struct AgencySavedSearch {
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
 }
+
+/// Most listings per page of `POST /api/v1/search`.
+pub const SEARCH_MAX_PER_PAGE: u32 = 100;
+/// Listings per page of `POST /api/v1/search` when `per_page` is not given.
+pub const SEARCH_DEFAULT_PER_PAGE: u32 = 50;
+
+/// Order of `POST /api/v1/search` results (the website's orders).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchSort {
+    /// Most recently published first.
+    #[default]
+    Newest,
+    /// Cheapest first.
+    PriceAsc,
+    /// Dearest first.
+    PriceDesc,
+}
+
+impl SearchSort {
+    /// The wire name.
+    pub fn code(self) -> &'static str {
+        match self {
+            SearchSort::Newest => "newest",
+            SearchSort::PriceAsc => "price_asc",
+            SearchSort::PriceDesc => "price_desc",
+        }
+    }
+
+    /// Parses [`SearchSort::code`].
+    pub fn from_code(code: &str) -> Option<SearchSort> {
+        [
+            SearchSort::Newest,
+            SearchSort::PriceAsc,
+            SearchSort::PriceDesc,
+        ]
+        .into_iter()
+        .find(|s| s.code() == code)
+    }
+}
+
+fn first_page() -> u32 {
+    1
+}
+
+fn default_per_page() -> u32 {
+    SEARCH_DEFAULT_PER_PAGE
+}
+
+/// `POST /api/v1/search`: every agency's active listings that match `criteria`, a page at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// What to match (the website's and the desk's criteria, same semantics).
+    #[serde(default)]
+    pub criteria: crate::search::SearchCriteria,
+    /// Order.
+    #[serde(default)]
+    pub sort: SearchSort,
+    /// Page number, from 1.
+    #[serde(default = "first_page")]
+    pub page: u32,
+    /// Listings per page, 1 to [`SEARCH_MAX_PER_PAGE`].
+    #[serde(default = "default_per_page")]
+    pub per_page: u32,
+}
+
+impl Default for SearchRequest {
+    fn default() -> Self {
+        SearchRequest {
+            criteria: crate::search::SearchCriteria::default(),
+            sort: SearchSort::default(),
+            page: 1,
+            per_page: SEARCH_DEFAULT_PER_PAGE,
+        }
+    }
+}
+
+/// One listing as the platform holds it, in the change feed's shape (RESO names) without the
+/// event fields: the agency's signed document, its signature and the signing certificate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListingRecord {
+    /// The listing's agency (its id on the platform, as text).
+    pub list_office_key: String,
+    /// The agency's name.
+    pub list_office_name: String,
+    /// The agency's key for the listing.
+    pub listing_key: String,
+    /// The listing's version.
+    pub version: i64,
+    /// The listing as its agency signed it.
+    pub listing: ListingDocument,
+    /// The agency's signature over the listing's canonical bytes.
+    pub signature: Option<SignatureEnvelope>,
+    /// Serial of the certificate whose key made the signature.
+    pub certificate_serial: String,
+    /// The platform's status code of the listing (`active` for every search result).
+    pub status: String,
+}
+
+/// The answer to `POST /api/v1/search`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchPage {
+    /// The listings of this page, in the order asked for.
+    pub listings: Vec<ListingRecord>,
+    /// How many listings match in all, counted up to 10,000; see `total_capped`.
+    pub total: i64,
+    /// True when more than 10,000 match (`total` is then 10,000: "10,000+").
+    pub total_capped: bool,
+    /// This page's number.
+    pub page: u32,
+    /// Listings per page.
+    pub per_page: u32,
+    /// True when another page follows.
+    pub has_more: bool,
+}
+
+/// `GET /api/v1/certificates/{serial}`: an agency certificate, public like the listings it signs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRecord {
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// The agency the certificate was issued to.
+    pub agency_id: i64,
+    /// PEM: the certificate, then the issuing CA that signed it.
+    pub certificate: String,
+    /// `valid` or `revoked` (an expired certificate stays `valid`: expiry is in the certificate).
+    pub status: String,
+    /// When it was revoked.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub revoked_at: Option<OffsetDateTime>,
+    /// Why (`superseded` after a renewal, `key_compromise`, …).
+    #[serde(default)]
+    pub revocation_reason: Option<String>,
+    /// Start of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+}

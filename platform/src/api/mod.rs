@@ -1,9 +1,12 @@
 //! The agency API on its own port, with mutual TLS: enrolment, certificate renewal, publishing
-//! and withdrawing listings, the change feed, and the CA and CRL downloads.
+//! and withdrawing listings, the change feed, search over all listings, agency certificates by
+//! serial, and the CA and CRL downloads.
 
 pub mod auth;
+pub mod certificates;
 pub mod openapi;
 pub mod saved_searches;
+pub mod search;
 pub mod tls;
 
 use actix_web::http::header;
@@ -48,7 +51,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/listings/{key}", web::put().to(put_listing))
                 .route("/listings/{key}", web::get().to(get_listing))
                 .route("/listings/{key}", web::delete().to(withdraw_listing))
-                .configure(saved_searches::routes),
+                .configure(saved_searches::routes)
+                .configure(search::routes)
+                .configure(certificates::routes),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::NotFound {

@@ -83,6 +83,16 @@ pub fn spec() -> Value {
                 "parameters": [after_param.clone(), {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 500}}],
                 "responses": with(json!({"200": ok("a page; pass next_after as after for the next", "ChangesPage")}), auth_errors.clone()),
             }},
+            "/api/v1/search": {"post": {
+                "summary": "Every agency's active listings matching the criteria (the website's search: same criteria, orders and count cap), a page at a time, in the change feed's listing shape with signature and certificate serial",
+                "requestBody": json_body("SearchRequest"),
+                "responses": with(json!({"200": ok("a page of results", "SearchPage")}), with(auth_errors.clone(), error_responses(&[("400", "invalid_json, or invalid_field naming criteria.FIELD, sort, page or per_page")]))),
+            }},
+            "/api/v1/certificates/{serial}": {"get": {
+                "summary": "An agency certificate by serial (public), with the issuing CA and its status, to check a listing's signature",
+                "parameters": [{"name": "serial", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9A-Fa-f]{1,64}$"}}],
+                "responses": with(json!({"200": ok("the certificate", "CertificateRecord")}), with(auth_errors.clone(), error_responses(&[("400", "invalid_field (serial)"), ("404", "certificate_not_found")]))),
+            }},
             "/api/v1/changes/count": {"get": {
                 "summary": "How many changes follow a sequence number (\"N updates available\")",
                 "parameters": [after_param],
@@ -114,6 +124,31 @@ pub fn spec() -> Value {
                 "AgencySavedSearchRequest": {"type": "object", "required": ["criteria"], "properties": {"name": {"type": "string"}, "criteria": {"$ref": "#/components/schemas/SearchCriteria"}}},
                 "AgencySavedSearch": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "criteria": {"$ref": "#/components/schemas/SearchCriteria"}, "expires_at": {"type": "string", "format": "date-time"}}},
                 "SearchCriteria": {"type": "object", "description": "all optional; a listing matches when active and meeting every given criterion", "properties": {"transaction_type": {"enum": ["Sale", "Rent"]}, "city": {"type": "string"}, "district": {"type": "string"}, "property_types": {"type": "array", "items": {"type": "string"}}, "min_price": {"type": "integer"}, "max_price": {"type": "integer"}, "min_living_area": {"type": "number"}, "max_living_area": {"type": "number"}, "min_bedrooms": {"type": "integer"}, "keywords": {"type": "array", "items": {"type": "string"}}}},
+                "SearchRequest": {"type": "object", "properties": {
+                    "criteria": {"$ref": "#/components/schemas/SearchCriteria"},
+                    "sort": {"enum": ["newest", "price_asc", "price_desc"], "default": "newest"},
+                    "page": {"type": "integer", "minimum": 1, "default": 1, "description": "page * per_page may reach at most 10,000 results"},
+                    "per_page": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50},
+                }},
+                "ListingRecord": {"type": "object", "description": "a listing in the change feed's shape", "properties": {
+                    "ListOfficeKey": {"type": "string"}, "ListOfficeName": {"type": "string"}, "ListingKey": {"type": "string"}, "Version": {"type": "integer"},
+                    "Listing": {"$ref": "#/components/schemas/Listing"},
+                    "Signature": {"type": "object", "properties": {"algorithm": {"type": "string"}, "value": {"type": "string"}}},
+                    "CertificateSerial": {"type": "string"}, "Status": {"type": "string"},
+                }},
+                "SearchPage": {"type": "object", "properties": {
+                    "listings": {"type": "array", "items": {"$ref": "#/components/schemas/ListingRecord"}},
+                    "total": {"type": "integer", "description": "matches, counted up to 10,000"},
+                    "total_capped": {"type": "boolean", "description": "more than 10,000 match"},
+                    "page": {"type": "integer"}, "per_page": {"type": "integer"}, "has_more": {"type": "boolean"},
+                }},
+                "CertificateRecord": {"type": "object", "properties": {
+                    "serial": {"type": "string"}, "agency_id": {"type": "integer"},
+                    "certificate": {"type": "string", "description": "PEM: the agency certificate, then the issuing CA"},
+                    "status": {"enum": ["valid", "revoked"]}, "revoked_at": {"type": ["string", "null"], "format": "date-time"},
+                    "revocation_reason": {"type": ["string", "null"]},
+                    "not_before": {"type": "string", "format": "date-time"}, "not_after": {"type": "string", "format": "date-time"},
+                }},
                 "ChangesCount": {"type": "object", "properties": {"after": {"type": "integer"}, "count": {"type": "integer"}, "latest": {"type": "integer"}}},
             },
         },

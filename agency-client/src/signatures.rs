@@ -1,0 +1,461 @@
+//! Checking each agency's signature on listings that come from the platform (the change feed and
+//! remote searches): the desk does not take the platform's word for a listing's content.
+//!
+//! For every listing the desk fetches the signing certificate by serial (`GET
+//! /api/v1/certificates/{serial}`, kept in the local `certificates` table) and checks, in order:
+//!
+//! 1. the certificate is the one named (same serial) and chains, through the issuing CA the
+//!    platform sent with it, to the root CA this desk pinned by fingerprint at enrolment (webpki,
+//!    client-authentication usage);
+//! 2. the certificate names the listing's agency (its SAN URI) — one agency cannot sign another's
+//!    listing;
+//! 3. the signature (ECDSA P-256 or Ed25519) verifies over the listing's canonical JSON
+//!    ([`ListingDocument::canonical_bytes`], exactly what the desk itself signs when publishing);
+//! 4. the listing was signed while the certificate was good (see below).
+//!
+//! # Signing time, expiry, renewal and revocation
+//!
+//! A signature stays valid after its certificate expires or is superseded by a renewal: what
+//! counts is whether the certificate was good when the listing was signed. The only date the
+//! signed bytes carry is the listing's `ModificationTimestamp`, and a desk signs when it sends,
+//! which is at or after that date (a change made offline is signed days later, possibly with a
+//! renewed certificate). So:
+//!
+//! * a listing dated after its certificate's end of validity (beyond [`CLOCK_SKEW_MS`]) is
+//!   invalid: it cannot have been signed while the certificate was valid;
+//! * a listing dated before the certificate's start is accepted (it was signed later, when sent);
+//!   the chain is checked at the listing's date clamped into the certificate's validity;
+//! * a certificate revoked as `superseded` (renewal) or for any reason other than key compromise
+//!   invalidates only listings dated at or after the revocation;
+//! * a certificate revoked for `key_compromise` invalidates every listing it signed: whoever held
+//!   the key could have written any date.
+//!
+//! The platform's status of a certificate is cached for [`STATUS_MAX_AGE_MS`]; a revoked
+//! certificate is never asked about again.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use api_types::{ListingDocument, SignatureEnvelope};
+use base64::Engine;
+use diesel::prelude::*;
+use rustls_pki_types::{CertificateDer, UnixTime};
+use serde::Serialize;
+
+use crate::db::now_ms;
+use crate::db::schema::certificates;
+use crate::error::ClientError;
+use crate::identity::Identity;
+use crate::net::PlatformClient;
+
+/// Clock difference tolerated between a desk that signs and the CA that issued its certificate.
+pub const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+/// How long the platform's word on a certificate's status is reused before asking again.
+pub const STATUS_MAX_AGE_MS: i64 = 60 * 60 * 1000;
+
+/// `signature_state` of a listing whose signature checked out.
+pub const VERIFIED: &str = "verified";
+/// `signature_state` of a listing whose signature failed; never trusted, never hinted.
+pub const INVALID: &str = "invalid";
+/// `signature_state` of a listing not checked yet (checked again at the next sync).
+pub const UNCHECKED: &str = "unchecked";
+
+/// The outcome of checking one listing's signature, as stored and shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    /// `verified`, `invalid` or `unchecked`.
+    pub state: String,
+    /// Why it is invalid or unchecked, in plain words.
+    pub problem: Option<String>,
+}
+
+impl Verdict {
+    /// The signature checked out. Only [`Verifier::check`] should decide this for data from the
+    /// platform.
+    pub fn verified() -> Verdict {
+        Verdict {
+            state: VERIFIED.into(),
+            problem: None,
+        }
+    }
+
+    /// The signature failed, for `problem`.
+    pub fn invalid(problem: impl Into<String>) -> Verdict {
+        Verdict {
+            state: INVALID.into(),
+            problem: Some(problem.into()),
+        }
+    }
+
+    /// The signature could not be checked, for `problem`.
+    pub fn unchecked(problem: impl Into<String>) -> Verdict {
+        Verdict {
+            state: UNCHECKED.into(),
+            problem: Some(problem.into()),
+        }
+    }
+
+    /// A stored state and problem.
+    pub fn stored(state: String, problem: Option<String>) -> Verdict {
+        Verdict { state, problem }
+    }
+
+    /// True when the signature checked out.
+    pub fn is_verified(&self) -> bool {
+        self.state == VERIFIED
+    }
+
+    /// A short label: `signature verified`, `INVALID SIGNATURE: …`, `signature not checked: …`.
+    pub fn text(&self) -> String {
+        Verdict::label(&self.state, self.problem.as_deref())
+    }
+
+    /// The label for a state and problem.
+    pub fn label(state: &str, problem: Option<&str>) -> String {
+        match (state, problem) {
+            (VERIFIED, _) => "signature verified".into(),
+            (INVALID, Some(p)) => format!("INVALID SIGNATURE: {p}"),
+            (INVALID, None) => "INVALID SIGNATURE".into(),
+            (_, Some(p)) => format!("signature not checked: {p}"),
+            (_, None) => "signature not checked yet".into(),
+        }
+    }
+}
+
+/// A certificate as the platform described it (and as cached locally).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = certificates)]
+pub struct KnownCertificate {
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// The agency the certificate names (SAN URI), as text.
+    pub agency_id: String,
+    /// The certificate then its issuing CA, PEM.
+    pub chain_pem: String,
+    /// `valid` or `revoked`.
+    pub status: String,
+    /// When revoked, Unix ms.
+    pub revoked_at: Option<i64>,
+    /// Why revoked.
+    pub revocation_reason: Option<String>,
+    /// When the platform was last asked, Unix ms.
+    pub fetched_at: i64,
+}
+
+/// What the desk knows about one serial.
+#[derive(Debug, Clone)]
+enum Lookup {
+    /// The certificate (its chain and status).
+    Known(KnownCertificate),
+    /// The platform has no such certificate, or served one that is not what was asked for.
+    Bad(String),
+    /// It could not be asked (an error other than the platform being unreachable).
+    Unknown(String),
+}
+
+/// Checks listing signatures against certificates chaining to the pinned root. Certificates are
+/// looked up once per run (and cached in the database across runs).
+#[derive(Debug)]
+pub struct Verifier {
+    root_der: Vec<u8>,
+    lookups: HashMap<String, Lookup>,
+}
+
+fn lower_serial(serial: &str) -> String {
+    serial.trim().to_ascii_lowercase()
+}
+
+impl Verifier {
+    /// A verifier trusting only the root this desk pinned at enrolment; refuses to work if the
+    /// stored root no longer has the pinned fingerprint.
+    pub fn new(identity: &Identity) -> Result<Verifier, ClientError> {
+        let root_der = ca::inspect::parse_chain_pem(&identity.root_pem)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ClientError::Crypto("the stored root CA is empty".into()))?;
+        let pinned = ca::inspect::Fingerprint::parse(&identity.root_fingerprint);
+        if pinned != Some(ca::inspect::Fingerprint::of(&root_der)) {
+            return Err(ClientError::Crypto(
+                "the stored root CA does not match the fingerprint pinned at enrolment; enrol again with the fingerprint the operator gave you".into(),
+            ));
+        }
+        Ok(Verifier {
+            root_der,
+            lookups: HashMap::new(),
+        })
+    }
+
+    /// Makes sure every serial in `serials` is known: from this run, from the local cache while
+    /// fresh (a revoked certificate always), else from the platform (then cached). Only the
+    /// platform being unreachable or refusing this desk is an error; any other failure leaves the
+    /// listings it concerns unchecked or invalid.
+    pub fn fetch<'a>(
+        &mut self,
+        conn: &mut SqliteConnection,
+        client: &mut PlatformClient,
+        serials: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), ClientError> {
+        for serial in serials {
+            let serial = lower_serial(serial);
+            if self.lookups.contains_key(&serial) {
+                continue;
+            }
+            let cached: Option<KnownCertificate> = certificates::table
+                .find(&serial)
+                .select(KnownCertificate::as_select())
+                .first(conn)
+                .optional()?;
+            if let Some(c) = cached
+                && (c.status == "revoked" || now_ms() - c.fetched_at < STATUS_MAX_AGE_MS)
+            {
+                self.lookups.insert(serial, Lookup::Known(c));
+                continue;
+            }
+            let lookup = match client.get_json::<api_types::api::CertificateRecord>(&format!(
+                "/api/v1/certificates/{serial}"
+            )) {
+                Ok(record) => match known(&serial, record) {
+                    Ok(c) => {
+                        diesel::insert_into(certificates::table)
+                            .values(&c)
+                            .on_conflict(certificates::serial)
+                            .do_update()
+                            .set((
+                                certificates::status.eq(&c.status),
+                                certificates::revoked_at.eq(c.revoked_at),
+                                certificates::revocation_reason.eq(&c.revocation_reason),
+                                certificates::fetched_at.eq(c.fetched_at),
+                            ))
+                            .execute(conn)?;
+                        // The first copy fetched stays: a platform cannot swap it later.
+                        let kept = certificates::table
+                            .find(&serial)
+                            .select(KnownCertificate::as_select())
+                            .first(conn)?;
+                        Lookup::Known(kept)
+                    }
+                    Err(problem) => Lookup::Bad(problem),
+                },
+                Err(ClientError::Refused { code, .. }) if code == "certificate_not_found" => {
+                    Lookup::Bad(format!(
+                        "the platform has no certificate with serial {serial}"
+                    ))
+                }
+                Err(
+                    e @ (ClientError::Unreachable { .. }
+                    | ClientError::CertificateRevoked(_)
+                    | ClientError::CertificateRefused { .. }),
+                ) => return Err(e),
+                Err(e) => {
+                    Lookup::Unknown(format!("certificate {serial} could not be fetched ({e})"))
+                }
+            };
+            self.lookups.insert(serial, lookup);
+        }
+        Ok(())
+    }
+
+    /// Checks a listing of agency `office_key` signed with `signature` by certificate `serial`
+    /// (which [`Verifier::fetch`] must have looked up).
+    pub fn check(
+        &self,
+        office_key: &str,
+        doc: &ListingDocument,
+        signature: Option<&SignatureEnvelope>,
+        serial: Option<&str>,
+    ) -> Verdict {
+        let (Some(signature), Some(serial)) = (signature, serial) else {
+            return Verdict::invalid(
+                "the platform sent the listing without its agency's signature",
+            );
+        };
+        match self.lookups.get(&lower_serial(serial)) {
+            Some(Lookup::Known(cert)) => {
+                check_listing(&self.root_der, cert, office_key, doc, signature)
+            }
+            Some(Lookup::Bad(problem)) => Verdict::invalid(problem.clone()),
+            Some(Lookup::Unknown(problem)) => Verdict::unchecked(problem.clone()),
+            None => Verdict::unchecked(format!("certificate {serial} was not fetched")),
+        }
+    }
+}
+
+/// The platform's record as a cache row, once its chain parses and its leaf is the serial asked
+/// for; the agency id is read from the certificate itself, not from the platform's record.
+fn known(
+    serial: &str,
+    record: api_types::api::CertificateRecord,
+) -> Result<KnownCertificate, String> {
+    let chain = ca::inspect::parse_chain_pem(&record.certificate)
+        .map_err(|e| format!("certificate {serial} as served cannot be read: {e}"))?;
+    let leaf = ca::inspect::parse_certificate_der(&chain[0])
+        .map_err(|e| format!("certificate {serial} as served cannot be read: {e}"))?;
+    if leaf.serial != serial {
+        return Err(format!(
+            "the platform served certificate {} when asked for {serial}",
+            leaf.serial
+        ));
+    }
+    let agency_id = leaf
+        .agency_id()
+        .ok_or_else(|| format!("certificate {serial} names no agency"))?;
+    Ok(KnownCertificate {
+        serial: serial.to_owned(),
+        agency_id,
+        chain_pem: record.certificate,
+        status: if record.status == "revoked" {
+            "revoked".into()
+        } else {
+            "valid".into()
+        },
+        revoked_at: record.revoked_at.map(to_ms),
+        revocation_reason: record.revocation_reason,
+        fetched_at: now_ms(),
+    })
+}
+
+fn to_ms(t: time::OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Whether a listing dated `signed_at` (ms) may have been signed while the certificate was good.
+/// `Err` says why not. See the module documentation for the rules.
+pub fn signing_time_ok(
+    signed_at: i64,
+    not_after: i64,
+    revoked: Option<(i64, &str)>,
+) -> Result<(), String> {
+    if signed_at > not_after + CLOCK_SKEW_MS {
+        return Err("it is dated after its signing certificate expired".into());
+    }
+    match revoked {
+        Some((_, "key_compromise")) => Err(
+            "its signing certificate was revoked because the key was compromised; nothing signed with that key can be trusted".into(),
+        ),
+        Some((at, reason)) if signed_at >= at => Err(format!(
+            "it is dated after its signing certificate was revoked ({reason})"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks one listing against a known certificate (see the module documentation).
+fn check_listing(
+    root_der: &[u8],
+    cert: &KnownCertificate,
+    office_key: &str,
+    doc: &ListingDocument,
+    signature: &SignatureEnvelope,
+) -> Verdict {
+    let serial = &cert.serial;
+    let Ok(chain) = ca::inspect::parse_chain_pem(&cert.chain_pem) else {
+        return Verdict::invalid(format!("certificate {serial} cannot be read"));
+    };
+    let Ok(leaf) = ca::inspect::parse_certificate_der(&chain[0]) else {
+        return Verdict::invalid(format!("certificate {serial} cannot be read"));
+    };
+    // 1. The chain to the pinned root, at the signing time clamped into the leaf's validity.
+    let signed_at = to_ms(doc.modification_timestamp);
+    let at = signed_at.clamp(to_ms(leaf.not_before), to_ms(leaf.not_after));
+    let anchor_der = CertificateDer::from(root_der);
+    let Ok(anchor) = webpki::anchor_from_trusted_cert(&anchor_der) else {
+        return Verdict::unchecked("the pinned root CA cannot be used");
+    };
+    let leaf_der = CertificateDer::from(chain[0].as_slice());
+    let Ok(end_entity) = webpki::EndEntityCert::try_from(&leaf_der) else {
+        return Verdict::invalid(format!("certificate {serial} cannot be read"));
+    };
+    let intermediates: Vec<CertificateDer<'_>> = chain[1..]
+        .iter()
+        .map(|d| CertificateDer::from(d.as_slice()))
+        .collect();
+    let when = UnixTime::since_unix_epoch(Duration::from_millis(at.max(0) as u64));
+    if let Err(e) = end_entity.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &[anchor],
+        &intermediates,
+        when,
+        webpki::KeyUsage::client_auth(),
+        None,
+        None,
+    ) {
+        return Verdict::invalid(match e {
+            webpki::Error::UnknownIssuer => format!(
+                "certificate {serial} was not issued under the platform root CA this desk pinned at enrolment"
+            ),
+            other => format!("certificate {serial} is not a valid agency certificate ({other})"),
+        });
+    }
+    // 2. The certificate is the listing's agency's.
+    if cert.agency_id != office_key {
+        return Verdict::invalid(format!(
+            "it was signed with certificate {serial} of agency {}, not of the listing's agency {office_key}",
+            cert.agency_id
+        ));
+    }
+    // 3. The signature over the canonical form.
+    let algorithm = match signature.algorithm {
+        api_types::SignatureAlgorithm::EcdsaP256Sha256 => {
+            ca::sign::SignatureAlgorithm::EcdsaP256Sha256
+        }
+        api_types::SignatureAlgorithm::Ed25519 => ca::sign::SignatureAlgorithm::Ed25519,
+    };
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(signature.value.trim()) else {
+        return Verdict::invalid("its signature is not valid base64");
+    };
+    if ca::sign::verify_with_certificate(&chain[0], algorithm, &doc.canonical_bytes(), &bytes)
+        .is_err()
+    {
+        return Verdict::invalid(
+            "its agency's signature does not match its content: the listing was changed after the agency signed it",
+        );
+    }
+    // 4. Signed while the certificate was good.
+    let revoked = (cert.status == "revoked").then(|| {
+        (
+            cert.revoked_at.unwrap_or(i64::MIN),
+            cert.revocation_reason.as_deref().unwrap_or("unspecified"),
+        )
+    });
+    if let Err(why) = signing_time_ok(signed_at, to_ms(leaf.not_after), revoked) {
+        return Verdict::invalid(format!(
+            "{why} (dated {}, certificate {serial} valid until {})",
+            rfc3339(doc.modification_timestamp),
+            rfc3339(leaf.not_after)
+        ));
+    }
+    Verdict::verified()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signing_time_rules() {
+        let day = 86_400_000;
+        // Within validity, never revoked; also dated before the certificate started.
+        assert!(signing_time_ok(10 * day, 90 * day, None).is_ok());
+        assert!(signing_time_ok(-5 * day, 90 * day, None).is_ok());
+        // Dated after expiry.
+        assert!(signing_time_ok(91 * day, 90 * day, None).is_err());
+        // Superseded by a renewal on day 60: older listings stay valid, newer ones do not.
+        assert!(signing_time_ok(59 * day, 90 * day, Some((60 * day, "superseded"))).is_ok());
+        assert!(signing_time_ok(61 * day, 90 * day, Some((60 * day, "superseded"))).is_err());
+        // A compromised key taints everything it signed.
+        let e = signing_time_ok(day, 90 * day, Some((60 * day, "key_compromise"))).unwrap_err();
+        assert!(e.contains("compromised"), "{e}");
+    }
+
+    #[test]
+    fn labels_say_what_to_trust() {
+        assert_eq!(Verdict::label(VERIFIED, None), "signature verified");
+        assert!(Verdict::label(INVALID, Some("x")).starts_with("INVALID SIGNATURE"));
+        assert!(Verdict::label(UNCHECKED, None).contains("not checked"));
+    }
+}

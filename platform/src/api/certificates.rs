@@ -1,0 +1,81 @@
+//! `GET /api/v1/certificates/{serial}`: an agency's certificate by serial, with the issuing CA
+//! and its status in the register, so a desk can check the signature on any listing itself.
+//! Certificates are public (they only bind a public key to an agency), so any authenticated
+//! agency may fetch any agency certificate; the platform's own server certificate is not served.
+
+use actix_web::{HttpResponse, web};
+use api_types::api::CertificateRecord;
+
+use super::AuthenticatedAgency;
+use crate::error::ApiError;
+use crate::listings::ms_to_time;
+use crate::pki::CertificateStore;
+use crate::pki::certs::KIND_CLIENT;
+use crate::state::AppState;
+
+/// Mounts the route under `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/certificates/{serial}", web::get().to(get_certificate));
+}
+
+/// A serial as the register keys it (lowercase hex), or an input error naming `serial`.
+fn parse_serial(serial: &str) -> Result<String, ApiError> {
+    let s = serial.trim().to_ascii_lowercase();
+    if s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::invalid_field(
+            "serial",
+            "a certificate serial is 1 to 64 hexadecimal digits (as in a change-feed event's CertificateSerial)",
+        ));
+    }
+    Ok(s)
+}
+
+async fn get_certificate(
+    state: web::Data<AppState>,
+    _caller: AuthenticatedAgency,
+    serial: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let serial = parse_serial(&serial)?;
+    let s = serial.clone();
+    let row = state
+        .db
+        .run(move |conn| Ok::<_, ApiError>(crate::with_conn!(conn, |c| c.find_certificate(&s))?))
+        .await?;
+    let row = row
+        .filter(|r| r.kind == KIND_CLIENT)
+        .and_then(|r| r.agency_id.map(|a| (r, a)));
+    let Some((row, agency_id)) = row else {
+        return Err(ApiError::NotFound {
+            code: "certificate_not_found",
+            message: format!("no agency certificate has serial {serial}"),
+        });
+    };
+    let mut certificate = row.pem.clone();
+    if !certificate.ends_with('\n') {
+        certificate.push('\n');
+    }
+    certificate.push_str(state.pki().ca().issuing_pem());
+    Ok(HttpResponse::Ok().json(CertificateRecord {
+        serial: row.serial.clone(),
+        agency_id,
+        certificate,
+        status: if row.is_revoked() { "revoked" } else { "valid" }.to_owned(),
+        revoked_at: row.revoked_at.map(ms_to_time),
+        revocation_reason: row.revocation_reason.clone(),
+        not_before: ms_to_time(row.not_before),
+        not_after: ms_to_time(row.not_after),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_are_hex() {
+        assert_eq!(parse_serial("0A1b").unwrap(), "0a1b");
+        for bad in ["", "xyz", "12 34", &"a".repeat(65)] {
+            assert!(parse_serial(bad).is_err(), "{bad:?}");
+        }
+    }
+}
