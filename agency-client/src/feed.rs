@@ -126,6 +126,7 @@ pub fn pull(
     let waiting = count(store, session)?;
     let mut verifier = Verifier::new(&session.identity)?;
     let started = now_ms();
+    verifier.refresh_stale(store.conn(), &mut session.client)?;
     let mut report = PullReport {
         cursor: cursor(store.conn())?,
         ..Default::default()
@@ -143,8 +144,24 @@ pub fn pull(
             break;
         }
     }
+    doubt_revoked(store.conn())?;
     recheck_unchecked(store.conn(), session, &mut verifier, started, &mut report)?;
     Ok(report)
+}
+
+/// Marks unchecked every stored listing that was verified before this desk learned that its
+/// certificate is revoked, so [`recheck_unchecked`] judges it again with the revocation (a
+/// compromised key: invalid; superseded: still valid if dated before the revocation).
+fn doubt_revoked(conn: &mut SqliteConnection) -> Result<usize, ClientError> {
+    let doubted = diesel::sql_query(
+        "UPDATE shared_listings SET signature_state = 'unchecked', signature_checked_at = NULL \
+         WHERE signature_state = 'verified' AND EXISTS (SELECT 1 FROM certificates c \
+           WHERE c.serial = lower(shared_listings.certificate_serial) AND c.status = 'revoked' \
+           AND (shared_listings.signature_checked_at IS NULL \
+                OR shared_listings.signature_checked_at <= c.fetched_at))",
+    )
+    .execute(conn)?;
+    Ok(doubted)
 }
 
 type UncheckedRow = (String, String, String, Option<String>, Option<String>);

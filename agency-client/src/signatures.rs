@@ -31,7 +31,10 @@
 //!   the key could have written any date.
 //!
 //! The platform's status of a certificate is cached for [`STATUS_MAX_AGE_MS`]; a revoked
-//! certificate is never asked about again.
+//! certificate is never asked about again. Every sync asks again about cached certificates whose
+//! status is older than that ([`Verifier::refresh_stale`]), and a stored listing verified before
+//! its certificate was known to be revoked is checked again ([`crate::feed`]): a key reported
+//! compromised turns everything it signed invalid on the desk, and the hints go.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -253,6 +256,22 @@ impl Verifier {
             self.lookups.insert(serial, lookup);
         }
         Ok(())
+    }
+
+    /// Asks the platform again about every cached certificate not known to be revoked whose
+    /// status is older than [`STATUS_MAX_AGE_MS`], so a revocation reaches this desk within that
+    /// time even when no new listing names the certificate.
+    pub fn refresh_stale(
+        &mut self,
+        conn: &mut SqliteConnection,
+        client: &mut PlatformClient,
+    ) -> Result<(), ClientError> {
+        let stale: Vec<String> = certificates::table
+            .filter(certificates::status.ne("revoked"))
+            .filter(certificates::fetched_at.lt(now_ms() - STATUS_MAX_AGE_MS))
+            .select(certificates::serial)
+            .load(conn)?;
+        self.fetch(conn, client, stale.iter().map(String::as_str))
     }
 
     /// Checks a listing of agency `office_key` signed with `signature` by certificate `serial`

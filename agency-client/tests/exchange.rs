@@ -615,7 +615,29 @@ fn signatures_are_checked_on_pull_and_remote_search_and_a_tampered_listing_is_fl
     let new_serial = a.run(&["cert"]).ok()["serial"].as_str().unwrap().to_owned();
     let (ok, _, err) = app.cli(["cert", "revoke", &new_serial, "--reason", "key_compromise"]);
     assert!(ok.success(), "{err}");
+    let mut hinted = keys(&b.run(&["hints"]).ok(), "listing_key");
+    hinted.sort();
+    assert_eq!(hinted, ["A-1", "A-3"]);
+    // The next sync after the cached status has aged asks the platform again, even with no news
+    // on the feed: A-3, verified and hinted before, is now invalid and its hint is gone.
     b.sql("UPDATE certificates SET fetched_at = 0");
+    let synced = b.run(&["sync"]).ok();
+    assert_eq!(synced["pulled"]["events"], 0, "{synced}");
+    assert_eq!(
+        synced["pulled"]["invalid"][0]["listing_key"], "A-3",
+        "{synced}"
+    );
+    assert!(
+        synced["pulled"]["invalid"][0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("compromised"),
+        "{synced}"
+    );
+    assert_eq!(keys(&b.run(&["hints"]).ok(), "listing_key"), ["A-1"]);
+    let here = b.run(&["search", "--city", "Lisbon"]).ok();
+    assert_eq!(signature_of(&here, "A-3")["state"], "invalid", "{here}");
+    assert_eq!(signature_of(&here, "A-1")["state"], "verified", "{here}");
     let remote = b.run(&["search", "--remote", "--city", "lisbon"]).ok();
     let a3 = signature_of(&remote, "A-3");
     assert_eq!(a3["state"], "invalid", "{remote}");
