@@ -189,6 +189,8 @@ pub struct App {
     notice: Option<Notice>,
     listings: Vec<OwnListing>,
     form: ListingForm,
+    /// The form was just filled for an edit: scroll it into view.
+    scroll_to_form: bool,
     customers: Vec<Customer>,
     wishes: Option<WishesForm>,
     hints: Vec<Hint>,
@@ -253,6 +255,7 @@ impl App {
             notice: None,
             listings: Vec::new(),
             form: ListingForm::default(),
+            scroll_to_form: false,
             customers: Vec::new(),
             wishes: None,
             hints: Vec::new(),
@@ -498,7 +501,7 @@ impl App {
     fn listings_view(&mut self, ui: &mut egui::Ui) {
         ui.heading("Own listings");
         if self.listings.is_empty() {
-            ui.label("No listings yet; add one below.");
+            ui.label("No listings yet; add one with the form at the bottom.");
         }
         let mut action: Option<(String, Option<StandardStatus>)> = None;
         let mut edit: Option<usize> = None;
@@ -544,6 +547,7 @@ impl App {
             });
         if let Some(i) = edit {
             self.form = ListingForm::from_listing(&self.listings[i].document);
+            self.scroll_to_form = true;
         }
         if let Some((key, status)) = action {
             let conn = self.store.conn();
@@ -564,9 +568,9 @@ impl App {
             self.reload();
         }
         ui.separator();
-        self.form_ui(ui);
-        ui.separator();
         self.everyone_ui(ui);
+        ui.separator();
+        self.form_ui(ui);
     }
 
     /// Everyone's listings: a search here (pulled listings) or on the platform, with each
@@ -681,10 +685,13 @@ impl App {
     }
 
     fn form_ui(&mut self, ui: &mut egui::Ui) {
-        match &self.form.editing {
+        let heading = match &self.form.editing {
             Some(k) => ui.heading(format!("Edit listing {k}")),
             None => ui.heading("New listing"),
         };
+        if std::mem::take(&mut self.scroll_to_form) {
+            heading.scroll_to_me(Some(egui::Align::TOP));
+        }
         let form = &mut self.form;
         let red = ui.visuals().error_fg_color;
         egui::Grid::new("listing_form")
