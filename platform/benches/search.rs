@@ -68,6 +68,8 @@ fn patterns(round: usize) -> Vec<(&'static str, ListingQuery)> {
         sort,
         offset: (page - 1) * 20,
         limit: 20,
+        // A signed-in visitor: the query leaves out what they marked "not interested".
+        exclude_dismissed_by: Some(1),
     };
     vec![
         (

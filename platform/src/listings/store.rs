@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use super::{ListingRow, ListingStatus, VerifiedListing, search_text, time_to_ms};
 use crate::audit::AuditLog;
-use crate::db::schema::{agencies, listing_events, listings};
+use crate::db::schema::{agencies, dismissed_listings, listing_events, listings};
 
 /// What a write to a listing did.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +77,8 @@ pub struct ListingQuery {
     pub offset: i64,
     /// Rows to return (at most 100).
     pub limit: i64,
+    /// Leave out the listings this website user marked "not interested" (in the count too).
+    pub exclude_dismissed_by: Option<i64>,
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `\` as escape character.
@@ -488,6 +490,13 @@ crate::impl_for_backends!(ListingStore {
             if let Some(b) = c.min_bedrooms {
                 q = q.filter(listings::bedrooms.ge(i32::try_from(b).unwrap_or(i32::MAX)));
             }
+            if let Some(user) = query.exclude_dismissed_by {
+                q = q.filter(diesel::dsl::not(diesel::dsl::exists(
+                    dismissed_listings::table
+                        .filter(dismissed_listings::user_id.eq(user))
+                        .filter(dismissed_listings::listing_id.eq(listings::id)),
+                )));
+            }
             for keyword in &c.keywords {
                 q = q.filter(
                     listings::search_text
@@ -680,6 +689,7 @@ mod tests {
                 sort,
                 offset: 0,
                 limit: 10,
+                exclude_dismissed_by: None,
             }))
             .unwrap();
             // The SQL agrees with the reference semantics on every row.
@@ -764,4 +774,52 @@ mod tests {
             ListingSort::PriceDesc,
         );
     });
+
+    crate::db_test!(
+        search_leaves_out_what_the_user_dismissed_and_pages_stay_full,
+        |db| {
+            let mut conn = db.get().unwrap();
+            let (agency, serial) = fixtures::active_agency_with_certificate(&mut conn, "Acme");
+            let mut ids = Vec::new();
+            for i in 0..25 {
+                let published =
+                    fixtures::publish(&mut conn, agency.id, &serial, &doc(&format!("D-{i:02}")))
+                        .unwrap();
+                ids.push(published.current.id);
+            }
+            let user = fixtures::user(&mut conn, "picky@example.org");
+            let other = fixtures::user(&mut conn, "other@example.org");
+            for id in &ids[..3] {
+                crate::with_conn!(&mut conn, |c| diesel::insert_into(
+                    dismissed_listings::table
+                )
+                .values((
+                    dismissed_listings::user_id.eq(user),
+                    dismissed_listings::listing_id.eq(*id),
+                    dismissed_listings::created_at.eq(0_i64),
+                ))
+                .execute(c))
+                .unwrap();
+            }
+            let query = |who: Option<i64>| ListingQuery {
+                sort: ListingSort::PriceAsc,
+                limit: 20,
+                exclude_dismissed_by: who,
+                ..Default::default()
+            };
+            let (rows, total) =
+                crate::with_conn!(&mut conn, |c| c.search_listings(&query(Some(user)))).unwrap();
+            assert_eq!(
+                (rows.len(), total),
+                (20, 22),
+                "a full first page, the count without them"
+            );
+            assert!(rows.iter().all(|r| !ids[..3].contains(&r.id)));
+            for who in [Some(other), None] {
+                let (rows, total) =
+                    crate::with_conn!(&mut conn, |c| c.search_listings(&query(who))).unwrap();
+                assert_eq!((rows.len(), total), (20, 25), "{who:?} dismissed nothing");
+            }
+        }
+    );
 }

@@ -368,7 +368,8 @@ pub fn dismissed_ids(conn: &mut crate::db::DbConn, user_id: i64) -> Result<Vec<i
         .load(c))?)
 }
 
-/// Runs a search for the website: the page asked for, without listings the user dismissed.
+/// Runs a search for the website: the page asked for, without listings the user dismissed (left
+/// out by the query itself, so every page is full), and how many matching listings that hides.
 pub fn run_search(
     conn: &mut crate::db::DbConn,
     criteria: &SearchCriteria,
@@ -381,18 +382,31 @@ pub fn run_search(
         sort,
         offset: (page - 1) * PAGE_SIZE,
         limit: PAGE_SIZE,
+        exclude_dismissed_by: user_id,
     };
     let (rows, total) = crate::with_conn!(conn, |c| c.search_listings(&query))?;
     let dismissed = match user_id {
         Some(u) => dismissed_ids(conn, u)?,
         None => vec![],
     };
-    let before = rows.len();
-    let rows: Vec<ListingRow> = rows
-        .into_iter()
-        .filter(|r| !dismissed.contains(&r.id))
-        .collect();
-    let hidden = before - rows.len();
+    // How many of the matches the user hid: the count with them less the count without (both
+    // exact below COUNT_CAP; beyond it the number is not known and not shown).
+    let hidden = if dismissed.is_empty() {
+        0
+    } else {
+        let all = ListingQuery {
+            exclude_dismissed_by: None,
+            offset: 0,
+            limit: 1,
+            ..query
+        };
+        let (_, with_hidden) = crate::with_conn!(conn, |c| c.search_listings(&all))?;
+        if with_hidden > crate::listings::COUNT_CAP {
+            0
+        } else {
+            usize::try_from(with_hidden - total).unwrap_or(0)
+        }
+    };
     Ok((rows, total, hidden))
 }
 
