@@ -848,77 +848,6 @@ fn run_customer(
     cli: &Cli,
     cmd: &CustomerCommand,
 ) -> Result<Output, ClientError> {
-    // Commands that talk to the platform.
-    match cmd {
-        CustomerCommand::Watch { id } => {
-            let customer = customers::get(store.conn(), *id)?;
-            let wishes = customer
-                .wishes
-                .clone()
-                .ok_or_else(|| ClientError::InvalidListing {
-                    field: "wishes".into(),
-                    message: format!("{} has no wishes to watch", customer.name),
-                })?;
-            let mut session = open_session(store, cli)?;
-            let name = format!("{} (customer {})", customer.name, customer.id);
-            // Watching again renews the platform's copy instead of adding another.
-            let existing: Vec<api_types::api::AgencySavedSearch> =
-                session.client.get_json("/api/v1/saved-searches")?;
-            let saved: api_types::api::AgencySavedSearch =
-                match existing.iter().find(|s| s.name == name) {
-                    Some(s) => {
-                        let path = format!("/api/v1/saved-searches/{}", s.id);
-                        let body = api_types::api::AgencySavedSearchRequest {
-                            name: name.clone(),
-                            criteria: wishes,
-                        };
-                        session.client.put_json::<_, Value>(&path, &body)?;
-                        session
-                            .client
-                            .post_json(&format!("{path}/renew"), &json!({}))?
-                    }
-                    None => session.client.post_json(
-                        "/api/v1/saved-searches",
-                        &api_types::api::AgencySavedSearchRequest {
-                            name: name.clone(),
-                            criteria: wishes,
-                        },
-                    )?,
-                };
-            return out(
-                json!(saved),
-                format!(
-                    "watching on the platform as saved search {} until {}",
-                    saved.id, saved.expires_at
-                ),
-            );
-        }
-        CustomerCommand::Watched => {
-            let mut session = open_session(store, cli)?;
-            let all: Vec<api_types::api::AgencySavedSearch> =
-                session.client.get_json("/api/v1/saved-searches")?;
-            let text = all
-                .iter()
-                .map(|s| format!("#{} {} (until {})", s.id, s.name, s.expires_at))
-                .collect::<Vec<_>>()
-                .join("\n");
-            return out(json!(all), text);
-        }
-        CustomerCommand::Unwatch { platform_id } => {
-            let mut session = open_session(store, cli)?;
-            let r = session
-                .client
-                .delete(&format!("/api/v1/saved-searches/{platform_id}"))?;
-            if !r.status().is_success() {
-                return Err(crate::net::api_error(r));
-            }
-            return out(
-                json!({"deleted": platform_id}),
-                format!("saved search {platform_id} deleted on the platform"),
-            );
-        }
-        _ => {}
-    }
     let conn = store.conn();
     let done = |c: customers::Customer| {
         let text = customer_line(&c);
@@ -948,12 +877,83 @@ fn run_customer(
             let text = all.iter().map(customer_line).collect::<Vec<_>>().join("\n");
             out(json!(all), text)
         }
-        CustomerCommand::Watch { .. }
-        | CustomerCommand::Watched
-        | CustomerCommand::Unwatch { .. } => {
-            unreachable!("the platform commands returned above")
-        }
+        CustomerCommand::Watch { id } => watch_customer(store, cli, *id),
+        CustomerCommand::Watched => watched_customers(store, cli),
+        CustomerCommand::Unwatch { platform_id } => unwatch_customer(store, cli, *platform_id),
     }
+}
+
+/// `customer watch ID`: keeps the customer's wishes on the platform as this agency's saved
+/// search (watching again renews it).
+fn watch_customer(store: &mut Store, cli: &Cli, id: i32) -> Result<Output, ClientError> {
+    let customer = customers::get(store.conn(), id)?;
+    let wishes = customer
+        .wishes
+        .clone()
+        .ok_or_else(|| ClientError::InvalidListing {
+            field: "wishes".into(),
+            message: format!("{} has no wishes to watch", customer.name),
+        })?;
+    let mut session = open_session(store, cli)?;
+    let name = format!("{} (customer {})", customer.name, customer.id);
+    // Watching again renews the platform's copy instead of adding another.
+    let existing: Vec<api_types::api::AgencySavedSearch> =
+        session.client.get_json("/api/v1/saved-searches")?;
+    let saved: api_types::api::AgencySavedSearch = match existing.iter().find(|s| s.name == name) {
+        Some(s) => {
+            let path = format!("/api/v1/saved-searches/{}", s.id);
+            let body = api_types::api::AgencySavedSearchRequest {
+                name: name.clone(),
+                criteria: wishes,
+            };
+            session.client.put_json::<_, Value>(&path, &body)?;
+            session
+                .client
+                .post_json(&format!("{path}/renew"), &json!({}))?
+        }
+        None => session.client.post_json(
+            "/api/v1/saved-searches",
+            &api_types::api::AgencySavedSearchRequest {
+                name: name.clone(),
+                criteria: wishes,
+            },
+        )?,
+    };
+    out(
+        json!(saved),
+        format!(
+            "watching on the platform as saved search {} until {}",
+            saved.id, saved.expires_at
+        ),
+    )
+}
+
+/// `customer watched`: the agency's saved searches on the platform.
+fn watched_customers(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
+    let mut session = open_session(store, cli)?;
+    let all: Vec<api_types::api::AgencySavedSearch> =
+        session.client.get_json("/api/v1/saved-searches")?;
+    let text = all
+        .iter()
+        .map(|s| format!("#{} {} (until {})", s.id, s.name, s.expires_at))
+        .collect::<Vec<_>>()
+        .join("\n");
+    out(json!(all), text)
+}
+
+/// `customer unwatch PLATFORM_ID`: deletes the agency's saved search on the platform.
+fn unwatch_customer(store: &mut Store, cli: &Cli, platform_id: i64) -> Result<Output, ClientError> {
+    let mut session = open_session(store, cli)?;
+    let r = session
+        .client
+        .delete(&format!("/api/v1/saved-searches/{platform_id}"))?;
+    if !r.status().is_success() {
+        return Err(crate::net::api_error(r));
+    }
+    out(
+        json!({"deleted": platform_id}),
+        format!("saved search {platform_id} deleted on the platform"),
+    )
 }
 
 /// Parses the process's arguments, runs the command, prints, and returns the exit status.
