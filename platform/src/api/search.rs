@@ -64,7 +64,7 @@ impl AgencySearch {
                 offset,
                 // Never past the served window, so the last page ends at COUNT_CAP.
                 limit: i64::from(request.per_page).min(COUNT_CAP - offset),
-                exclude_dismissed_by: None,
+                exclude_ids: Vec::new(),
             },
             page: request.page,
             per_page: request.per_page,

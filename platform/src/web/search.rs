@@ -360,11 +360,17 @@ async fn home(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
     Ok(pages::ok(&visitor, &page))
 }
 
-/// Listing ids the user marked "not interested".
+/// Most "not interested" marks a search leaves out: the newest ones (older marks beyond this
+/// many may show up again).
+pub const MAX_EXCLUDED: i64 = 5_000;
+
+/// Listing ids the user marked "not interested", newest first, at most [`MAX_EXCLUDED`].
 pub fn dismissed_ids(conn: &mut crate::db::DbConn, user_id: i64) -> Result<Vec<i64>, WebError> {
     Ok(crate::with_conn!(conn, |c| dismissed_listings::table
         .filter(dismissed_listings::user_id.eq(user_id))
+        .order(dismissed_listings::created_at.desc())
         .select(dismissed_listings::listing_id)
+        .limit(MAX_EXCLUDED)
         .load(c))?)
 }
 
@@ -377,25 +383,25 @@ pub fn run_search(
     page: i64,
     user_id: Option<i64>,
 ) -> Result<(Vec<ListingRow>, i64, usize), WebError> {
+    let dismissed = match user_id {
+        Some(u) => dismissed_ids(conn, u)?,
+        None => vec![],
+    };
     let query = ListingQuery {
         criteria: criteria.clone(),
         sort,
         offset: (page - 1) * PAGE_SIZE,
         limit: PAGE_SIZE,
-        exclude_dismissed_by: user_id,
+        exclude_ids: dismissed,
     };
     let (rows, total) = crate::with_conn!(conn, |c| c.search_listings(&query))?;
-    let dismissed = match user_id {
-        Some(u) => dismissed_ids(conn, u)?,
-        None => vec![],
-    };
     // How many of the matches the user hid: the count with them less the count without (both
     // exact below COUNT_CAP; beyond it the number is not known and not shown).
-    let hidden = if dismissed.is_empty() {
+    let hidden = if query.exclude_ids.is_empty() {
         0
     } else {
         let all = ListingQuery {
-            exclude_dismissed_by: None,
+            exclude_ids: Vec::new(),
             offset: 0,
             limit: 1,
             ..query
