@@ -437,6 +437,33 @@ fn seed_demo_database() {
         d.standard_status = api_types::StandardStatus::UnderOffer
     })
     .unwrap();
+    customers::add_owner(
+        conn,
+        "Rui Almeida",
+        "rui@example.org",
+        &["OWN-2".into(), "OWN-3".into()],
+    )
+    .unwrap();
+    let ines = customers::add_tenant(
+        conn,
+        "Inês Costa",
+        "+351 912 345 678",
+        &SearchCriteria {
+            transaction_type: Some(TransactionType::Sale),
+            city: Some("Lisbon".into()),
+            max_price: Some(400_000),
+            min_bedrooms: Some(2),
+            ..SearchCriteria::default()
+        },
+    )
+    .unwrap();
+    // Shown as watched on the platform (as `customer watch` would record).
+    use agency_client::db::schema::customers as c;
+    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+    diesel::update(c::table.find(ines.id))
+        .set(c::watch_id.eq(Some(3i64)))
+        .execute(conn)
+        .unwrap();
 }
 
 fn customer_named(h: &mut Harness<'_, App>, name: &str) -> Option<customers::Customer> {

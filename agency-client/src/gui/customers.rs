@@ -344,6 +344,20 @@ impl App {
         self.wishes_ui(ui);
     }
 
+    /// Closes the forms open for customer `id` (just removed).
+    pub(super) fn close_forms_of(&mut self, id: i32) {
+        if self.wishes.as_ref().is_some_and(|w| w.customer_id == id) {
+            self.wishes = None;
+        }
+        if self
+            .customer_form
+            .as_ref()
+            .is_some_and(|f| f.editing == Some(id))
+        {
+            self.customer_form = None;
+        }
+    }
+
     fn open_customer_form(&mut self, f: CustomerForm) {
         self.wishes = None;
         self.confirm_remove = None;
@@ -402,16 +416,7 @@ impl App {
                         "{} was removed from this desk with {} hint(s).",
                         r.customer.name, r.hints
                     )));
-                    if self.wishes.as_ref().is_some_and(|w| w.customer_id == id) {
-                        self.wishes = None;
-                    }
-                    if self
-                        .customer_form
-                        .as_ref()
-                        .is_some_and(|f| f.editing == Some(id))
-                    {
-                        self.customer_form = None;
-                    }
+                    self.close_forms_of(id);
                 }
                 Err(e) => self.problem(&e),
             }

@@ -388,7 +388,11 @@ impl App {
             return;
         };
         match outcome {
-            Ok(JobDone::Watched(text)) | Ok(JobDone::Removed(text)) => {
+            Ok(JobDone::Watched(text)) => self.notice = Some(Notice::Info(text)),
+            Ok(JobDone::Removed(text)) => {
+                if let JobKind::Remove { id, .. } = job.kind {
+                    self.close_forms_of(id);
+                }
                 self.notice = Some(Notice::Info(text));
             }
             Err(ClientError::Unreachable { url }) if job.kind.queues_nothing() => {
