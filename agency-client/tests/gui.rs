@@ -692,3 +692,21 @@ fn watching_or_removing_a_watched_tenant_without_the_platform_says_so_and_keeps_
     let tom = customer_named(&mut h, "Tom Tenant").expect("kept");
     assert_eq!(tom.open_hints, 1);
 }
+
+#[test]
+fn wishes_that_contradict_themselves_are_shown_next_to_the_field_and_not_stored() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    go(&mut h, "Customers");
+    h.get_by_label("Edit wishes of Tom Tenant").click();
+    h.run();
+    h.get_by_label("Wishes of Tom Tenant");
+    type_into(&mut h, "Lowest price", "2000");
+    type_into(&mut h, "Highest price", "1000");
+    h.get_by_label("Save wishes").click();
+    h.run();
+    h.get_by_label("Highest price must not be below the minimum price");
+    let tom = customer_named(&mut h, "Tom Tenant").unwrap();
+    assert_eq!(tom.wishes.unwrap().max_price, None, "unchanged");
+    assert_eq!(tom.open_hints, 1);
+}

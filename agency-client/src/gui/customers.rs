@@ -243,7 +243,8 @@ impl App {
             .striped(true)
             .num_columns(6)
             .show(ui, |ui| {
-                for h in ["#", "Kind", "Name", "Contact", "Wishes or listings", ""] {
+                // The actions come before the wishes, whose text can be long.
+                for h in ["#", "Kind", "Name", "Contact", "", "Wishes or listings"] {
                     ui.strong(h);
                 }
                 ui.end_row();
@@ -252,18 +253,6 @@ impl App {
                     ui.label(&c.kind);
                     ui.label(&c.name);
                     ui.label(&c.contact);
-                    match &c.wishes {
-                        Some(w) => {
-                            let mut text = format!("{} ({} open hints)", w.summary(), c.open_hints);
-                            if c.watch_id.is_some() {
-                                text += "; watched on the platform";
-                            }
-                            ui.label(text);
-                        }
-                        None => {
-                            ui.label(c.listing_keys.join(", "));
-                        }
-                    }
                     ui.horizontal(|ui| {
                         let edit = row_button(
                             ui,
@@ -289,7 +278,7 @@ impl App {
                             let watch = row_button(
                                 ui,
                                 !busy,
-                                "Watch",
+                                if c.watch_id.is_some() { "Renew watch" } else { "Watch" },
                                 format!("Watch {} on the platform", c.name),
                                 "Keep these wishes on the platform for 30 days: listings from \
                                  every agency that fit are emailed to the agency while this desk \
@@ -310,6 +299,27 @@ impl App {
                             action = Some(RowAction::Remove(c.id));
                         }
                     });
+                    match &c.wishes {
+                        Some(w) => {
+                            // First, so a long summary cannot hide it.
+                            let watched = if c.watch_id.is_some() {
+                                "Watched on the platform · "
+                            } else {
+                                ""
+                            };
+                            ui.add(
+                                egui::Label::new(format!(
+                                    "{watched}{} ({} open hints)",
+                                    w.summary(),
+                                    c.open_hints
+                                ))
+                                .wrap(),
+                            );
+                        }
+                        None => {
+                            ui.add(egui::Label::new(c.listing_keys.join(", ")).wrap());
+                        }
+                    }
                     ui.end_row();
                 }
             });
