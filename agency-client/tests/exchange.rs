@@ -527,6 +527,41 @@ fn customers_are_edited_and_removed_and_a_watched_tenants_saved_search_goes_with
             .is_empty()
     );
 
+    // --local-only removes a watched tenant without the platform and leaves her saved search.
+    let tess = b
+        .run(&[
+            "customer",
+            "add-tenant",
+            "--name",
+            "Tess",
+            "--city",
+            "porto",
+        ])
+        .ok();
+    let tess_id = id_of(&tess);
+    let tess_watch = b.run(&["customer", "watch", &tess_id]).ok()["id"]
+        .as_i64()
+        .unwrap();
+    let (code, text, err) = b.run_text(&[
+        "--server",
+        &dead,
+        "customer",
+        "remove",
+        &tess_id,
+        "--local-only",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains(&format!(
+            "saved search {tess_watch} is left on the platform"
+        )),
+        "{text}"
+    );
+    let left = b.run(&["customer", "watched"]).ok();
+    assert_eq!(left[0]["id"].as_i64(), Some(tess_watch), "{left}");
+    b.run(&["customer", "unwatch", &tess_watch.to_string()])
+        .ok();
+
     let removed = b.run(&["customer", "remove", &otto_id]).ok();
     assert_eq!(removed["customer"]["listing_keys"], serde_json::json!([]));
     assert!(
