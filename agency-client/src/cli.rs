@@ -314,6 +314,33 @@ pub enum CustomerCommand {
         #[command(flatten)]
         wishes: CriteriaArgs,
     },
+    /// Change a customer's name, contact or (owners) linked own listings; what is not given
+    /// stays.
+    Edit {
+        /// Customer id (see `customer list`).
+        id: i32,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New phone or email ("" clears it).
+        #[arg(long)]
+        contact: Option<String>,
+        /// An owner's own listing keys, comma-separated, replacing the linked ones ("" unlinks
+        /// all).
+        #[arg(long, value_name = "K1,K2")]
+        listings: Option<String>,
+    },
+    /// Remove a customer with their hints and marks from this desk. A tenant watched on the
+    /// platform has that saved search deleted first (needs the platform; if it cannot be
+    /// reached nothing is removed).
+    Remove {
+        /// Customer id (see `customer list`).
+        id: i32,
+        /// Remove from this desk only, leaving a watched tenant's saved search on the platform
+        /// (it expires within 30 days; `customer unwatch` deletes it).
+        #[arg(long)]
+        local_only: bool,
+    },
     /// List customers.
     List,
     /// Keep a tenant's wishes on the platform as a saved search, so matches from every agency
@@ -826,12 +853,15 @@ fn run_listing(store: &mut Store, cmd: &ListingCommand) -> Result<Output, Client
 fn customer_line(c: &customers::Customer) -> String {
     match &c.wishes {
         Some(w) => format!(
-            "#{} tenant {} <{}>: {} ({} open hints)",
+            "#{} tenant {} <{}>: {} ({} open hints){}",
             c.id,
             c.name,
             c.contact,
             w.summary(),
-            c.open_hints
+            c.open_hints,
+            c.watch_id
+                .map(|id| format!("; watched on the platform as saved search {id}"))
+                .unwrap_or_default()
         ),
         None => format!(
             "#{} owner {} <{}>: {}",
@@ -872,6 +902,22 @@ fn run_customer(
         CustomerCommand::Wishes { id, wishes } => {
             done(customers::set_wishes(conn, *id, &wishes.to_criteria()?)?)
         }
+        CustomerCommand::Edit {
+            id,
+            name,
+            contact,
+            listings,
+        } => {
+            let changes = customers::CustomerChanges {
+                name: name.clone(),
+                contact: contact.clone(),
+                listing_keys: listings
+                    .as_deref()
+                    .map(|l| l.split(',').map(str::to_owned).collect()),
+            };
+            done(customers::edit(conn, *id, &changes)?)
+        }
+        CustomerCommand::Remove { id, local_only } => remove_customer(store, cli, *id, *local_only),
         CustomerCommand::List => {
             let all = customers::list(conn)?;
             let text = all.iter().map(customer_line).collect::<Vec<_>>().join("\n");
@@ -883,42 +929,68 @@ fn run_customer(
     }
 }
 
+/// `customer remove ID`: removes the customer from this desk; a watched tenant's saved search
+/// on the platform goes first (unless `--local-only`), and if the platform cannot be reached
+/// nothing is removed.
+fn remove_customer(
+    store: &mut Store,
+    cli: &Cli,
+    id: i32,
+    local_only: bool,
+) -> Result<Output, ClientError> {
+    let customer = customers::get(store.conn(), id)?;
+    let removed = match customer.watch_id {
+        Some(w) if !local_only => {
+            let mut session = open_session(store, cli)?;
+            customers::unwatch_and_remove(store.conn(), &mut session, id).map_err(|e| match e {
+                ClientError::Unreachable { url } => ClientError::input(
+                    "ID",
+                    format!(
+                        "{} (customer {id}) is watched on the platform (saved search {w}) and the \
+                         platform at {url} cannot be reached to delete that saved search, so \
+                         nothing was removed. Try again when it answers, or add --local-only to \
+                         remove them from this desk only (`customer unwatch {w}` deletes the \
+                         saved search later)",
+                        customer.name
+                    ),
+                ),
+                other => other,
+            })?
+        }
+        _ => customers::remove(store.conn(), id, local_only)?,
+    };
+    let mut text = format!(
+        "removed {} {} (customer {id}) and {} hint(s) from this desk",
+        removed.customer.kind, removed.customer.name, removed.hints
+    );
+    match (removed.unwatched, customer.watch_id) {
+        (Some(w), _) => text += &format!("; saved search {w} deleted on the platform"),
+        (None, Some(w)) => {
+            text += &format!(
+                "; saved search {w} is left on the platform (`customer unwatch {w}` deletes it)"
+            )
+        }
+        (None, None) => {}
+    }
+    out(json!(removed), text)
+}
+
 /// `customer watch ID`: keeps the customer's wishes on the platform as this agency's saved
 /// search (watching again renews it).
 fn watch_customer(store: &mut Store, cli: &Cli, id: i32) -> Result<Output, ClientError> {
+    // Refuse an unknown customer or an owner before asking for the passphrase.
     let customer = customers::get(store.conn(), id)?;
-    let wishes = customer
-        .wishes
-        .clone()
-        .ok_or_else(|| ClientError::InvalidListing {
-            field: "wishes".into(),
-            message: format!("{} has no wishes to watch", customer.name),
-        })?;
+    if customer.wishes.is_none() {
+        return Err(ClientError::input(
+            "ID",
+            format!(
+                "{} (customer {id}) is an owner; only a tenant's wishes can be watched",
+                customer.name
+            ),
+        ));
+    }
     let mut session = open_session(store, cli)?;
-    let name = format!("{} (customer {})", customer.name, customer.id);
-    // Watching again renews the platform's copy instead of adding another.
-    let existing: Vec<api_types::api::AgencySavedSearch> =
-        session.client.get_json("/api/v1/saved-searches")?;
-    let saved: api_types::api::AgencySavedSearch = match existing.iter().find(|s| s.name == name) {
-        Some(s) => {
-            let path = format!("/api/v1/saved-searches/{}", s.id);
-            let body = api_types::api::AgencySavedSearchRequest {
-                name: name.clone(),
-                criteria: wishes,
-            };
-            session.client.put_json::<_, Value>(&path, &body)?;
-            session
-                .client
-                .post_json(&format!("{path}/renew"), &json!({}))?
-        }
-        None => session.client.post_json(
-            "/api/v1/saved-searches",
-            &api_types::api::AgencySavedSearchRequest {
-                name: name.clone(),
-                criteria: wishes,
-            },
-        )?,
-    };
+    let saved = customers::watch(store.conn(), &mut session, id)?;
     out(
         json!(saved),
         format!(
@@ -944,12 +1016,7 @@ fn watched_customers(store: &mut Store, cli: &Cli) -> Result<Output, ClientError
 /// `customer unwatch PLATFORM_ID`: deletes the agency's saved search on the platform.
 fn unwatch_customer(store: &mut Store, cli: &Cli, platform_id: i64) -> Result<Output, ClientError> {
     let mut session = open_session(store, cli)?;
-    let r = session
-        .client
-        .delete(&format!("/api/v1/saved-searches/{platform_id}"))?;
-    if !r.status().is_success() {
-        return Err(crate::net::api_error(r));
-    }
+    customers::unwatch(store.conn(), &mut session, platform_id)?;
     out(
         json!({"deleted": platform_id}),
         format!("saved search {platform_id} deleted on the platform"),

@@ -7,13 +7,18 @@
 //! unsuitable is never raised again for that tenant and listing.
 
 use api_types::ListingDocument;
+use api_types::api::{AgencySavedSearch, AgencySavedSearchRequest};
 use api_types::search::{ListingFacts, SearchCriteria};
 use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::now_ms;
-use crate::db::schema::{customers, hints, shared_listings};
+use crate::db::schema::{customers, hints, own_listings, shared_listings};
 use crate::error::ClientError;
+use crate::identity::Session;
+
+/// Most characters in a customer's name or contact.
+const MAX_TEXT: usize = 200;
 
 /// An owner or a tenant/buyer.
 #[derive(Debug, Clone, Serialize)]
@@ -32,6 +37,30 @@ pub struct Customer {
     pub listing_keys: Vec<String>,
     /// Open hints (tenants).
     pub open_hints: i64,
+    /// The platform's saved search that watches the tenant's wishes (`customer watch`), if any.
+    pub watch_id: Option<i64>,
+}
+
+/// What [`edit`] changes: each field given replaces the stored one, the others stay.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerChanges {
+    /// A new name.
+    pub name: Option<String>,
+    /// A new contact (empty clears it).
+    pub contact: Option<String>,
+    /// The owner's own listing keys, replacing the linked ones (owners only; empty unlinks all).
+    pub listing_keys: Option<Vec<String>>,
+}
+
+/// A customer removed by [`remove`], as they were, with what went with them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Removed {
+    /// The customer as stored before removal.
+    pub customer: Customer,
+    /// Hints deleted with them (open ones and those marked unsuitable).
+    pub hints: usize,
+    /// The platform saved search deleted with them, if they were watched.
+    pub unwatched: Option<i64>,
 }
 
 /// A listing that fits a tenant's wishes.
@@ -57,15 +86,80 @@ pub struct Hint {
     pub city: String,
 }
 
-fn check_name(name: &str) -> Result<String, ClientError> {
+/// A customer's name, trimmed: not empty, at most [`MAX_TEXT`] characters.
+pub fn check_name(name: &str) -> Result<String, ClientError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
+    if name.is_empty() {
         return Err(ClientError::input(
             "--name",
-            "must have 1 to 200 characters",
+            "is empty; give the customer's name",
+        ));
+    }
+    if name.chars().count() > MAX_TEXT {
+        return Err(ClientError::input(
+            "--name",
+            format!("is too long; use at most {MAX_TEXT} characters"),
         ));
     }
     Ok(name.to_owned())
+}
+
+/// A customer's contact (phone, email, … as typed), trimmed: at most [`MAX_TEXT`] characters.
+pub fn check_contact(contact: &str) -> Result<String, ClientError> {
+    let contact = contact.trim();
+    if contact.chars().count() > MAX_TEXT {
+        return Err(ClientError::input(
+            "--contact",
+            format!("is too long; use at most {MAX_TEXT} characters"),
+        ));
+    }
+    Ok(contact.to_owned())
+}
+
+/// An owner's listing keys, trimmed and without repeats: each must be one of the agency's own
+/// listings (withdrawn ones included). `field` names the option in the error.
+pub fn check_listing_keys(
+    conn: &mut SqliteConnection,
+    field: &str,
+    keys: &[String],
+) -> Result<Vec<String>, ClientError> {
+    let mut checked: Vec<String> = Vec::new();
+    for key in keys.iter().map(|k| k.trim()).filter(|k| !k.is_empty()) {
+        if checked.iter().any(|k| k == key) {
+            continue;
+        }
+        let known: i64 = own_listings::table
+            .filter(own_listings::listing_key.eq(key))
+            .count()
+            .get_result(conn)?;
+        if known == 0 {
+            return Err(ClientError::input(
+                field,
+                format!(
+                    "{key:?} is not one of this agency's listings; an owner can only be linked \
+                     to your own listings (see `agency-client listing list`)"
+                ),
+            ));
+        }
+        checked.push(key.to_owned());
+    }
+    Ok(checked)
+}
+
+/// The kind and name of customer `id`, or a "no such customer" error.
+fn kind_and_name(conn: &mut SqliteConnection, id: i32) -> Result<(String, String), ClientError> {
+    customers::table
+        .find(id)
+        .select((customers::kind, customers::name))
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| no_such_customer(id))
+}
+
+fn no_such_customer(id: i32) -> ClientError {
+    ClientError::NotFound(format!(
+        "there is no customer {id}; it may have been removed (see `agency-client customer list`)"
+    ))
 }
 
 /// Checks wishes and puts them in normal form.
@@ -85,18 +179,24 @@ pub fn add_owner(
     listing_keys: &[String],
 ) -> Result<Customer, ClientError> {
     let name = check_name(name)?;
-    let now = now_ms();
-    let id: i32 = diesel::insert_into(customers::table)
-        .values((
-            customers::kind.eq("owner"),
-            customers::name.eq(name),
-            customers::contact.eq(contact.trim()),
-            customers::listing_keys.eq(serde_json::to_string(listing_keys).unwrap_or_default()),
-            customers::created_at.eq(now),
-            customers::updated_at.eq(now),
-        ))
-        .returning(customers::id)
-        .get_result(conn)?;
+    let contact = check_contact(contact)?;
+    let id = conn.immediate_transaction(|c| {
+        let listing_keys = check_listing_keys(c, "--listing", listing_keys)?;
+        let now = now_ms();
+        let id: i32 = diesel::insert_into(customers::table)
+            .values((
+                customers::kind.eq("owner"),
+                customers::name.eq(name),
+                customers::contact.eq(contact),
+                customers::listing_keys
+                    .eq(serde_json::to_string(&listing_keys).unwrap_or_default()),
+                customers::created_at.eq(now),
+                customers::updated_at.eq(now),
+            ))
+            .returning(customers::id)
+            .get_result(c)?;
+        Ok::<_, ClientError>(id)
+    })?;
     get(conn, id)
 }
 
@@ -109,6 +209,7 @@ pub fn add_tenant(
     wishes: &SearchCriteria,
 ) -> Result<Customer, ClientError> {
     let name = check_name(name)?;
+    let contact = check_contact(contact)?;
     let wishes = check_wishes(wishes)?;
     let id = conn.immediate_transaction(|c| {
         let now = now_ms();
@@ -116,7 +217,7 @@ pub fn add_tenant(
             .values((
                 customers::kind.eq("tenant"),
                 customers::name.eq(name),
-                customers::contact.eq(contact.trim()),
+                customers::contact.eq(contact),
                 customers::wishes.eq(Some(serde_json::to_string(&wishes).unwrap_or_default())),
                 customers::created_at.eq(now),
                 customers::updated_at.eq(now),
@@ -138,20 +239,12 @@ pub fn set_wishes(
 ) -> Result<Customer, ClientError> {
     let wishes = check_wishes(wishes)?;
     conn.immediate_transaction(|c| {
-        let kind: Option<String> = customers::table
-            .find(id)
-            .select(customers::kind)
-            .first(c)
-            .optional()?;
-        match kind.as_deref() {
-            Some("tenant") => {}
-            Some(_) => {
-                return Err(ClientError::input(
-                    "ID",
-                    format!("customer {id} is an owner; only tenants have wishes"),
-                ));
-            }
-            None => return Err(ClientError::NotFound(format!("there is no customer {id}"))),
+        let (kind, name) = kind_and_name(c, id)?;
+        if kind != "tenant" {
+            return Err(ClientError::input(
+                "ID",
+                format!("{name} (customer {id}) is an owner; only tenants have wishes"),
+            ));
         }
         diesel::update(customers::table.find(id))
             .set((
@@ -164,11 +257,197 @@ pub fn set_wishes(
     get(conn, id)
 }
 
+/// Changes a customer's name, contact and (owners) linked listings, in one transaction; fields
+/// not given stay as they are. Refuses an empty change, an empty name, listings for a tenant and
+/// keys that are not the agency's own listings, storing nothing.
+pub fn edit(
+    conn: &mut SqliteConnection,
+    id: i32,
+    changes: &CustomerChanges,
+) -> Result<Customer, ClientError> {
+    if changes.name.is_none() && changes.contact.is_none() && changes.listing_keys.is_none() {
+        return Err(ClientError::input(
+            "ID",
+            "nothing to change; give --name, --contact or --listings",
+        ));
+    }
+    let name = changes.name.as_deref().map(check_name).transpose()?;
+    let contact = changes.contact.as_deref().map(check_contact).transpose()?;
+    conn.immediate_transaction(|c| {
+        let (kind, old_name) = kind_and_name(c, id)?;
+        let keys = match &changes.listing_keys {
+            Some(_) if kind != "owner" => {
+                return Err(ClientError::input(
+                    "--listings",
+                    format!(
+                        "{old_name} (customer {id}) is a tenant; only owners are linked to listings"
+                    ),
+                ));
+            }
+            Some(keys) => Some(check_listing_keys(c, "--listings", keys)?),
+            None => None,
+        };
+        let target = customers::table.find(id);
+        if let Some(name) = name {
+            diesel::update(target)
+                .set(customers::name.eq(name))
+                .execute(c)?;
+        }
+        if let Some(contact) = contact {
+            diesel::update(target)
+                .set(customers::contact.eq(contact))
+                .execute(c)?;
+        }
+        if let Some(keys) = keys {
+            diesel::update(target)
+                .set(customers::listing_keys.eq(serde_json::to_string(&keys).unwrap_or_default()))
+                .execute(c)?;
+        }
+        diesel::update(target)
+            .set(customers::updated_at.eq(now_ms()))
+            .execute(c)?;
+        Ok::<_, ClientError>(())
+    })?;
+    get(conn, id)
+}
+
+/// Removes a customer from this desk with everything kept about them here (their hints, open
+/// and marked unsuitable, and their links to listings, which live in the customer's row), in one
+/// transaction: customer data is private and nothing of it is left behind.
+///
+/// A tenant watched on the platform is refused unless `forget_watch`: the platform's saved
+/// search carries their name and wishes, so [`unwatch_and_remove`] deletes it first. With
+/// `forget_watch` the saved search is left on the platform (it expires by itself).
+pub fn remove(
+    conn: &mut SqliteConnection,
+    id: i32,
+    forget_watch: bool,
+) -> Result<Removed, ClientError> {
+    conn.immediate_transaction(|c| {
+        let customer = get(c, id)?;
+        if let (Some(w), false) = (customer.watch_id, forget_watch) {
+            return Err(ClientError::input(
+                "ID",
+                format!(
+                    "{} (customer {id}) is watched on the platform (saved search {w}); that saved \
+                     search has to be deleted with them, which needs the platform",
+                    customer.name
+                ),
+            ));
+        }
+        let hints = diesel::delete(hints::table.filter(hints::customer_id.eq(id))).execute(c)?;
+        diesel::delete(customers::table.find(id)).execute(c)?;
+        Ok(Removed {
+            customer,
+            hints,
+            unwatched: None,
+        })
+    })
+}
+
+/// Removes a customer everywhere: first the saved search that watches them on the platform (one
+/// the platform no longer has counts as deleted), then everything on this desk ([`remove`]). If
+/// the platform cannot be reached or refuses, nothing is removed.
+pub fn unwatch_and_remove(
+    conn: &mut SqliteConnection,
+    session: &mut Session,
+    id: i32,
+) -> Result<Removed, ClientError> {
+    let customer = get(conn, id)?;
+    let Some(w) = customer.watch_id else {
+        return remove(conn, id, false);
+    };
+    let r = session
+        .client
+        .delete(&format!("/api/v1/saved-searches/{w}"))?;
+    if !r.status().is_success() && r.status() != reqwest::StatusCode::NOT_FOUND {
+        return Err(crate::net::api_error(r));
+    }
+    let mut removed = remove(conn, id, true)?;
+    removed.unwatched = Some(w);
+    Ok(removed)
+}
+
+/// The name a tenant's saved search has on the platform.
+pub fn watch_name(customer: &Customer) -> String {
+    format!("{} (customer {})", customer.name, customer.id)
+}
+
+/// Keeps a tenant's wishes on the platform as the agency's saved search, so matches from every
+/// agency reach the agency's email while the desk is off. Watching again updates (name, wishes)
+/// and renews the same saved search instead of adding one. The saved search is remembered
+/// with the customer.
+pub fn watch(
+    conn: &mut SqliteConnection,
+    session: &mut Session,
+    id: i32,
+) -> Result<AgencySavedSearch, ClientError> {
+    let customer = get(conn, id)?;
+    let Some(wishes) = customer.wishes.clone() else {
+        return Err(ClientError::input(
+            "ID",
+            format!(
+                "{} (customer {id}) is an owner; only a tenant's wishes can be watched",
+                customer.name
+            ),
+        ));
+    };
+    let name = watch_name(&customer);
+    let existing: Vec<AgencySavedSearch> = session.client.get_json("/api/v1/saved-searches")?;
+    // The one remembered here; else one named for the customer (watched by an older version).
+    let found = existing
+        .iter()
+        .find(|s| Some(s.id) == customer.watch_id)
+        .or_else(|| existing.iter().find(|s| s.name == name));
+    let body = AgencySavedSearchRequest {
+        name,
+        criteria: wishes,
+    };
+    let saved: AgencySavedSearch = match found {
+        Some(s) => {
+            let path = format!("/api/v1/saved-searches/{}", s.id);
+            session
+                .client
+                .put_json::<_, serde_json::Value>(&path, &body)?;
+            session
+                .client
+                .post_json(&format!("{path}/renew"), &serde_json::json!({}))?
+        }
+        None => session.client.post_json("/api/v1/saved-searches", &body)?,
+    };
+    diesel::update(customers::table.find(id))
+        .set(customers::watch_id.eq(Some(saved.id)))
+        .execute(conn)?;
+    Ok(saved)
+}
+
+/// Deletes the agency's saved search `platform_id` on the platform, and forgets it for the
+/// customer it watched.
+pub fn unwatch(
+    conn: &mut SqliteConnection,
+    session: &mut Session,
+    platform_id: i64,
+) -> Result<(), ClientError> {
+    let r = session
+        .client
+        .delete(&format!("/api/v1/saved-searches/{platform_id}"))?;
+    let gone = r.status().is_success() || r.status() == reqwest::StatusCode::NOT_FOUND;
+    if gone {
+        diesel::update(customers::table.filter(customers::watch_id.eq(platform_id)))
+            .set(customers::watch_id.eq(None::<i64>))
+            .execute(conn)?;
+    }
+    if !r.status().is_success() {
+        return Err(crate::net::api_error(r));
+    }
+    Ok(())
+}
+
 /// One customer.
 pub fn get(conn: &mut SqliteConnection, id: i32) -> Result<Customer, ClientError> {
     list_filtered(conn, Some(id))?
         .pop()
-        .ok_or_else(|| ClientError::NotFound(format!("there is no customer {id}")))
+        .ok_or_else(|| no_such_customer(id))
 }
 
 /// Every customer, by id.
@@ -176,7 +455,15 @@ pub fn list(conn: &mut SqliteConnection) -> Result<Vec<Customer>, ClientError> {
     list_filtered(conn, None)
 }
 
-type CustomerRow = (i32, String, String, String, Option<String>, String);
+type CustomerRow = (
+    i32,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<i64>,
+);
 
 fn list_filtered(
     conn: &mut SqliteConnection,
@@ -191,6 +478,7 @@ fn list_filtered(
             customers::contact,
             customers::wishes,
             customers::listing_keys,
+            customers::watch_id,
         ))
         .into_boxed();
     if let Some(id) = id {
@@ -198,7 +486,7 @@ fn list_filtered(
     }
     let rows: Vec<CustomerRow> = q.load(conn)?;
     rows.into_iter()
-        .map(|(id, kind, name, contact, wishes, keys)| {
+        .map(|(id, kind, name, contact, wishes, keys, watch_id)| {
             let open_hints = hints::table
                 .filter(hints::customer_id.eq(id))
                 .filter(hints::state.eq("open"))
@@ -212,6 +500,7 @@ fn list_filtered(
                 wishes: wishes.and_then(|w| serde_json::from_str(&w).ok()),
                 listing_keys: serde_json::from_str(&keys).unwrap_or_default(),
                 open_hints,
+                watch_id,
             })
         })
         .collect()
@@ -362,4 +651,254 @@ pub fn dismiss(conn: &mut SqliteConnection, id: i32) -> Result<(), ClientError> 
         return Err(ClientError::NotFound(format!("there is no hint {id}")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Store;
+    use api_types::TransactionType;
+
+    fn desk() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        for key in ["OWN-1", "OWN-2"] {
+            crate::listings::add(store.conn(), ListingDocument::example(key)).unwrap();
+        }
+        (dir, store)
+    }
+
+    fn rent_in(city: &str) -> SearchCriteria {
+        SearchCriteria {
+            transaction_type: Some(TransactionType::Rent),
+            city: Some(city.into()),
+            ..SearchCriteria::default()
+        }
+    }
+
+    fn keys(k: &[&str]) -> Vec<String> {
+        k.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn an_owner_is_linked_only_to_own_listings() {
+        let (_d, mut store) = desk();
+        let conn = store.conn();
+        let e = add_owner(conn, "Olga", "", &keys(&["OWN-1", "NOPE"])).unwrap_err();
+        assert_eq!(e.field(), Some("--listing"));
+        assert!(
+            e.to_string()
+                .contains("\"NOPE\" is not one of this agency's listings")
+        );
+        assert!(list(conn).unwrap().is_empty(), "nothing stored");
+        let o = add_owner(conn, " Olga ", " 900 ", &keys(&["OWN-1", " OWN-1"])).unwrap();
+        assert_eq!((o.name.as_str(), o.contact.as_str()), ("Olga", "900"));
+        assert_eq!(o.listing_keys, ["OWN-1"]);
+    }
+
+    #[test]
+    fn names_must_not_be_empty_or_too_long() {
+        let (_d, mut store) = desk();
+        let conn = store.conn();
+        let e = add_tenant(conn, "  ", "", &rent_in("porto")).unwrap_err();
+        assert_eq!(e.field(), Some("--name"));
+        assert!(e.to_string().contains("is empty"), "{e}");
+        let long = "x".repeat(201);
+        assert!(add_owner(conn, &long, "", &[]).is_err());
+        assert_eq!(
+            add_owner(conn, "Olga", &long, &[]).unwrap_err().field(),
+            Some("--contact")
+        );
+        assert!(list(conn).unwrap().is_empty());
+    }
+
+    #[test]
+    fn editing_changes_only_what_is_given() {
+        let (_d, mut store) = desk();
+        let conn = store.conn();
+        let o = add_owner(conn, "Olga", "olga@example.org", &keys(&["OWN-1"])).unwrap();
+        let changed = edit(
+            conn,
+            o.id,
+            &CustomerChanges {
+                name: Some("Olga Silva".into()),
+                listing_keys: Some(keys(&["OWN-2", "OWN-1"])),
+                ..CustomerChanges::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(changed.name, "Olga Silva");
+        assert_eq!(changed.contact, "olga@example.org", "not given, kept");
+        assert_eq!(changed.listing_keys, ["OWN-2", "OWN-1"]);
+        let cleared = edit(
+            conn,
+            o.id,
+            &CustomerChanges {
+                contact: Some(String::new()),
+                listing_keys: Some(Vec::new()),
+                ..CustomerChanges::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(cleared.contact, "");
+        assert!(cleared.listing_keys.is_empty());
+        assert_eq!(cleared.name, "Olga Silva");
+    }
+
+    #[test]
+    fn a_refused_edit_stores_nothing() {
+        let (_d, mut store) = desk();
+        let conn = store.conn();
+        let o = add_owner(conn, "Olga", "1", &keys(&["OWN-1"])).unwrap();
+        let t = add_tenant(conn, "Tom", "2", &rent_in("porto")).unwrap();
+        let nothing = edit(conn, o.id, &CustomerChanges::default()).unwrap_err();
+        assert!(
+            nothing.to_string().contains("nothing to change"),
+            "{nothing}"
+        );
+        let unknown = edit(
+            conn,
+            999,
+            &CustomerChanges {
+                name: Some("X".into()),
+                ..CustomerChanges::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(unknown.code(), "not_found");
+        assert!(unknown.to_string().contains("there is no customer 999"));
+        let tenant_listings = edit(
+            conn,
+            t.id,
+            &CustomerChanges {
+                name: Some("Tomás".into()),
+                listing_keys: Some(keys(&["OWN-1"])),
+                ..CustomerChanges::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(tenant_listings.field(), Some("--listings"));
+        assert!(tenant_listings.to_string().contains("is a tenant"));
+        let bad_key = edit(
+            conn,
+            o.id,
+            &CustomerChanges {
+                name: Some("Olga Silva".into()),
+                listing_keys: Some(keys(&["OWN-9"])),
+                ..CustomerChanges::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(bad_key.field(), Some("--listings"));
+        let empty_name = edit(
+            conn,
+            o.id,
+            &CustomerChanges {
+                name: Some(" ".into()),
+                contact: Some("changed".into()),
+                ..CustomerChanges::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(empty_name.field(), Some("--name"));
+        assert_eq!(get(conn, o.id).unwrap().name, "Olga");
+        assert_eq!(get(conn, o.id).unwrap().contact, "1");
+        assert_eq!(get(conn, o.id).unwrap().listing_keys, ["OWN-1"]);
+        assert_eq!(get(conn, t.id).unwrap().name, "Tom");
+    }
+
+    /// A verified shared listing in Porto, so a tenant there gets a hint.
+    fn porto_listing(conn: &mut SqliteConnection, key: &str) {
+        let mut doc = ListingDocument::example(key);
+        doc.city = "Porto".into();
+        doc.transaction_type = TransactionType::Rent;
+        let page = api_types::api::ChangesPage {
+            events: vec![api_types::api::ChangeEvent {
+                entity_event_sequence: 1,
+                event_type: api_types::api::ChangeKind::Created,
+                list_office_key: "42".into(),
+                list_office_name: "Other Agency".into(),
+                listing_key: key.into(),
+                version: 1,
+                event_timestamp: crate::listings::timestamp_now(),
+                listing: Some(doc),
+                signature: None,
+                certificate_serial: None,
+                status: "active".into(),
+            }],
+            next_after: 1,
+            has_more: false,
+        };
+        let mut report = crate::feed::PullReport::default();
+        crate::feed::apply_page(
+            conn,
+            &page,
+            &[crate::signatures::Verdict::verified()],
+            &mut report,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn removing_a_tenant_deletes_their_hints_and_marks_and_nothing_else() {
+        let (_d, mut store) = desk();
+        let conn = store.conn();
+        porto_listing(conn, "S-1");
+        let tom = add_tenant(conn, "Tom", "", &rent_in("porto")).unwrap();
+        let tina = add_tenant(conn, "Tina", "", &rent_in("porto")).unwrap();
+        let olga = add_owner(conn, "Olga", "", &keys(&["OWN-1"])).unwrap();
+        let tom_hint = list_hints(conn, false)
+            .unwrap()
+            .into_iter()
+            .find(|h| h.customer_id == tom.id)
+            .unwrap();
+        dismiss(conn, tom_hint.id).unwrap();
+        let removed = remove(conn, tom.id, false).unwrap();
+        assert_eq!(removed.customer.name, "Tom");
+        assert_eq!(removed.hints, 1, "the unsuitable mark goes too");
+        let left: Vec<i32> = hints::table.select(hints::customer_id).load(conn).unwrap();
+        assert_eq!(left, [tina.id], "Tina's hint stays");
+        let ids: Vec<i32> = list(conn).unwrap().iter().map(|c| c.id).collect();
+        assert_eq!(ids, [tina.id, olga.id]);
+        assert_eq!(
+            crate::listings::list(conn).unwrap().len(),
+            2,
+            "listings stay"
+        );
+        let again = remove(conn, tom.id, false).unwrap_err();
+        assert_eq!(again.code(), "not_found");
+        let removed = remove(conn, olga.id, false).unwrap();
+        assert_eq!(removed.customer.listing_keys, ["OWN-1"]);
+        assert_eq!(crate::listings::list(conn).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_watched_tenant_is_removed_only_with_the_watch() {
+        let (_d, mut store) = desk();
+        let conn = store.conn();
+        let tom = add_tenant(conn, "Tom", "", &rent_in("porto")).unwrap();
+        diesel::update(customers::table.find(tom.id))
+            .set(customers::watch_id.eq(Some(12i64)))
+            .execute(conn)
+            .unwrap();
+        let e = remove(conn, tom.id, false).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("is watched on the platform (saved search 12)"),
+            "{e}"
+        );
+        assert!(get(conn, tom.id).is_ok(), "kept");
+        remove(conn, tom.id, true).unwrap();
+        assert!(list(conn).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_owner_has_no_wishes() {
+        let (_d, mut store) = desk();
+        let conn = store.conn();
+        let o = add_owner(conn, "Olga", "", &[]).unwrap();
+        let e = set_wishes(conn, o.id, &rent_in("porto")).unwrap_err();
+        assert!(e.to_string().contains("Olga (customer"), "{e}");
+        assert!(get(conn, o.id).unwrap().wishes.is_none());
+    }
 }

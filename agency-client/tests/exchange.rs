@@ -63,6 +63,8 @@ fn a_publishes_b_pulls_gets_a_hint_and_sees_the_withdrawal() {
         ])
         .ok();
     let tenant_id = tenant["id"].as_i64().unwrap();
+    // An owner is linked only to the agency's own listings.
+    b.add_flat("B-9", "Braga", 250_000);
     b.run(&[
         "customer",
         "add-owner",
@@ -402,6 +404,176 @@ fn a_tenants_wishes_are_watched_on_the_platform_while_the_desk_is_off() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[test]
+fn customers_are_edited_and_removed_and_a_watched_tenants_saved_search_goes_with_them() {
+    let app = platform();
+    let url = app.agency_url();
+    let (token, fp) = add_agency(&app, "Beta Realty", "BR-2");
+    let b = Desk::new();
+    b.enroll(std::slice::from_ref(&url), &token, &fp);
+    b.add_flat("B-1", "Lisbon", 1200);
+    let id_of = |v: &Value| v["id"].as_i64().unwrap().to_string();
+
+    // Owners are linked to own listings only; a refused change stores nothing.
+    let r = b.run(&[
+        "customer",
+        "add-owner",
+        "--name",
+        "Otto",
+        "--listing",
+        "NOPE",
+    ]);
+    assert_eq!((r.code, r.error_code()), (1, "invalid_input"), "{r:?}");
+    assert_eq!(r.json["error"]["field"], "--listing");
+    assert!(
+        r.stderr
+            .contains("\"NOPE\" is not one of this agency's listings"),
+        "{}",
+        r.stderr
+    );
+    let otto = b
+        .run(&[
+            "customer",
+            "add-owner",
+            "--name",
+            "Otto",
+            "--contact",
+            "otto@example.org",
+            "--listing",
+            "B-1",
+        ])
+        .ok();
+    let otto_id = id_of(&otto);
+    for (args, code, field, words) in [
+        (
+            vec!["--listings", "B-1,NOPE"],
+            "invalid_input",
+            "--listings",
+            "is not one of",
+        ),
+        (vec!["--name", " "], "invalid_input", "--name", "is empty"),
+        (vec![], "invalid_input", "ID", "nothing to change"),
+    ] {
+        let mut cmd = vec!["customer", "edit", otto_id.as_str()];
+        cmd.extend(args);
+        let r = b.run(&cmd);
+        assert_eq!((r.code, r.error_code()), (1, code), "{r:?}");
+        assert_eq!(r.json["error"]["field"], field);
+        assert!(r.stderr.contains(words), "{}", r.stderr);
+    }
+    let r = b.run(&["customer", "edit", "999", "--name", "X"]);
+    assert_eq!((r.code, r.error_code()), (1, "not_found"), "{r:?}");
+    let edited = b
+        .run(&[
+            "customer",
+            "edit",
+            &otto_id,
+            "--name",
+            "Otto Silva",
+            "--listings",
+            "",
+        ])
+        .ok();
+    assert_eq!(edited["name"], "Otto Silva");
+    assert_eq!(edited["contact"], "otto@example.org", "not given, kept");
+    assert_eq!(edited["listing_keys"], serde_json::json!([]));
+
+    // A watched tenant: renamed, watching again updates the same saved search.
+    let tina = b
+        .run(&[
+            "customer",
+            "add-tenant",
+            "--name",
+            "Tina",
+            "--type",
+            "rent",
+            "--city",
+            "lisbon",
+        ])
+        .ok();
+    let tina_id = id_of(&tina);
+    let r = b.run(&["customer", "edit", &tina_id, "--listings", "B-1"]);
+    assert_eq!(r.json["error"]["field"], "--listings", "{r:?}");
+    assert!(r.stderr.contains("is a tenant"), "{}", r.stderr);
+    let watched = b.run(&["customer", "watch", &tina_id]).ok();
+    let platform_id = watched["id"].as_i64().unwrap();
+    b.run(&["customer", "edit", &tina_id, "--name", "Tina Silva"])
+        .ok();
+    let again = b.run(&["customer", "watch", &tina_id]).ok();
+    assert_eq!(again["id"].as_i64(), Some(platform_id));
+    assert_eq!(again["name"], format!("Tina Silva (customer {tina_id})"));
+
+    // Removing her needs the platform, to delete her saved search there; without it nothing goes.
+    let dead = closed_port_url();
+    let r = b.run(&["--server", &dead, "customer", "remove", &tina_id]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("nothing was removed"), "{}", r.stderr);
+    assert!(r.stderr.contains("--local-only"), "{}", r.stderr);
+    let list = b.run(&["customer", "list"]).ok();
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    // `--server` given again replaces the dead endpoint stored above.
+    let removed = b
+        .run(&["--server", &url, "customer", "remove", &tina_id])
+        .ok();
+    assert_eq!(removed["unwatched"].as_i64(), Some(platform_id));
+    assert_eq!(removed["customer"]["name"], "Tina Silva");
+    assert!(
+        b.run(&["customer", "watched"])
+            .ok()
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // --local-only removes a watched tenant without the platform and leaves her saved search.
+    let tess = b
+        .run(&[
+            "customer",
+            "add-tenant",
+            "--name",
+            "Tess",
+            "--city",
+            "porto",
+        ])
+        .ok();
+    let tess_id = id_of(&tess);
+    let tess_watch = b.run(&["customer", "watch", &tess_id]).ok()["id"]
+        .as_i64()
+        .unwrap();
+    let (code, text, err) = b.run_text(&[
+        "--server",
+        &dead,
+        "customer",
+        "remove",
+        &tess_id,
+        "--local-only",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains(&format!(
+            "saved search {tess_watch} is left on the platform"
+        )),
+        "{text}"
+    );
+    let left = b.run(&["customer", "watched"]).ok();
+    assert_eq!(left[0]["id"].as_i64(), Some(tess_watch), "{left}");
+    b.run(&["customer", "unwatch", &tess_watch.to_string()])
+        .ok();
+
+    let removed = b.run(&["customer", "remove", &otto_id]).ok();
+    assert_eq!(removed["customer"]["listing_keys"], serde_json::json!([]));
+    assert!(
+        b.run(&["customer", "list"])
+            .ok()
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let r = b.run(&["customer", "remove", &otto_id]);
+    assert_eq!((r.code, r.error_code()), (1, "not_found"), "{r:?}");
+    assert_eq!(b.states().len(), 1, "listings are untouched");
 }
 
 #[test]

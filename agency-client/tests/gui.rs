@@ -437,4 +437,276 @@ fn seed_demo_database() {
         d.standard_status = api_types::StandardStatus::UnderOffer
     })
     .unwrap();
+    customers::add_owner(
+        conn,
+        "Rui Almeida",
+        "rui@example.org",
+        &["OWN-2".into(), "OWN-3".into()],
+    )
+    .unwrap();
+    let ines = customers::add_tenant(
+        conn,
+        "Inês Costa",
+        "+351 912 345 678",
+        &SearchCriteria {
+            transaction_type: Some(TransactionType::Sale),
+            city: Some("Lisbon".into()),
+            max_price: Some(400_000),
+            min_bedrooms: Some(2),
+            ..SearchCriteria::default()
+        },
+    )
+    .unwrap();
+    // Shown as watched on the platform (as `customer watch` would record).
+    use agency_client::db::schema::customers as c;
+    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+    diesel::update(c::table.find(ines.id))
+        .set(c::watch_id.eq(Some(3i64)))
+        .execute(conn)
+        .unwrap();
+}
+
+fn customer_named(h: &mut Harness<'_, App>, name: &str) -> Option<customers::Customer> {
+    customers::list(h.state_mut().store().conn())
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == name)
+}
+
+#[test]
+fn an_owner_added_in_the_window_is_linked_to_the_chosen_listing() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    go(&mut h, "Customers");
+    h.get_by_label("New owner").click();
+    h.run();
+    h.get_by_label("Add an owner");
+    type_into(&mut h, "Name", "Ana Owner");
+    type_into(&mut h, "Contact (phone or email)", "ana@example.org");
+    h.get_by_label("OWN-1: Sunny flat by the river").click();
+    h.run();
+    h.get_by_label("Save customer").click();
+    h.run();
+    let ana = customer_named(&mut h, "Ana Owner").expect("stored");
+    assert_eq!(ana.kind, "owner");
+    assert_eq!(ana.contact, "ana@example.org");
+    assert_eq!(ana.listing_keys, ["OWN-1"]);
+    h.get_by_label("Ana Owner");
+    h.get_by_label("Ana Owner was added.");
+    assert!(
+        h.query_by_label("Add an owner").is_none(),
+        "the form closes"
+    );
+}
+
+#[test]
+fn a_tenant_added_in_the_window_gets_hints_for_their_wishes() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    go(&mut h, "Customers");
+    h.get_by_label("New tenant").click();
+    h.run();
+    h.get_by_label("Add a tenant");
+    type_into(&mut h, "Name", "Rita Renter");
+    type_into(&mut h, "Wished city", "Porto");
+    type_into(&mut h, "Highest price", "1000");
+    h.get_by_label("Save customer").click();
+    h.run();
+    let rita = customer_named(&mut h, "Rita Renter").expect("stored");
+    assert_eq!(rita.kind, "tenant");
+    let wishes = rita.wishes.unwrap();
+    assert_eq!(wishes.max_price, Some(1000));
+    assert_eq!(wishes.city.as_deref(), Some("porto"));
+    assert_eq!(
+        rita.open_hints, 1,
+        "the verified flat at 950 fits; the invalid one does not"
+    );
+    h.get_by_label("Rita Renter was added; 1 open hint(s).");
+    go(&mut h, "Hints");
+    h.get_by_label("Rita Renter");
+}
+
+#[test]
+fn a_new_customers_mistakes_are_shown_next_to_the_field_and_nothing_is_stored() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    go(&mut h, "Customers");
+    h.get_by_label("New tenant").click();
+    h.run();
+    type_into(&mut h, "Lowest price", "lots");
+    h.get_by_label("Save customer").click();
+    h.run();
+    h.get_by_label("Name is empty; give the customer's name");
+    h.get_by_label_contains("Lowest price must be a whole number");
+    type_into(&mut h, "Name", "Rita Renter");
+    h.get_by_label("Save customer").click();
+    h.run();
+    assert!(
+        h.query_by_label("Name is empty; give the customer's name")
+            .is_none()
+    );
+    h.get_by_label_contains("Lowest price must be a whole number, not \"lots\"");
+    match h.state().notice() {
+        Some(Notice::Problem(t)) => assert!(t.contains("Nothing was saved"), "{t}"),
+        other => panic!("expected a problem, got {other:?}"),
+    }
+    assert!(customer_named(&mut h, "Rita Renter").is_none());
+    assert_eq!(
+        customers::list(h.state_mut().store().conn()).unwrap().len(),
+        2
+    );
+}
+
+#[test]
+fn a_customer_edited_in_the_window_keeps_what_was_not_changed() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    go(&mut h, "Customers");
+    h.get_by_label("Edit Olga Owner").click();
+    h.run();
+    h.get_by_label("Change Olga Owner");
+    type_into(&mut h, "Name", " Silva");
+    type_into(&mut h, "Contact (phone or email)", ", +351 911");
+    h.get_by_label("OWN-1: Sunny flat by the river").click();
+    h.run();
+    h.get_by_label("Save customer").click();
+    h.run();
+    let olga = customer_named(&mut h, "Olga Owner Silva").expect("renamed");
+    assert_eq!(olga.contact, "olga@example.org, +351 911");
+    assert!(olga.listing_keys.is_empty(), "unticked");
+    assert!(customer_named(&mut h, "Olga Owner").is_none());
+    let tom = customer_named(&mut h, "Tom Tenant").unwrap();
+    assert_eq!(tom.open_hints, 1, "others untouched");
+    h.get_by_label("Olga Owner Silva was saved.");
+}
+
+#[test]
+fn removing_a_customer_asks_first_and_then_deletes_their_hints() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    go(&mut h, "Customers");
+    h.get_by_label("Remove Tom Tenant").click();
+    h.run();
+    h.get_by_label("Remove Tom Tenant?");
+    h.get_by_label_contains("1 open hint(s) and any not-suitable marks are deleted");
+    h.get_by_label("Keep Tom Tenant").click();
+    h.run();
+    assert!(h.query_by_label("Remove Tom Tenant?").is_none());
+    assert!(customer_named(&mut h, "Tom Tenant").is_some(), "kept");
+
+    h.get_by_label("Remove Tom Tenant").click();
+    h.run();
+    h.get_by_label("Yes, remove Tom Tenant").click();
+    h.run();
+    assert!(customer_named(&mut h, "Tom Tenant").is_none());
+    let conn = h.state_mut().store().conn();
+    assert!(customers::list_hints(conn, true).unwrap().is_empty());
+    assert!(
+        customer_named(&mut h, "Olga Owner").is_some(),
+        "others stay"
+    );
+    assert!(h.query_by_label("Tom Tenant").is_none());
+    h.get_by_label("Tom Tenant was removed from this desk with 1 hint(s).");
+    go(&mut h, "Hints");
+    h.get_by_label("No open hints.");
+}
+
+#[test]
+fn watching_a_tenant_needs_enrolment() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    go(&mut h, "Customers");
+    h.get_by_label("Watch Tom Tenant on the platform").click();
+    h.run();
+    match h.state().notice() {
+        Some(Notice::Problem(t)) => assert!(t.contains("not enrolled yet"), "{t}"),
+        other => panic!("expected a problem, got {other:?}"),
+    }
+    assert!(!h.state().busy());
+}
+
+/// Unlocks the key in the passphrase dialog and waits for the background job to end.
+fn unlock_and_wait(h: &mut Harness<'_, App>) {
+    let role = eframe::egui::Role::PasswordInput;
+    h.get_by_role_and_label(role, "Passphrase").focus();
+    h.run();
+    h.get_by_role_and_label(role, "Passphrase")
+        .type_text("secret");
+    h.run();
+    h.get_by_label("Unlock").click();
+    h.step();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while h.state().busy() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.step();
+    }
+    h.step();
+}
+
+#[test]
+fn watching_or_removing_a_watched_tenant_without_the_platform_says_so_and_keeps_them() {
+    if std::env::var_os("AGENCY_CLIENT_PASSPHRASE").is_some() {
+        return; // the prompt is skipped then
+    }
+    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+    let (dir, mut store) = seeded();
+    enrol_offline(&mut store, &dir.path().join("ca"), "https://127.0.0.1:9");
+    let mut h = harness(store);
+    go(&mut h, "Customers");
+    h.get_by_label("Watch Tom Tenant on the platform").click();
+    h.run();
+    unlock_and_wait(&mut h);
+    match h.state().notice() {
+        Some(Notice::Problem(t)) => assert!(
+            t.contains("Cannot reach the platform at https://127.0.0.1:9, so Tom Tenant is not watched there yet"),
+            "{t}"
+        ),
+        other => panic!("expected a problem, got {other:?}"),
+    }
+    assert_eq!(customer_named(&mut h, "Tom Tenant").unwrap().watch_id, None);
+
+    // Watched earlier: removal must delete the platform's copy first; it cannot, so nothing goes.
+    let tom = customer_named(&mut h, "Tom Tenant").unwrap();
+    use agency_client::db::schema::customers as c;
+    diesel::update(c::table.find(tom.id))
+        .set(c::watch_id.eq(Some(12i64)))
+        .execute(h.state_mut().store().conn())
+        .unwrap();
+    h.state_mut().reload();
+    h.run();
+    h.get_by_label("Remove Tom Tenant").click();
+    h.run();
+    h.get_by_label_contains("is watched on the platform (saved search 12)");
+    h.get_by_label("Yes, remove Tom Tenant").click();
+    h.step();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while h.state().busy() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.step();
+    }
+    h.step();
+    match h.state().notice() {
+        Some(Notice::Problem(t)) => assert!(t.contains("so nothing was removed"), "{t}"),
+        other => panic!("expected a problem, got {other:?}"),
+    }
+    let tom = customer_named(&mut h, "Tom Tenant").expect("kept");
+    assert_eq!(tom.open_hints, 1);
+}
+
+#[test]
+fn wishes_that_contradict_themselves_are_shown_next_to_the_field_and_not_stored() {
+    let (_dir, store) = seeded();
+    let mut h = harness(store);
+    go(&mut h, "Customers");
+    h.get_by_label("Edit wishes of Tom Tenant").click();
+    h.run();
+    h.get_by_label("Wishes of Tom Tenant");
+    type_into(&mut h, "Lowest price", "2000");
+    type_into(&mut h, "Highest price", "1000");
+    h.get_by_label("Save wishes").click();
+    h.run();
+    h.get_by_label("Highest price must not be below the minimum price");
+    let tom = customer_named(&mut h, "Tom Tenant").unwrap();
+    assert_eq!(tom.wishes.unwrap().max_price, None, "unchanged");
+    assert_eq!(tom.open_hints, 1);
 }

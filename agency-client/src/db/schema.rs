@@ -91,6 +91,7 @@ diesel::table! {
         listing_keys -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        watch_id -> Nullable<BigInt>,
     }
 }
 

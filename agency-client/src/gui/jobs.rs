@@ -10,7 +10,7 @@ use crate::db::Store;
 use crate::error::ClientError;
 use crate::identity::Session;
 use crate::search::{RemotePage, RemoteSearchResult};
-use crate::{feed, listings, search};
+use crate::{customers, feed, listings, search};
 
 /// What a background job does.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,9 +23,47 @@ pub enum JobKind {
     Renew,
     /// Search every agency's listings on the platform and check their signatures.
     RemoteSearch(SearchCriteria),
+    /// Keep a tenant's wishes on the platform as the agency's saved search (or renew it).
+    Watch {
+        /// The tenant.
+        id: i32,
+        /// Their name, for the messages.
+        name: String,
+    },
+    /// Delete a watched customer's saved search on the platform, then the customer here.
+    Remove {
+        /// The customer.
+        id: i32,
+        /// Their name, for the messages.
+        name: String,
+    },
 }
 
 impl JobKind {
+    /// True for work that leaves nothing queued when the platform cannot be reached (the usual
+    /// words promise that queued changes are sent later).
+    pub fn queues_nothing(&self) -> bool {
+        matches!(self, JobKind::Watch { .. } | JobKind::Remove { .. })
+    }
+
+    /// What to tell the user when the platform at `url` could not be reached.
+    pub fn unreachable_words(&self, url: &str) -> String {
+        match self {
+            JobKind::Watch { name, .. } => format!(
+                "Cannot reach the platform at {url}, so {name} is not watched there yet. Try \
+                 again when it answers."
+            ),
+            JobKind::Remove { name, .. } => format!(
+                "Cannot reach the platform at {url} to delete {name}'s saved search there, so \
+                 nothing was removed. Try again when it answers."
+            ),
+            _ => format!(
+                "Cannot reach the platform at {url}; your changes are kept and will be sent when \
+                 it answers."
+            ),
+        }
+    }
+
     /// What the user sees while it runs.
     pub fn title(&self) -> &'static str {
         match self {
@@ -33,6 +71,10 @@ impl JobKind {
             JobKind::PublishAndPull => "Publishing queued changes and pulling updates…",
             JobKind::Renew => "Renewing the certificate…",
             JobKind::RemoteSearch(_) => "Searching on the platform…",
+            JobKind::Watch { .. } => "Watching the wishes on the platform…",
+            JobKind::Remove { .. } => {
+                "Removing the customer and their saved search on the platform…"
+            }
         }
     }
 }
@@ -48,6 +90,10 @@ pub enum JobDone {
     Renewed(String),
     /// A search on the platform answered (signatures checked).
     Found(Box<RemoteSearchResult>),
+    /// A tenant is watched on the platform; a summary in plain words.
+    Watched(String),
+    /// A customer was removed here and on the platform; a summary in plain words.
+    Removed(String),
 }
 
 /// State shared between the window and the job's thread.
@@ -145,6 +191,28 @@ fn run(
                 },
             )?;
             Ok(JobDone::Found(Box::new(found)))
+        }
+        JobKind::Watch { id, name } => {
+            set_phase(shared, "Saving the wishes on the platform…", repaint);
+            let saved = customers::watch(store.conn(), &mut session, id)?;
+            let until = saved.expires_at.date();
+            Ok(JobDone::Watched(format!(
+                "{name}'s wishes are watched on the platform until {until}: listings from every \
+                 agency that fit are emailed to the agency while this desk is off."
+            )))
+        }
+        JobKind::Remove { id, name } => {
+            set_phase(
+                shared,
+                "Deleting the saved search on the platform…",
+                repaint,
+            );
+            let removed = customers::unwatch_and_remove(store.conn(), &mut session, id)?;
+            Ok(JobDone::Removed(format!(
+                "{name} was removed from this desk with {} hint(s), and their saved search on \
+                 the platform was deleted.",
+                removed.hints
+            )))
         }
         JobKind::CountUpdates => Ok(JobDone::Count(feed::count(&mut store, &mut session)?.count)),
         JobKind::Renew => {

@@ -6,6 +6,7 @@
 //! (the tests use `egui_kittest`). Work that talks to the platform runs on a background thread
 //! (see [`jobs`]) so the window stays responsive and shows progress.
 
+pub mod customers;
 pub mod form;
 pub mod jobs;
 
@@ -13,7 +14,7 @@ use api_types::search::SearchCriteria;
 use api_types::{PropertyType, StandardStatus, TransactionType};
 use eframe::egui;
 
-use crate::customers::{self, Customer, Hint};
+use crate::customers::{Customer, Hint};
 use crate::db::Store;
 use crate::error::ClientError;
 use crate::identity::{self, CertificateStatus};
@@ -193,6 +194,11 @@ pub struct App {
     scroll_to_form: bool,
     customers: Vec<Customer>,
     wishes: Option<WishesForm>,
+    /// Problems with the wishes being edited, by form label.
+    wishes_errors: std::collections::BTreeMap<String, String>,
+    customer_form: Option<customers::CustomerForm>,
+    /// The customer whose removal waits for confirmation.
+    confirm_remove: Option<i32>,
     hints: Vec<Hint>,
     search_form: WishesForm,
     found: Option<FoundView>,
@@ -258,6 +264,9 @@ impl App {
             scroll_to_form: false,
             customers: Vec::new(),
             wishes: None,
+            wishes_errors: Default::default(),
+            customer_form: None,
+            confirm_remove: None,
             hints: Vec::new(),
             search_form: WishesForm::default(),
             found: None,
@@ -300,8 +309,8 @@ impl App {
         let conn = self.store.conn();
         let result = (|| -> Result<_, ClientError> {
             let l = listings::list(conn)?;
-            let c = customers::list(conn)?;
-            let h = customers::list_hints(conn, false)?;
+            let c = crate::customers::list(conn)?;
+            let h = crate::customers::list_hints(conn, false)?;
             let q = listings::queue(conn)?.len();
             let (total, invalid, unchecked) = search::shared_counts(conn)?;
             let shared = SharedCounts {
@@ -375,8 +384,20 @@ impl App {
         let Some(outcome) = self.job.as_ref().and_then(Job::take_outcome) else {
             return;
         };
-        self.job = None;
+        let Some(job) = self.job.take() else {
+            return;
+        };
         match outcome {
+            Ok(JobDone::Watched(text)) => self.notice = Some(Notice::Info(text)),
+            Ok(JobDone::Removed(text)) => {
+                if let JobKind::Remove { id, .. } = job.kind {
+                    self.close_forms_of(id);
+                }
+                self.notice = Some(Notice::Info(text));
+            }
+            Err(ClientError::Unreachable { url }) if job.kind.queues_nothing() => {
+                self.notice = Some(Notice::Problem(job.kind.unreachable_words(&url)));
+            }
             Ok(JobDone::Count(n)) => self.updates = Some(n),
             Ok(JobDone::Synced(text)) => {
                 self.updates = Some(0);
@@ -758,101 +779,6 @@ impl App {
         });
     }
 
-    fn customers_view(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Owners and tenants");
-        if self.customers.is_empty() {
-            ui.label("No customers yet (add them with `agency-client customer add-owner` or `add-tenant`).");
-        }
-        let mut open: Option<WishesForm> = None;
-        egui::Grid::new("customers")
-            .striped(true)
-            .num_columns(6)
-            .show(ui, |ui| {
-                for h in ["#", "Kind", "Name", "Contact", "Wishes or listings", ""] {
-                    ui.strong(h);
-                }
-                ui.end_row();
-                for c in &self.customers {
-                    ui.label(c.id.to_string());
-                    ui.label(&c.kind);
-                    ui.label(&c.name);
-                    ui.label(&c.contact);
-                    match &c.wishes {
-                        Some(w) => {
-                            ui.label(format!("{} ({} open hints)", w.summary(), c.open_hints));
-                            if ui.button(format!("Edit wishes of {}", c.name)).clicked() {
-                                open = Some(WishesForm::from_customer(c));
-                            }
-                        }
-                        None => {
-                            ui.label(c.listing_keys.join(", "));
-                            ui.label("");
-                        }
-                    }
-                    ui.end_row();
-                }
-            });
-        if let Some(w) = open {
-            self.wishes = Some(w);
-        }
-        let Some(w) = &mut self.wishes else {
-            return;
-        };
-        ui.separator();
-        ui.heading("Wishes");
-        let mut save = false;
-        let mut close = false;
-        egui::Grid::new("wishes").num_columns(2).show(ui, |ui| {
-            let l = ui.label("Sale or rent");
-            egui::ComboBox::from_id_salt("wish_type")
-                .selected_text(w.transaction_type.map(|t| t.code()).unwrap_or("either"))
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut w.transaction_type, None, "either");
-                    for t in TransactionType::ALL {
-                        ui.selectable_value(&mut w.transaction_type, Some(t), t.code());
-                    }
-                })
-                .response
-                .labelled_by(l.id);
-            ui.end_row();
-            for (label, value) in [
-                ("Wished city", &mut w.city),
-                ("Wished district", &mut w.district),
-                ("Lowest price", &mut w.min_price),
-                ("Highest price", &mut w.max_price),
-                ("Fewest bedrooms", &mut w.min_bedrooms),
-                ("Keywords (comma-separated)", &mut w.keywords),
-            ] {
-                let l = ui.label(label);
-                ui.text_edit_singleline(value).labelled_by(l.id);
-                ui.end_row();
-            }
-        });
-        ui.horizontal(|ui| {
-            save = ui.button("Save wishes").clicked();
-            close = ui.button("Close").clicked();
-        });
-        if save {
-            let id = w.customer_id;
-            let r = w
-                .to_criteria()
-                .and_then(|c| customers::set_wishes(self.store.conn(), id, &c));
-            match r {
-                Ok(c) => {
-                    self.notice = Some(Notice::Info(format!(
-                        "Wishes of {} saved; {} open hint(s).",
-                        c.name, c.open_hints
-                    )));
-                    self.wishes = None;
-                    self.reload();
-                }
-                Err(e) => self.problem(&e),
-            }
-        } else if close {
-            self.wishes = None;
-        }
-    }
-
     fn hints_view(&mut self, ui: &mut egui::Ui) {
         ui.heading("Open hints");
         ui.label("Listings that fit a tenant's wishes. Mark the ones that do not suit as not suitable; they are not hinted again.");
@@ -882,7 +808,7 @@ impl App {
                 }
             });
         if let Some(id) = dismiss {
-            match customers::dismiss(self.store.conn(), id) {
+            match crate::customers::dismiss(self.store.conn(), id) {
                 Ok(()) => {
                     self.notice = Some(Notice::Info(
                         "Marked not suitable; it will not be hinted again.".into(),
