@@ -850,11 +850,10 @@ impl MatcherIndex {
                     || !self.keywords_ok(kws[slot], memo, l);
                 fail[slot / 64 - start] |= u64::from(bad) << (slot % 64);
             }
-            for w in start..end {
-                let i = w - start;
+            for (i, &ag) in agency[start..end].iter().enumerate() {
                 let emit = m_of[i] & !fail[i];
                 if emit != 0 {
-                    out.word(ids, w * 64, agency[w], emit);
+                    out.word(ids, (start + i) * 64, ag, emit);
                 }
             }
         }
@@ -1123,14 +1122,14 @@ impl Emit for Vec<(SearchId, Owner)> {
     fn word(&mut self, ids: impl SlotIds, first: usize, agency: u64, mut emit: u64) {
         if emit == u64::MAX {
             // A dense run: no per-bit work.
-            self.extend((0..64).map(|bit| {
+            self.extend((0..64).map(move |bit| {
                 let [id, owner] = ids.get(first + bit);
                 (id, owner_of(owner, agency, bit))
             }));
             return;
         }
         // The bit positions first (a tight loop), then one exact-size extend whose closure
-        // captures nothing mutable (so nothing round-trips through memory per match).
+        // owns copies of what it reads (captured references were reloaded for every match).
         let mut bits = [0u8; 64];
         let mut k = 0;
         while emit != 0 {
@@ -1138,7 +1137,7 @@ impl Emit for Vec<(SearchId, Owner)> {
             k += 1;
             emit &= emit - 1;
         }
-        self.extend(bits[..k].iter().map(|&bit| {
+        self.extend(bits[..k].iter().map(move |&bit| {
             let bit = usize::from(bit);
             let [id, owner] = ids.get(first + bit);
             (id, owner_of(owner, agency, bit))
