@@ -926,9 +926,12 @@ impl MatcherIndex {
         // Searches with similar price ranges side by side: the matches of a listing then lie
         // in a few dense runs of slots instead of being spread over the whole bucket.
         let price_edges = self.price_edges;
+        // Within each minimum-price band, searches naming keywords (always checked) after the
+        // others: their keyword masks are then read from a few whole cache lines.
         rows.sort_unstable_by_key(|r| {
             (
                 price_edges.partition_point(|&x| x <= r.entry.bounds.min_price),
+                r.entry.kw != 0,
                 r.entry.bounds.max_price,
             )
         });
