@@ -9,9 +9,11 @@
 //! any city} × {alfama, any district}.
 //!
 //! Inside a bucket every search has a slot. The bucket keeps per slot, as separate arrays, the
-//! search id and owner id (16 bytes), the exact price and area bounds ([`Bounds`], 32 bytes), the
-//! keywords (a bit mask of keyword ids, 8 bytes) and the minimum bedrooms (4 bytes), and a set of
-//! bit columns over the slots (one bit per search and column):
+//! search id and owner id (8 bytes as 32-bit offsets from a per-bucket base when every pair of
+//! the bucket fits, else 16: see [`Ids`]), 16-bit keys of the price and area bounds (8 bytes,
+//! ordered like the bounds), the exact bounds ([`Bounds`], 32 bytes), the keywords (a bit mask
+//! of keyword ids, 8 bytes) and the minimum bedrooms (4 bytes), and a set of bit columns over
+//! the slots (one bit per search and column):
 //!
 //! * `alive`: the slot holds a live search (removal clears this bit and the property-type bits,
 //!   so a dead slot never survives a query; a bucket with many dead slots is compacted);
@@ -27,14 +29,16 @@
 //! survivors. A survivor whose price and area bands lie inside its intervals and that names no
 //! keyword is a certain match (four more columns ANDed) and is emitted straight from the id
 //! array. Only the others (about a third of the survivors on a broad workload) are checked, and
-//! only for what is unsettled: the bounds at the band edges, bedrooms ≥ 7, keywords (a
-//! per-listing memo). The checks run per block of 16 words as branch-free loops so that their
-//! cache misses overlap. The result equals filtering every live search with
+//! only for what is unsettled: the bounds at the band edges (from the keys; the exact bounds only
+//! when a key ties the listing's), bedrooms ≥ 7, keywords (a per-listing memo). The checks run
+//! per block of 16 words as branch-free loops so that their cache misses overlap. A large answer
+//! costs mostly memory traffic per match (ids, keys, keyword masks), hence the narrow arrays;
+//! [`MatcherIndex::matching`] appends each word's matches with one exact-size `extend`. The result equals filtering every live search with
 //! [`SearchCriteria::matches`], which the tests check on random data and at every band edge.
 //!
 //! `build` (and compaction) lay a bucket out from per-search rows of bits, transposed 64 slots
-//! at a time, with slots sorted by (minimum-price band, maximum price) so that a listing's
-//! matches lie in dense runs.
+//! at a time, with slots sorted by (minimum-price band, names keywords, maximum price) so that a
+//! listing's matches lie in dense runs and the keyword masks it checks share cache lines.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
