@@ -1237,7 +1237,14 @@ struct KeywordMemo {
     present: u64,
     ids: [u32; 64],
     hits: u64,
+    /// The byte trigrams of the title and the description, hashed into 4096 bits (built at the
+    /// first keyword test): a keyword with a trigram not in it is in neither text, which spares
+    /// most substring searches.
+    trigrams: Option<Box<[u64; TRIGRAM_WORDS]>>,
 }
+
+/// Words of [`KeywordMemo::trigrams`].
+const TRIGRAM_WORDS: usize = 64;
 
 impl Default for KeywordMemo {
     fn default() -> Self {
@@ -1246,8 +1253,45 @@ impl Default for KeywordMemo {
             present: 0,
             ids: [u32::MAX; 64],
             hits: 0,
+            trigrams: None,
         }
     }
+}
+
+/// Bit of a byte trigram in [`KeywordMemo::trigrams`].
+#[inline]
+fn trigram_bit(t: &[u8]) -> usize {
+    let x = u32::from(t[0]) | u32::from(t[1]) << 8 | u32::from(t[2]) << 16;
+    (x.wrapping_mul(0x9e37_79b1) >> 20) as usize % (TRIGRAM_WORDS * 64)
+}
+
+/// Whether `l`'s title or description contains `word` (as `str::contains`).
+fn listing_contains(
+    trigrams: &mut Option<Box<[u64; TRIGRAM_WORDS]>>,
+    word: &str,
+    l: &ListingFacts,
+) -> bool {
+    let w = word.as_bytes();
+    if w.len() >= 3 {
+        let grams = trigrams.get_or_insert_with(|| {
+            let mut g = Box::new([0u64; TRIGRAM_WORDS]);
+            for text in [&l.title, &l.description] {
+                for t in text.as_bytes().windows(3) {
+                    let b = trigram_bit(t);
+                    g[b / 64] |= 1 << (b % 64);
+                }
+            }
+            g
+        });
+        // A substring's trigrams are all trigrams of the text that contains it.
+        if !w.windows(3).all(|t| {
+            let b = trigram_bit(t);
+            grams[b / 64] >> (b % 64) & 1 != 0
+        }) {
+            return false;
+        }
+    }
+    l.title.contains(word) || l.description.contains(word)
 }
 
 impl Query<'_> {
@@ -1283,7 +1327,7 @@ impl KeywordMemo {
             let k = unknown.trailing_zeros();
             unknown &= unknown - 1;
             let word = &*strings[k as usize];
-            if l.title.contains(word) || l.description.contains(word) {
+            if listing_contains(&mut self.trigrams, word, l) {
                 self.present |= 1 << k;
             }
             self.known |= 1 << k;
@@ -1297,7 +1341,7 @@ impl KeywordMemo {
             return self.hits & (1 << slot) != 0;
         }
         let word = &*strings[k as usize];
-        let hit = l.title.contains(word) || l.description.contains(word);
+        let hit = listing_contains(&mut self.trigrams, word, l);
         self.ids[slot] = k;
         if hit {
             self.hits |= 1 << slot;

@@ -526,6 +526,61 @@ fn bounds_within_a_band() {
     }
 }
 
+/// Keywords as substrings: short ones, inside other words, accented, split between the title
+/// and the description (which matches neither), many per listing (the trigram prefilter).
+#[test]
+fn keyword_substrings() {
+    let words = [
+        "ba",
+        "alc",
+        "balcony",
+        "cony",
+        "ny w",
+        "sé",
+        "praça",
+        "açaí",
+        "xyz",
+        "with bal",
+        "river",
+        "kitchenette",
+        "bright flat",
+        "flatnear",
+        "view",
+    ];
+    let mut index = MatcherIndex::new();
+    let mut live = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        let c = SearchCriteria {
+            keywords: vec![(*w).to_owned()],
+            ..Default::default()
+        };
+        index.insert(i as SearchId, Owner::User(1), &c);
+        live.push((i as SearchId, c.normalized()));
+    }
+    for (title, description) in [
+        (
+            "bright flat with balcony",
+            "near the river, renovated kitchen",
+        ),
+        ("praça da sé", "açaí bar downstairs"),
+        ("", ""),
+        ("flat", "near"),
+        ("ba", "xy z"),
+    ] {
+        let l = ListingFacts {
+            title: normalize(title),
+            description: normalize(description),
+            ..listing()
+        };
+        let want: Vec<SearchId> = live
+            .iter()
+            .filter(|(_, c)| c.matches(&l))
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(found(&index, &l), want, "{l:?}");
+    }
+}
+
 // ---- random workloads against the reference ----
 
 const CITIES: [&str; 3] = ["lisbon", "porto", "são paulo"];
