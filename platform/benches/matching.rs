@@ -335,6 +335,7 @@ fn main() {
     let mut times = Vec::with_capacity(LISTINGS);
     let mut counts = Vec::with_capacity(LISTINGS);
     let mut total_matches = 0usize;
+    let faults_before = minor_faults();
     for l in &listings {
         let t = Instant::now();
         let found = index.matching(l);
@@ -343,8 +344,9 @@ fn main() {
         total_matches += found.len();
         std::hint::black_box(found);
     }
+    let faults = minor_faults().zip(faults_before).map(|(a, b)| a - b);
     let index_mean_us = mean_us(&times);
-    let mut by_time: Vec<(Duration, usize)> = times.iter().copied().zip(counts).collect();
+    let mut by_time: Vec<(Duration, usize)> = times.iter().copied().zip(counts.clone()).collect();
     by_time.sort_unstable();
     let slowest = &by_time[by_time.len() * 99 / 100..];
     let mut all_counts: Vec<usize> = by_time.iter().map(|(_, c)| *c).collect();
@@ -356,6 +358,39 @@ fn main() {
         all_counts[all_counts.len() - 1],
         slowest.iter().map(|(_, c)| *c as f64).sum::<f64>() / slowest.len() as f64
     );
+    if let Some(f) = faults {
+        println!(
+            "diagnostics: {f} minor page faults during the {LISTINGS} timed calls ({:.1} per call)",
+            f as f64 / LISTINGS as f64
+        );
+    }
+    // Diagnostics for profilers (perf, callgrind): repeat the 1 % of listings with the most
+    // matches (those that make the p99), then stop.
+    if let Some(rounds) = std::env::var("MATCH_BENCH_PROFILE_SLOWEST")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let mut order: Vec<usize> = (0..LISTINGS).collect();
+        order.sort_unstable_by_key(|&i| std::cmp::Reverse(counts[i]));
+        let slow: Vec<&ListingFacts> = order[..LISTINGS / 100]
+            .iter()
+            .map(|&i| &listings[i])
+            .collect();
+        let t = Instant::now();
+        let mut found = 0usize;
+        for _ in 0..rounds {
+            for l in &slow {
+                found += std::hint::black_box(index.matching(l)).len();
+            }
+        }
+        println!(
+            "diagnostics: {rounds} rounds over the {} listings with the most matches: {:.2} µs per call, {:.0} matches per call",
+            slow.len(),
+            t.elapsed().as_secs_f64() * 1e6 / (rounds * slow.len()) as f64,
+            found as f64 / (rounds * slow.len()) as f64
+        );
+        return;
+    }
     times.sort_unstable();
     let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e6;
     let (p50, p99) = (pct(0.50), pct(0.99));
@@ -454,6 +489,14 @@ fn main() {
             format!("{pg_ratio:.2}")
         }
     );
+}
+
+/// Minor page faults of this process so far (Linux `/proc/self/stat`), for diagnostics.
+fn minor_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command (which may contain spaces) in parentheses; minflt is field 10.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(7)?.parse().ok()
 }
 
 fn quote(s: &str) -> String {

@@ -9,9 +9,11 @@
 //! any city} × {alfama, any district}.
 //!
 //! Inside a bucket every search has a slot. The bucket keeps per slot, as separate arrays, the
-//! search id and owner id (16 bytes), the exact price and area bounds ([`Bounds`], 32 bytes), the
-//! keywords (a bit mask of keyword ids, 8 bytes) and the minimum bedrooms (4 bytes), and a set of
-//! bit columns over the slots (one bit per search and column):
+//! search id and owner id (8 bytes as 32-bit offsets from a per-bucket base when every pair of
+//! the bucket fits, else 16: see [`Ids`]), 16-bit keys of the price and area bounds (8 bytes,
+//! ordered like the bounds), the exact bounds ([`Bounds`], 32 bytes), the keywords (a bit mask
+//! of keyword ids, 8 bytes) and the minimum bedrooms (4 bytes), and a set of bit columns over
+//! the slots (one bit per search and column):
 //!
 //! * `alive`: the slot holds a live search (removal clears this bit and the property-type bits,
 //!   so a dead slot never survives a query; a bucket with many dead slots is compacted);
@@ -27,14 +29,16 @@
 //! survivors. A survivor whose price and area bands lie inside its intervals and that names no
 //! keyword is a certain match (four more columns ANDed) and is emitted straight from the id
 //! array. Only the others (about a third of the survivors on a broad workload) are checked, and
-//! only for what is unsettled: the bounds at the band edges, bedrooms ≥ 7, keywords (a
-//! per-listing memo). The checks run per block of 16 words as branch-free loops so that their
-//! cache misses overlap. The result equals filtering every live search with
+//! only for what is unsettled: the bounds at the band edges (from the keys; the exact bounds only
+//! when a key ties the listing's), bedrooms ≥ 7, keywords (a per-listing memo). The checks run
+//! per block of 16 words as branch-free loops so that their cache misses overlap. A large answer
+//! costs mostly memory traffic per match (ids, keys, keyword masks), hence the narrow arrays;
+//! [`MatcherIndex::matching`] appends each word's matches with one exact-size `extend`. The result equals filtering every live search with
 //! [`SearchCriteria::matches`], which the tests check on random data and at every band edge.
 //!
 //! `build` (and compaction) lay a bucket out from per-search rows of bits, transposed 64 slots
-//! at a time, with slots sorted by (minimum-price band, maximum price) so that a listing's
-//! matches lie in dense runs.
+//! at a time, with slots sorted by (minimum-price band, names keywords, maximum price) so that a
+//! listing's matches lie in dense runs and the keyword masks it checks share cache lines.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -104,6 +108,9 @@ struct Bounds {
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     bounds: Bounds,
+    /// The bounds as [`MatcherIndex::price_key`] / [`MatcherIndex::area_key`]: min price, max
+    /// price, min area, max area.
+    keys: [u16; 4],
     /// Keywords: 0 for none, else a bit per keyword id below [`KW_MASK_IDS`], or [`KW_LIST`] |
     /// an index into [`MatcherIndex::kw_lists`].
     kw: u64,
@@ -115,9 +122,12 @@ struct Entry {
 #[derive(Debug, Default)]
 struct Bucket {
     /// (search id, owner id) per slot; the owner kind is the `agency` column.
-    ids: Vec<[i64; 2]>,
+    ids: Ids,
     /// Per slot (struct of arrays: a query reads only what it must check).
     bounds: Vec<Bounds>,
+    /// Per slot, [`Entry::keys`]: a check reads these 8 bytes and the 32-byte bounds only when a
+    /// key equals the listing's.
+    keys: Vec<[u16; 4]>,
     kw: Vec<u64>,
     min_beds: Vec<u32>,
     /// `SETS` bit columns of `stride` words each, column-major: column `s` is
@@ -153,6 +163,7 @@ impl Bucket {
     fn push(&mut self, row: &Staged) {
         self.ids.push(row.ids);
         self.bounds.push(row.entry.bounds);
+        self.keys.push(row.entry.keys);
         self.kw.push(row.entry.kw);
         self.min_beds.push(row.entry.min_beds);
     }
@@ -339,13 +350,30 @@ impl MatcherIndex {
             Owner::User(u) => (u, false),
             Owner::Agency(a) => (a, true),
         };
+        let bounds = Bounds {
+            min_price: criteria.min_price.unwrap_or(0),
+            max_price: criteria.max_price.unwrap_or(u64::MAX),
+            min_area: criteria.min_living_area.unwrap_or(f64::NEG_INFINITY),
+            max_area: criteria.max_living_area.unwrap_or(f64::INFINITY),
+        };
         let entry = Entry {
-            bounds: Bounds {
-                min_price: criteria.min_price.unwrap_or(0),
-                max_price: criteria.max_price.unwrap_or(u64::MAX),
-                min_area: criteria.min_living_area.unwrap_or(f64::NEG_INFINITY),
-                max_area: criteria.max_living_area.unwrap_or(f64::INFINITY),
-            },
+            bounds,
+            keys: [
+                self.price_key(bounds.min_price),
+                self.price_key(bounds.max_price),
+                // A NaN bound matches no area: keys that fail every area or leave it to the
+                // exact check.
+                if bounds.min_area.is_nan() {
+                    u16::MAX
+                } else {
+                    self.area_key(bounds.min_area)
+                },
+                if bounds.max_area.is_nan() {
+                    0
+                } else {
+                    self.area_key(bounds.max_area)
+                },
+            ],
             kw,
             min_beds: criteria.min_bedrooms.unwrap_or(0),
         };
@@ -416,7 +444,7 @@ impl MatcherIndex {
         // of searches in a large index); unused capacity is never touched.
         let hint = self.size_hint.load(Ordering::Relaxed);
         let mut out = Vec::with_capacity(hint + hint / 4);
-        self.for_each_match(listing, |id, owner| out.push((id, owner)));
+        self.scan_all(listing, &mut out);
         // Near the largest recent answer: a large answer right after small ones must not grow
         // (and copy) the vector several times.
         let decayed = hint - hint / 64;
@@ -428,7 +456,12 @@ impl MatcherIndex {
     }
 
     /// Calls `found` for every search `listing` matches, without allocating.
-    pub fn for_each_match(&self, listing: &ListingFacts, mut found: impl FnMut(SearchId, Owner)) {
+    pub fn for_each_match(&self, listing: &ListingFacts, found: impl FnMut(SearchId, Owner)) {
+        self.scan_all(listing, &mut EachMatch(found));
+    }
+
+    /// Hands every search `listing` matches to `out`.
+    fn scan_all(&self, listing: &ListingFacts, out: &mut impl Emit) {
         if listing.status != StandardStatus::Active {
             return;
         }
@@ -462,9 +495,16 @@ impl MatcherIndex {
             None => BEDS_UNKNOWN,
             Some(b) => (b as usize).min(BEDS_SEVEN_OR_MORE),
         };
+        let area_value = listing.living_area.unwrap_or(f64::NAN);
         let query = Query {
             listing,
-            area: listing.living_area.unwrap_or(f64::NAN),
+            area: area_value,
+            price_key: self.price_key(listing.price),
+            area_key: if area_value.is_nan() {
+                None
+            } else {
+                Some(self.area_key(area_value))
+            },
             beds_settled: beds != BEDS_SEVEN_OR_MORE,
             sets: [
                 SET_PRICE + price,
@@ -489,9 +529,16 @@ impl MatcherIndex {
             ],
         };
         let mut memo = KeywordMemo::default();
+        // Once per listing, not per bucket: zeroing it is not free.
+        let mut lists = SlotLists {
+            need_bounds: [0; BLOCK_WORDS * 64],
+            need_other: [0; BLOCK_WORDS * 64],
+            unsure: [0; BLOCK_WORDS * 64],
+        };
         for b in buckets {
             if b != NO_BUCKET {
-                self.scan(&self.buckets[b as usize], &query, &mut memo, &mut found);
+                let bucket = &self.buckets[b as usize];
+                self.scan(bucket, &query, &mut memo, &mut lists, out);
             }
         }
     }
@@ -504,7 +551,8 @@ impl MatcherIndex {
             bytes += b.bounds.capacity() * size_of::<Bounds>()
                 + b.kw.capacity() * 8
                 + b.min_beds.capacity() * 4
-                + b.ids.capacity() * size_of::<[i64; 2]>()
+                + b.keys.capacity() * 8
+                + b.ids.capacity_bytes()
                 + b.bits.capacity() * 8;
         }
         bytes += map_bytes(self.places.capacity(), size_of::<((u32, u32), [u32; 3])>());
@@ -586,6 +634,36 @@ impl MatcherIndex {
 
     fn price_band(&self, price: u64) -> usize {
         self.price_edges.partition_point(|&e| e <= price)
+    }
+
+    /// A key of `price` that orders like the price: its band, then which 256th of the band.
+    /// Two prices with different keys compare as their keys do.
+    fn price_key(&self, price: u64) -> u16 {
+        let k = self.price_band(price);
+        let lo = if k == 0 { 0 } else { self.price_edges[k - 1] };
+        let end = if k == PRICE_BANDS - 1 {
+            u128::from(u64::MAX) + 1
+        } else {
+            u128::from(self.price_edges[k])
+        };
+        let sub = u128::from(price - lo) * 256 / (end - u128::from(lo));
+        (k as u16) << 8 | sub as u16
+    }
+
+    /// A key of a (non-NaN) living area that orders like the area, as [`Self::price_key`] (the
+    /// open first and last bands are one key each; +∞ above all).
+    fn area_key(&self, area: f64) -> u16 {
+        if area == f64::INFINITY {
+            return u16::MAX;
+        }
+        let k = self.area_edges.partition_point(|&e| e <= area);
+        let sub = if k == 0 || k == AREA_BANDS - 1 {
+            0.0
+        } else {
+            let (lo, hi) = (self.area_edges[k - 1], self.area_edges[k]);
+            ((area - lo) / (hi - lo) * 256.0).clamp(0.0, 255.0)
+        };
+        (k as u16) << 8 | sub as u16
     }
 
     /// Band of a listing's living area; no area (or NaN) is the "unknown" column.
@@ -686,23 +764,53 @@ impl MatcherIndex {
         bucket: &Bucket,
         q: &Query<'_>,
         memo: &mut KeywordMemo,
-        found: &mut impl FnMut(SearchId, Owner),
+        lists: &mut SlotLists,
+        out: &mut impl Emit,
+    ) {
+        match &bucket.ids {
+            Ids::Narrow { base, offsets } => self.scan_with(
+                bucket,
+                NarrowIds {
+                    base: *base,
+                    offsets,
+                },
+                q,
+                memo,
+                lists,
+                out,
+            ),
+            Ids::Wide(ids) => self.scan_with(bucket, ids.as_slice(), q, memo, lists, out),
+        }
+    }
+
+    /// [`MatcherIndex::scan`] with the bucket's (search id, owner id) storage `ids`.
+    fn scan_with(
+        &self,
+        bucket: &Bucket,
+        ids: impl SlotIds,
+        q: &Query<'_>,
+        memo: &mut KeywordMemo,
+        lists: &mut SlotLists,
+        out: &mut impl Emit,
     ) {
         let n = bucket.ids.len();
         let words = n.div_ceil(64);
         let [c0, c1, c2, c3] = q.sets.map(|s| &bucket.column(s)[..words]);
         let [s_price, s_area, s_beds, s_kw] = q.sure.map(|s| &bucket.column(s)[..words]);
         let agency = &bucket.column(SET_AGENCY)[..words];
-        let ids = &bucket.ids[..n];
-        let (bounds, kws, min_beds) = (&bucket.bounds[..n], &bucket.kw[..n], &bucket.min_beds[..n]);
+        let (bounds, keys) = (&bucket.bounds[..n], &bucket.keys[..n]);
+        let (kws, min_beds) = (&bucket.kw[..n], &bucket.min_beds[..n]);
         let l = q.listing;
         // Blocks of BLOCK_WORDS words: first the masks of every word and the list of slots to
         // check, then each check as one branch-free loop over the block's list (so the cache
         // misses of a whole block overlap), then the matches.
         let mut m_of = [0u64; BLOCK_WORDS];
         let mut fail = [0u64; BLOCK_WORDS];
-        let mut need_bounds = [0u32; BLOCK_WORDS * 64];
-        let mut need_other = [0u32; BLOCK_WORDS * 64];
+        let SlotLists {
+            need_bounds,
+            need_other,
+            unsure,
+        } = lists;
         for start in (0..words).step_by(BLOCK_WORDS) {
             let end = (start + BLOCK_WORDS).min(words);
             let (mut nb, mut no) = (0, 0);
@@ -726,7 +834,16 @@ impl MatcherIndex {
                     check &= check - 1;
                 }
             }
+            // The keys settle most bounds; the exact bounds only where a key ties.
+            let mut nu = 0;
             for &slot in &need_bounds[..nb] {
+                let slot = slot as usize;
+                let (bad, ok) = q.keys_verdict(keys[slot]);
+                fail[slot / 64 - start] |= u64::from(bad) << (slot % 64);
+                unsure[nu] = slot as u32;
+                nu += usize::from(!bad & !ok);
+            }
+            for &slot in &unsure[..nu] {
                 let slot = slot as usize;
                 let bad = !q.bounds_ok(&bounds[slot]);
                 fail[slot / 64 - start] |= u64::from(bad) << (slot % 64);
@@ -737,26 +854,29 @@ impl MatcherIndex {
                     || !self.keywords_ok(kws[slot], memo, l);
                 fail[slot / 64 - start] |= u64::from(bad) << (slot % 64);
             }
-            for w in start..end {
-                let i = w - start;
-                let mut emit = m_of[i] & !fail[i];
-                let ag = agency[w];
-                while emit != 0 {
-                    let bit = emit.trailing_zeros() as usize;
-                    emit &= emit - 1;
-                    let [id, owner] = ids[w * 64 + bit];
-                    found(id, owner_of(owner, ag, bit));
+            for (i, &ag) in agency[start..end].iter().enumerate() {
+                let emit = m_of[i] & !fail[i];
+                if emit != 0 {
+                    out.word(ids, (start + i) * 64, ag, emit);
                 }
             }
         }
     }
 
     /// Whether `listing` contains every keyword of [`Entry::kw`] `kw`.
-    #[inline]
+    #[inline(always)]
     fn keywords_ok(&self, kw: u64, memo: &mut KeywordMemo, l: &ListingFacts) -> bool {
         if kw & (KW_LIST | !memo.known) == 0 {
             kw & !memo.present == 0
-        } else if kw & KW_LIST == 0 {
+        } else {
+            self.keywords_ok_untested(kw, memo, l)
+        }
+    }
+
+    /// [`Self::keywords_ok`] for keywords not yet tested on this listing (or a keyword list).
+    #[inline(never)]
+    fn keywords_ok_untested(&self, kw: u64, memo: &mut KeywordMemo, l: &ListingFacts) -> bool {
+        if kw & KW_LIST == 0 {
             memo.contains_all(kw, &self.kw_strings, l)
         } else {
             self.kw_lists[kw as u32 as usize]
@@ -768,8 +888,9 @@ impl MatcherIndex {
     /// Rewrites bucket `b` without its dead slots, tightly sized.
     fn compact(&mut self, b: usize) {
         let bucket = &mut self.buckets[b];
-        let ids = std::mem::take(&mut bucket.ids);
+        let ids = std::mem::take(&mut bucket.ids).into_wide();
         let bounds = std::mem::take(&mut bucket.bounds);
+        let keys = std::mem::take(&mut bucket.keys);
         let kw = std::mem::take(&mut bucket.kw);
         let min_beds = std::mem::take(&mut bucket.min_beds);
         let bits = std::mem::take(&mut bucket.bits);
@@ -779,6 +900,7 @@ impl MatcherIndex {
             .map(|i| Staged {
                 entry: Entry {
                     bounds: bounds[i],
+                    keys: keys[i],
                     kw: kw[i],
                     min_beds: min_beds[i],
                 },
@@ -786,7 +908,7 @@ impl MatcherIndex {
                 bits: [0; ROW_WORDS],
             })
             .collect();
-        drop((ids, bounds, kw, min_beds));
+        drop((ids, bounds, keys, kw, min_beds));
         for (w, block) in rows.chunks_mut(64).enumerate() {
             for s in 0..SETS {
                 let mut word = bits[s * stride + w];
@@ -808,9 +930,12 @@ impl MatcherIndex {
         // Searches with similar price ranges side by side: the matches of a listing then lie
         // in a few dense runs of slots instead of being spread over the whole bucket.
         let price_edges = self.price_edges;
+        // Within each minimum-price band, searches naming keywords (always checked) after the
+        // others: their keyword masks are then read from a few whole cache lines.
         rows.sort_unstable_by_key(|r| {
             (
                 price_edges.partition_point(|&x| x <= r.entry.bounds.min_price),
+                r.entry.kw != 0,
                 r.entry.bounds.max_price,
             )
         });
@@ -818,8 +943,9 @@ impl MatcherIndex {
         let stride = live.div_ceil(64).max(1);
         let mut bits = vec![0u64; stride * SETS];
         let bucket = &mut self.buckets[b];
-        bucket.ids = Vec::with_capacity(live);
+        bucket.ids = Ids::for_rows(&rows);
         bucket.bounds = Vec::with_capacity(live);
+        bucket.keys = Vec::with_capacity(live);
         bucket.kw = Vec::with_capacity(live);
         bucket.min_beds = Vec::with_capacity(live);
         let mut block = [0u64; ROW_WORDS * 64];
@@ -844,6 +970,200 @@ impl MatcherIndex {
         bucket.bits = bits;
         bucket.stride = stride;
         bucket.dead = 0;
+    }
+}
+
+/// The (search id, owner id) of each slot of a bucket: offsets from a per-bucket base when they
+/// all fit in 32 bits (8 bytes per slot: emitting the matches streams through this array, so its
+/// size is much of a large answer's cost), else in full.
+#[derive(Debug)]
+enum Ids {
+    Narrow {
+        base: [i64; 2],
+        offsets: Vec<[u32; 2]>,
+    },
+    Wide(Vec<[i64; 2]>),
+}
+
+impl Default for Ids {
+    fn default() -> Self {
+        Ids::Narrow {
+            base: [0; 2],
+            offsets: Vec::new(),
+        }
+    }
+}
+
+impl Ids {
+    /// Storage for the ids of `rows` (not yet pushed), narrow if they fit.
+    fn for_rows(rows: &[Staged]) -> Ids {
+        let mut lo = [i64::MAX; 2];
+        let mut hi = [i64::MIN; 2];
+        for r in rows {
+            for k in 0..2 {
+                lo[k] = lo[k].min(r.ids[k]);
+                hi[k] = hi[k].max(r.ids[k]);
+            }
+        }
+        if rows.is_empty() {
+            return Ids::default();
+        }
+        match (narrow_base(lo[0], hi[0]), narrow_base(lo[1], hi[1])) {
+            (Some(a), Some(b)) => Ids::Narrow {
+                base: [a, b],
+                offsets: Vec::with_capacity(rows.len()),
+            },
+            _ => Ids::Wide(Vec::with_capacity(rows.len())),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Ids::Narrow { offsets, .. } => offsets.len(),
+            Ids::Wide(ids) => ids.len(),
+        }
+    }
+
+    fn capacity_bytes(&self) -> usize {
+        match self {
+            Ids::Narrow { offsets, .. } => offsets.capacity() * 8,
+            Ids::Wide(ids) => ids.capacity() * 16,
+        }
+    }
+
+    /// Appends `ids`; a pair that does not fit the base turns the storage wide.
+    fn push(&mut self, ids: [i64; 2]) {
+        match self {
+            Ids::Narrow { base, offsets } => {
+                if offsets.is_empty() {
+                    // Centre the base on the first pair: later ids (database serials) fit.
+                    *base = ids.map(|x| narrow_base(x, x).unwrap_or(x));
+                }
+                match (offset(base[0], ids[0]), offset(base[1], ids[1])) {
+                    (Some(a), Some(b)) => offsets.push([a, b]),
+                    _ => {
+                        let mut wide = std::mem::take(self).into_wide();
+                        wide.push(ids);
+                        *self = Ids::Wide(wide);
+                    }
+                }
+            }
+            Ids::Wide(v) => v.push(ids),
+        }
+    }
+
+    fn into_wide(self) -> Vec<[i64; 2]> {
+        match self {
+            Ids::Narrow { base, offsets } => offsets
+                .into_iter()
+                .map(|[a, b]| NarrowIds::widen(base, [a, b]))
+                .collect(),
+            Ids::Wide(ids) => ids,
+        }
+    }
+}
+
+/// A base from which every value in `lo..=hi` is a `u32` offset, with as much room below `lo`
+/// as above `hi`; `None` if the range is too wide.
+fn narrow_base(lo: i64, hi: i64) -> Option<i64> {
+    let span = i128::from(hi) - i128::from(lo);
+    let room = i128::from(u32::MAX) - span;
+    if room < 0 {
+        return None;
+    }
+    Some((i128::from(lo) - room / 2).max(i128::from(i64::MIN)) as i64)
+}
+
+/// `x` as an offset from `base`, if it fits.
+fn offset(base: i64, x: i64) -> Option<u32> {
+    u32::try_from(i128::from(x) - i128::from(base)).ok()
+}
+
+/// Reads the (search id, owner id) of a slot.
+trait SlotIds: Copy {
+    fn get(self, slot: usize) -> [i64; 2];
+}
+
+impl SlotIds for &[[i64; 2]] {
+    #[inline]
+    fn get(self, slot: usize) -> [i64; 2] {
+        self[slot]
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct NarrowIds<'a> {
+    base: [i64; 2],
+    offsets: &'a [[u32; 2]],
+}
+
+impl NarrowIds<'_> {
+    #[inline]
+    fn widen(base: [i64; 2], [a, b]: [u32; 2]) -> [i64; 2] {
+        // The true value fits in an i64, so the wrapping sum is exact.
+        [
+            base[0].wrapping_add(i64::from(a)),
+            base[1].wrapping_add(i64::from(b)),
+        ]
+    }
+}
+
+impl SlotIds for NarrowIds<'_> {
+    #[inline]
+    fn get(self, slot: usize) -> [i64; 2] {
+        NarrowIds::widen(self.base, self.offsets[slot])
+    }
+}
+
+/// Where a scan hands its matches, a word of 64 slots at a time.
+trait Emit {
+    /// Takes slot `first + k` for every bit `k` of `emit` (not 0), reading the ids from `ids`;
+    /// `agency` is the word's `agency` column word.
+    fn word(&mut self, ids: impl SlotIds, first: usize, agency: u64, emit: u64);
+}
+
+/// [`MatcherIndex::matching`]: the matches of a word are appended with one capacity check (an
+/// exact-size `extend`), not one per match.
+impl Emit for Vec<(SearchId, Owner)> {
+    #[inline(always)]
+    fn word(&mut self, ids: impl SlotIds, first: usize, agency: u64, mut emit: u64) {
+        if emit == u64::MAX {
+            // A dense run: no per-bit work.
+            self.extend((0..64).map(move |bit| {
+                let [id, owner] = ids.get(first + bit);
+                (id, owner_of(owner, agency, bit))
+            }));
+            return;
+        }
+        // The bit positions first (a tight loop), then one exact-size extend whose closure
+        // owns copies of what it reads (captured references were reloaded for every match).
+        let mut bits = [0u8; 64];
+        let mut k = 0;
+        while emit != 0 {
+            bits[k & 63] = emit.trailing_zeros() as u8;
+            k += 1;
+            emit &= emit - 1;
+        }
+        self.extend(bits[..k].iter().map(move |&bit| {
+            let bit = usize::from(bit);
+            let [id, owner] = ids.get(first + bit);
+            (id, owner_of(owner, agency, bit))
+        }));
+    }
+}
+
+/// [`MatcherIndex::for_each_match`]: a call per match.
+struct EachMatch<F>(F);
+
+impl<F: FnMut(SearchId, Owner)> Emit for EachMatch<F> {
+    #[inline(always)]
+    fn word(&mut self, ids: impl SlotIds, first: usize, agency: u64, mut emit: u64) {
+        while emit != 0 {
+            let bit = emit.trailing_zeros() as usize;
+            emit &= emit - 1;
+            let [id, owner] = ids.get(first + bit);
+            (self.0)(id, owner_of(owner, agency, bit));
+        }
     }
 }
 
@@ -887,12 +1207,25 @@ struct Query<'a> {
     listing: &'a ListingFacts,
     /// The listing's living area, NaN when it states none.
     area: f64,
+    /// [`MatcherIndex::price_key`] of the listing's price, [`MatcherIndex::area_key`] of its
+    /// area if it states one.
+    price_key: u16,
+    area_key: Option<u16>,
     /// Survivor columns.
     sets: [usize; 4],
     /// The survivor columns settle bedrooms (the listing states fewer than 7 or none).
     beds_settled: bool,
     /// Columns that, with the survivor columns, make a slot a certain match.
     sure: [usize; 4],
+}
+
+/// Slots of one block a scan checks: for their bounds, for the rest, and those whose bound keys
+/// tie the listing's.
+#[derive(Debug)]
+struct SlotLists {
+    need_bounds: [u32; BLOCK_WORDS * 64],
+    need_other: [u32; BLOCK_WORDS * 64],
+    unsure: [u32; BLOCK_WORDS * 64],
 }
 
 /// Per-listing memo of keyword tests: a bit mask for ids below [`KW_MASK_IDS`], direct-mapped
@@ -904,7 +1237,14 @@ struct KeywordMemo {
     present: u64,
     ids: [u32; 64],
     hits: u64,
+    /// The byte trigrams of the title and the description, hashed into 4096 bits (built at the
+    /// first keyword test): a keyword with a trigram not in it is in neither text, which spares
+    /// most substring searches.
+    trigrams: Option<Box<[u64; TRIGRAM_WORDS]>>,
 }
+
+/// Words of [`KeywordMemo::trigrams`].
+const TRIGRAM_WORDS: usize = 64;
 
 impl Default for KeywordMemo {
     fn default() -> Self {
@@ -913,11 +1253,60 @@ impl Default for KeywordMemo {
             present: 0,
             ids: [u32::MAX; 64],
             hits: 0,
+            trigrams: None,
         }
     }
 }
 
+/// Bit of a byte trigram in [`KeywordMemo::trigrams`].
+#[inline]
+fn trigram_bit(t: &[u8]) -> usize {
+    let x = u32::from(t[0]) | u32::from(t[1]) << 8 | u32::from(t[2]) << 16;
+    (x.wrapping_mul(0x9e37_79b1) >> 20) as usize % (TRIGRAM_WORDS * 64)
+}
+
+/// Whether `l`'s title or description contains `word` (as `str::contains`).
+fn listing_contains(
+    trigrams: &mut Option<Box<[u64; TRIGRAM_WORDS]>>,
+    word: &str,
+    l: &ListingFacts,
+) -> bool {
+    let w = word.as_bytes();
+    if w.len() >= 3 {
+        let grams = trigrams.get_or_insert_with(|| {
+            let mut g = Box::new([0u64; TRIGRAM_WORDS]);
+            for text in [&l.title, &l.description] {
+                for t in text.as_bytes().windows(3) {
+                    let b = trigram_bit(t);
+                    g[b / 64] |= 1 << (b % 64);
+                }
+            }
+            g
+        });
+        // A substring's trigrams are all trigrams of the text that contains it.
+        if !w.windows(3).all(|t| {
+            let b = trigram_bit(t);
+            grams[b / 64] >> (b % 64) & 1 != 0
+        }) {
+            return false;
+        }
+    }
+    l.title.contains(word) || l.description.contains(word)
+}
+
 impl Query<'_> {
+    /// What the keys of a search's bounds say: (certainly out of bounds, certainly within).
+    #[inline]
+    fn keys_verdict(&self, [min_p, max_p, min_a, max_a]: [u16; 4]) -> (bool, bool) {
+        let p = self.price_key;
+        let (mut bad, mut ok) = ((p < min_p) | (p > max_p), (p > min_p) & (p < max_p));
+        if let Some(a) = self.area_key {
+            bad |= (a < min_a) | (a > max_a);
+            ok &= (a > min_a) & (a < max_a);
+        }
+        (bad, ok)
+    }
+
     /// The price and area checks (transaction type, city and district are the bucket's;
     /// property type is exact in its column, and so is an unknown area).
     #[inline]
@@ -938,7 +1327,7 @@ impl KeywordMemo {
             let k = unknown.trailing_zeros();
             unknown &= unknown - 1;
             let word = &*strings[k as usize];
-            if l.title.contains(word) || l.description.contains(word) {
+            if listing_contains(&mut self.trigrams, word, l) {
                 self.present |= 1 << k;
             }
             self.known |= 1 << k;
@@ -952,7 +1341,7 @@ impl KeywordMemo {
             return self.hits & (1 << slot) != 0;
         }
         let word = &*strings[k as usize];
-        let hit = l.title.contains(word) || l.description.contains(word);
+        let hit = listing_contains(&mut self.trigrams, word, l);
         self.ids[slot] = k;
         if hit {
             self.hits |= 1 << slot;

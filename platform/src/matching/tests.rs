@@ -380,6 +380,207 @@ fn band_edges_many_keywords_and_owners() {
     }
 }
 
+/// Search and owner ids that do not fit 32-bit offsets from one base (extreme values, far
+/// apart) next to ones that do, inserted into buckets that were narrow, removed until buckets
+/// compact, and built: the pairs come back exactly.
+#[test]
+fn wide_and_narrow_ids() {
+    let l = listing();
+    let lisbon = SearchCriteria {
+        city: Some("lisbon".into()),
+        ..Default::default()
+    };
+    let anywhere = SearchCriteria::default();
+    let far = [
+        i64::MIN,
+        i64::MIN + 1,
+        -5_000_000_000,
+        -1,
+        0,
+        1,
+        4_294_967_295,
+        4_294_967_296,
+        9_000_000_000,
+        i64::MAX - 1,
+        i64::MAX,
+    ];
+    let mut pairs: Vec<(SearchId, Owner)> = Vec::new();
+    for i in 0..300i64 {
+        pairs.push((1_000 + i, Owner::User(50 + i % 7)));
+    }
+    for (j, &id) in far.iter().enumerate() {
+        let owner = far[(j * 5 + 3) % far.len()];
+        pairs.push((
+            id,
+            if j % 2 == 0 {
+                Owner::Agency(owner)
+            } else {
+                Owner::User(owner)
+            },
+        ));
+    }
+    let mut want: BTreeMap<SearchId, Owner> = BTreeMap::new();
+    let mut incremental = MatcherIndex::new();
+    for (k, &(id, owner)) in pairs.iter().enumerate() {
+        let c = if k % 2 == 0 { &lisbon } else { &anywhere };
+        incremental.insert(id, owner, c);
+        want.insert(id, owner);
+    }
+    let check = |index: &MatcherIndex, want: &BTreeMap<SearchId, Owner>| {
+        let mut got = index.matching(&l);
+        got.sort_unstable_by_key(|&(id, _)| id);
+        let want: Vec<(SearchId, Owner)> = want.iter().map(|(&id, &o)| (id, o)).collect();
+        assert_eq!(got, want);
+        let mut each = Vec::new();
+        index.for_each_match(&l, |id, o| each.push((id, o)));
+        each.sort_unstable_by_key(|&(id, _)| id);
+        assert_eq!(each, want);
+    };
+    check(&incremental, &want);
+    let built = MatcherIndex::build(
+        pairs
+            .iter()
+            .enumerate()
+            .map(|(k, &(id, owner))| (id, owner, if k % 2 == 0 { &lisbon } else { &anywhere })),
+    );
+    check(&built, &want);
+    // Remove most of the narrow ones: buckets compact (and may turn narrow again).
+    let mut index = built;
+    for (k, &(id, _)) in pairs.iter().enumerate().take(300) {
+        if k % 5 != 0 {
+            assert!(index.remove(id));
+            assert!(incremental.remove(id));
+            want.remove(&id);
+        }
+    }
+    check(&index, &want);
+    check(&incremental, &want);
+    // Then the far ones: the rest fit again.
+    for &id in &far {
+        assert!(index.remove(id));
+        want.remove(&id);
+    }
+    for i in 0..200i64 {
+        index.insert(2_000 + i, Owner::Agency(i), &lisbon);
+        want.insert(2_000 + i, Owner::Agency(i));
+    }
+    check(&index, &want);
+}
+
+/// Bounds and listings inside one price band and one area band, on and around the boundaries
+/// of the band's 256ths (where the keys of a bound and of a listing tie or just differ).
+#[test]
+fn bounds_within_a_band() {
+    let (price_edges, area_edges) = MatcherIndex::new().band_edges();
+    let mut prices = Vec::new();
+    for k in [0usize, 1, 100, 200, 253] {
+        let (lo, hi) = (price_edges[k], price_edges[k + 1]);
+        for j in [0u64, 1, 2, 127, 128, 255, 256] {
+            let at = lo + (u128::from(hi - lo) * u128::from(j) / 256) as u64;
+            prices.extend([at.saturating_sub(1), at, at + 1]);
+        }
+    }
+    let mut areas = Vec::new();
+    for k in [0usize, 10, 30, 60] {
+        let (lo, hi) = (area_edges[k], area_edges[k + 1]);
+        for j in [0.0, 1.0, 2.0, 127.0, 128.0, 255.0, 256.0] {
+            let at = lo + (hi - lo) * j / 256.0;
+            areas.extend([at.next_down(), at, at.next_up()]);
+        }
+    }
+    let mut searches = Vec::new();
+    let mut id = 0;
+    for (i, &p) in prices.iter().enumerate() {
+        let q = prices[(i * 7 + 3) % prices.len()];
+        for (j, &a) in areas.iter().enumerate().step_by(3) {
+            let b = areas[(j * 5 + 1) % areas.len()];
+            id += 1;
+            searches.push((
+                id,
+                SearchCriteria {
+                    min_price: Some(p.min(q)),
+                    max_price: Some(p.max(q)),
+                    min_living_area: Some(a.min(b)),
+                    max_living_area: (j % 2 == 0).then_some(a.max(b)),
+                    ..Default::default()
+                },
+            ));
+        }
+    }
+    let index = MatcherIndex::build(searches.iter().map(|(id, c)| (*id, Owner::User(1), c)));
+    for (i, &price) in prices.iter().enumerate() {
+        for &area in areas.iter().skip(i % 4).step_by(4) {
+            let l = ListingFacts {
+                price,
+                living_area: Some(area),
+                bedrooms: None,
+                ..listing()
+            };
+            let want: Vec<SearchId> = searches
+                .iter()
+                .filter(|(_, c)| c.matches(&l))
+                .map(|(id, _)| *id)
+                .collect();
+            assert_eq!(found(&index, &l), want, "{l:?}");
+        }
+    }
+}
+
+/// Keywords as substrings: short ones, inside other words, accented, split between the title
+/// and the description (which matches neither), many per listing (the trigram prefilter).
+#[test]
+fn keyword_substrings() {
+    let words = [
+        "ba",
+        "alc",
+        "balcony",
+        "cony",
+        "ny w",
+        "sé",
+        "praça",
+        "açaí",
+        "xyz",
+        "with bal",
+        "river",
+        "kitchenette",
+        "bright flat",
+        "flatnear",
+        "view",
+    ];
+    let mut index = MatcherIndex::new();
+    let mut live = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        let c = SearchCriteria {
+            keywords: vec![(*w).to_owned()],
+            ..Default::default()
+        };
+        index.insert(i as SearchId, Owner::User(1), &c);
+        live.push((i as SearchId, c.normalized()));
+    }
+    for (title, description) in [
+        (
+            "bright flat with balcony",
+            "near the river, renovated kitchen",
+        ),
+        ("praça da sé", "açaí bar downstairs"),
+        ("", ""),
+        ("flat", "near"),
+        ("ba", "xy z"),
+    ] {
+        let l = ListingFacts {
+            title: normalize(title),
+            description: normalize(description),
+            ..listing()
+        };
+        let want: Vec<SearchId> = live
+            .iter()
+            .filter(|(_, c)| c.matches(&l))
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(found(&index, &l), want, "{l:?}");
+    }
+}
+
 // ---- random workloads against the reference ----
 
 const CITIES: [&str; 3] = ["lisbon", "porto", "são paulo"];
@@ -491,10 +692,27 @@ enum Op {
     Check(ListingFacts),
 }
 
+/// Mostly small ids, some that do not fit 32-bit offsets from the others.
+fn arb_id() -> impl Strategy<Value = SearchId> {
+    prop_oneof![
+        12 => 0i64..60,
+        1 => prop::sample::select(&[i64::MIN, -5_000_000_000, 4_294_967_296, i64::MAX][..]),
+    ]
+}
+
+/// The owner of search `id` in the random workloads: far apart owner ids too.
+fn owner_of(id: SearchId) -> Owner {
+    if id % 2 == 0 {
+        Owner::User(id.wrapping_mul(10))
+    } else {
+        Owner::Agency(id.wrapping_mul(-7_000_000_000))
+    }
+}
+
 fn arb_op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (0i64..60, arb_criteria()).prop_map(|(id, c)| Op::Insert(id, c)),
-        2 => (0i64..60).prop_map(Op::Remove),
+        6 => (arb_id(), arb_criteria()).prop_map(|(id, c)| Op::Insert(id, c)),
+        2 => arb_id().prop_map(Op::Remove),
         3 => arb_listing().prop_map(Op::Check),
     ]
 }
@@ -509,16 +727,21 @@ proptest! {
         for op in ops {
             match op {
                 Op::Insert(id, c) => {
-                    index.insert(id, Owner::User(id * 10), &c);
+                    index.insert(id, owner_of(id), &c);
                     live.insert(id, c.normalized());
                 }
                 Op::Remove(id) => {
                     prop_assert_eq!(index.remove(id), live.remove(&id).is_some());
                 }
                 Op::Check(l) => {
-                    let want: Vec<SearchId> =
-                        live.iter().filter(|(_, c)| c.matches(&l)).map(|(id, _)| *id).collect();
-                    prop_assert_eq!(found(&index, &l), want, "listing {:?}", l);
+                    let want: Vec<(SearchId, Owner)> = live
+                        .iter()
+                        .filter(|(_, c)| c.matches(&l))
+                        .map(|(id, _)| (*id, owner_of(*id)))
+                        .collect();
+                    let mut got = index.matching(&l);
+                    got.sort_unstable_by_key(|&(id, _)| id);
+                    prop_assert_eq!(got, want, "listing {:?}", l);
                 }
             }
             prop_assert_eq!(index.len(), live.len());
@@ -530,16 +753,21 @@ proptest! {
         searches in prop::collection::vec(arb_criteria(), 0..400),
         listings in prop::collection::vec(arb_listing(), 1..30),
     ) {
+        // Some ids far from the others (wide buckets), distinct.
+        let id = |i: usize| i as SearchId + if i % 13 == 5 { 9_000_000_000 } else { 0 };
         let index = MatcherIndex::build(
-            searches.iter().enumerate().map(|(i, c)| (i as SearchId, Owner::Agency(1), c)),
+            searches.iter().enumerate().map(|(i, c)| (id(i), owner_of(id(i)), c)),
         );
         let normal: Vec<SearchCriteria> = searches.iter().map(SearchCriteria::normalized).collect();
         for l in &listings {
-            let want: Vec<SearchId> = (0..normal.len())
+            let mut want: Vec<(SearchId, Owner)> = (0..normal.len())
                 .filter(|&i| normal[i].matches(l))
-                .map(|i| i as SearchId)
+                .map(|i| (id(i), owner_of(id(i))))
                 .collect();
-            prop_assert_eq!(found(&index, l), want);
+            want.sort_unstable_by_key(|&(id, _)| id);
+            let mut got = index.matching(l);
+            got.sort_unstable_by_key(|&(id, _)| id);
+            prop_assert_eq!(got, want);
         }
     }
 }
