@@ -1,10 +1,11 @@
 //! Benchmark: a fresh desk's initial pull of the whole change feed (100 000 listings by
 //! default; `BENCH_LISTINGS=N` to change), then a local search and a new tenant's hint scan.
 //!
-//! The platform's database is seeded straight through the platform library (fixture agency,
-//! `ListingStore::publish_listing`, 5 000 listings per transaction), then the real platform
-//! binary (release build; `PLATFORM_BIN` to choose another) serves it over mutual TLS, and the
-//! desk enrols and pulls through the client library, exactly as `agency-client sync` does.
+//! The real platform binary (release build; `PLATFORM_BIN` to choose another) runs on a fresh
+//! SQLite database; a seeding agency enrols for real and its listings, each signed with its key,
+//! are written straight through the platform library (`ListingStore::publish_listing`, 5 000 per
+//! transaction). Then a desk enrols and pulls through the client library, exactly as
+//! `agency-client sync` does, checking every listing's signature on the way.
 //!
 //! Run: `cargo bench -p agency-client --bench initial_pull`
 
@@ -16,10 +17,11 @@ use agency_client::db::Store;
 use agency_client::identity::{self, Session};
 use agency_client::{customers, feed, search};
 use api_types::search::SearchCriteria;
-use api_types::{ListingDocument, SignatureAlgorithm, SignatureEnvelope, TransactionType};
+use api_types::{ListingDocument, TransactionType};
 use diesel::Connection;
 use platform::listings::{ListingStore, PublishError, VerifiedListing};
-use platform::testing::{PlatformBuilder, TestDb, fixtures};
+use platform::testing::agency::TestAgency;
+use platform::testing::{PlatformBuilder, TestDb};
 
 const CITIES: [&str; 10] = [
     "Lisbon", "Porto", "Faro", "Braga", "Coimbra", "Aveiro", "Evora", "Setubal", "Leiria", "Viseu",
@@ -76,18 +78,41 @@ fn main() {
     let bin = platform_bin();
 
     let db = TestDb::sqlite();
+    let app = PlatformBuilder::new(bin)
+        .database_url(&db.url)
+        .spawn()
+        .expect("platform starts");
+    // The seeding agency enrols for real, so every listing carries a real signature that the
+    // desk verifies while pulling (certificate fetched by serial, chain to the pinned root).
+    let seeding = app.cli_json(&[
+        "agency",
+        "add",
+        "--name",
+        "Seed Estates",
+        "--licence",
+        "SE-1",
+        "--email",
+        "seed@bench.example",
+    ]);
+    let root_pem = platform::testing::agency::fetch_root(&app.agency_url());
+    let seeder = TestAgency::enroll(
+        &app.agency_url(),
+        &root_pem,
+        seeding["token"].as_str().unwrap(),
+    );
     let mut conn = db.db.get().expect("connection");
-    let (agency, serial) = fixtures::active_agency_with_certificate(&mut conn, "Seed Estates");
     let seed_start = Instant::now();
-    let envelope = SignatureEnvelope {
-        algorithm: SignatureAlgorithm::EcdsaP256Sha256,
-        value: "Zml4dHVyZQ==".into(),
-    };
     for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
+        let signed: Vec<VerifiedListing> = chunk
+            .iter()
+            .map(|&i| {
+                let signed = seeder.sign(&doc(i));
+                VerifiedListing::new(signed.listing, signed.signature, &seeder.serial)
+            })
+            .collect();
         platform::with_conn!(&mut conn, |c| c.transaction::<_, PublishError, _>(|c| {
-            for &i in chunk {
-                let listing = VerifiedListing::new(doc(i), envelope.clone(), &serial);
-                c.publish_listing(agency.id, &listing)?;
+            for listing in &signed {
+                c.publish_listing(seeder.agency_id, listing)?;
             }
             Ok(())
         }))
@@ -95,14 +120,9 @@ fn main() {
     }
     drop(conn);
     eprintln!(
-        "seeded {n} listings in {:.1} s",
+        "seeded {n} signed listings in {:.1} s",
         seed_start.elapsed().as_secs_f64()
     );
-
-    let app = PlatformBuilder::new(bin)
-        .database_url(&db.url)
-        .spawn()
-        .expect("platform starts");
     let added = app.cli_json(&[
         "agency",
         "add",
@@ -131,6 +151,11 @@ fn main() {
     .unwrap();
     let pull = start.elapsed().as_secs_f64();
     assert_eq!(report.upserted, n, "{report:?}");
+    assert_eq!(
+        (report.verified, report.invalid.len(), report.unchecked),
+        (n, 0, 0),
+        "every listing's signature checked and good"
+    );
     assert_eq!(waiting.count as usize, n);
 
     let start = Instant::now();

@@ -145,11 +145,59 @@ pub struct KnownCertificate {
     pub fetched_at: i64,
 }
 
+/// A known certificate, parsed once per run: what every listing it signed is checked against.
+#[derive(Debug, Clone)]
+struct Prepared {
+    cert: KnownCertificate,
+    /// The chain as DER (leaf first), or why it cannot be read.
+    chain: Result<Vec<Vec<u8>>, String>,
+    /// The leaf's validity, Unix ms.
+    not_before: i64,
+    not_after: i64,
+    /// The chain verified to the pinned root at both ends of the leaf's validity. Validity
+    /// periods are intervals, so it then verifies at any moment in between, which is where a
+    /// listing's signing time is clamped to: no listing needs its own path validation.
+    chain_ok_throughout: bool,
+}
+
+impl Prepared {
+    fn new(cert: KnownCertificate, root_der: &[u8]) -> Prepared {
+        let parsed = ca::inspect::parse_chain_pem(&cert.chain_pem)
+            .map_err(|_| format!("certificate {} cannot be read", cert.serial))
+            .and_then(|chain| {
+                let leaf = ca::inspect::parse_certificate_der(&chain[0])
+                    .map_err(|_| format!("certificate {} cannot be read", cert.serial))?;
+                Ok((chain, to_ms(leaf.not_before), to_ms(leaf.not_after)))
+            });
+        match parsed {
+            Ok((chain, not_before, not_after)) => {
+                let chain_ok_throughout = [not_before, not_after]
+                    .iter()
+                    .all(|&at| verify_chain(root_der, &chain, &cert.serial, at).is_ok());
+                Prepared {
+                    cert,
+                    chain: Ok(chain),
+                    not_before,
+                    not_after,
+                    chain_ok_throughout,
+                }
+            }
+            Err(problem) => Prepared {
+                cert,
+                chain: Err(problem),
+                not_before: 0,
+                not_after: 0,
+                chain_ok_throughout: false,
+            },
+        }
+    }
+}
+
 /// What the desk knows about one serial.
 #[derive(Debug, Clone)]
 enum Lookup {
-    /// The certificate (its chain and status).
-    Known(KnownCertificate),
+    /// The certificate (its chain and status), parsed.
+    Known(Box<Prepared>),
     /// The platform has no such certificate, or served one that is not what was asked for.
     Bad(String),
     /// It could not be asked (an error other than the platform being unreachable).
@@ -211,7 +259,9 @@ impl Verifier {
             if let Some(c) = cached
                 && (c.status == "revoked" || now_ms() - c.fetched_at < STATUS_MAX_AGE_MS)
             {
-                self.lookups.insert(serial, Lookup::Known(c));
+                let prepared = Prepared::new(c, &self.root_der);
+                self.lookups
+                    .insert(serial, Lookup::Known(Box::new(prepared)));
                 continue;
             }
             let lookup = match client.get_json::<api_types::api::CertificateRecord>(&format!(
@@ -235,7 +285,7 @@ impl Verifier {
                             .find(&serial)
                             .select(KnownCertificate::as_select())
                             .first(conn)?;
-                        Lookup::Known(kept)
+                        Lookup::Known(Box::new(Prepared::new(kept, &self.root_der)))
                     }
                     Err(problem) => Lookup::Bad(problem),
                 },
@@ -289,8 +339,8 @@ impl Verifier {
             );
         };
         match self.lookups.get(&lower_serial(serial)) {
-            Some(Lookup::Known(cert)) => {
-                check_listing(&self.root_der, cert, office_key, doc, signature)
+            Some(Lookup::Known(prepared)) => {
+                check_listing(&self.root_der, prepared, office_key, doc, signature)
             }
             Some(Lookup::Bad(problem)) => Verdict::invalid(problem.clone()),
             Some(Lookup::Unknown(problem)) => Verdict::unchecked(problem.clone()),
@@ -363,52 +413,66 @@ pub fn signing_time_ok(
     }
 }
 
-/// Checks one listing against a known certificate (see the module documentation).
-fn check_listing(
-    root_der: &[u8],
-    cert: &KnownCertificate,
-    office_key: &str,
-    doc: &ListingDocument,
-    signature: &SignatureEnvelope,
-) -> Verdict {
-    let serial = &cert.serial;
-    let Ok(chain) = ca::inspect::parse_chain_pem(&cert.chain_pem) else {
-        return Verdict::invalid(format!("certificate {serial} cannot be read"));
-    };
-    let Ok(leaf) = ca::inspect::parse_certificate_der(&chain[0]) else {
-        return Verdict::invalid(format!("certificate {serial} cannot be read"));
-    };
-    // 1. The chain to the pinned root, at the signing time clamped into the leaf's validity.
-    let signed_at = to_ms(doc.modification_timestamp);
-    let at = signed_at.clamp(to_ms(leaf.not_before), to_ms(leaf.not_after));
+/// Verifies `chain` (leaf first) to the pinned root for client authentication at `at` (Unix ms).
+fn verify_chain(root_der: &[u8], chain: &[Vec<u8>], serial: &str, at: i64) -> Result<(), Verdict> {
     let anchor_der = CertificateDer::from(root_der);
     let Ok(anchor) = webpki::anchor_from_trusted_cert(&anchor_der) else {
-        return Verdict::unchecked("the pinned root CA cannot be used");
+        return Err(Verdict::unchecked("the pinned root CA cannot be used"));
     };
     let leaf_der = CertificateDer::from(chain[0].as_slice());
     let Ok(end_entity) = webpki::EndEntityCert::try_from(&leaf_der) else {
-        return Verdict::invalid(format!("certificate {serial} cannot be read"));
+        return Err(Verdict::invalid(format!(
+            "certificate {serial} cannot be read"
+        )));
     };
     let intermediates: Vec<CertificateDer<'_>> = chain[1..]
         .iter()
         .map(|d| CertificateDer::from(d.as_slice()))
         .collect();
     let when = UnixTime::since_unix_epoch(Duration::from_millis(at.max(0) as u64));
-    if let Err(e) = end_entity.verify_for_usage(
-        webpki::ALL_VERIFICATION_ALGS,
-        &[anchor],
-        &intermediates,
-        when,
-        webpki::KeyUsage::client_auth(),
-        None,
-        None,
-    ) {
-        return Verdict::invalid(match e {
-            webpki::Error::UnknownIssuer => format!(
-                "certificate {serial} was not issued under the platform root CA this desk pinned at enrolment"
-            ),
-            other => format!("certificate {serial} is not a valid agency certificate ({other})"),
-        });
+    end_entity
+        .verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            &[anchor],
+            &intermediates,
+            when,
+            webpki::KeyUsage::client_auth(),
+            None,
+            None,
+        )
+        .map(|_| ())
+        .map_err(|e| {
+            Verdict::invalid(match e {
+                webpki::Error::UnknownIssuer => format!(
+                    "certificate {serial} was not issued under the platform root CA this desk pinned at enrolment"
+                ),
+                other => format!("certificate {serial} is not a valid agency certificate ({other})"),
+            })
+        })
+}
+
+/// Checks one listing against a known certificate (see the module documentation).
+fn check_listing(
+    root_der: &[u8],
+    prepared: &Prepared,
+    office_key: &str,
+    doc: &ListingDocument,
+    signature: &SignatureEnvelope,
+) -> Verdict {
+    let cert = &prepared.cert;
+    let serial = &cert.serial;
+    let chain = match &prepared.chain {
+        Ok(chain) => chain,
+        Err(problem) => return Verdict::invalid(problem.clone()),
+    };
+    // 1. The chain to the pinned root, at the signing time clamped into the leaf's validity
+    //    (checked once per certificate when it holds over the whole validity).
+    let signed_at = to_ms(doc.modification_timestamp);
+    if !prepared.chain_ok_throughout {
+        let at = signed_at.clamp(prepared.not_before, prepared.not_after);
+        if let Err(verdict) = verify_chain(root_der, chain, serial, at) {
+            return verdict;
+        }
     }
     // 2. The certificate is the listing's agency's.
     if cert.agency_id != office_key {
@@ -441,11 +505,15 @@ fn check_listing(
             cert.revocation_reason.as_deref().unwrap_or("unspecified"),
         )
     });
-    if let Err(why) = signing_time_ok(signed_at, to_ms(leaf.not_after), revoked) {
+    if let Err(why) = signing_time_ok(signed_at, prepared.not_after, revoked) {
+        let not_after = time::OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(prepared.not_after) * 1_000_000,
+        )
+        .map(rfc3339)
+        .unwrap_or_default();
         return Verdict::invalid(format!(
-            "{why} (dated {}, certificate {serial} valid until {})",
+            "{why} (dated {}, certificate {serial} valid until {not_after})",
             rfc3339(doc.modification_timestamp),
-            rfc3339(leaf.not_after)
         ));
     }
     Verdict::verified()
