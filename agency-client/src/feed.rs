@@ -86,18 +86,16 @@ pub fn check_events(
             .filter(|e| e.listing.is_some())
             .filter_map(|e| e.certificate_serial.as_deref()),
     )?;
-    Ok(events
-        .iter()
-        .map(|e| match &e.listing {
-            Some(doc) => verifier.check(
-                &e.list_office_key,
-                doc,
-                e.signature.as_ref(),
-                e.certificate_serial.as_deref(),
-            ),
-            None => Verdict::unchecked("no listing"),
-        })
-        .collect())
+    let verifier = &*verifier;
+    Ok(signatures::check_all(events, |e| match &e.listing {
+        Some(doc) => verifier.check(
+            &e.list_office_key,
+            doc,
+            e.signature.as_ref(),
+            e.certificate_serial.as_deref(),
+        ),
+        None => Verdict::unchecked("no listing"),
+    }))
 }
 
 /// The stored feed position.
