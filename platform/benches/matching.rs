@@ -320,7 +320,7 @@ fn main() {
 
     // Build from the criteria in memory.
     let t = Instant::now();
-    let index = MatcherIndex::build(searches.iter().map(|(id, o, c)| (*id, *o, c)));
+    let index = MatcherIndex::build(searches.iter().map(|(id, _, c)| (*id, c)));
     let build_mem_s = t.elapsed().as_secs_f64();
     let bytes_per_search = index.memory_bytes() as f64 / n as f64;
     println!(
@@ -413,7 +413,7 @@ fn main() {
                     let mut count = 0usize;
                     for _ in 0..rounds {
                         for l in part {
-                            index.for_each_match(l, |_, _| count += 1);
+                            index.for_each_match(l, |_| count += 1);
                         }
                     }
                     count
@@ -439,7 +439,7 @@ fn main() {
             .map(|(id, _, _)| *id)
             .collect();
         naive_times.push(t.elapsed());
-        let indexed = sorted_ids(index.matching(l).into_iter().map(|(id, _)| id).collect());
+        let indexed = sorted_ids(index.matching(l));
         assert_eq!(indexed, found, "index and reference disagree on {l:?}");
     }
     let naive_mean_us = mean_us(&naive_times);
@@ -694,7 +694,7 @@ fn postgres_baseline(
             let rows: Vec<IdRow> = diesel::sql_query(sql).load(&mut conn).expect("match query");
             pg_times.push(t.elapsed());
             let from_pg = sorted_ids(rows.into_iter().map(|r| r.id).collect());
-            let indexed = sorted_ids(index.matching(l).into_iter().map(|(id, _)| id).collect());
+            let indexed = sorted_ids(index.matching(l));
             assert_eq!(
                 from_pg, indexed,
                 "PostgreSQL and the index disagree on {l:?}"
@@ -710,7 +710,7 @@ fn postgres_baseline(
         .expect("read criteria back");
         let read_s = t.elapsed().as_secs_f64();
         let criteria: Vec<_> = rows.into_iter().map(CriteriaRow::criteria).collect();
-        let rebuilt = MatcherIndex::build(criteria.iter().map(|(id, o, c)| (*id, *o, c)));
+        let rebuilt = MatcherIndex::build(criteria.iter().map(|(id, _, c)| (*id, c)));
         let build_s = t.elapsed().as_secs_f64();
         assert_eq!(rebuilt.len(), index.len());
         println!("rebuild from PostgreSQL: read {read_s:.2} s, read + build {build_s:.2} s");

@@ -9,15 +9,15 @@
 //! any city} × {alfama, any district}.
 //!
 //! Inside a bucket every search has a slot. The bucket keeps per slot, as separate arrays, the
-//! search id and owner id (8 bytes as 32-bit offsets from a per-bucket base when every pair of
-//! the bucket fits, else 16: see [`Ids`]), 16-bit keys of the price and area bounds (8 bytes,
+//! search id (4 bytes as a 32-bit offset from a per-bucket base when every id of the bucket
+//! fits, else 8: see [`Ids`]), 16-bit keys of the price and area bounds (8 bytes,
 //! ordered like the bounds), the exact bounds ([`Bounds`], 32 bytes), the keywords (a bit mask
 //! of keyword ids, 8 bytes) and the minimum bedrooms (4 bytes), and a set of bit columns over
 //! the slots (one bit per search and column):
 //!
 //! * `alive`: the slot holds a live search (removal clears this bit and the property-type bits,
 //!   so a dead slot never survives a query; a bucket with many dead slots is compacted);
-//! * `no keywords` (the search names no keyword) and `agency` (the owner is an agency);
+//! * `no keywords` (the search names no keyword);
 //! * one column per price band (256 geometric bands): the search's price interval meets the band,
 //!   and a second one per band: the interval contains the whole band ("inside");
 //! * one column per living-area band (63 geometric bands plus "listing states no area"), and per
@@ -46,8 +46,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use api_types::search::{ListingFacts, SearchCriteria, normalize};
 use api_types::{PropertyType, StandardStatus, TransactionType};
 
-use crate::searches::Owner;
-
 /// Id of a saved search (the `saved_searches.id` column).
 pub type SearchId = i64;
 
@@ -65,9 +63,7 @@ const TYPE_COUNT: usize = PropertyType::ALL.len();
 const SET_ALIVE: usize = 0;
 /// The search names no keyword.
 const SET_NO_KEYWORDS: usize = 1;
-/// The owner is an agency (else a user).
-const SET_AGENCY: usize = 2;
-const SET_PRICE: usize = 3;
+const SET_PRICE: usize = 2;
 /// Price band lies entirely inside the search's price interval.
 const SET_PRICE_IN: usize = SET_PRICE + PRICE_BANDS;
 const SET_AREA: usize = SET_PRICE_IN + PRICE_BANDS;
@@ -121,7 +117,7 @@ struct Entry {
 /// One partition: searches of one (transaction type or any, city or any, district or any).
 #[derive(Debug, Default)]
 struct Bucket {
-    /// (search id, owner id) per slot; the owner kind is the `agency` column.
+    /// Search id per slot.
     ids: Ids,
     /// Per slot (struct of arrays: a query reads only what it must check).
     bounds: Vec<Bounds>,
@@ -161,7 +157,7 @@ impl Bucket {
     }
 
     fn push(&mut self, row: &Staged) {
-        self.ids.push(row.ids);
+        self.ids.push(row.id);
         self.bounds.push(row.entry.bounds);
         self.keys.push(row.entry.keys);
         self.kw.push(row.entry.kw);
@@ -173,11 +169,11 @@ impl Bucket {
     }
 }
 
-/// One slot's contents while a bucket is laid out: its entry, (id, owner id) and bits as a row.
+/// One slot's contents while a bucket is laid out: its entry, search id and bits as a row.
 #[derive(Debug, Clone, Copy)]
 struct Staged {
     entry: Entry,
-    ids: [i64; 2],
+    id: SearchId,
     bits: [u64; ROW_WORDS],
 }
 
@@ -259,7 +255,7 @@ impl MatcherIndex {
 
     /// An index of `searches` (a later duplicate id replaces an earlier one), laid out tightly.
     pub fn build<'a>(
-        searches: impl IntoIterator<Item = (SearchId, Owner, &'a SearchCriteria)>,
+        searches: impl IntoIterator<Item = (SearchId, &'a SearchCriteria)>,
     ) -> MatcherIndex {
         let mut index = MatcherIndex::new();
         let searches = searches.into_iter();
@@ -267,8 +263,8 @@ impl MatcherIndex {
         // Rows per bucket first, the bit columns once at the end (writing bits column by
         // column while inserting scatters ~200 writes per search over the columns).
         let mut staged: Vec<Vec<Staged>> = Vec::new();
-        for (id, owner, criteria) in searches {
-            let (b, row) = index.prepare(id, owner, criteria);
+        for (id, criteria) in searches {
+            let (b, row) = index.prepare(id, criteria);
             let b = b as usize;
             if staged.len() <= b {
                 staged.resize_with(b + 1, Vec::new);
@@ -304,11 +300,11 @@ impl MatcherIndex {
         self.slots.contains_key(&id)
     }
 
-    /// Adds search `id` of `owner`, replacing any search with that id. The criteria are taken in
+    /// Adds search `id`, replacing any search with that id. The criteria are taken in
     /// normal form ([`SearchCriteria::normalized`]; texts are normalised here if they are not).
-    pub fn insert(&mut self, id: SearchId, owner: Owner, criteria: &SearchCriteria) {
+    pub fn insert(&mut self, id: SearchId, criteria: &SearchCriteria) {
         self.remove(id);
-        let (bucket_ix, row) = self.prepare(id, owner, criteria);
+        let (bucket_ix, row) = self.prepare(id, criteria);
         let bucket = &mut self.buckets[bucket_ix as usize];
         let slot = bucket.ids.len();
         if slot >= bucket.stride * 64 {
@@ -328,7 +324,7 @@ impl MatcherIndex {
     }
 
     /// The bucket of a search (created if need be) and its slot contents.
-    fn prepare(&mut self, id: SearchId, owner: Owner, criteria: &SearchCriteria) -> (u32, Staged) {
+    fn prepare(&mut self, id: SearchId, criteria: &SearchCriteria) -> (u32, Staged) {
         let tt = match criteria.transaction_type {
             None => 0,
             Some(TransactionType::Sale) => 1,
@@ -346,10 +342,6 @@ impl MatcherIndex {
             _ => 0,
         };
         let kw = self.intern_keywords(&criteria.keywords);
-        let (owner_id, agency) = match owner {
-            Owner::User(u) => (u, false),
-            Owner::Agency(a) => (a, true),
-        };
         let bounds = Bounds {
             min_price: criteria.min_price.unwrap_or(0),
             max_price: criteria.max_price.unwrap_or(u64::MAX),
@@ -397,23 +389,13 @@ impl MatcherIndex {
         if kw == 0 {
             put(&mut bits, SET_NO_KEYWORDS, &[1]);
         }
-        if agency {
-            put(&mut bits, SET_AGENCY, &[1]);
-        }
         put(&mut bits, SET_PRICE, &columns.price);
         put(&mut bits, SET_PRICE_IN, &columns.price_in);
         put(&mut bits, SET_AREA, &[columns.area]);
         put(&mut bits, SET_AREA_IN, &[columns.area_in]);
         put(&mut bits, SET_BEDS, &[u64::from(columns.beds)]);
         put(&mut bits, SET_TYPES, &[u64::from(columns.types)]);
-        (
-            bucket_ix,
-            Staged {
-                entry,
-                ids: [id, owner_id],
-                bits,
-            },
-        )
+        (bucket_ix, Staged { entry, id, bits })
     }
 
     /// Removes search `id`; returns whether it was there.
@@ -438,8 +420,8 @@ impl MatcherIndex {
         true
     }
 
-    /// The searches `listing` matches, as (search id, owner), in no particular order.
-    pub fn matching(&self, listing: &ListingFacts) -> Vec<(SearchId, Owner)> {
+    /// The searches `listing` matches, in no particular order.
+    pub fn matching(&self, listing: &ListingFacts) -> Vec<SearchId> {
         // Reserve from recent answers so the vector rarely grows (a listing matches thousands
         // of searches in a large index); unused capacity is never touched.
         let hint = self.size_hint.load(Ordering::Relaxed);
@@ -456,7 +438,7 @@ impl MatcherIndex {
     }
 
     /// Calls `found` for every search `listing` matches, without allocating.
-    pub fn for_each_match(&self, listing: &ListingFacts, found: impl FnMut(SearchId, Owner)) {
+    pub fn for_each_match(&self, listing: &ListingFacts, found: impl FnMut(SearchId)) {
         self.scan_all(listing, &mut EachMatch(found));
     }
 
@@ -783,7 +765,7 @@ impl MatcherIndex {
         }
     }
 
-    /// [`MatcherIndex::scan`] with the bucket's (search id, owner id) storage `ids`.
+    /// [`MatcherIndex::scan`] with the bucket's search id storage `ids`.
     fn scan_with(
         &self,
         bucket: &Bucket,
@@ -797,7 +779,6 @@ impl MatcherIndex {
         let words = n.div_ceil(64);
         let [c0, c1, c2, c3] = q.sets.map(|s| &bucket.column(s)[..words]);
         let [s_price, s_area, s_beds, s_kw] = q.sure.map(|s| &bucket.column(s)[..words]);
-        let agency = &bucket.column(SET_AGENCY)[..words];
         let (bounds, keys) = (&bucket.bounds[..n], &bucket.keys[..n]);
         let (kws, min_beds) = (&bucket.kw[..n], &bucket.min_beds[..n]);
         let l = q.listing;
@@ -854,10 +835,10 @@ impl MatcherIndex {
                     || !self.keywords_ok(kws[slot], memo, l);
                 fail[slot / 64 - start] |= u64::from(bad) << (slot % 64);
             }
-            for (i, &ag) in agency[start..end].iter().enumerate() {
-                let emit = m_of[i] & !fail[i];
+            for (i, (&m, &f)) in m_of[..end - start].iter().zip(&fail).enumerate() {
+                let emit = m & !f;
                 if emit != 0 {
-                    out.word(ids, (start + i) * 64, ag, emit);
+                    out.word(ids, (start + i) * 64, emit);
                 }
             }
         }
@@ -904,7 +885,7 @@ impl MatcherIndex {
                     kw: kw[i],
                     min_beds: min_beds[i],
                 },
-                ids: ids[i],
+                id: ids[i],
                 bits: [0; ROW_WORDS],
             })
             .collect();
@@ -960,7 +941,7 @@ impl MatcherIndex {
                         block[rw * 64 + k] |= 1 << j;
                     }
                 }
-                self.slots.insert(r.ids[0], (b as u32, (w * 64 + j) as u32));
+                self.slots.insert(r.id, (b as u32, (w * 64 + j) as u32));
                 bucket.push(r);
             }
             for s in 0..SETS {
@@ -973,22 +954,19 @@ impl MatcherIndex {
     }
 }
 
-/// The (search id, owner id) of each slot of a bucket: offsets from a per-bucket base when they
-/// all fit in 32 bits (8 bytes per slot: emitting the matches streams through this array, so its
-/// size is much of a large answer's cost), else in full.
+/// The search id of each slot of a bucket: offsets from a per-bucket base when they all fit in
+/// 32 bits (4 bytes per slot: emitting the matches streams through this array, so its size is
+/// much of a large answer's cost), else in full.
 #[derive(Debug)]
 enum Ids {
-    Narrow {
-        base: [i64; 2],
-        offsets: Vec<[u32; 2]>,
-    },
-    Wide(Vec<[i64; 2]>),
+    Narrow { base: i64, offsets: Vec<u32> },
+    Wide(Vec<SearchId>),
 }
 
 impl Default for Ids {
     fn default() -> Self {
         Ids::Narrow {
-            base: [0; 2],
+            base: 0,
             offsets: Vec::new(),
         }
     }
@@ -997,23 +975,17 @@ impl Default for Ids {
 impl Ids {
     /// Storage for the ids of `rows` (not yet pushed), narrow if they fit.
     fn for_rows(rows: &[Staged]) -> Ids {
-        let mut lo = [i64::MAX; 2];
-        let mut hi = [i64::MIN; 2];
-        for r in rows {
-            for k in 0..2 {
-                lo[k] = lo[k].min(r.ids[k]);
-                hi[k] = hi[k].max(r.ids[k]);
-            }
-        }
-        if rows.is_empty() {
+        let lo = rows.iter().map(|r| r.id).min();
+        let hi = rows.iter().map(|r| r.id).max();
+        let (Some(lo), Some(hi)) = (lo, hi) else {
             return Ids::default();
-        }
-        match (narrow_base(lo[0], hi[0]), narrow_base(lo[1], hi[1])) {
-            (Some(a), Some(b)) => Ids::Narrow {
-                base: [a, b],
+        };
+        match narrow_base(lo, hi) {
+            Some(base) => Ids::Narrow {
+                base,
                 offsets: Vec::with_capacity(rows.len()),
             },
-            _ => Ids::Wide(Vec::with_capacity(rows.len())),
+            None => Ids::Wide(Vec::with_capacity(rows.len())),
         }
     }
 
@@ -1026,37 +998,37 @@ impl Ids {
 
     fn capacity_bytes(&self) -> usize {
         match self {
-            Ids::Narrow { offsets, .. } => offsets.capacity() * 8,
-            Ids::Wide(ids) => ids.capacity() * 16,
+            Ids::Narrow { offsets, .. } => offsets.capacity() * 4,
+            Ids::Wide(ids) => ids.capacity() * 8,
         }
     }
 
-    /// Appends `ids`; a pair that does not fit the base turns the storage wide.
-    fn push(&mut self, ids: [i64; 2]) {
+    /// Appends `id`; an id that does not fit the base turns the storage wide.
+    fn push(&mut self, id: SearchId) {
         match self {
             Ids::Narrow { base, offsets } => {
                 if offsets.is_empty() {
-                    // Centre the base on the first pair: later ids (database serials) fit.
-                    *base = ids.map(|x| narrow_base(x, x).unwrap_or(x));
+                    // Centre the base on the first id: later ids (database serials) fit.
+                    *base = narrow_base(id, id).unwrap_or(id);
                 }
-                match (offset(base[0], ids[0]), offset(base[1], ids[1])) {
-                    (Some(a), Some(b)) => offsets.push([a, b]),
-                    _ => {
+                match offset(*base, id) {
+                    Some(o) => offsets.push(o),
+                    None => {
                         let mut wide = std::mem::take(self).into_wide();
-                        wide.push(ids);
+                        wide.push(id);
                         *self = Ids::Wide(wide);
                     }
                 }
             }
-            Ids::Wide(v) => v.push(ids),
+            Ids::Wide(v) => v.push(id),
         }
     }
 
-    fn into_wide(self) -> Vec<[i64; 2]> {
+    fn into_wide(self) -> Vec<SearchId> {
         match self {
             Ids::Narrow { base, offsets } => offsets
                 .into_iter()
-                .map(|[a, b]| NarrowIds::widen(base, [a, b]))
+                .map(|o| NarrowIds::widen(base, o))
                 .collect(),
             Ids::Wide(ids) => ids,
         }
@@ -1079,60 +1051,53 @@ fn offset(base: i64, x: i64) -> Option<u32> {
     u32::try_from(i128::from(x) - i128::from(base)).ok()
 }
 
-/// Reads the (search id, owner id) of a slot.
+/// Reads the search id of a slot.
 trait SlotIds: Copy {
-    fn get(self, slot: usize) -> [i64; 2];
+    fn get(self, slot: usize) -> SearchId;
 }
 
-impl SlotIds for &[[i64; 2]] {
+impl SlotIds for &[SearchId] {
     #[inline]
-    fn get(self, slot: usize) -> [i64; 2] {
+    fn get(self, slot: usize) -> SearchId {
         self[slot]
     }
 }
 
 #[derive(Debug, Clone, Copy)]
 struct NarrowIds<'a> {
-    base: [i64; 2],
-    offsets: &'a [[u32; 2]],
+    base: i64,
+    offsets: &'a [u32],
 }
 
 impl NarrowIds<'_> {
     #[inline]
-    fn widen(base: [i64; 2], [a, b]: [u32; 2]) -> [i64; 2] {
+    fn widen(base: i64, offset: u32) -> SearchId {
         // The true value fits in an i64, so the wrapping sum is exact.
-        [
-            base[0].wrapping_add(i64::from(a)),
-            base[1].wrapping_add(i64::from(b)),
-        ]
+        base.wrapping_add(i64::from(offset))
     }
 }
 
 impl SlotIds for NarrowIds<'_> {
     #[inline]
-    fn get(self, slot: usize) -> [i64; 2] {
+    fn get(self, slot: usize) -> SearchId {
         NarrowIds::widen(self.base, self.offsets[slot])
     }
 }
 
 /// Where a scan hands its matches, a word of 64 slots at a time.
 trait Emit {
-    /// Takes slot `first + k` for every bit `k` of `emit` (not 0), reading the ids from `ids`;
-    /// `agency` is the word's `agency` column word.
-    fn word(&mut self, ids: impl SlotIds, first: usize, agency: u64, emit: u64);
+    /// Takes slot `first + k` for every bit `k` of `emit` (not 0), reading the ids from `ids`.
+    fn word(&mut self, ids: impl SlotIds, first: usize, emit: u64);
 }
 
 /// [`MatcherIndex::matching`]: the matches of a word are appended with one capacity check (an
 /// exact-size `extend`), not one per match.
-impl Emit for Vec<(SearchId, Owner)> {
+impl Emit for Vec<SearchId> {
     #[inline(always)]
-    fn word(&mut self, ids: impl SlotIds, first: usize, agency: u64, mut emit: u64) {
+    fn word(&mut self, ids: impl SlotIds, first: usize, mut emit: u64) {
         if emit == u64::MAX {
             // A dense run: no per-bit work.
-            self.extend((0..64).map(move |bit| {
-                let [id, owner] = ids.get(first + bit);
-                (id, owner_of(owner, agency, bit))
-            }));
+            self.extend((0..64).map(move |bit| ids.get(first + bit)));
             return;
         }
         // The bit positions first (a tight loop), then one exact-size extend whose closure
@@ -1144,36 +1109,25 @@ impl Emit for Vec<(SearchId, Owner)> {
             k += 1;
             emit &= emit - 1;
         }
-        self.extend(bits[..k].iter().map(move |&bit| {
-            let bit = usize::from(bit);
-            let [id, owner] = ids.get(first + bit);
-            (id, owner_of(owner, agency, bit))
-        }));
+        self.extend(
+            bits[..k]
+                .iter()
+                .map(move |&bit| ids.get(first + usize::from(bit))),
+        );
     }
 }
 
 /// [`MatcherIndex::for_each_match`]: a call per match.
 struct EachMatch<F>(F);
 
-impl<F: FnMut(SearchId, Owner)> Emit for EachMatch<F> {
+impl<F: FnMut(SearchId)> Emit for EachMatch<F> {
     #[inline(always)]
-    fn word(&mut self, ids: impl SlotIds, first: usize, agency: u64, mut emit: u64) {
+    fn word(&mut self, ids: impl SlotIds, first: usize, mut emit: u64) {
         while emit != 0 {
             let bit = emit.trailing_zeros() as usize;
             emit &= emit - 1;
-            let [id, owner] = ids.get(first + bit);
-            (self.0)(id, owner_of(owner, agency, bit));
+            (self.0)(ids.get(first + bit));
         }
-    }
-}
-
-/// The owner of slot bit `bit` of a word whose `agency` column word is `agency`.
-#[inline]
-fn owner_of(owner: i64, agency: u64, bit: usize) -> Owner {
-    if agency >> bit & 1 != 0 {
-        Owner::Agency(owner)
-    } else {
-        Owner::User(owner)
     }
 }
 

@@ -144,13 +144,13 @@ impl LiveMatcher {
         // next catch-up, which is harmless (upserts and removes are idempotent).
         let seq = c.latest_log_seq()?;
         let rows = c.live_saved_searches(now_ms)?;
-        let parsed: Vec<(SearchId, Owner, api_types::SearchCriteria)> = rows
+        let parsed: Vec<(SearchId, api_types::SearchCriteria)> = rows
             .iter()
-            .map(|r| (r.id, r.owner(), r.criteria()))
-            .filter(|(_, _, criteria)| !criteria.is_empty())
+            .map(|r| (r.id, r.criteria()))
+            .filter(|(_, criteria)| !criteria.is_empty())
             .collect();
         state.expires = rows.iter().map(|r| (r.id, r.expires_at)).collect();
-        let index = super::MatcherIndex::build(parsed.iter().map(|(id, o, c)| (*id, *o, c)));
+        let index = super::MatcherIndex::build(parsed.iter().map(|(id, c)| (*id, c)));
         let n = index.len();
         self.matcher.replace(index);
         state.applied_seq = seq;
@@ -176,7 +176,7 @@ impl LiveMatcher {
                 };
                 match current {
                     Some(s) if s.is_live(now_ms) && !s.criteria().is_empty() => {
-                        self.matcher.upsert(id, s.owner(), &s.criteria());
+                        self.matcher.upsert(id, &s.criteria());
                         state.expires.insert(id, s.expires_at);
                     }
                     _ => {
@@ -223,16 +223,13 @@ impl LiveMatcher {
         }
         let previous: Option<ListingFacts> = published.previous.as_ref().map(|p| p.facts());
         let before: HashSet<SearchId> = match &previous {
-            Some(p) if p.status == StandardStatus::Active => self
-                .matcher
-                .matching(p)
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect(),
+            Some(p) if p.status == StandardStatus::Active => {
+                self.matcher.matching(p).into_iter().collect()
+            }
             _ => HashSet::new(),
         };
         let mut due: Vec<(SearchId, MatchReason)> = Vec::new();
-        for (id, _) in &now_matching {
+        for id in &now_matching {
             let reason = match &previous {
                 None => MatchReason::New,
                 Some(p) if p.status != StandardStatus::Active => MatchReason::BackOnMarket,

@@ -19,7 +19,7 @@ use diesel::QueryResult;
 
 pub use self::index::{MatcherIndex, SearchId};
 use crate::db::DbConn;
-use crate::searches::{Owner, SavedSearchStore};
+use crate::searches::SavedSearchStore;
 
 /// A [`MatcherIndex`] shared between threads: many readers match listings at once, a writer
 /// applies saved-search changes or swaps in a rebuilt index.
@@ -52,14 +52,14 @@ impl Matcher {
         self.index.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The saved searches `listing` matches, as (search id, owner).
-    pub fn matching(&self, listing: &ListingFacts) -> Vec<(SearchId, Owner)> {
+    /// The saved searches `listing` matches.
+    pub fn matching(&self, listing: &ListingFacts) -> Vec<SearchId> {
         self.read().matching(listing)
     }
 
     /// Adds or replaces saved search `id`.
-    pub fn upsert(&self, id: SearchId, owner: Owner, criteria: &SearchCriteria) {
-        self.write().insert(id, owner, criteria);
+    pub fn upsert(&self, id: SearchId, criteria: &SearchCriteria) {
+        self.write().insert(id, criteria);
     }
 
     /// Removes saved search `id`; returns whether it was there.
@@ -95,12 +95,10 @@ impl Matcher {
 /// A fresh index of every saved search live at `now_ms` (not deleted, not expired).
 pub fn load_index(conn: &mut DbConn, now_ms: i64) -> QueryResult<MatcherIndex> {
     let rows = crate::with_conn!(conn, |c| c.live_saved_searches(now_ms))?;
-    let parsed: Vec<(SearchId, Owner, SearchCriteria)> = rows
+    let parsed: Vec<(SearchId, SearchCriteria)> = rows
         .iter()
-        .map(|row| (row.id, row.owner(), row.criteria()))
-        .filter(|(_, _, criteria)| !criteria.is_empty()) // unparsable rows: match nothing
+        .map(|row| (row.id, row.criteria()))
+        .filter(|(_, criteria)| !criteria.is_empty()) // unparsable rows: match nothing
         .collect();
-    Ok(MatcherIndex::build(
-        parsed.iter().map(|(id, owner, c)| (*id, *owner, c)),
-    ))
+    Ok(MatcherIndex::build(parsed.iter().map(|(id, c)| (*id, c))))
 }

@@ -1,7 +1,7 @@
 //! Tests of the matcher: each criterion alone, random workloads against the reference
 //! [`SearchCriteria::matches`], and the rebuild from the database.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use api_types::search::{ListingFacts, SearchCriteria, normalize};
 use api_types::{PropertyType, StandardStatus, TransactionType};
@@ -26,7 +26,7 @@ fn listing() -> ListingFacts {
 
 /// The ids the index finds, sorted.
 fn found(index: &MatcherIndex, l: &ListingFacts) -> Vec<SearchId> {
-    let mut ids: Vec<SearchId> = index.matching(l).into_iter().map(|(id, _)| id).collect();
+    let mut ids = index.matching(l);
     ids.sort_unstable();
     ids
 }
@@ -34,7 +34,7 @@ fn found(index: &MatcherIndex, l: &ListingFacts) -> Vec<SearchId> {
 /// Asserts that a one-search index agrees with the reference on `l` and returns the verdict.
 fn single(c: SearchCriteria, l: &ListingFacts) -> bool {
     let mut index = MatcherIndex::new();
-    index.insert(1, Owner::User(7), &c);
+    index.insert(1, &c);
     let got = !index.matching(l).is_empty();
     assert_eq!(got, c.normalized().matches(l), "{c:?} on {l:?}");
     got
@@ -237,21 +237,21 @@ fn insert_replace_remove_and_owners() {
         city: Some("lisbon".into()),
         ..Default::default()
     };
-    index.insert(1, Owner::User(10), &porto);
-    index.insert(2, Owner::Agency(20), &lisbon);
+    index.insert(1, &porto);
+    index.insert(2, &lisbon);
     assert_eq!(index.len(), 2);
-    assert_eq!(index.matching(&l), vec![(2, Owner::Agency(20))]);
-    index.insert(1, Owner::User(10), &lisbon); // replaces
+    assert_eq!(index.matching(&l), vec![2]);
+    index.insert(1, &lisbon); // replaces
     assert_eq!(index.len(), 2);
     assert_eq!(found(&index, &l), vec![1, 2]);
     assert!(index.remove(2));
     assert!(!index.remove(2));
-    assert_eq!(index.matching(&l), vec![(1, Owner::User(10))]);
+    assert_eq!(index.matching(&l), vec![1]);
     assert!(index.memory_bytes() > 0);
 
     // Many removals compact a bucket and keep the rest findable.
     for id in 100..1_000 {
-        index.insert(id, Owner::User(id), &lisbon);
+        index.insert(id, &lisbon);
     }
     for id in (100..1_000).filter(|id| id % 3 != 0) {
         index.remove(id);
@@ -269,13 +269,12 @@ fn the_shared_matcher() {
     assert!(matcher.is_empty());
     matcher.upsert(
         5,
-        Owner::User(1),
         &SearchCriteria {
             max_price: Some(400_000),
             ..Default::default()
         },
     );
-    assert_eq!(matcher.matching(&listing()), vec![(5, Owner::User(1))]);
+    assert_eq!(matcher.matching(&listing()), vec![5]);
     let old = matcher.replace(MatcherIndex::new());
     assert_eq!(old.len(), 1);
     assert_eq!(matcher.len(), 0);
@@ -283,10 +282,9 @@ fn the_shared_matcher() {
 }
 
 /// Bounds just around every band edge, keywords beyond the keyword bit mask (more than 64
-/// distinct), agency and user owners, duplicate ids: built and incremental indexes against the
-/// reference, owners included.
+/// distinct), duplicate ids: built and incremental indexes against the reference.
 #[test]
-fn band_edges_many_keywords_and_owners() {
+fn band_edges_many_keywords_and_duplicates() {
     let (price_edges, area_edges) = MatcherIndex::new().band_edges();
     let mut prices = vec![0, 1, u64::MAX - 1, u64::MAX];
     for &e in &price_edges {
@@ -332,19 +330,14 @@ fn band_edges_many_keywords_and_owners() {
                 .map(|_| words[next(words.len())].clone())
                 .collect(),
         };
-        let owner = if i % 3 == 0 {
-            Owner::Agency(i % 7)
-        } else {
-            Owner::User(i)
-        };
-        searches.push((i % 2_500, owner, c));
+        searches.push((i % 2_500, c));
     }
-    let built = MatcherIndex::build(searches.iter().map(|(id, o, c)| (*id, *o, c)));
+    let built = MatcherIndex::build(searches.iter().map(|(id, c)| (*id, c)));
     let mut incremental = MatcherIndex::new();
-    let mut live: BTreeMap<SearchId, (Owner, SearchCriteria)> = BTreeMap::new();
-    for (id, o, c) in &searches {
-        incremental.insert(*id, *o, c);
-        live.insert(*id, (*o, c.normalized()));
+    let mut live: BTreeMap<SearchId, SearchCriteria> = BTreeMap::new();
+    for (id, c) in &searches {
+        incremental.insert(*id, c);
+        live.insert(*id, c.normalized());
     }
     assert_eq!(built.len(), live.len());
     assert_eq!(incremental.len(), live.len());
@@ -367,22 +360,20 @@ fn band_edges_many_keywords_and_owners() {
             description: text[text.len() / 3..].join(" "),
             ..listing()
         };
-        let want: Vec<(SearchId, Owner)> = live
+        let want: Vec<SearchId> = live
             .iter()
-            .filter(|(_, (_, c))| c.matches(&l))
-            .map(|(id, (o, _))| (*id, *o))
+            .filter(|(_, c)| c.matches(&l))
+            .map(|(id, _)| *id)
             .collect();
         for index in [&built, &incremental] {
-            let mut got = index.matching(&l);
-            got.sort_unstable_by_key(|&(id, _)| id);
-            assert_eq!(got, want, "{l:?}");
+            assert_eq!(found(index, &l), want, "{l:?}");
         }
     }
 }
 
-/// Search and owner ids that do not fit 32-bit offsets from one base (extreme values, far
-/// apart) next to ones that do, inserted into buckets that were narrow, removed until buckets
-/// compact, and built: the pairs come back exactly.
+/// Search ids that do not fit 32-bit offsets from one base (extreme values, far apart) next to
+/// ones that do, inserted into buckets that were narrow, removed until buckets compact, and
+/// built: the ids come back exactly.
 #[test]
 fn wide_and_narrow_ids() {
     let l = listing();
@@ -404,49 +395,32 @@ fn wide_and_narrow_ids() {
         i64::MAX - 1,
         i64::MAX,
     ];
-    let mut pairs: Vec<(SearchId, Owner)> = Vec::new();
-    for i in 0..300i64 {
-        pairs.push((1_000 + i, Owner::User(50 + i % 7)));
-    }
-    for (j, &id) in far.iter().enumerate() {
-        let owner = far[(j * 5 + 3) % far.len()];
-        pairs.push((
-            id,
-            if j % 2 == 0 {
-                Owner::Agency(owner)
-            } else {
-                Owner::User(owner)
-            },
-        ));
-    }
-    let mut want: BTreeMap<SearchId, Owner> = BTreeMap::new();
+    let ids: Vec<SearchId> = (1_000..1_300).chain(far).collect();
+    let mut want: BTreeSet<SearchId> = BTreeSet::new();
     let mut incremental = MatcherIndex::new();
-    for (k, &(id, owner)) in pairs.iter().enumerate() {
+    for (k, &id) in ids.iter().enumerate() {
         let c = if k % 2 == 0 { &lisbon } else { &anywhere };
-        incremental.insert(id, owner, c);
-        want.insert(id, owner);
+        incremental.insert(id, c);
+        want.insert(id);
     }
-    let check = |index: &MatcherIndex, want: &BTreeMap<SearchId, Owner>| {
-        let mut got = index.matching(&l);
-        got.sort_unstable_by_key(|&(id, _)| id);
-        let want: Vec<(SearchId, Owner)> = want.iter().map(|(&id, &o)| (id, o)).collect();
-        assert_eq!(got, want);
+    let check = |index: &MatcherIndex, want: &BTreeSet<SearchId>| {
+        let want: Vec<SearchId> = want.iter().copied().collect();
+        assert_eq!(found(index, &l), want);
         let mut each = Vec::new();
-        index.for_each_match(&l, |id, o| each.push((id, o)));
-        each.sort_unstable_by_key(|&(id, _)| id);
+        index.for_each_match(&l, |id| each.push(id));
+        each.sort_unstable();
         assert_eq!(each, want);
     };
     check(&incremental, &want);
     let built = MatcherIndex::build(
-        pairs
-            .iter()
+        ids.iter()
             .enumerate()
-            .map(|(k, &(id, owner))| (id, owner, if k % 2 == 0 { &lisbon } else { &anywhere })),
+            .map(|(k, &id)| (id, if k % 2 == 0 { &lisbon } else { &anywhere })),
     );
     check(&built, &want);
     // Remove most of the narrow ones: buckets compact (and may turn narrow again).
     let mut index = built;
-    for (k, &(id, _)) in pairs.iter().enumerate().take(300) {
+    for (k, &id) in ids.iter().enumerate().take(300) {
         if k % 5 != 0 {
             assert!(index.remove(id));
             assert!(incremental.remove(id));
@@ -461,8 +435,8 @@ fn wide_and_narrow_ids() {
         want.remove(&id);
     }
     for i in 0..200i64 {
-        index.insert(2_000 + i, Owner::Agency(i), &lisbon);
-        want.insert(2_000 + i, Owner::Agency(i));
+        index.insert(2_000 + i, &lisbon);
+        want.insert(2_000 + i);
     }
     check(&index, &want);
 }
@@ -507,7 +481,7 @@ fn bounds_within_a_band() {
             ));
         }
     }
-    let index = MatcherIndex::build(searches.iter().map(|(id, c)| (*id, Owner::User(1), c)));
+    let index = MatcherIndex::build(searches.iter().map(|(id, c)| (*id, c)));
     for (i, &price) in prices.iter().enumerate() {
         for &area in areas.iter().skip(i % 4).step_by(4) {
             let l = ListingFacts {
@@ -554,7 +528,7 @@ fn keyword_substrings() {
             keywords: vec![(*w).to_owned()],
             ..Default::default()
         };
-        index.insert(i as SearchId, Owner::User(1), &c);
+        index.insert(i as SearchId, &c);
         live.push((i as SearchId, c.normalized()));
     }
     for (title, description) in [
@@ -700,15 +674,6 @@ fn arb_id() -> impl Strategy<Value = SearchId> {
     ]
 }
 
-/// The owner of search `id` in the random workloads: far apart owner ids too.
-fn owner_of(id: SearchId) -> Owner {
-    if id % 2 == 0 {
-        Owner::User(id.wrapping_mul(10))
-    } else {
-        Owner::Agency(id.wrapping_mul(-7_000_000_000))
-    }
-}
-
 fn arb_op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (arb_id(), arb_criteria()).prop_map(|(id, c)| Op::Insert(id, c)),
@@ -727,21 +692,19 @@ proptest! {
         for op in ops {
             match op {
                 Op::Insert(id, c) => {
-                    index.insert(id, owner_of(id), &c);
+                    index.insert(id, &c);
                     live.insert(id, c.normalized());
                 }
                 Op::Remove(id) => {
                     prop_assert_eq!(index.remove(id), live.remove(&id).is_some());
                 }
                 Op::Check(l) => {
-                    let want: Vec<(SearchId, Owner)> = live
+                    let want: Vec<SearchId> = live
                         .iter()
                         .filter(|(_, c)| c.matches(&l))
-                        .map(|(id, _)| (*id, owner_of(*id)))
+                        .map(|(id, _)| *id)
                         .collect();
-                    let mut got = index.matching(&l);
-                    got.sort_unstable_by_key(|&(id, _)| id);
-                    prop_assert_eq!(got, want, "listing {:?}", l);
+                    prop_assert_eq!(found(&index, &l), want, "listing {:?}", l);
                 }
             }
             prop_assert_eq!(index.len(), live.len());
@@ -756,18 +719,16 @@ proptest! {
         // Some ids far from the others (wide buckets), distinct.
         let id = |i: usize| i as SearchId + if i % 13 == 5 { 9_000_000_000 } else { 0 };
         let index = MatcherIndex::build(
-            searches.iter().enumerate().map(|(i, c)| (id(i), owner_of(id(i)), c)),
+            searches.iter().enumerate().map(|(i, c)| (id(i), c)),
         );
         let normal: Vec<SearchCriteria> = searches.iter().map(SearchCriteria::normalized).collect();
         for l in &listings {
-            let mut want: Vec<(SearchId, Owner)> = (0..normal.len())
+            let mut want: Vec<SearchId> = (0..normal.len())
                 .filter(|&i| normal[i].matches(l))
-                .map(|i| (id(i), owner_of(id(i))))
+                .map(id)
                 .collect();
-            want.sort_unstable_by_key(|&(id, _)| id);
-            let mut got = index.matching(l);
-            got.sort_unstable_by_key(|&(id, _)| id);
-            prop_assert_eq!(got, want);
+            want.sort_unstable();
+            prop_assert_eq!(found(&index, l), want);
         }
     }
 }
@@ -775,7 +736,7 @@ proptest! {
 // ---- rebuild from the database ----
 
 crate::db_test!(the_index_is_rebuilt_from_live_saved_searches, |db| {
-    use crate::searches::{LIFETIME_MS, NewSavedSearch, SavedSearchStore};
+    use crate::searches::{LIFETIME_MS, NewSavedSearch, Owner, SavedSearchStore};
     use crate::testing::fixtures;
 
     let mut conn = db.get().unwrap();
@@ -806,15 +767,9 @@ crate::db_test!(the_index_is_rebuilt_from_live_saved_searches, |db| {
     assert_eq!(matcher.rebuild(&mut conn, now).unwrap(), 2);
     assert!(matcher.read().contains(a1) && matcher.read().contains(a2));
     assert!(!matcher.read().contains(expired) && !matcher.read().contains(deleted));
-    assert_eq!(matcher.matching(&listing()), vec![(a1, alice)]);
+    assert_eq!(matcher.matching(&listing()), vec![a1]);
 
     let index = load_index(&mut conn, now - LIFETIME_MS + 10).unwrap();
     assert_eq!(index.len(), 3); // the expired one was still live then
-    let mut ids: Vec<SearchId> = index
-        .matching(&listing())
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    ids.sort_unstable();
-    assert_eq!(ids, vec![a1, expired]);
+    assert_eq!(found(&index, &listing()), vec![a1, expired]);
 });
