@@ -425,8 +425,9 @@ impl MatcherIndex {
         // Reserve from recent answers so the vector rarely grows (a listing matches thousands
         // of searches in a large index); unused capacity is never touched.
         let hint = self.size_hint.load(Ordering::Relaxed);
-        let mut out = Vec::with_capacity(hint + hint / 4);
-        self.scan_all(listing, &mut out);
+        let mut collect = Collect::with_capacity(hint + hint / 4);
+        self.scan_all(listing, &mut collect);
+        let out = collect.finish();
         // Near the largest recent answer: a large answer right after small ones must not grow
         // (and copy) the vector several times.
         let decayed = hint - hint / 64;
@@ -1054,12 +1055,60 @@ fn offset(base: i64, x: i64) -> Option<u32> {
 /// Reads the search id of a slot.
 trait SlotIds: Copy {
     fn get(self, slot: usize) -> SearchId;
+
+    /// Stores the ids of slots `first + k`, for every bit `k` of `emit`, in order at the start
+    /// of `dst`; returns how many.
+    fn gather(self, first: usize, emit: u64, dst: &mut [SearchId; 64]) -> usize;
+}
+
+/// [`SlotIds::gather`] from a whole word's 64 stored ids (`widen` makes a stored id a search
+/// id): no bounds checks, and a dense word is a plain vectorised copy.
+#[inline(always)]
+fn gather_word<T: Copy>(
+    stored: &[T; 64],
+    widen: impl Fn(T) -> SearchId,
+    mut emit: u64,
+    dst: &mut [SearchId; 64],
+) -> usize {
+    if emit == u64::MAX {
+        for (d, &x) in dst.iter_mut().zip(stored) {
+            *d = widen(x);
+        }
+        return 64;
+    }
+    let mut k = 0;
+    while emit != 0 {
+        dst[k & 63] = widen(stored[emit.trailing_zeros() as usize & 63]);
+        k += 1;
+        emit &= emit - 1;
+    }
+    k
+}
+
+/// [`SlotIds::gather`] for a bucket's last, partial word.
+#[inline(never)]
+fn gather_slots(ids: impl SlotIds, first: usize, mut emit: u64, dst: &mut [SearchId; 64]) -> usize {
+    let mut k = 0;
+    while emit != 0 {
+        dst[k & 63] = ids.get(first + emit.trailing_zeros() as usize);
+        k += 1;
+        emit &= emit - 1;
+    }
+    k
 }
 
 impl SlotIds for &[SearchId] {
     #[inline]
     fn get(self, slot: usize) -> SearchId {
         self[slot]
+    }
+
+    #[inline(always)]
+    fn gather(self, first: usize, emit: u64, dst: &mut [SearchId; 64]) -> usize {
+        match self.get(first..first + 64) {
+            Some(stored) => gather_word(stored.try_into().expect("64 ids"), |x| x, emit, dst),
+            None => gather_slots(self, first, emit, dst),
+        }
     }
 }
 
@@ -1082,6 +1131,20 @@ impl SlotIds for NarrowIds<'_> {
     fn get(self, slot: usize) -> SearchId {
         NarrowIds::widen(self.base, self.offsets[slot])
     }
+
+    #[inline(always)]
+    fn gather(self, first: usize, emit: u64, dst: &mut [SearchId; 64]) -> usize {
+        let base = self.base;
+        match self.offsets.get(first..first + 64) {
+            Some(stored) => gather_word(
+                stored.try_into().expect("64 offsets"),
+                |o| NarrowIds::widen(base, o),
+                emit,
+                dst,
+            ),
+            None => gather_slots(self, first, emit, dst),
+        }
+    }
 }
 
 /// Where a scan hands its matches, a word of 64 slots at a time.
@@ -1090,30 +1153,41 @@ trait Emit {
     fn word(&mut self, ids: impl SlotIds, first: usize, emit: u64);
 }
 
-/// [`MatcherIndex::matching`]: the matches of a word are appended with one capacity check (an
-/// exact-size `extend`), not one per match.
-impl Emit for Vec<SearchId> {
+/// [`MatcherIndex::matching`]'s answer while it is collected: a vector kept zero-filled some
+/// way past the matches so far, so that a word's matches are stored straight into it with no
+/// per-match capacity check (and no `unsafe`).
+struct Collect {
+    ids: Vec<SearchId>,
+    len: usize,
+}
+
+/// Slots [`Collect`] zero-fills at a time.
+const COLLECT_STEP: usize = 4096;
+
+impl Collect {
+    fn with_capacity(capacity: usize) -> Collect {
+        Collect {
+            ids: Vec::with_capacity(capacity),
+            len: 0,
+        }
+    }
+
+    fn finish(mut self) -> Vec<SearchId> {
+        self.ids.truncate(self.len);
+        self.ids
+    }
+}
+
+impl Emit for Collect {
     #[inline(always)]
-    fn word(&mut self, ids: impl SlotIds, first: usize, mut emit: u64) {
-        if emit == u64::MAX {
-            // A dense run: no per-bit work.
-            self.extend((0..64).map(move |bit| ids.get(first + bit)));
-            return;
+    fn word(&mut self, ids: impl SlotIds, first: usize, emit: u64) {
+        if self.ids.len() < self.len + 64 {
+            self.ids.resize(self.len + COLLECT_STEP, 0);
         }
-        // The bit positions first (a tight loop), then one exact-size extend whose closure
-        // owns copies of what it reads (captured references were reloaded for every match).
-        let mut bits = [0u8; 64];
-        let mut k = 0;
-        while emit != 0 {
-            bits[k & 63] = emit.trailing_zeros() as u8;
-            k += 1;
-            emit &= emit - 1;
-        }
-        self.extend(
-            bits[..k]
-                .iter()
-                .map(move |&bit| ids.get(first + usize::from(bit))),
-        );
+        let dst: &mut [SearchId; 64] = (&mut self.ids[self.len..self.len + 64])
+            .try_into()
+            .expect("64 slots");
+        self.len += ids.gather(first, emit, dst);
     }
 }
 
