@@ -71,8 +71,13 @@ const SET_AREA: usize = SET_PRICE_IN + PRICE_BANDS;
 const SET_AREA_IN: usize = SET_AREA + AREA_BANDS + 1;
 const SET_BEDS: usize = SET_AREA_IN + AREA_BANDS;
 const SET_TYPES: usize = SET_BEDS + BED_BANDS;
+/// One column per keyword id below [`KW_MASK_IDS`]: the search names keywords and this is the
+/// smallest id among them; then one for searches naming only larger ids.
+const SET_KW_FIRST: usize = SET_TYPES + TYPE_COUNT;
+/// The column of [`SET_KW_FIRST`] for searches naming only keyword ids ≥ [`KW_MASK_IDS`].
+const KW_FIRST_OTHER: usize = KW_MASK_IDS as usize;
 /// Bit columns per bucket.
-const SETS: usize = SET_TYPES + TYPE_COUNT;
+const SETS: usize = SET_KW_FIRST + KW_FIRST_OTHER + 1;
 
 /// Words of one slot's bits laid out as a row (bit `s` is column `s`).
 const ROW_WORDS: usize = SETS.div_ceil(64);
@@ -395,6 +400,9 @@ impl MatcherIndex {
         put(&mut bits, SET_AREA_IN, &[columns.area_in]);
         put(&mut bits, SET_BEDS, &[u64::from(columns.beds)]);
         put(&mut bits, SET_TYPES, &[u64::from(columns.types)]);
+        if kw != 0 {
+            put(&mut bits, SET_KW_FIRST + self.first_keyword(kw), &[1]);
+        }
         (bucket_ix, Staged { entry, id, bits })
     }
 
@@ -796,13 +804,41 @@ impl MatcherIndex {
         for start in (0..words).step_by(BLOCK_WORDS) {
             let end = (start + BLOCK_WORDS).min(words);
             let (mut nb, mut no) = (0, 0);
+            let mut keyworded = 0;
             for w in start..end {
                 let m = c0[w] & c1[w] & c2[w] & c3[w];
+                m_of[w - start] = m;
+                fail[w - start] = 0;
+                keyworded |= m & !s_kw[w];
+            }
+            if keyworded != 0 {
+                // A survivor naming keywords fails outright unless the listing contains the
+                // smallest id among them (its `SET_KW_FIRST` column), found by ORing the
+                // columns of the keywords the listing contains: only the rest are checked.
+                let present = memo.present_mask(&self.kw_strings, l);
+                let mut maybe_kw = [0u64; BLOCK_WORDS];
+                let words_here = end - start;
+                maybe_kw[..words_here]
+                    .copy_from_slice(&bucket.column(SET_KW_FIRST + KW_FIRST_OTHER)[start..end]);
+                let mut p = present;
+                while p != 0 {
+                    let k = p.trailing_zeros() as usize;
+                    p &= p - 1;
+                    let column = &bucket.column(SET_KW_FIRST + k)[start..end];
+                    for (c, &x) in maybe_kw.iter_mut().zip(column) {
+                        *c |= x;
+                    }
+                }
+                for (i, w) in (start..end).enumerate() {
+                    fail[i] = m_of[i] & !s_kw[w] & !maybe_kw[i];
+                }
+            }
+            for w in start..end {
+                let i = w - start;
+                let m = m_of[i] & !fail[i];
                 let bounds_ok = s_price[w] & s_area[w];
                 let sure = m & bounds_ok & s_beds[w] & s_kw[w];
-                let (i, maybe) = (w - start, m & !sure);
-                m_of[i] = m;
-                fail[i] = 0;
+                let maybe = m & !sure;
                 let mut check = maybe & !bounds_ok;
                 while check != 0 {
                     need_bounds[nb] = (w * 64) as u32 + check.trailing_zeros();
@@ -842,6 +878,21 @@ impl MatcherIndex {
                     out.word(ids, (start + i) * 64, emit);
                 }
             }
+        }
+    }
+
+    /// The [`SET_KW_FIRST`] column of a search naming keywords ([`Entry::kw`] `kw`, not 0).
+    fn first_keyword(&self, kw: u64) -> usize {
+        let first = if kw & KW_LIST == 0 {
+            kw.trailing_zeros()
+        } else {
+            // Lists are sorted.
+            self.kw_lists[kw as u32 as usize][0]
+        };
+        if first < KW_MASK_IDS {
+            first as usize
+        } else {
+            KW_FIRST_OTHER
         }
     }
 
@@ -1347,6 +1398,17 @@ impl Query<'_> {
 }
 
 impl KeywordMemo {
+    /// The mask of every keyword id below [`KW_MASK_IDS`] the listing contains (each tested
+    /// once per listing).
+    fn present_mask(&mut self, strings: &[Box<str>], l: &ListingFacts) -> u64 {
+        let ids = strings.len().min(KW_MASK_IDS as usize);
+        let all = (1u64 << ids) - 1; // ids ≤ 63
+        if self.known & all != all {
+            self.contains_all(all, strings, l);
+        }
+        self.present & all
+    }
+
     /// Whether the listing contains every keyword of `mask` (ids below [`KW_MASK_IDS`]).
     #[inline]
     fn contains_all(&mut self, mask: u64, strings: &[Box<str>], l: &ListingFacts) -> bool {
