@@ -88,6 +88,8 @@ const KW_LIST: u64 = 1 << 63;
 const NO_BUCKET: u32 = u32::MAX;
 /// Words of a bucket a query handles as one block.
 const BLOCK_WORDS: usize = 16;
+/// Buckets of at least this many slots keep [`Bucket::price_ends`].
+const PRICE_ENDS_MIN_SLOTS: usize = 1024;
 /// Compact a bucket once it has this many dead slots and they are at least half of it.
 const COMPACT_MIN_DEAD: usize = 64;
 /// Keyword ids below this are kept as a bit mask in the entry; a search naming a keyword with a
@@ -136,6 +138,11 @@ struct Bucket {
     bits: Vec<u64>,
     stride: usize,
     dead: usize,
+    /// Slots `0..sorted` were laid out sorted by minimum-price band (later ones were inserted
+    /// since). For a large bucket, `price_ends[k]` is how many of them have a minimum price in
+    /// band `k` or below: a listing in band `k` need not look at the sorted slots past it.
+    sorted: usize,
+    price_ends: Box<[u32]>,
 }
 
 impl Bucket {
@@ -198,9 +205,9 @@ struct Columns {
 #[derive(Debug)]
 pub struct MatcherIndex {
     buckets: Vec<Bucket>,
-    /// Per (city id, district id), 0 meaning any: bucket of [any type, sale, rent], or
-    /// [`NO_BUCKET`].
-    places: HashMap<(u32, u32), [u32; 3]>,
+    /// Per (city id, district id), 0 meaning any: bucket of [any type, sale, rent] for the
+    /// searches naming no keyword, then the same for those naming keywords, or [`NO_BUCKET`].
+    places: HashMap<(u32, u32), [u32; 6]>,
     /// Interned normalised cities (ids from 1).
     cities: HashMap<Box<str>, u32>,
     /// Interned normalised districts (ids from 1).
@@ -379,11 +386,14 @@ impl MatcherIndex {
         let place = self
             .places
             .entry((city, district))
-            .or_insert([NO_BUCKET; 3]);
-        let bucket_ix = match place[tt] {
+            .or_insert([NO_BUCKET; 6]);
+        // Searches naming keywords apart: the keyword columns of a bucket without them are
+        // never read.
+        let kind = tt + if kw == 0 { 0 } else { 3 };
+        let bucket_ix = match place[kind] {
             NO_BUCKET => {
                 let ix = self.buckets.len() as u32;
-                place[tt] = ix;
+                place[kind] = ix;
                 self.buckets.push(Bucket::default());
                 ix
             }
@@ -465,7 +475,7 @@ impl MatcherIndex {
             .district
             .as_deref()
             .and_then(|d| self.districts.get(d).copied());
-        let mut buckets = [NO_BUCKET; 8];
+        let mut buckets = [NO_BUCKET; 16];
         let mut places = [Some((0, 0)), None, None, None];
         if let Some(c) = city {
             places[1] = Some((c, 0));
@@ -476,8 +486,7 @@ impl MatcherIndex {
         }
         for (i, key) in places.into_iter().enumerate() {
             if let Some(p) = key.and_then(|k| self.places.get(&k)) {
-                buckets[2 * i] = p[0];
-                buckets[2 * i + 1] = p[tt];
+                buckets[4 * i..4 * i + 4].copy_from_slice(&[p[0], p[tt], p[3], p[3 + tt]]);
             }
         }
         let price = self.price_band(listing.price);
@@ -489,6 +498,7 @@ impl MatcherIndex {
         let area_value = listing.living_area.unwrap_or(f64::NAN);
         let query = Query {
             listing,
+            price_band: price,
             area: area_value,
             price_key: self.price_key(listing.price),
             area_key: if area_value.is_nan() {
@@ -544,9 +554,10 @@ impl MatcherIndex {
                 + b.min_beds.capacity() * 4
                 + b.keys.capacity() * 8
                 + b.ids.capacity_bytes()
-                + b.bits.capacity() * 8;
+                + b.bits.capacity() * 8
+                + b.price_ends.len() * 4;
         }
-        bytes += map_bytes(self.places.capacity(), size_of::<((u32, u32), [u32; 3])>());
+        bytes += map_bytes(self.places.capacity(), size_of::<((u32, u32), [u32; 6])>());
         for map in [&self.cities, &self.districts, &self.kw_ids] {
             bytes += map_bytes(map.capacity(), size_of::<(Box<str>, u32)>());
             bytes += map.keys().map(|k| k.len()).sum::<usize>();
@@ -786,6 +797,12 @@ impl MatcherIndex {
     ) {
         let n = bucket.ids.len();
         let words = n.div_ceil(64);
+        // The sorted slots up to the listing's minimum-price band, then any inserted since.
+        let reach = match bucket.price_ends.get(q.price_band) {
+            Some(&end) => (end as usize).div_ceil(64),
+            None => words,
+        };
+        let ranges = [(0, reach), (reach.max(bucket.sorted / 64), words)];
         let [c0, c1, c2, c3] = q.sets.map(|s| &bucket.column(s)[..words]);
         let [s_price, s_area, s_beds, s_kw] = q.sure.map(|s| &bucket.column(s)[..words]);
         let (bounds, keys) = (&bucket.bounds[..n], &bucket.keys[..n]);
@@ -801,15 +818,24 @@ impl MatcherIndex {
             need_other,
             unsure,
         } = lists;
-        for start in (0..words).step_by(BLOCK_WORDS) {
-            let end = (start + BLOCK_WORDS).min(words);
-            let (mut nb, mut no) = (0, 0);
+        for start in ranges
+            .into_iter()
+            .flat_map(|(from, to)| (from..to).step_by(BLOCK_WORDS).map(move |s| (s, to)))
+        {
+            let (start, to) = start;
+            let end = (start + BLOCK_WORDS).min(to);
+            let len = end - start;
+            // The block's part of each column (so that indexing needs no bounds checks).
+            let [c0, c1, c2, c3] = [c0, c1, c2, c3].map(|c| &c[start..end]);
+            let [s_price, s_area, s_beds, s_kw] =
+                [s_price, s_area, s_beds, s_kw].map(|c| &c[start..end]);
+            let (m_of, fail) = (&mut m_of[..len], &mut fail[..len]);
             let mut keyworded = 0;
-            for w in start..end {
-                let m = c0[w] & c1[w] & c2[w] & c3[w];
-                m_of[w - start] = m;
-                fail[w - start] = 0;
-                keyworded |= m & !s_kw[w];
+            for i in 0..len {
+                let m = c0[i] & c1[i] & c2[i] & c3[i];
+                m_of[i] = m;
+                fail[i] = 0;
+                keyworded |= m & !s_kw[i];
             }
             if keyworded != 0 {
                 // A survivor naming keywords fails outright unless the listing contains the
@@ -817,9 +843,8 @@ impl MatcherIndex {
                 // columns of the keywords the listing contains: only the rest are checked.
                 let present = memo.present_mask(&self.kw_strings, l);
                 let mut maybe_kw = [0u64; BLOCK_WORDS];
-                let words_here = end - start;
-                maybe_kw[..words_here]
-                    .copy_from_slice(&bucket.column(SET_KW_FIRST + KW_FIRST_OTHER)[start..end]);
+                let maybe_kw = &mut maybe_kw[..len];
+                maybe_kw.copy_from_slice(&bucket.column(SET_KW_FIRST + KW_FIRST_OTHER)[start..end]);
                 let mut p = present;
                 while p != 0 {
                     let k = p.trailing_zeros() as usize;
@@ -829,25 +854,26 @@ impl MatcherIndex {
                         *c |= x;
                     }
                 }
-                for (i, w) in (start..end).enumerate() {
-                    fail[i] = m_of[i] & !s_kw[w] & !maybe_kw[i];
+                for i in 0..len {
+                    fail[i] = m_of[i] & !s_kw[i] & !maybe_kw[i];
                 }
             }
-            for w in start..end {
-                let i = w - start;
+            let (mut nb, mut no) = (0, 0);
+            for i in 0..len {
                 let m = m_of[i] & !fail[i];
-                let bounds_ok = s_price[w] & s_area[w];
-                let sure = m & bounds_ok & s_beds[w] & s_kw[w];
-                let maybe = m & !sure;
+                let first = ((start + i) * 64) as u32;
+                let bounds_ok = s_price[i] & s_area[i];
+                let others_ok = s_beds[i] & s_kw[i];
+                let maybe = m & !(bounds_ok & others_ok);
                 let mut check = maybe & !bounds_ok;
                 while check != 0 {
-                    need_bounds[nb] = (w * 64) as u32 + check.trailing_zeros();
+                    need_bounds[nb] = first + check.trailing_zeros();
                     nb += 1;
                     check &= check - 1;
                 }
-                let mut check = maybe & !(s_beds[w] & s_kw[w]);
+                let mut check = maybe & !others_ok;
                 while check != 0 {
-                    need_other[no] = (w * 64) as u32 + check.trailing_zeros();
+                    need_other[no] = first + check.trailing_zeros();
                     no += 1;
                     check &= check - 1;
                 }
@@ -872,7 +898,7 @@ impl MatcherIndex {
                     || !self.keywords_ok(kws[slot], memo, l);
                 fail[slot / 64 - start] |= u64::from(bad) << (slot % 64);
             }
-            for (i, (&m, &f)) in m_of[..end - start].iter().zip(&fail).enumerate() {
+            for (i, (&m, &f)) in m_of.iter().zip(fail.iter()).enumerate() {
                 let emit = m & !f;
                 if emit != 0 {
                     out.word(ids, (start + i) * 64, emit);
@@ -973,6 +999,18 @@ impl MatcherIndex {
             )
         });
         let live = rows.len();
+        let price_ends = if live >= PRICE_ENDS_MIN_SLOTS {
+            let mut ends = vec![0u32; PRICE_BANDS];
+            for r in &rows {
+                ends[self.price_band(r.entry.bounds.min_price)] += 1;
+            }
+            for k in 1..PRICE_BANDS {
+                ends[k] += ends[k - 1];
+            }
+            ends.into_boxed_slice()
+        } else {
+            Box::new([])
+        };
         let stride = live.div_ceil(64).max(1);
         let mut bits = vec![0u64; stride * SETS];
         let bucket = &mut self.buckets[b];
@@ -1003,6 +1041,8 @@ impl MatcherIndex {
         bucket.bits = bits;
         bucket.stride = stride;
         bucket.dead = 0;
+        bucket.sorted = live;
+        bucket.price_ends = price_ends;
     }
 }
 
@@ -1127,10 +1167,9 @@ fn gather_word<T: Copy>(
         }
         return 64;
     }
-    let mut k = 0;
-    while emit != 0 {
-        dst[k & 63] = widen(stored[emit.trailing_zeros() as usize & 63]);
-        k += 1;
+    let k = emit.count_ones() as usize;
+    for d in &mut dst[..k] {
+        *d = widen(stored[emit.trailing_zeros() as usize & 63]);
         emit &= emit - 1;
     }
     k
@@ -1284,6 +1323,8 @@ fn map_bytes(capacity: usize, entry: usize) -> usize {
 #[derive(Debug)]
 struct Query<'a> {
     listing: &'a ListingFacts,
+    /// The band of the listing's price.
+    price_band: usize,
     /// The listing's living area, NaN when it states none.
     area: f64,
     /// [`MatcherIndex::price_key`] of the listing's price, [`MatcherIndex::area_key`] of its

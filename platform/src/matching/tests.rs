@@ -441,6 +441,72 @@ fn wide_and_narrow_ids() {
     check(&index, &want);
 }
 
+/// A large bucket keeps, per price band, where its sorted slots with a minimum price in that
+/// band end, and a listing skips the slots past its band: searches built in, inserted after the
+/// build (past the sorted slots), removed, and compacted, against the reference at every band
+/// edge.
+#[test]
+fn large_buckets_skip_the_slots_past_the_listing_price() {
+    let (price_edges, _) = MatcherIndex::new().band_edges();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let search = |next: &mut dyn FnMut(u64) -> u64| {
+        let price = |next: &mut dyn FnMut(u64) -> u64| {
+            let e = price_edges[next(price_edges.len() as u64) as usize];
+            e - 1 + next(3)
+        };
+        let (a, b) = (price(&mut *next), price(&mut *next));
+        SearchCriteria {
+            city: Some("lisbon".into()),
+            min_price: (next(4) != 0).then_some(a.min(b)),
+            max_price: (next(4) != 0).then_some(a.max(b)),
+            ..Default::default()
+        }
+    };
+    let built: Vec<(SearchId, SearchCriteria)> =
+        (0..5_000).map(|id| (id, search(&mut next))).collect();
+    let mut index = MatcherIndex::build(built.iter().map(|(id, c)| (*id, c)));
+    let mut live: BTreeMap<SearchId, SearchCriteria> = built.into_iter().collect();
+    for id in 5_000..5_600 {
+        let c = search(&mut next);
+        index.insert(id, &c);
+        live.insert(id, c);
+    }
+    let mut prices: Vec<u64> = vec![0, 1, u64::MAX];
+    for &e in price_edges.iter().step_by(3) {
+        prices.extend([e - 1, e, e + 1]);
+    }
+    let check = |index: &MatcherIndex, live: &BTreeMap<SearchId, SearchCriteria>| {
+        for &price in &prices {
+            let l = ListingFacts { price, ..listing() };
+            let want: Vec<SearchId> = live
+                .iter()
+                .filter(|(_, c)| c.matches(&l))
+                .map(|(id, _)| *id)
+                .collect();
+            assert_eq!(found(index, &l), want, "price {price}");
+        }
+    };
+    check(&index, &live);
+    // Removals leave dead slots, then compact the bucket (laid out sorted again).
+    for id in (0..5_600).filter(|id| id % 3 == 0) {
+        assert!(index.remove(id));
+        live.remove(&id);
+    }
+    check(&index, &live);
+    for id in (0..5_600).filter(|id| id % 3 == 1) {
+        assert!(index.remove(id));
+        live.remove(&id);
+    }
+    assert!(live.len() > 1_024, "still a large bucket");
+    check(&index, &live);
+}
+
 /// Bounds and listings inside one price band and one area band, on and around the boundaries
 /// of the band's 256ths (where the keys of a bound and of a listing tie or just differ).
 #[test]
