@@ -76,8 +76,15 @@ const SET_TYPES: usize = SET_BEDS + BED_BANDS;
 const SET_KW_FIRST: usize = SET_TYPES + TYPE_COUNT;
 /// The column of [`SET_KW_FIRST`] for searches naming only keyword ids ≥ [`KW_MASK_IDS`].
 const KW_FIRST_OTHER: usize = KW_MASK_IDS as usize;
+/// One column per keyword id below [`KW_MASK_IDS`]: the search names exactly two keywords,
+/// both below it, and this is the larger id; then one for searches naming exactly one keyword
+/// below it.
+const SET_KW_SECOND: usize = SET_KW_FIRST + KW_FIRST_OTHER + 1;
+/// The column of [`SET_KW_SECOND`] for searches naming exactly one keyword id (below
+/// [`KW_MASK_IDS`]).
+const KW_SECOND_NONE: usize = KW_MASK_IDS as usize;
 /// Bit columns per bucket.
-const SETS: usize = SET_KW_FIRST + KW_FIRST_OTHER + 1;
+const SETS: usize = SET_KW_SECOND + KW_SECOND_NONE + 1;
 
 /// Words of one slot's bits laid out as a row (bit `s` is column `s`).
 const ROW_WORDS: usize = SETS.div_ceil(64);
@@ -138,9 +145,11 @@ struct Bucket {
     bits: Vec<u64>,
     stride: usize,
     dead: usize,
-    /// Slots `0..sorted` were laid out sorted by minimum-price band (later ones were inserted
-    /// since). For a large bucket, `price_ends[k]` is how many of them have a minimum price in
-    /// band `k` or below: a listing in band `k` need not look at the sorted slots past it.
+    /// Slots `0..sorted` were laid out sorted (later ones were inserted since): first the
+    /// searches naming no keyword, then those naming keywords, each part by minimum-price band.
+    /// For a large bucket, `price_ends[part * PRICE_BANDS + k]` is the end of the part's slots
+    /// with a minimum price in band `k` or below: a listing in band `k` need not look at the
+    /// sorted slots past it.
     sorted: usize,
     price_ends: Box<[u32]>,
 }
@@ -205,9 +214,9 @@ struct Columns {
 #[derive(Debug)]
 pub struct MatcherIndex {
     buckets: Vec<Bucket>,
-    /// Per (city id, district id), 0 meaning any: bucket of [any type, sale, rent] for the
-    /// searches naming no keyword, then the same for those naming keywords, or [`NO_BUCKET`].
-    places: HashMap<(u32, u32), [u32; 6]>,
+    /// Per (city id, district id), 0 meaning any: bucket of [any type, sale, rent], or
+    /// [`NO_BUCKET`].
+    places: HashMap<(u32, u32), [u32; 3]>,
     /// Interned normalised cities (ids from 1).
     cities: HashMap<Box<str>, u32>,
     /// Interned normalised districts (ids from 1).
@@ -386,14 +395,11 @@ impl MatcherIndex {
         let place = self
             .places
             .entry((city, district))
-            .or_insert([NO_BUCKET; 6]);
-        // Searches naming keywords apart: the keyword columns of a bucket without them are
-        // never read.
-        let kind = tt + if kw == 0 { 0 } else { 3 };
-        let bucket_ix = match place[kind] {
+            .or_insert([NO_BUCKET; 3]);
+        let bucket_ix = match place[tt] {
             NO_BUCKET => {
                 let ix = self.buckets.len() as u32;
-                place[kind] = ix;
+                place[tt] = ix;
                 self.buckets.push(Bucket::default());
                 ix
             }
@@ -412,6 +418,14 @@ impl MatcherIndex {
         put(&mut bits, SET_TYPES, &[u64::from(columns.types)]);
         if kw != 0 {
             put(&mut bits, SET_KW_FIRST + self.first_keyword(kw), &[1]);
+            // One or two small ids: the columns settle the keywords (else they are checked).
+            if kw & KW_LIST == 0 && kw.count_ones() <= 2 {
+                let second = match kw.count_ones() {
+                    1 => KW_SECOND_NONE,
+                    _ => 63 - kw.leading_zeros() as usize,
+                };
+                put(&mut bits, SET_KW_SECOND + second, &[1]);
+            }
         }
         (bucket_ix, Staged { entry, id, bits })
     }
@@ -475,7 +489,7 @@ impl MatcherIndex {
             .district
             .as_deref()
             .and_then(|d| self.districts.get(d).copied());
-        let mut buckets = [NO_BUCKET; 16];
+        let mut buckets = [NO_BUCKET; 8];
         let mut places = [Some((0, 0)), None, None, None];
         if let Some(c) = city {
             places[1] = Some((c, 0));
@@ -486,7 +500,8 @@ impl MatcherIndex {
         }
         for (i, key) in places.into_iter().enumerate() {
             if let Some(p) = key.and_then(|k| self.places.get(&k)) {
-                buckets[4 * i..4 * i + 4].copy_from_slice(&[p[0], p[tt], p[3], p[3 + tt]]);
+                buckets[2 * i] = p[0];
+                buckets[2 * i + 1] = p[tt];
             }
         }
         let price = self.price_band(listing.price);
@@ -557,7 +572,7 @@ impl MatcherIndex {
                 + b.bits.capacity() * 8
                 + b.price_ends.len() * 4;
         }
-        bytes += map_bytes(self.places.capacity(), size_of::<((u32, u32), [u32; 6])>());
+        bytes += map_bytes(self.places.capacity(), size_of::<((u32, u32), [u32; 3])>());
         for map in [&self.cities, &self.districts, &self.kw_ids] {
             bytes += map_bytes(map.capacity(), size_of::<(Box<str>, u32)>());
             bytes += map.keys().map(|k| k.len()).sum::<usize>();
@@ -797,12 +812,19 @@ impl MatcherIndex {
     ) {
         let n = bucket.ids.len();
         let words = n.div_ceil(64);
-        // The sorted slots up to the listing's minimum-price band, then any inserted since.
-        let reach = match bucket.price_ends.get(q.price_band) {
-            Some(&end) => (end as usize).div_ceil(64),
-            None => words,
+        // Of each sorted part, the slots up to the listing's minimum-price band; then any
+        // inserted since (word ranges, in order and disjoint).
+        let (a, b, c) = match &*bucket.price_ends {
+            [] => (words, words, words),
+            ends => (
+                (ends[q.price_band] as usize).div_ceil(64),
+                ends[PRICE_BANDS - 1] as usize / 64,
+                (ends[PRICE_BANDS + q.price_band] as usize).div_ceil(64),
+            ),
         };
-        let ranges = [(0, reach), (reach.max(bucket.sorted / 64), words)];
+        let b = b.max(a);
+        let c = c.max(b);
+        let ranges = [(0, a), (b, c), ((bucket.sorted / 64).max(c), words)];
         let [c0, c1, c2, c3] = q.sets.map(|s| &bucket.column(s)[..words]);
         let [s_price, s_area, s_beds, s_kw] = q.sure.map(|s| &bucket.column(s)[..words]);
         let (bounds, keys) = (&bucket.bounds[..n], &bucket.keys[..n]);
@@ -837,25 +859,40 @@ impl MatcherIndex {
                 fail[i] = 0;
                 keyworded |= m & !s_kw[i];
             }
+            // Survivors whose keywords are settled: those naming none, and (below) those
+            // naming one or two keywords the listing contains.
+            let mut kw_ok = [0u64; BLOCK_WORDS];
+            let kw_ok = &mut kw_ok[..len];
+            kw_ok.copy_from_slice(s_kw);
             if keyworded != 0 {
                 // A survivor naming keywords fails outright unless the listing contains the
-                // smallest id among them (its `SET_KW_FIRST` column), found by ORing the
-                // columns of the keywords the listing contains: only the rest are checked.
+                // smallest id among them (its `SET_KW_FIRST` column); naming exactly two, it
+                // needs the larger one too (its `SET_KW_SECOND` column). The columns of the
+                // keywords the listing contains are ORed; only searches naming more keywords
+                // (or rare ones) are checked one by one.
                 let present = memo.present_mask(&self.kw_strings, l);
-                let mut maybe_kw = [0u64; BLOCK_WORDS];
-                let maybe_kw = &mut maybe_kw[..len];
-                maybe_kw.copy_from_slice(&bucket.column(SET_KW_FIRST + KW_FIRST_OTHER)[start..end]);
+                let mut first = [0u64; BLOCK_WORDS];
+                let mut second = [0u64; BLOCK_WORDS];
+                let (first, second) = (&mut first[..len], &mut second[..len]);
+                first.copy_from_slice(&bucket.column(SET_KW_FIRST + KW_FIRST_OTHER)[start..end]);
+                second.copy_from_slice(&bucket.column(SET_KW_SECOND + KW_SECOND_NONE)[start..end]);
                 let mut p = present;
                 while p != 0 {
                     let k = p.trailing_zeros() as usize;
                     p &= p - 1;
                     let column = &bucket.column(SET_KW_FIRST + k)[start..end];
-                    for (c, &x) in maybe_kw.iter_mut().zip(column) {
+                    for (c, &x) in first.iter_mut().zip(column) {
+                        *c |= x;
+                    }
+                    let column = &bucket.column(SET_KW_SECOND + k)[start..end];
+                    for (c, &x) in second.iter_mut().zip(column) {
                         *c |= x;
                     }
                 }
                 for i in 0..len {
-                    fail[i] = m_of[i] & !s_kw[i] & !maybe_kw[i];
+                    let named = m_of[i] & !s_kw[i];
+                    fail[i] = named & !first[i];
+                    kw_ok[i] |= named & first[i] & second[i];
                 }
             }
             let (mut nb, mut no) = (0, 0);
@@ -863,7 +900,7 @@ impl MatcherIndex {
                 let m = m_of[i] & !fail[i];
                 let first = ((start + i) * 64) as u32;
                 let bounds_ok = s_price[i] & s_area[i];
-                let others_ok = s_beds[i] & s_kw[i];
+                let others_ok = s_beds[i] & kw_ok[i];
                 let maybe = m & !(bounds_ok & others_ok);
                 let mut check = maybe & !bounds_ok;
                 while check != 0 {
@@ -989,22 +1026,23 @@ impl MatcherIndex {
         // Searches with similar price ranges side by side: the matches of a listing then lie
         // in a few dense runs of slots instead of being spread over the whole bucket.
         let price_edges = self.price_edges;
-        // Within each minimum-price band, searches naming keywords (always checked) after the
-        // others: their keyword masks are then read from a few whole cache lines.
+        // Searches naming keywords after the others: the keyword columns are then read only
+        // over their part.
         rows.sort_unstable_by_key(|r| {
             (
-                price_edges.partition_point(|&x| x <= r.entry.bounds.min_price),
                 r.entry.kw != 0,
+                price_edges.partition_point(|&x| x <= r.entry.bounds.min_price),
                 r.entry.bounds.max_price,
             )
         });
         let live = rows.len();
         let price_ends = if live >= PRICE_ENDS_MIN_SLOTS {
-            let mut ends = vec![0u32; PRICE_BANDS];
+            let mut ends = vec![0u32; 2 * PRICE_BANDS];
             for r in &rows {
-                ends[self.price_band(r.entry.bounds.min_price)] += 1;
+                let part = usize::from(r.entry.kw != 0);
+                ends[part * PRICE_BANDS + self.price_band(r.entry.bounds.min_price)] += 1;
             }
-            for k in 1..PRICE_BANDS {
+            for k in 1..2 * PRICE_BANDS {
                 ends[k] += ends[k - 1];
             }
             ends.into_boxed_slice()

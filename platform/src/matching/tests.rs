@@ -441,10 +441,10 @@ fn wide_and_narrow_ids() {
     check(&index, &want);
 }
 
-/// A large bucket keeps, per price band, where its sorted slots with a minimum price in that
-/// band end, and a listing skips the slots past its band: searches built in, inserted after the
-/// build (past the sorted slots), removed, and compacted, against the reference at every band
-/// edge.
+/// A large bucket keeps, per part (searches naming keywords or not) and price band, where its
+/// sorted slots with a minimum price in that band end, and a listing skips the slots past its
+/// band: searches built in, inserted after the build (past the sorted slots), removed, and
+/// compacted, against the reference at every band edge.
 #[test]
 fn large_buckets_skip_the_slots_past_the_listing_price() {
     let (price_edges, _) = MatcherIndex::new().band_edges();
@@ -461,10 +461,15 @@ fn large_buckets_skip_the_slots_past_the_listing_price() {
             e - 1 + next(3)
         };
         let (a, b) = (price(&mut *next), price(&mut *next));
+        // The listing's text has balcony, river and kitchen, not garden.
+        let words = ["balcony", "river", "garden", "kitchen"];
         SearchCriteria {
             city: Some("lisbon".into()),
             min_price: (next(4) != 0).then_some(a.min(b)),
             max_price: (next(4) != 0).then_some(a.max(b)),
+            keywords: (0..[0, 0, 1, 2][next(4) as usize])
+                .map(|_| words[next(4) as usize].to_owned())
+                .collect(),
             ..Default::default()
         }
     };
