@@ -10,10 +10,10 @@
 //!
 //! Inside a bucket every search has a slot. The bucket keeps per slot, as separate arrays, the
 //! search id (4 bytes as a 32-bit offset from a per-bucket base when every id of the bucket
-//! fits, else 8: see [`Ids`]), 16-bit keys of the price and area bounds (8 bytes,
-//! ordered like the bounds), the exact bounds ([`Bounds`], 32 bytes), the keywords (a bit mask
-//! of keyword ids, 8 bytes) and the minimum bedrooms (4 bytes), and a set of bit columns over
-//! the slots (one bit per search and column):
+//! fits, else 8: see [`Ids`]), 16-bit keys of the price and area bounds (8 bytes, ordered like
+//! the bounds), the exact bounds ([`Bounds`], 32 bytes), the keywords (a bit mask of keyword
+//! ids, 8 bytes) and the minimum bedrooms (4 bytes), and a set of bit columns over the slots
+//! (one bit per search and column):
 //!
 //! * `alive`: the slot holds a live search (removal clears this bit and the property-type bits,
 //!   so a dead slot never survives a query; a bucket with many dead slots is compacted);
@@ -23,22 +23,34 @@
 //! * one column per living-area band (63 geometric bands plus "listing states no area"), and per
 //!   real band an "inside" one;
 //! * one column per bedroom count 0..=6, "7 or more" and "listing states no count";
-//! * one column per property type: the search accepts it.
+//! * one column per property type: the search accepts it;
+//! * per keyword id below 63: the search's smallest keyword id is this one ("first"), and: the
+//!   search names exactly two keywords, both below 63, and this is the larger ("second"); plus
+//!   "first is 63 or above" and "names exactly one keyword".
 //!
 //! Matching a listing ANDs four columns word by word (64 searches per instruction): the
-//! survivors. A survivor whose price and area bands lie inside its intervals and that names no
-//! keyword is a certain match (four more columns ANDed) and is emitted straight from the id
-//! array. Only the others (about a third of the survivors on a broad workload) are checked, and
-//! only for what is unsettled: the bounds at the band edges (from the keys; the exact bounds only
-//! when a key ties the listing's), bedrooms ≥ 7, keywords (a per-listing memo). The checks run
-//! per block of 16 words as branch-free loops so that their cache misses overlap. A large answer
-//! costs mostly memory traffic per match (ids, keys, keyword masks), hence the narrow arrays;
-//! [`MatcherIndex::matching`] appends each word's matches with one exact-size `extend`. The result equals filtering every live search with
-//! [`SearchCriteria::matches`], which the tests check on random data and at every band edge.
+//! survivors. A survivor whose price and area bands lie inside its intervals and whose keywords
+//! are settled is a certain match (more columns ANDed) and is emitted straight from the id
+//! array. Keywords are settled by columns too: the listing's text is tested once against every
+//! keyword id below 63, and the "first" and "second" columns of those it contains are ORed, so
+//! a survivor whose first keyword is missing fails and one naming one or two keywords it
+//! contains is certain. Only the rest are checked, and only for what is unsettled: the bounds
+//! at the band edges (from the keys; the exact bounds only when a key ties the listing's),
+//! bedrooms ≥ 7, searches naming three keywords or more (a per-listing memo). The checks run
+//! per block of 16 words as branch-free loops so that their cache misses overlap.
+//!
+//! The answer is search ids only (8 bytes a match; who owns a search is the database's to say).
+//! A large answer costs mostly per-match work and memory traffic (ids, keys), hence the narrow
+//! arrays; each word's matches are stored straight into the answer (see [`Collect`]). The
+//! result equals filtering every live search with [`SearchCriteria::matches`], which the tests
+//! check on random data and at every band edge.
 //!
 //! `build` (and compaction) lay a bucket out from per-search rows of bits, transposed 64 slots
-//! at a time, with slots sorted by (minimum-price band, names keywords, maximum price) so that a
-//! listing's matches lie in dense runs and the keyword masks it checks share cache lines.
+//! at a time, with slots sorted by (names keywords, minimum-price band, maximum price): a
+//! listing's matches lie in dense runs, the keyword columns are read only over the part that
+//! names keywords, and a large bucket records where each part's slots of each minimum-price
+//! band end ([`Bucket::price_ends`]) so that a listing skips the slots whose minimum price is
+//! above its band.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
