@@ -31,6 +31,18 @@ fn found(index: &MatcherIndex, l: &ListingFacts) -> Vec<SearchId> {
     ids
 }
 
+/// The ids of `searches` that match `l` by the reference semantics, in their order.
+fn reference<'a>(
+    searches: impl IntoIterator<Item = (&'a SearchId, &'a SearchCriteria)>,
+    l: &ListingFacts,
+) -> Vec<SearchId> {
+    searches
+        .into_iter()
+        .filter(|(_, c)| c.matches(l))
+        .map(|(id, _)| *id)
+        .collect()
+}
+
 /// Asserts that a one-search index agrees with the reference on `l` and returns the verdict.
 fn single(c: SearchCriteria, l: &ListingFacts) -> bool {
     let mut index = MatcherIndex::new();
@@ -360,11 +372,7 @@ fn band_edges_many_keywords_and_duplicates() {
             description: text[text.len() / 3..].join(" "),
             ..listing()
         };
-        let want: Vec<SearchId> = live
-            .iter()
-            .filter(|(_, c)| c.matches(&l))
-            .map(|(id, _)| *id)
-            .collect();
+        let want = reference(&live, &l);
         for index in [&built, &incremental] {
             assert_eq!(found(index, &l), want, "{l:?}");
         }
@@ -489,11 +497,7 @@ fn large_buckets_skip_the_slots_past_the_listing_price() {
     let check = |index: &MatcherIndex, live: &BTreeMap<SearchId, SearchCriteria>| {
         for &price in &prices {
             let l = ListingFacts { price, ..listing() };
-            let want: Vec<SearchId> = live
-                .iter()
-                .filter(|(_, c)| c.matches(&l))
-                .map(|(id, _)| *id)
-                .collect();
+            let want = reference(live, &l);
             assert_eq!(found(index, &l), want, "price {price}");
         }
     };
@@ -561,11 +565,7 @@ fn bounds_within_a_band() {
                 bedrooms: None,
                 ..listing()
             };
-            let want: Vec<SearchId> = searches
-                .iter()
-                .filter(|(_, c)| c.matches(&l))
-                .map(|(id, _)| *id)
-                .collect();
+            let want = reference(searches.iter().map(|(id, c)| (id, c)), &l);
             assert_eq!(found(&index, &l), want, "{l:?}");
         }
     }
@@ -617,11 +617,7 @@ fn keyword_substrings() {
             description: normalize(description),
             ..listing()
         };
-        let want: Vec<SearchId> = live
-            .iter()
-            .filter(|(_, c)| c.matches(&l))
-            .map(|(id, _)| *id)
-            .collect();
+        let want = reference(live.iter().map(|(id, c)| (id, c)), &l);
         assert_eq!(found(&index, &l), want, "{l:?}");
     }
 }
@@ -770,11 +766,7 @@ proptest! {
                     prop_assert_eq!(index.remove(id), live.remove(&id).is_some());
                 }
                 Op::Check(l) => {
-                    let want: Vec<SearchId> = live
-                        .iter()
-                        .filter(|(_, c)| c.matches(&l))
-                        .map(|(id, _)| *id)
-                        .collect();
+                    let want = reference(&live, &l);
                     prop_assert_eq!(found(&index, &l), want, "listing {:?}", l);
                 }
             }
