@@ -852,12 +852,12 @@ impl MatcherIndex {
             need_other,
             unsure,
         } = lists;
-        for start in ranges
-            .into_iter()
-            .flat_map(|(from, to)| (from..to).step_by(BLOCK_WORDS).map(move |s| (s, to)))
-        {
-            let (start, to) = start;
-            let end = (start + BLOCK_WORDS).min(to);
+        let blocks = ranges.into_iter().flat_map(|(from, to)| {
+            (from..to)
+                .step_by(BLOCK_WORDS)
+                .map(move |start| (start, (start + BLOCK_WORDS).min(to)))
+        });
+        for (start, end) in blocks {
             let len = end - start;
             // The block's part of each column (so that indexing needs no bounds checks).
             let [c0, c1, c2, c3] = [c0, c1, c2, c3].map(|c| &c[start..end]);
