@@ -138,8 +138,17 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
-    identity::enroll(&mut store, &[app.agency_url()], token, fingerprint, "bench").unwrap();
-    let mut session = Session::open(&mut store, "bench", &[]).unwrap();
+    identity::enroll(
+        &mut store,
+        &[app.agency_url()],
+        token,
+        fingerprint,
+        "bench desk passphrase, not a secret",
+        None,
+    )
+    .unwrap();
+    let mut session =
+        Session::open(&mut store, "bench desk passphrase, not a secret", &[]).unwrap();
 
     let start = Instant::now();
     let waiting = feed::count(&mut store, &mut session).unwrap();

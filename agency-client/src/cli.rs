@@ -38,12 +38,19 @@ pub struct Cli {
 pub enum Command {
     /// Enrol this desk with a one-time token and the CA fingerprint the operator gave you.
     Enroll {
-        /// The enrolment token.
-        #[arg(long)]
+        /// The enrolment token (it may start with '-').
+        #[arg(long, allow_hyphen_values = true)]
         token: String,
         /// SHA-256 fingerprint of the platform's root CA (AB:CD:… or 64 hex digits).
         #[arg(long)]
         fingerprint: String,
+        /// Allow a token of another agency than the one this desk is enrolled with (asks for
+        /// confirmation; the former agency's own listings leave this desk).
+        #[arg(long)]
+        switch_agency: bool,
+        /// Confirm --switch-agency without asking (for scripts).
+        #[arg(long, requires = "switch_agency")]
+        yes: bool,
     },
     /// Own listings.
     #[command(subcommand)]
@@ -529,6 +536,36 @@ fn out(json: Value, text: impl Into<String>) -> Result<Output, ClientError> {
     })
 }
 
+/// Asks on the terminal whether this desk may change agency; false without a terminal.
+fn confirm_switch(change: &identity::AgencyChange) -> bool {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "the token is for agency {} ({}), not {} ({}): confirm with --yes when no terminal is available",
+            change.new_id, change.new_name, change.current_id, change.current_name
+        );
+        return false;
+    }
+    eprint!(
+        "This desk works for agency {} ({}). The token makes it a desk of agency {} ({}); \
+         {} own listing(s) of {} will be removed from this desk (they stay on the platform).\n\
+         Type the new agency's id ({}) to confirm: ",
+        change.current_id,
+        change.current_name,
+        change.new_id,
+        change.new_name,
+        change.own_listings,
+        change.current_name,
+        change.new_id
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    answer.trim() == change.new_id.to_string()
+}
+
 fn open_session(store: &mut Store, cli: &Cli) -> Result<Session, ClientError> {
     if identity::load(store.conn())?.is_none() {
         return Err(ClientError::NotEnrolled);
@@ -648,18 +685,34 @@ pub fn run(cli: &Cli) -> Result<Output, ClientError> {
         })?,
     };
     let mut store = Store::open(&data_dir)?;
+    if let Command::Gui { view } = &cli.command {
+        let view = crate::gui::View::from_name(view).ok_or_else(|| {
+            ClientError::input(
+                "--view",
+                "must be listings, customers, hints, sync or certificate",
+            )
+        })?;
+        crate::gui::run(store, cli.servers.clone(), view)?;
+        return out(json!({"closed": true}), "");
+    }
+    let result = dispatch(&mut store, cli);
+    if let Err(ClientError::CertificateRevoked(note)) = &result {
+        // Remembered, so `cert` and the window say so even when the platform is not asked.
+        let _ = identity::record_revoked(store.conn(), note);
+    }
+    result
+}
+
+/// Runs every command but the window, over the open desk database.
+fn dispatch(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
     match &cli.command {
-        Command::Gui { view } => {
-            let view = crate::gui::View::from_name(view).ok_or_else(|| {
-                ClientError::input(
-                    "--view",
-                    "must be listings, customers, hints, sync or certificate",
-                )
-            })?;
-            crate::gui::run(store, cli.servers.clone(), view)?;
-            out(json!({"closed": true}), "")
-        }
-        Command::Enroll { token, fingerprint } => {
+        Command::Gui { .. } => unreachable!("the window is opened by `run`"),
+        Command::Enroll {
+            token,
+            fingerprint,
+            switch_agency,
+            yes,
+        } => {
             if cli.servers.is_empty() {
                 return Err(ClientError::input(
                     "--server",
@@ -667,58 +720,39 @@ pub fn run(cli: &Cli) -> Result<Output, ClientError> {
                 ));
             }
             let passphrase = identity::passphrase_from_env_or_prompt(true)?;
-            let status =
-                identity::enroll(&mut store, &cli.servers, token, fingerprint, &passphrase)?;
-            let text = format!(
-                "enrolled as agency {}; certificate {} valid until {} ({} days)",
-                status.agency_id, status.serial, status.not_after, status.days_left
-            );
-            out(json!(status), text)
-        }
-        Command::Cert { action } => {
-            let mut session = open_session(&mut store, cli)?;
-            let renewed = match action {
-                Some(CertCommand::Renew) => {
-                    let passphrase = identity::passphrase_from_env_or_prompt(false)?;
-                    session.renew(&mut store, &passphrase)?;
-                    true
-                }
-                _ => {
-                    !session.notices.is_empty()
-                        && session.notices[0].starts_with("certificate renewed")
-                }
+            let mut confirm = |change: &identity::AgencyChange| *yes || confirm_switch(change);
+            let switch: Option<&mut dyn FnMut(&identity::AgencyChange) -> bool> = if *switch_agency
+            {
+                Some(&mut confirm)
+            } else {
+                None
             };
-            let status = identity::status(store.conn(), &session.identity, renewed)?;
+            let status =
+                identity::enroll(store, &cli.servers, token, fingerprint, &passphrase, switch)?;
             let text = format!(
-                "agency {}; certificate {} valid until {} ({} days left){}{}\nroot CA {}\nendpoints: {}",
+                "enrolled as agency {} ({}); certificate {} valid until {} ({} days)",
                 status.agency_id,
+                status.agency_name,
                 status.serial,
                 status.not_after,
-                status.days_left,
-                if status.renewal_due {
-                    "; renewal due"
-                } else {
-                    ""
-                },
-                if renewed { "; renewed now" } else { "" },
-                status.root_fingerprint,
-                status.endpoints.join(", ")
+                status.days_left
             );
             out(json!(status), text)
         }
-        Command::Listing(cmd) => run_listing(&mut store, cmd),
+        Command::Cert { action } => cert(store, cli, action.as_ref()),
+        Command::Listing(cmd) => run_listing(store, cmd),
         Command::Publish { keys } => {
-            let mut session = open_session(&mut store, cli)?;
+            let mut session = open_session(store, cli)?;
             let queued = listings::queue_changes(store.conn(), keys)?;
             let report = listings::drain(store.conn(), &mut session)?;
             let text = format!("queued {}\n{}", queued.len(), drain_text(&report));
             out(json!({"queued": queued, "report": report}), text)
         }
         Command::Sync => {
-            let mut session = open_session(&mut store, cli)?;
+            let mut session = open_session(store, cli)?;
             let sent = listings::drain(store.conn(), &mut session)?;
             let json_mode = cli.json;
-            let pulled = feed::pull(&mut store, &mut session, &mut |done, total| {
+            let pulled = feed::pull(store, &mut session, &mut |done, total| {
                 if !json_mode {
                     eprintln!("pulled {done} of {total} updates");
                 }
@@ -727,8 +761,8 @@ pub fn run(cli: &Cli) -> Result<Output, ClientError> {
             out(json!({"sent": sent, "pulled": pulled}), text)
         }
         Command::Updates => {
-            let mut session = open_session(&mut store, cli)?;
-            let count = feed::count(&mut store, &mut session)?;
+            let mut session = open_session(store, cli)?;
+            let count = feed::count(store, &mut session)?;
             let queued = listings::queue(store.conn())?.len();
             out(
                 json!({"count": count.count, "after": count.after, "latest": count.latest, "queued": queued}),
@@ -745,7 +779,7 @@ pub fn run(cli: &Cli) -> Result<Output, ClientError> {
                     None => args.criteria.to_criteria()?,
                 };
                 let criteria = customers::check_wishes(&criteria)?;
-                let mut session = open_session(&mut store, cli)?;
+                let mut session = open_session(store, cli)?;
                 let result = search::search_remote(store.conn(), &mut session, &criteria, page)?;
                 let text = remote_search_text(&result);
                 return out(json!(result), text);
@@ -777,7 +811,7 @@ pub fn run(cli: &Cli) -> Result<Output, ClientError> {
             let text = search_text(&result);
             out(json!(result), text)
         }
-        Command::Customer(cmd) => run_customer(&mut store, cli, cmd),
+        Command::Customer(cmd) => run_customer(store, cli, cmd),
         Command::Hints { all, dismiss } => {
             if let Some(id) = dismiss {
                 customers::dismiss(store.conn(), *id)?;
@@ -811,6 +845,71 @@ pub fn run(cli: &Cli) -> Result<Output, ClientError> {
             out(json!(hints), text)
         }
     }
+}
+
+/// `cert [status|renew]`: the desk's certificate, checked with the platform when it answers (a
+/// revoked certificate shows as REVOKED, also offline once learned).
+fn cert(store: &mut Store, cli: &Cli, action: Option<&CertCommand>) -> Result<Output, ClientError> {
+    let renew = matches!(action, Some(CertCommand::Renew));
+    let (identity, renewed, offline) = match open_session(store, cli) {
+        Ok(mut session) => {
+            let renewed = if renew {
+                let passphrase = identity::passphrase_from_env_or_prompt(false)?;
+                session.renew(store, &passphrase)?;
+                true
+            } else {
+                session
+                    .notices
+                    .first()
+                    .is_some_and(|n| n.starts_with("certificate renewed"))
+            };
+            let offline = match identity::refresh_revocation(store, &mut session) {
+                Ok(_) => None,
+                Err(ClientError::Unreachable { url }) => Some(format!(
+                    "the platform at {url} did not answer: status as last known"
+                )),
+                Err(e @ ClientError::CertificateRefused { .. }) => Some(e.to_string()),
+                Err(e) => return Err(e),
+            };
+            (session.identity, renewed, offline)
+        }
+        // Unlocking renews a certificate that is due; the platform then refuses a revoked one.
+        Err(ClientError::CertificateRevoked(note)) if !renew => {
+            identity::record_revoked(store.conn(), &note)?;
+            let id = identity::load(store.conn())?.ok_or(ClientError::NotEnrolled)?;
+            (id, false, None)
+        }
+        Err(e) => return Err(e),
+    };
+    let status = identity::status(store.conn(), &identity, renewed)?;
+    let mut text = format!(
+        "agency {} ({}); certificate {} valid until {} ({} days left){}{}\nroot CA {}\nendpoints: {}",
+        status.agency_id,
+        status.agency_name,
+        status.serial,
+        status.not_after,
+        status.days_left,
+        if status.renewal_due && status.revoked.is_none() {
+            "; renewal due"
+        } else {
+            ""
+        },
+        if renewed { "; renewed now" } else { "" },
+        status.root_fingerprint,
+        status.endpoints.join(", ")
+    );
+    if let Some(r) = &status.revoked {
+        text = format!(
+            "REVOKED: the platform refuses this certificate (learned {}): {}\n\
+             Ask the platform operator for a new enrolment token and run `agency-client enroll` again; \
+             your listings and customers stay on this desk.\n{text}",
+            r.learned_at, r.note
+        );
+    }
+    if let Some(note) = offline {
+        text += &format!("\n({note})");
+    }
+    out(json!(status), text)
 }
 
 fn run_listing(store: &mut Store, cmd: &ListingCommand) -> Result<Output, ClientError> {
@@ -1056,5 +1155,33 @@ mod tests {
     fn verify_cli() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_token_may_start_with_a_hyphen() {
+        // Tokens are URL-safe base64, so one in 64 starts with '-'.
+        let cli = Cli::try_parse_from([
+            "agency-client",
+            "enroll",
+            "--token",
+            "-nQ2xk",
+            "--fingerprint",
+            "AB:CD",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Enroll { token, .. } if token == "-nQ2xk"));
+        assert!(
+            Cli::try_parse_from([
+                "agency-client",
+                "enroll",
+                "--token",
+                "t",
+                "--fingerprint",
+                "f",
+                "--yes"
+            ])
+            .is_err(),
+            "--yes only with --switch-agency"
+        );
     }
 }

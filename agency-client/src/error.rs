@@ -41,6 +41,39 @@ pub enum ClientError {
         /// The endpoints tried, comma-separated.
         url: String,
     },
+    /// An endpoint answered, but with a certificate this desk does not trust (not chained to the
+    /// root pinned at enrolment, expired, or for another name). Not an outage: retrying will not
+    /// help, and sending to such a server could hand data to an impostor.
+    #[error(
+        "the platform at {url} cannot be trusted: {problem}. This is not an outage, so nothing \
+         was sent; your changes are kept on this desk. Check the address, then ask the platform \
+         operator (the root CA this desk pinned at enrolment has fingerprint {pinned})"
+    )]
+    Untrusted {
+        /// The endpoint whose certificate failed.
+        url: String,
+        /// What is wrong with its certificate, in plain words.
+        problem: String,
+        /// Fingerprint of the root CA pinned at enrolment.
+        pinned: String,
+    },
+    /// The enrolment token belongs to another agency than the one this desk is enrolled with.
+    #[error(
+        "this desk is enrolled with agency {current_id} ({current_name}) but the token is for agency \
+         {new_id} ({new_name}); nothing was changed. To make this desk work for {new_name}, run \
+         enroll again with --switch-agency (this desk's own listings of {current_name} are then \
+         removed from it), or enrol another desk with its own --data-dir"
+    )]
+    OtherAgency {
+        /// The agency this desk is enrolled with.
+        current_id: i64,
+        /// Its name, from the desk's certificate.
+        current_name: String,
+        /// The token's agency.
+        new_id: i64,
+        /// Its name.
+        new_name: String,
+    },
     /// The platform revoked this desk's certificate.
     #[error(
         "the platform has revoked this desk's certificate ({0}); your data is kept. Ask the platform \
@@ -109,6 +142,8 @@ impl ClientError {
             ClientError::NoPassphrase(_) => "no_passphrase",
             ClientError::FingerprintMismatch { .. } => "fingerprint_mismatch",
             ClientError::Unreachable { .. } => "unreachable",
+            ClientError::Untrusted { .. } => "untrusted_platform",
+            ClientError::OtherAgency { .. } => "other_agency",
             ClientError::CertificateRevoked(_) => "certificate_revoked",
             ClientError::CertificateRefused { .. } => "certificate_refused",
             ClientError::InvalidListing { .. } => "invalid_listing",

@@ -1,14 +1,16 @@
 //! The desk's identity on the platform: enrolment, the stored certificate and encrypted key,
 //! unlocking with the passphrase, and renewal before the certificate runs out.
 
-use api_types::api::{CertificateResponse, EnrollRequest, RenewRequest};
+use api_types::api::{
+    CertificateResponse, EnrollCheck, EnrollCheckRequest, EnrollRequest, RenewRequest,
+};
 use ca::inspect::Fingerprint;
 use ca::keys::PrivateKey;
 use diesel::prelude::*;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::db::schema::{endpoints, identity};
+use crate::db::schema::{customers, endpoints, identity, outbox, own_listings};
 use crate::db::{Store, now_ms};
 use crate::error::ClientError;
 use crate::net::{PlatformClient, parse_endpoint};
@@ -42,6 +44,52 @@ pub struct Identity {
     pub feed_cursor: i64,
     /// When the desk enrolled, Unix ms.
     pub enrolled_at: i64,
+    /// When this desk learned that the platform revoked its certificate, Unix ms.
+    pub revoked_at: Option<i64>,
+    /// What the platform said when it refused the certificate as revoked.
+    pub revocation_note: Option<String>,
+}
+
+/// Shortest passphrase accepted for a new key.
+pub const MIN_PASSPHRASE_CHARS: usize = 12;
+
+/// Checks that a new key passphrase resists guessing: at least [`MIN_PASSPHRASE_CHARS`]
+/// characters and the best zxcvbn score (an estimated 10^10 guesses or more), with `context`
+/// (agency name, addresses) counted as known to an attacker. The key file protects the agency's
+/// signing key, and whoever copies the desk's data folder can guess offline.
+pub fn check_passphrase(passphrase: &str, context: &[&str]) -> Result<(), ClientError> {
+    let chars = passphrase.chars().count();
+    if chars < MIN_PASSPHRASE_CHARS {
+        return Err(ClientError::input(
+            "passphrase",
+            format!(
+                "is too short ({chars} characters); use at least {MIN_PASSPHRASE_CHARS}, e.g. four \
+                 or five unrelated words; nothing was stored"
+            ),
+        ));
+    }
+    let estimate = zxcvbn::zxcvbn(passphrase, context);
+    if estimate.score() < zxcvbn::Score::Four {
+        let mut advice = Vec::new();
+        if let Some(feedback) = estimate.feedback() {
+            if let Some(warning) = feedback.warning() {
+                advice.push(warning.to_string());
+            }
+            advice.extend(feedback.suggestions().iter().map(ToString::to_string));
+        }
+        if advice.is_empty() {
+            advice.push("Add another word or two; uncommon words are better.".into());
+        }
+        return Err(ClientError::input(
+            "passphrase",
+            format!(
+                "is too easy to guess (about 10^{:.0} guesses). {} Nothing was stored",
+                estimate.guesses_log10(),
+                advice.join(" ")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// What `cert` and `enroll` show about the certificate.
@@ -65,6 +113,34 @@ pub struct CertificateStatus {
     pub endpoints: Vec<String>,
     /// Whether this status follows a renewal made just now.
     pub renewed: bool,
+    /// The agency's name, as the certificate's subject gives it.
+    pub agency_name: String,
+    /// Set when the platform refused this certificate as revoked.
+    pub revoked: Option<Revocation>,
+}
+
+/// What the desk knows about the revocation of its own certificate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Revocation {
+    /// When this desk learned it, RFC 3339.
+    pub learned_at: String,
+    /// What the platform said (reason included).
+    pub note: String,
+}
+
+/// The agency a desk is enrolled with and the one a token would enrol it into, when they differ.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgencyChange {
+    /// The agency this desk is enrolled with now.
+    pub current_id: i64,
+    /// Its name.
+    pub current_name: String,
+    /// The agency of the token.
+    pub new_id: i64,
+    /// Its name.
+    pub new_name: String,
+    /// Own listings of the current agency that would be removed from this desk.
+    pub own_listings: i64,
 }
 
 /// True when at most a third of the validity period `[not_before, not_after]` is left at `now`.
@@ -124,6 +200,71 @@ fn leaf_facts(chain_pem: &str) -> Result<(String, i64, i64), ClientError> {
     ))
 }
 
+/// The agency name in a certificate chain's leaf (its subject's common name).
+fn agency_name(chain_pem: &str) -> String {
+    ca::inspect::parse_chain_pem(chain_pem)
+        .ok()
+        .and_then(|chain| chain.into_iter().next())
+        .and_then(|leaf| ca::inspect::parse_certificate_der(&leaf).ok())
+        .map(|info| {
+            info.subject
+                .split(", ")
+                .find_map(|part| part.strip_prefix("CN="))
+                .unwrap_or(&info.subject)
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// Records that the platform refused this desk's certificate as revoked (`note` is what it
+/// said), so `cert` and the window show it even offline. Nothing else changes.
+pub fn record_revoked(conn: &mut SqliteConnection, note: &str) -> Result<(), ClientError> {
+    diesel::update(identity::table)
+        .set((
+            identity::revoked_at.eq(now_ms()),
+            identity::revocation_note.eq(note),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Forgets a recorded revocation (the platform accepted the certificate after all).
+fn clear_revoked(conn: &mut SqliteConnection) -> Result<(), ClientError> {
+    diesel::update(identity::table)
+        .set((
+            identity::revoked_at.eq(None::<i64>),
+            identity::revocation_note.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Asks the platform whether it still accepts this desk's certificate and records the answer.
+/// `Ok(true)` when accepted, `Ok(false)` when revoked (recorded); an outage or another refusal is
+/// returned as the error.
+pub fn refresh_revocation(store: &mut Store, session: &mut Session) -> Result<bool, ClientError> {
+    match session
+        .client
+        .get_json::<serde_json::Value>("/api/v1/agency")
+    {
+        Ok(_) => {
+            if session.identity.revoked_at.is_some() {
+                clear_revoked(store.conn())?;
+                session.identity.revoked_at = None;
+                session.identity.revocation_note = None;
+            }
+            Ok(true)
+        }
+        Err(ClientError::CertificateRevoked(note)) => {
+            record_revoked(store.conn(), &note)?;
+            session.identity.revoked_at = Some(now_ms());
+            session.identity.revocation_note = Some(note);
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Status of a stored identity.
 pub fn status(
     conn: &mut SqliteConnection,
@@ -141,20 +282,32 @@ pub fn status(
         root_fingerprint: id.root_fingerprint.clone(),
         endpoints: stored_endpoints(conn)?,
         renewed,
+        agency_name: agency_name(&id.chain_pem),
+        revoked: id.revocation_note.as_ref().map(|note| Revocation {
+            learned_at: rfc3339_ms(id.revoked_at.unwrap_or_default()),
+            note: note.clone(),
+        }),
     })
 }
 
 /// Enrols this desk: downloads the root CA from `servers` without trusting it, checks its
-/// fingerprint against `fingerprint`, makes a key here, sends a CSR with the one-time `token`
-/// (now trusting only that root) and stores chain, encrypted key, root and endpoints in one
-/// transaction. On any failure nothing is stored. A desk that enrolled before keeps its
-/// listings, customers, queue and feed position; only the identity is replaced.
+/// fingerprint against `fingerprint`, asks (now trusting only that root) which agency the
+/// one-time `token` is for, makes a key here, sends a CSR with the token and stores chain,
+/// encrypted key, root and endpoints in one transaction. On any failure nothing is stored.
+///
+/// A desk that enrolled before with the same agency keeps its listings, customers, queue and
+/// feed position; only the identity is replaced. A token of ANOTHER agency is refused
+/// ([`ClientError::OtherAgency`], checked before the token is spent) unless `switch` is given and
+/// confirms the [`AgencyChange`]; even then a desk holding customers (private to the current
+/// agency) or unsent changes is refused, and the current agency's own listings are removed from
+/// this desk with the new identity.
 pub fn enroll(
     store: &mut Store,
     servers: &[String],
     token: &str,
     fingerprint: &str,
     passphrase: &str,
+    switch: Option<&mut dyn FnMut(&AgencyChange) -> bool>,
 ) -> Result<CertificateStatus, ClientError> {
     let urls = servers
         .iter()
@@ -172,6 +325,7 @@ pub fn enroll(
     if passphrase.is_empty() {
         return Err(ClientError::input("passphrase", "must not be empty"));
     }
+    check_passphrase(passphrase, &[])?;
 
     let mut bootstrap = PlatformClient::bootstrap(urls.clone())?;
     let root_pem = bootstrap.get_text("/ca/root.pem")?;
@@ -189,10 +343,35 @@ pub fn enroll(
         });
     }
 
+    let mut trusted = PlatformClient::new(&root_pem, None, urls.clone())?;
+    let check: EnrollCheck = trusted.post_json(
+        "/api/v1/enroll/check",
+        &EnrollCheckRequest {
+            token: token.trim().to_owned(),
+        },
+    )?;
+    let change = agency_change(store.conn(), &check)?;
+    if let Some(change) = &change {
+        let Some(confirm) = switch else {
+            return Err(ClientError::OtherAgency {
+                current_id: change.current_id,
+                current_name: change.current_name.clone(),
+                new_id: change.new_id,
+                new_name: change.new_name.clone(),
+            });
+        };
+        check_switch_allowed(store.conn(), change)?;
+        if !confirm(change) {
+            return Err(ClientError::input(
+                "--switch-agency",
+                "the switch was not confirmed; nothing was changed",
+            ));
+        }
+    }
+
     let key = PrivateKey::generate_p256()?;
     let csr = key.csr_pem(CSR_COMMON_NAME)?;
     let key_pem = key.to_encrypted_pem(passphrase)?.to_string();
-    let mut trusted = PlatformClient::new(&root_pem, None, urls.clone())?;
     let answer: CertificateResponse = trusted.post_json(
         "/api/v1/enroll",
         &EnrollRequest {
@@ -208,6 +387,12 @@ pub fn enroll(
             .first::<i64>(c)
             .optional()?
             .unwrap_or(0);
+        if let Some(change) = &change {
+            // The former agency's own listings: kept on the platform under that agency, never
+            // to be published again from here as the new one.
+            check_switch_allowed(c, change)?;
+            diesel::delete(own_listings::table).execute(c)?;
+        }
         diesel::delete(identity::table).execute(c)?;
         let row = Identity {
             id: 1,
@@ -221,6 +406,8 @@ pub fn enroll(
             not_after,
             feed_cursor: cursor,
             enrolled_at: now,
+            revoked_at: None,
+            revocation_note: None,
         };
         diesel::insert_into(identity::table)
             .values(&row)
@@ -229,6 +416,49 @@ pub fn enroll(
         Ok::<_, ClientError>(row)
     })?;
     status(store.conn(), &id, false)
+}
+
+/// The change of agency a token would make, if this desk is enrolled with another one.
+fn agency_change(
+    conn: &mut SqliteConnection,
+    check: &EnrollCheck,
+) -> Result<Option<AgencyChange>, ClientError> {
+    let Some(current) = load(conn)? else {
+        return Ok(None);
+    };
+    if current.agency_id == check.agency_id {
+        return Ok(None);
+    }
+    let own_listings = own_listings::table.count().get_result::<i64>(conn)?;
+    Ok(Some(AgencyChange {
+        current_id: current.agency_id,
+        current_name: agency_name(&current.chain_pem),
+        new_id: check.agency_id,
+        new_name: check.agency_name.clone(),
+        own_listings,
+    }))
+}
+
+/// A desk may change agency only when it holds nothing private to the current one (customers)
+/// and nothing unsent (queued changes).
+fn check_switch_allowed(
+    conn: &mut SqliteConnection,
+    change: &AgencyChange,
+) -> Result<(), ClientError> {
+    let customers = customers::table.count().get_result::<i64>(conn)?;
+    let queued = outbox::table.count().get_result::<i64>(conn)?;
+    if customers > 0 || queued > 0 {
+        return Err(ClientError::input(
+            "--switch-agency",
+            format!(
+                "this desk still holds {customers} customer(s) of {} (private to that agency) and \
+                 {queued} unsent change(s); it cannot become a desk of {}. Enrol a separate desk \
+                 for {} with its own --data-dir; nothing was changed",
+                change.current_name, change.new_name, change.new_name
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// An unlocked identity: the decrypted key and a client presenting its certificate.

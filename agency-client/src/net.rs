@@ -1,5 +1,15 @@
 //! Talking to the platform: HTTPS with mutual TLS, trusting only the platform's root CA, over a
 //! list of endpoints with failover (a connection error moves on to the next endpoint).
+//!
+//! Two kinds of failure are told apart, because staff must act differently on them:
+//! * an outage (nothing answers: refused, timed out, reset) — [`ClientError::Unreachable`]; work
+//!   stays queued and goes out when the platform answers again;
+//! * a trust failure (something answers, but its certificate does not chain to the root CA this
+//!   desk pinned at enrolment, has expired, or is for another name) — [`ClientError::Untrusted`];
+//!   retrying does not help and nothing may be sent to such a server.
+//!
+//! Every endpoint is tried before giving up; a trust failure on any endpoint wins over an outage
+//! on the others, so the message names the real problem.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,12 +49,70 @@ fn is_connection_failure(e: &reqwest::Error) -> bool {
     e.is_connect() || e.is_timeout() || e.is_request() && !e.is_body() && !e.is_decode()
 }
 
+/// The TLS error behind a failed request, if TLS is what failed. reqwest wraps it in hyper's
+/// error and `io::Error`s (two, nested), whose `source()` skips the wrapped error itself, so each
+/// `io::Error` is unwrapped by hand.
+fn tls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let mut inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+        while let Some(wrapped) = inner {
+            if let Some(tls) = wrapped.downcast_ref::<rustls::Error>() {
+                return Some(tls);
+            }
+            inner = wrapped
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref());
+        }
+        current = err.source();
+    }
+    None
+}
+
+/// What is wrong with the server's certificate (or the TLS exchange), in plain words.
+pub fn trust_problem(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            // Another CA with the same names as ours is found by name, then fails its signature.
+            C::UnknownIssuer | C::BadSignature => "its certificate was not issued by the \
+                 platform's certificate authority that this desk pinned at enrolment (a wrong \
+                 address, an interception, or the platform replaced its CA)"
+                .into(),
+            C::Expired | C::ExpiredContext { .. } => {
+                "its certificate has expired (or this computer's clock is wrong)".into()
+            }
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                "its certificate is not valid yet (check this computer's clock)".into()
+            }
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "its certificate is for another name than the address this desk uses (check the \
+                 --server address)"
+                    .into()
+            }
+            C::Revoked => "its certificate has been revoked".into(),
+            other => format!("its certificate was refused ({other:?})"),
+        },
+        rustls::Error::AlertReceived(alert) => {
+            format!("it ended the secure connection ({alert:?}): it does not accept this desk")
+        }
+        other => format!("the secure connection failed ({other})"),
+    }
+}
+
 /// An HTTPS client over one or more platform endpoints.
 #[derive(Debug)]
 pub struct PlatformClient {
     client: Client,
     urls: Vec<String>,
     current: usize,
+    /// SHA-256 fingerprint of the trusted root, for messages ("" for the bootstrap client).
+    pinned: String,
 }
 
 impl PlatformClient {
@@ -57,8 +125,12 @@ impl PlatformClient {
     ) -> Result<PlatformClient, ClientError> {
         install_crypto_provider();
         let mut roots = rustls::RootCertStore::empty();
+        let mut pinned = String::new();
         for cert in CertificateDer::pem_slice_iter(root_pem.as_bytes()) {
             let cert = cert.map_err(|e| ClientError::Crypto(format!("stored root CA: {e}")))?;
+            if pinned.is_empty() {
+                pinned = ca::inspect::Fingerprint::of(&cert).to_string();
+            }
             roots
                 .add(cert)
                 .map_err(|e| ClientError::Crypto(format!("stored root CA: {e}")))?;
@@ -88,10 +160,14 @@ impl PlatformClient {
             .tls_backend_preconfigured(config)
             .build()
             .map_err(|e| ClientError::Crypto(format!("HTTPS client: {e}")))?;
-        Self::with_client(client, urls)
+        Self::with_client(client, urls, pinned)
     }
 
-    fn with_client(client: Client, urls: Vec<String>) -> Result<PlatformClient, ClientError> {
+    fn with_client(
+        client: Client,
+        urls: Vec<String>,
+        pinned: String,
+    ) -> Result<PlatformClient, ClientError> {
         if urls.is_empty() {
             return Err(ClientError::input(
                 "--server",
@@ -102,6 +178,7 @@ impl PlatformClient {
             client,
             urls,
             current: 0,
+            pinned,
         })
     }
 
@@ -115,7 +192,7 @@ impl PlatformClient {
             .tls_danger_accept_invalid_certs(true)
             .build()
             .map_err(|e| ClientError::Crypto(format!("HTTPS client: {e}")))?;
-        Self::with_client(client, urls)
+        Self::with_client(client, urls, String::new())
     }
 
     /// The endpoint that answered last (or will be tried first).
@@ -124,13 +201,15 @@ impl PlatformClient {
     }
 
     /// Sends a request built for `base` on each endpoint in turn, starting with the one that
-    /// answered last, until one answers at all (any HTTP status counts as an answer).
+    /// answered last, until one answers at all (any HTTP status counts as an answer). When none
+    /// does, a trust failure on any endpoint is reported ([`ClientError::Untrusted`]) before an
+    /// outage ([`ClientError::Unreachable`]).
     pub fn send(
         &mut self,
         build: impl Fn(&Client, &str) -> RequestBuilder,
     ) -> Result<Response, ClientError> {
         let n = self.urls.len();
-        let mut last_err = None;
+        let mut untrusted = None;
         for i in 0..n {
             let idx = (self.current + i) % n;
             match build(&self.client, &self.urls[idx]).send() {
@@ -138,14 +217,22 @@ impl PlatformClient {
                     self.current = idx;
                     return Ok(r);
                 }
-                Err(e) if is_connection_failure(&e) => last_err = Some(e),
-                Err(e) => return Err(ClientError::Protocol(e.to_string())),
+                Err(e) => {
+                    if let Some(tls) = tls_error(&e) {
+                        untrusted.get_or_insert_with(|| ClientError::Untrusted {
+                            url: self.urls[idx].clone(),
+                            problem: trust_problem(tls),
+                            pinned: self.pinned.clone(),
+                        });
+                    } else if !is_connection_failure(&e) {
+                        return Err(ClientError::Protocol(e.to_string()));
+                    }
+                }
             }
         }
-        let _ = last_err;
-        Err(ClientError::Unreachable {
+        Err(untrusted.unwrap_or_else(|| ClientError::Unreachable {
             url: self.urls.join(", "),
-        })
+        }))
     }
 
     /// `GET path`, expecting a JSON body.

@@ -332,6 +332,7 @@ impl Verifier {
                 }
                 Err(
                     e @ (ClientError::Unreachable { .. }
+                    | ClientError::Untrusted { .. }
                     | ClientError::CertificateRevoked(_)
                     | ClientError::CertificateRefused { .. }),
                 ) => return Err(e),

@@ -92,6 +92,8 @@ fn enrol_offline(store: &mut Store, ca_dir: &std::path::Path, endpoint: &str) {
         not_after: ms(issued.not_after),
         feed_cursor: 1,
         enrolled_at: ms(issued.not_before),
+        revoked_at: None,
+        revocation_note: None,
     };
     diesel::insert_into(agency_client::db::schema::identity::table)
         .values(&row)
@@ -162,6 +164,27 @@ fn the_certificate_view_shows_subject_and_days_left_and_asks_for_the_passphrase(
         assert!(h.query_by_label("Key passphrase").is_none());
         assert!(!h.state().busy());
     }
+}
+
+#[test]
+fn a_revoked_certificate_is_shown_as_revoked_with_what_to_do() {
+    let (dir, mut store) = seeded();
+    enrol_offline(
+        &mut store,
+        &dir.path().join("ca"),
+        "https://exchange.example:8443",
+    );
+    agency_client::identity::record_revoked(
+        store.conn(),
+        "certificate 1f was revoked (key_compromise); ask the platform operator for a new enrolment token",
+    )
+    .unwrap();
+    let mut h = harness(store);
+    go(&mut h, "Certificate");
+    h.get_by_label_contains("REVOKED: the platform refuses this certificate");
+    h.get_by_label_contains("key_compromise");
+    h.get_by_label_contains("run `agency-client enroll` again");
+    assert!(h.query_by_label_contains("Renewal is due").is_none());
 }
 
 fn type_into(h: &mut Harness<'_, App>, label: &str, text: &str) {

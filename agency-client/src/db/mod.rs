@@ -30,6 +30,52 @@ pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// Makes the data folder 0700 (when it is this desk's own; a new one is created 0700) and the
+/// database file (created empty here when missing, so SQLite
+/// never creates it world-readable) and its `-wal`/`-shm` companions 0600. SQLite gives the
+/// companions it creates later the database file's mode.
+fn restrict_to_owner(data_dir: &Path, db_file: &Path) -> Result<(), ClientError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let failed = |path: &Path, e: std::io::Error| {
+            ClientError::Storage(format!(
+                "cannot make {} private to this user: {e}",
+                path.display()
+            ))
+        };
+        // The folder is tightened only when it is this desk's own (it holds the database): a
+        // `--data-dir` pointing at a shared folder such as /tmp must not lock others out of it.
+        // The files inside are 0600 either way.
+        if db_file.exists() {
+            std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| failed(data_dir, e))?;
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(db_file)
+            .map_err(|e| failed(db_file, e))?;
+        let name = db_file.to_string_lossy();
+        for path in [
+            db_file.to_path_buf(),
+            PathBuf::from(format!("{name}-wal")),
+            PathBuf::from(format!("{name}-shm")),
+        ] {
+            match std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(failed(&path, e)),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (data_dir, db_file);
+    Ok(())
+}
+
 /// An open desk database.
 pub struct Store {
     conn: SqliteConnection,
@@ -47,11 +93,20 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens the database in `data_dir`, creating the directory and the file and applying
     /// pending migrations as needed.
+    ///
+    /// The folder holds the agency's encrypted key and its customers' names and contacts, so it
+    /// is made readable by this user only: the folder 0700, the database and its WAL files
+    /// 0600, tightened on every start for a folder made by an older version or by hand.
     pub fn open(data_dir: &Path) -> Result<Store, ClientError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(data_dir).map_err(|e| {
             ClientError::Storage(format!("cannot create {}: {e}", data_dir.display()))
         })?;
         let path = data_dir.join(DB_FILE);
+        restrict_to_owner(data_dir, &path)?;
         let mut conn = SqliteConnection::establish(&path.to_string_lossy())
             .map_err(|e| ClientError::Storage(format!("cannot open {}: {e}", path.display())))?;
         conn.batch_execute(

@@ -14,6 +14,8 @@ diesel::table! {
         not_after -> BigInt,
         feed_cursor -> BigInt,
         enrolled_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        revocation_note -> Nullable<Text>,
     }
 }
 

@@ -429,6 +429,12 @@ impl App {
                 if matches!(e, ClientError::WrongPassphrase) {
                     self.passphrase = None;
                 }
+                if let ClientError::CertificateRevoked(note) = &e
+                    && let Err(stored) = crate::identity::record_revoked(self.store.conn(), note)
+                {
+                    self.problem(&stored);
+                    return;
+                }
                 self.problem(&e);
             }
         }
@@ -903,7 +909,20 @@ impl App {
                     ui.end_row();
                 }
             });
-        if s.renewal_due {
+        if let Some(r) = &s.revoked {
+            ui.add_space(6.0);
+            ui.colored_label(
+                egui::Color32::from_rgb(0xb0, 0x00, 0x20),
+                format!(
+                    "REVOKED: the platform refuses this certificate (learned {}): {}",
+                    r.learned_at, r.note
+                ),
+            );
+            ui.label(
+                "Ask the platform operator for a new enrolment token and run `agency-client \
+                 enroll` again; your listings and customers stay on this desk.",
+            );
+        } else if s.renewal_due {
             ui.label("Renewal is due; it happens on the next sync, or now with the button.");
         }
         let busy = self.job.is_some();

@@ -70,6 +70,8 @@ pub fn add_agency(app: &PlatformProcess, name: &str, licence: &str) -> (String, 
 pub struct Desk {
     /// Kept alive for the test.
     pub dir: tempfile::TempDir,
+    /// The data directory (`dir` itself unless made with [`Desk::at`]).
+    pub path: PathBuf,
 }
 
 /// What one client run did.
@@ -103,8 +105,16 @@ impl Run {
 impl Desk {
     /// A desk with an empty data directory.
     pub fn new() -> Desk {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_owned();
+        Desk { dir, path }
+    }
+
+    /// A desk whose data directory is `path` (which may not exist yet).
+    pub fn at(path: &Path) -> Desk {
         Desk {
             dir: tempfile::tempdir().unwrap(),
+            path: path.to_owned(),
         }
     }
 
@@ -118,7 +128,7 @@ impl Desk {
         let output = Command::new(env!("CARGO_BIN_EXE_agency-client"))
             .arg("--json")
             .arg("--data-dir")
-            .arg(self.dir.path())
+            .arg(&self.path)
             .args(args)
             .env("AGENCY_CLIENT_PASSPHRASE", passphrase)
             .env_remove("AGENCY_CLIENT_DATA_DIR")
@@ -136,7 +146,7 @@ impl Desk {
     pub fn run_text(&self, args: &[&str]) -> (i32, String, String) {
         let output = Command::new(env!("CARGO_BIN_EXE_agency-client"))
             .arg("--data-dir")
-            .arg(self.dir.path())
+            .arg(&self.path)
             .args(args)
             .env("AGENCY_CLIENT_PASSPHRASE", PASSPHRASE)
             .env_remove("AGENCY_CLIENT_DATA_DIR")
@@ -151,7 +161,7 @@ impl Desk {
 
     /// Runs one SQL statement on this desk's database; returns the rows changed.
     pub fn sql(&self, statement: &str) -> usize {
-        let db = self.dir.path().join("agency-client.sqlite3");
+        let db = self.path.join("agency-client.sqlite3");
         let mut conn =
             <diesel::SqliteConnection as diesel::Connection>::establish(db.to_str().unwrap())
                 .unwrap();

@@ -34,6 +34,28 @@ pub struct CertificateResponse {
     pub not_after: Option<OffsetDateTime>,
 }
 
+/// `POST /api/v1/enroll/check`: which agency a one-time enrolment token enrols into, asked
+/// before enrolling (the token is not spent), so a desk already enrolled with one agency never
+/// silently becomes another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollCheckRequest {
+    /// The token an operator issued.
+    pub token: String,
+}
+
+/// The answer to `POST /api/v1/enroll/check`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollCheck {
+    /// The agency the token enrols into.
+    pub agency_id: i64,
+    /// Its name.
+    pub agency_name: String,
+    /// When the token stops working.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
 /// `POST /api/v1/certificates/renew`: a CSR for a new key, sent over mutual TLS with the current
 /// (still valid) certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

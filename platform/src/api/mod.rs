@@ -13,7 +13,8 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use api_types::SignedListing;
 use api_types::api::{
-    CertificateResponse, ChangesCount, ChangesPage, EnrollRequest, PublishResponse, RenewRequest,
+    CertificateResponse, ChangesCount, ChangesPage, EnrollCheck, EnrollCheckRequest, EnrollRequest,
+    PublishResponse, RenewRequest,
 };
 use api_types::listing::is_valid_listing_key;
 use base64::Engine;
@@ -44,6 +45,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .route("/enroll", web::post().to(enroll))
+                .route("/enroll/check", web::post().to(enroll_check))
                 .route("/agency", web::get().to(whoami))
                 .route("/certificates/renew", web::post().to(renew))
                 .route("/changes", web::get().to(changes))
@@ -121,6 +123,22 @@ async fn enroll(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResp
         .await?;
     tracing::info!(agency = agency.id, serial = %issued.serial, "agency enrolled");
     Ok(HttpResponse::Created().json(certificate_response(&state, &issued, agency.id)))
+}
+
+async fn enroll_check(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let request: EnrollCheckRequest = parse_json(&body)?;
+    let (agency, expires_at) = state
+        .db
+        .run(move |conn| crate::pki::enrolment_preview(conn, &request.token))
+        .await?;
+    Ok(HttpResponse::Ok().json(EnrollCheck {
+        agency_id: agency.id,
+        agency_name: agency.name,
+        expires_at: crate::listings::ms_to_time(expires_at),
+    }))
 }
 
 fn certificate_response(

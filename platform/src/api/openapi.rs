@@ -53,6 +53,12 @@ pub fn spec() -> Value {
                 "requestBody": json_body("EnrollRequest"),
                 "responses": with(json!({"201": ok("the certificate, then the issuing CA", "CertificateResponse")}), error_responses(&[("400", "invalid_json, invalid_field or invalid_csr"), ("403", "token_unknown, token_used, token_expired or agency_not_active")])),
             }},
+            "/api/v1/enroll/check": {"post": {
+                "summary": "Which agency a one-time enrolment token enrols into, without spending it (asked by a desk before it enrols, so it never silently changes agency)",
+                "security": [],
+                "requestBody": json_body("EnrollCheckRequest"),
+                "responses": with(json!({"200": ok("the token's agency", "EnrollCheck")}), error_responses(&[("400", "invalid_json or invalid_field"), ("403", "token_unknown, token_used, token_expired or agency_not_active")])),
+            }},
             "/api/v1/agency": {"get": {"summary": "The calling agency and its certificate", "responses": with(json!({"200": {"description": "agency"}}), auth_errors.clone())}},
             "/api/v1/certificates/renew": {"post": {
                 "summary": "A new certificate for a new key; the presented certificate is revoked (superseded) when the new one is first used",
@@ -104,6 +110,8 @@ pub fn spec() -> Value {
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}},
                 "EnrollRequest": {"type": "object", "required": ["token", "csr"], "properties": {"token": {"type": "string"}, "csr": {"type": "string", "description": "PKCS#10 PEM; P-256 or Ed25519 key"}}},
+                "EnrollCheckRequest": {"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}},
+                "EnrollCheck": {"type": "object", "properties": {"agency_id": {"type": "integer"}, "agency_name": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}}},
                 "RenewRequest": {"type": "object", "required": ["csr"], "properties": {"csr": {"type": "string"}}},
                 "CertificateResponse": {"type": "object", "properties": {"certificate": {"type": "string"}, "serial": {"type": "string"}, "agency_id": {"type": "integer"}, "not_after": {"type": "string", "format": "date-time"}}},
                 "SignedListing": {"type": "object", "required": ["listing", "signature"], "properties": {

@@ -273,6 +273,23 @@ impl Pki {
     }
 }
 
+/// What a desk may learn about a one-time enrolment token before spending it: the agency it
+/// enrols into (so a desk already enrolled with another agency can stop and ask). Read only: the
+/// token stays unused. Unknown, used and expired tokens get the same refusals as enrolment.
+pub fn enrolment_preview(conn: &mut DbConn, token: &str) -> Result<(Agency, i64), ApiError> {
+    let token_hash = tokens::hash(token);
+    crate::with_conn!(conn, |c| {
+        let now = crate::db::now_ms();
+        let (_, agency_id) = match c.check_token(&token_hash, now)? {
+            Ok(found) => found,
+            Err(problem) => return Err(token_error(problem)),
+        };
+        let expires_at = c.token_expiry(&token_hash)?.unwrap_or(now);
+        let agency = active_agency(c.find_agency(agency_id)?)?;
+        Ok((agency, expires_at))
+    })
+}
+
 /// The agency if it is active, else the refusal.
 fn active_agency(agency: Option<Agency>) -> Result<Agency, ApiError> {
     match agency {

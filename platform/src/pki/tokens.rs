@@ -49,6 +49,8 @@ pub trait TokenStore {
     ) -> QueryResult<Result<(i64, i64), TokenProblem>>;
     /// Marks the token used by the certificate `serial`; false when someone else used it first.
     fn mark_token_used(&mut self, token_id: i64, serial: &str, now_ms: i64) -> QueryResult<bool>;
+    /// When the token with this hash expires (ms), if it exists.
+    fn token_expiry(&mut self, token_hash: &str) -> QueryResult<Option<i64>>;
 }
 
 crate::impl_for_backends!(TokenStore {
@@ -101,6 +103,14 @@ crate::impl_for_backends!(TokenStore {
         ))
         .execute(self)?;
         Ok(n == 1)
+    }
+
+    fn token_expiry(&mut self, token_hash: &str) -> QueryResult<Option<i64>> {
+        enrolment_tokens::table
+            .filter(enrolment_tokens::token_hash.eq(token_hash))
+            .select(enrolment_tokens::expires_at)
+            .first(self)
+            .optional()
     }
 });
 

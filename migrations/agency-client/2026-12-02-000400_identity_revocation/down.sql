@@ -1,0 +1,2 @@
+ALTER TABLE identity DROP COLUMN revocation_note;
+ALTER TABLE identity DROP COLUMN revoked_at;
