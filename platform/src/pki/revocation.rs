@@ -1,0 +1,242 @@
+//! Revoking a certificate's family, in one transaction with its certificate events, its audit
+//! entries and the listings it holds.
+//!
+//! * A revocation reaches every certificate renewed from the revoked one, transitively: whoever
+//!   held its key could have renewed, so the renewals are no better than their parent.
+//! * `key_compromise` also reaches every certificate carrying the same public key (the parent
+//!   chain back to the last certificate with another key, and any other) and their renewals.
+//!   Every certificate of the family is then revoked for `key_compromise` with the same
+//!   compromise date, and every listing whose signing certificate is in the family and which the
+//!   platform received at or after that date (all of them without a date) is held out of search
+//!   and alerts until the agency signs it again.
+//! * RFC 5280 lets a revocation's reason be raised to `key_compromise` (e.g. a certificate first
+//!   revoked as `superseded` whose key later turns out stolen); that raise cascades the same way,
+//!   and a later, earlier compromise date widens it. Any other change of a revoked certificate is
+//!   refused.
+//!
+//! A renewal's first use retires its predecessor alone (reason `superseded`, see
+//! [`crate::api::auth`]): that is the family moving on, not a revocation of the family.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use super::certs::{CertificateEventKind, CertificateRow, CertificateStore};
+use crate::audit::{Actor, AuditLog};
+use crate::listings::ListingHolds;
+
+/// What an operator asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revocation {
+    /// Why.
+    pub reason: ca::RevocationReason,
+    /// For `key_compromise` only: since when the key is in other hands (ms). None: since ever.
+    pub compromised_since: Option<i64>,
+}
+
+/// Why a revocation was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RevokeError {
+    /// No certificate has that serial.
+    #[error("no certificate with serial {0}; see `platform cert list`")]
+    NotFound(String),
+    /// The certificate is revoked already and the request would not raise or widen it.
+    #[error("{0}")]
+    AlreadyRevoked(String),
+    /// The request itself is inconsistent (e.g. a compromise date with another reason).
+    #[error("{0}")]
+    Invalid(String),
+    /// A database error.
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+/// How a certificate came to be in the family of the one named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cascade {
+    /// The certificate named.
+    Named,
+    /// Renewed (directly or not) from a certificate of the family.
+    Renewal,
+    /// Carries the same public key as the certificate named.
+    SameKey,
+}
+
+/// One certificate a revocation changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FamilyMember {
+    /// The certificate after the change.
+    #[serde(flatten)]
+    pub certificate: CertificateRow,
+    /// `revoked` or `reason_changed`.
+    pub event: &'static str,
+    /// How it was reached.
+    pub cascade: Cascade,
+    /// The certificate whose revocation reached it (for renewals: its parent; for the same key:
+    /// the certificate named); None for the certificate named.
+    pub cascaded_from: Option<String>,
+}
+
+/// What a revocation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RevocationOutcome {
+    /// Every certificate changed, the one named first.
+    pub certificates: Vec<FamilyMember>,
+    /// Listings newly held out of search and alerts.
+    pub held_listings: usize,
+}
+
+/// Revokes `serial` and its family for `revocation` (see the module documentation), audited as
+/// `actor`. Call inside a write transaction: certificates, events, audit entries and holds commit
+/// together.
+pub fn revoke_family<C>(
+    c: &mut C,
+    actor: &Actor,
+    serial: &str,
+    revocation: Revocation,
+    now_ms: i64,
+) -> Result<RevocationOutcome, RevokeError>
+where
+    C: CertificateStore + AuditLog + ListingHolds,
+{
+    let compromise = revocation.reason == ca::RevocationReason::KeyCompromise;
+    if revocation.compromised_since.is_some() && !compromise {
+        return Err(RevokeError::Invalid(
+            "a compromise date goes only with the reason key_compromise".into(),
+        ));
+    }
+    let named = c
+        .find_certificate(serial)?
+        .ok_or_else(|| RevokeError::NotFound(serial.to_owned()))?;
+    if named.is_revoked() && !changes(&named, revocation) {
+        let had = named.revocation_reason.as_deref().unwrap_or("unspecified");
+        return Err(RevokeError::AlreadyRevoked(if compromise {
+            format!(
+                "certificate {serial} was already revoked for key_compromise{}; nothing to change",
+                named
+                    .compromised_since
+                    .map(|t| format!(" (compromised since {})", rfc3339(t)))
+                    .unwrap_or_default()
+            )
+        } else {
+            format!(
+                "certificate {serial} was already revoked ({had}); only a raise to key_compromise is possible (--reason key_compromise)"
+            )
+        }));
+    }
+
+    // The family: the certificate named, for a key compromise every certificate of its key, and
+    // everything renewed from those, transitively.
+    let mut family: Vec<(CertificateRow, Cascade, Option<String>)> =
+        vec![(named.clone(), Cascade::Named, None)];
+    let mut seen: HashSet<String> = HashSet::from([named.serial.clone()]);
+    if compromise && let Some(key) = &named.key_sha256 {
+        for row in c.certificates_with_key(key)? {
+            if seen.insert(row.serial.clone()) {
+                family.push((row, Cascade::SameKey, Some(named.serial.clone())));
+            }
+        }
+    }
+    let mut frontier: Vec<String> = family.iter().map(|(r, _, _)| r.serial.clone()).collect();
+    while !frontier.is_empty() {
+        let children = c.renewals_of(&frontier)?;
+        frontier.clear();
+        for row in children {
+            if seen.insert(row.serial.clone()) {
+                frontier.push(row.serial.clone());
+                let parent = row.renewed_from.clone();
+                family.push((row, Cascade::Renewal, parent));
+            }
+        }
+    }
+
+    let mut outcome = RevocationOutcome {
+        certificates: Vec::new(),
+        held_listings: 0,
+    };
+    for (row, cascade, cascaded_from) in family {
+        if row.is_revoked() && !changes(&row, revocation) {
+            continue;
+        }
+        let before_reason = row.revocation_reason.clone();
+        let Some((after, kind)) = c.set_revocation(
+            &row.serial,
+            revocation.reason,
+            revocation.compromised_since,
+            now_ms,
+        )?
+        else {
+            continue;
+        };
+        let action = match kind {
+            CertificateEventKind::Revoked => "cert.revoke",
+            CertificateEventKind::ReasonChanged => "cert.revocation_raise",
+        };
+        c.audit(
+            actor,
+            action,
+            Some(&after.serial),
+            serde_json::json!({
+                "reason": revocation.reason.to_string(),
+                "previous_reason": before_reason,
+                "compromised_since": revocation.compromised_since.map(rfc3339),
+                "agency_id": after.agency_id,
+                "cascade": cascade,
+                "cascaded_from": cascaded_from,
+            }),
+        )?;
+        outcome.certificates.push(FamilyMember {
+            certificate: after,
+            event: kind.code(),
+            cascade,
+            cascaded_from,
+        });
+    }
+
+    if compromise {
+        let serials: Vec<String> = seen.into_iter().collect();
+        let held = c.hold_signed_by(&serials, revocation.compromised_since, now_ms)?;
+        if held > 0 {
+            c.audit(
+                actor,
+                "listing.hold",
+                Some(serial),
+                serde_json::json!({
+                    "listings": held,
+                    "why": "signed by a certificate revoked for key_compromise",
+                    "compromised_since": revocation.compromised_since.map(rfc3339),
+                }),
+            )?;
+        }
+        outcome.held_listings = held;
+    }
+    Ok(outcome)
+}
+
+/// Whether applying `revocation` to the revoked or valid `row` changes it: a valid certificate is
+/// always revoked; a revoked one only by a raise to `key_compromise`, or by an earlier
+/// compromise date (or none: since ever) for one revoked for `key_compromise` already.
+fn changes(row: &CertificateRow, revocation: Revocation) -> bool {
+    let Some(had) = row.reason() else {
+        return true;
+    };
+    if revocation.reason != ca::RevocationReason::KeyCompromise {
+        return false;
+    }
+    if had != ca::RevocationReason::KeyCompromise {
+        return true;
+    }
+    match (row.compromised_since, revocation.compromised_since) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(old), Some(new)) => new < old,
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    crate::listings::ms_to_time(ms)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
