@@ -201,8 +201,9 @@ pub trait CertificateStore {
     fn renewals_of(&mut self, serials: &[String]) -> QueryResult<Vec<CertificateRow>>;
     /// Certificates whose public key has the SHA-256 `key_sha256`.
     fn certificates_with_key(&mut self, key_sha256: &str) -> QueryResult<Vec<CertificateRow>>;
-    /// Renewals registered in `lineage` since `since_ms`, oldest first.
-    fn renewals_in_lineage_since(
+    /// Certificates (the enrolment and renewals) registered in `lineage` since `since_ms`,
+    /// oldest first.
+    fn certificates_in_lineage_since(
         &mut self,
         lineage: &str,
         since_ms: i64,
@@ -379,7 +380,7 @@ crate::impl_for_backends!(CertificateStore {
             .load(self)
     }
 
-    fn renewals_in_lineage_since(
+    fn certificates_in_lineage_since(
         &mut self,
         lineage: &str,
         since_ms: i64,
@@ -387,7 +388,6 @@ crate::impl_for_backends!(CertificateStore {
         certificates::table
             .filter(certificates::lineage.eq(lineage))
             .filter(certificates::created_at.gt(since_ms))
-            .filter(certificates::renewed_from.is_not_null())
             .select(CertificateRow::as_select())
             .order(certificates::created_at.asc())
             .load(self)

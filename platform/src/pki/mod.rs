@@ -29,10 +29,12 @@ pub const PASSPHRASE_ENV: &str = "PLATFORM_CA_PASSPHRASE";
 const SERVER_RENEW_DAYS: i64 = 30;
 /// Validity of the agency port's server certificate.
 const SERVER_VALIDITY_DAYS: u32 = 365;
-/// Renewals one desk (certificate lineage) may make per [`RENEWAL_WINDOW_MS`]. A desk renews
-/// once per 60 days or so; more is a retry loop or someone else holding the desk's key.
-pub const RENEWALS_PER_WINDOW: usize = 3;
-/// The window of [`RENEWALS_PER_WINDOW`]: 24 hours.
+/// Certificates one desk (certificate lineage: its enrolment and renewals) may receive per
+/// [`RENEWAL_WINDOW_MS`], so a fresh desk may renew twice on its first day and an established
+/// one three times a day. A desk renews once per 60 days or so; more is a retry loop or someone
+/// else holding the desk's key.
+pub const CERTIFICATES_PER_WINDOW: usize = 3;
+/// The window of [`CERTIFICATES_PER_WINDOW`]: 24 hours.
 pub const RENEWAL_WINDOW_MS: i64 = 86_400_000;
 
 /// The CA and the server identity of one platform process.
@@ -209,8 +211,8 @@ impl Pki {
     /// stays valid until the new one is first used (then it is revoked as superseded), so a client
     /// that crashes before storing the new certificate is not locked out.
     ///
-    /// Refused: a key the platform certified before (`renewal_same_key`), and more than
-    /// [`RENEWALS_PER_WINDOW`] renewals of one desk per [`RENEWAL_WINDOW_MS`] (429). A renewal
+    /// Refused: a key the platform certified before (`renewal_same_key`), and a desk that received
+    /// [`CERTIFICATES_PER_WINDOW`] certificates in the last [`RENEWAL_WINDOW_MS`] (429). A renewal
     /// replaces the current certificate's earlier renewals that were never used (revoked as
     /// superseded), so a certificate has at most one unused renewal.
     pub fn renew(
@@ -231,14 +233,15 @@ impl Pki {
                         message: "this certificate is not in the platform's register; enrol again"
                             .into(),
                     })?;
-            let recent = c.renewals_in_lineage_since(current.desk(), now - RENEWAL_WINDOW_MS)?;
-            if recent.len() >= RENEWALS_PER_WINDOW {
-                let oldest = recent[recent.len() - RENEWALS_PER_WINDOW].created_at;
+            let recent =
+                c.certificates_in_lineage_since(current.desk(), now - RENEWAL_WINDOW_MS)?;
+            if recent.len() >= CERTIFICATES_PER_WINDOW {
+                let oldest = recent[recent.len() - CERTIFICATES_PER_WINDOW].created_at;
                 let wait_ms = u64::try_from(oldest + RENEWAL_WINDOW_MS - now).unwrap_or(0);
                 let wait_secs = wait_ms.div_ceil(1_000).max(1);
                 return Err(ApiError::RateLimited {
                     message: format!(
-                        "this desk renewed its certificate {} times in the last 24 hours, the most allowed; the next renewal is possible in {} minutes. Keep using the current certificate; if you did not ask for these renewals, the desk's key may be in other hands: tell the platform operator",
+                        "this desk received {} certificates in the last 24 hours (enrolment and renewals), the most allowed; the next renewal is possible in {} minutes. Keep using the current certificate; if you did not ask for these renewals, the desk's key may be in other hands: tell the platform operator",
                         recent.len(),
                         wait_secs.div_ceil(60)
                     ),

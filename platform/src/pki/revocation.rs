@@ -240,3 +240,212 @@ fn rfc3339(ms: i64) -> String {
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+
+    use super::*;
+    use crate::db::schema::{certificate_events, certificates, listings};
+    use crate::testing::fixtures;
+
+    crate::db_test!(
+        a_key_compromise_reaches_the_same_key_and_renewals_and_holds_by_date,
+        |db| {
+            let mut conn = db.get().unwrap();
+            let (agency, p) = fixtures::active_agency_with_certificate(&mut conn, "Family");
+            let now = crate::db::now_ms();
+            let t0 = now - 3_600_000;
+            crate::with_conn!(&mut conn, |c| {
+                diesel::update(certificates::table.find(&p))
+                    .set((
+                        certificates::key_sha256.eq("k1"),
+                        certificates::lineage.eq(&p),
+                    ))
+                    .execute(c)
+                    .unwrap();
+                // Q renewed P; R carries Q's key (registered before keys were checked); S renewed
+                // R; T is another desk of the agency with a key of its own.
+                for (serial, key, parent, lineage) in [
+                    ("0q", "k2", Some(p.as_str()), p.as_str()),
+                    ("0r", "k2", None, "0r"),
+                    ("0s", "k3", Some("0r"), "0r"),
+                    ("0t", "k4", None, "0t"),
+                ] {
+                    diesel::insert_into(certificates::table)
+                        .values((
+                            certificates::serial.eq(serial),
+                            certificates::agency_id.eq(agency.id),
+                            certificates::kind.eq("client"),
+                            certificates::subject.eq("CN=Family"),
+                            certificates::fingerprint.eq(format!("fp-{serial}")),
+                            certificates::pem.eq("fixture"),
+                            certificates::not_before.eq(now - 60_000),
+                            certificates::not_after.eq(now + 86_400_000),
+                            certificates::status.eq("valid"),
+                            certificates::renewed_from.eq(parent),
+                            certificates::created_at.eq(now),
+                            certificates::lineage.eq(lineage),
+                            certificates::key_sha256.eq(key),
+                        ))
+                        .execute(c)
+                        .unwrap();
+                }
+            });
+            // Listings signed by Q before the compromise date, by S after it, by T and by P.
+            for (key, serial, received) in [
+                ("L-Q", "0q", t0 - 1),
+                ("L-S", "0s", t0),
+                ("L-T", "0t", now),
+                ("L-P", p.as_str(), now),
+            ] {
+                let published = fixtures::publish(
+                    &mut conn,
+                    agency.id,
+                    serial,
+                    &api_types::ListingDocument::example(key),
+                )
+                .unwrap();
+                crate::with_conn!(&mut conn, |c| diesel::update(
+                    listings::table.find(published.current.id)
+                )
+                .set(listings::updated_at.eq(received))
+                .execute(c))
+                .unwrap();
+            }
+            let held = |conn: &mut crate::db::DbConn| -> Vec<String> {
+                crate::with_conn!(conn, |c| listings::table
+                    .filter(listings::held_at.is_not_null())
+                    .order(listings::listing_key.asc())
+                    .select(listings::listing_key)
+                    .load(c))
+                .unwrap()
+            };
+            let actor = Actor::Operator("test".into());
+            let compromise = |since| Revocation {
+                reason: ca::RevocationReason::KeyCompromise,
+                compromised_since: since,
+            };
+
+            let outcome = crate::write_tx!(&mut conn, |c| revoke_family(
+                c,
+                &actor,
+                "0q",
+                compromise(Some(t0)),
+                now
+            ))
+            .unwrap();
+            let changed: Vec<(&str, &str, Cascade, Option<&str>)> = outcome
+                .certificates
+                .iter()
+                .map(|m| {
+                    (
+                        m.certificate.serial.as_str(),
+                        m.event,
+                        m.cascade,
+                        m.cascaded_from.as_deref(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                changed,
+                [
+                    ("0q", "revoked", Cascade::Named, None),
+                    ("0r", "revoked", Cascade::SameKey, Some("0q")),
+                    ("0s", "revoked", Cascade::Renewal, Some("0r")),
+                ]
+            );
+            assert!(outcome.certificates.iter().all(|m| {
+                m.certificate.revocation_reason.as_deref() == Some("key_compromise")
+                    && m.certificate.compromised_since == Some(t0)
+            }));
+            assert_eq!(outcome.held_listings, 1);
+            assert_eq!(
+                held(&mut conn),
+                ["L-S"],
+                "received at or after the date only"
+            );
+            crate::with_conn!(&mut conn, |c| {
+                // The parent with another key and the other desk stay valid.
+                assert!(!c.find_certificate(&p).unwrap().unwrap().is_revoked());
+                assert!(!c.find_certificate("0t").unwrap().unwrap().is_revoked());
+                assert_eq!(c.latest_certificate_event().unwrap(), 3);
+                assert_eq!(c.audit_entries(Some("cert.revoke"), 10).unwrap().len(), 3);
+                assert_eq!(c.audit_entries(Some("listing.hold"), 10).unwrap().len(), 1);
+            });
+
+            // The same again: refused, nothing written.
+            let again = crate::write_tx!(&mut conn, |c| revoke_family(
+                c,
+                &actor,
+                "0q",
+                compromise(Some(t0)),
+                now
+            ));
+            assert!(
+                matches!(again, Err(RevokeError::AlreadyRevoked(_))),
+                "{again:?}"
+            );
+            // An earlier date widens it: every member's date moves, more listings are held.
+            let wider = crate::write_tx!(&mut conn, |c| revoke_family(
+                c,
+                &actor,
+                "0q",
+                compromise(Some(t0 - 86_400_000)),
+                now
+            ))
+            .unwrap();
+            assert_eq!(wider.certificates.len(), 3);
+            assert!(
+                wider
+                    .certificates
+                    .iter()
+                    .all(|m| m.event == "reason_changed")
+            );
+            assert_eq!(held(&mut conn), ["L-Q", "L-S"]);
+            let kinds: Vec<String> = crate::with_conn!(&mut conn, |c| certificate_events::table
+                .order(certificate_events::seq.asc())
+                .select(certificate_events::kind)
+                .load(c))
+            .unwrap();
+            assert_eq!(kinds.len(), 6);
+            assert!(kinds[3..].iter().all(|k| k == "reason_changed"));
+
+            // Another reason on P reaches nothing already revoked; a date needs key_compromise.
+            let bad = crate::write_tx!(&mut conn, |c| revoke_family(
+                c,
+                &actor,
+                &p,
+                Revocation {
+                    reason: ca::RevocationReason::PrivilegeWithdrawn,
+                    compromised_since: Some(t0),
+                },
+                now
+            ));
+            assert!(matches!(bad, Err(RevokeError::Invalid(_))), "{bad:?}");
+            let withdrawn = crate::write_tx!(&mut conn, |c| revoke_family(
+                c,
+                &actor,
+                &p,
+                Revocation {
+                    reason: ca::RevocationReason::PrivilegeWithdrawn,
+                    compromised_since: None,
+                },
+                now
+            ))
+            .unwrap();
+            assert_eq!(withdrawn.certificates.len(), 1);
+            assert_eq!(withdrawn.certificates[0].certificate.serial, p);
+            assert_eq!(withdrawn.held_listings, 0);
+            assert_eq!(held(&mut conn), ["L-Q", "L-S"]);
+            let missing = crate::write_tx!(&mut conn, |c| revoke_family(
+                c,
+                &actor,
+                "ffff",
+                compromise(None),
+                now
+            ));
+            assert!(matches!(missing, Err(RevokeError::NotFound(_))));
+        }
+    );
+}
