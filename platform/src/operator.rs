@@ -302,7 +302,20 @@ pub fn cert(config: &Config, cmd: CertCommand, json: bool) -> anyhow::Result<()>
                     compromised_since,
                 },
             )?;
-            print(json, &outcome, || revocation_text(&outcome));
+            // The JSON keeps the certificate named at the top level (as before families) and
+            // adds every certificate changed, the one named first, and the listings held.
+            #[derive(Serialize)]
+            struct Revoked<'a> {
+                #[serde(flatten)]
+                certificate: Option<&'a crate::pki::CertificateRow>,
+                #[serde(flatten)]
+                outcome: &'a RevocationOutcome,
+            }
+            let shown = Revoked {
+                certificate: outcome.certificates.first().map(|m| &m.certificate),
+                outcome: &outcome,
+            };
+            print(json, &shown, || revocation_text(&outcome));
         }
     }
     Ok(())

@@ -318,6 +318,10 @@ fn renewals_twice_then_key_compromise(db: TestDb) {
 
     // X's key is stolen: revoking X reaches Z (renewed from it) and raises Y's reason.
     let out = app.cli_json(&["cert", "revoke", &x.serial, "--reason", "key_compromise"]);
+    // The certificate named stays at the top level of the JSON, as before families.
+    assert_eq!(out["serial"], x.serial.as_str(), "{out}");
+    assert_eq!(out["status"], "revoked");
+    assert_eq!(out["revocation_reason"], "key_compromise");
     let changed: Vec<(&str, &str)> = out["certificates"]
         .as_array()
         .unwrap()

@@ -187,16 +187,33 @@ pub trait CertificateStore {
         serial: &str,
         reason: ca::RevocationReason,
     ) -> QueryResult<Option<CertificateRow>>;
-    /// Sets a certificate's revocation: revokes it when valid (revoked at `now_ms`), else
-    /// changes its reason and compromise date keeping its revocation time. Appends the matching
-    /// certificate event. Returns the row after the change.
-    fn set_revocation(
+    /// Revokes `serial` if it is still valid (a conditional update, so a revocation committed
+    /// meanwhile by another transaction is never overwritten), revoked at `now_ms`, and appends
+    /// its `revoked` event. `Ok(None)` when it was not valid (or does not exist).
+    fn revoke_if_valid(
         &mut self,
         serial: &str,
         reason: ca::RevocationReason,
         compromised_since: Option<i64>,
         now_ms: i64,
-    ) -> QueryResult<Option<(CertificateRow, CertificateEventKind)>>;
+    ) -> QueryResult<Option<CertificateRow>>;
+    /// Changes a revoked certificate's reason and compromise date, keeping its revocation time,
+    /// and appends its `reason_changed` event. `Ok(None)` when it is not revoked.
+    fn change_revocation(
+        &mut self,
+        serial: &str,
+        reason: ca::RevocationReason,
+        compromised_since: Option<i64>,
+        now_ms: i64,
+    ) -> QueryResult<Option<CertificateRow>>;
+    /// Appends the certificate event `kind` for `row` (its state after the change), numbered by
+    /// the `certificate_events` counter row, which stays locked until the transaction ends.
+    fn append_certificate_event(
+        &mut self,
+        kind: CertificateEventKind,
+        row: &CertificateRow,
+        now_ms: i64,
+    ) -> QueryResult<()>;
     /// Certificates renewed directly from any of `serials`.
     fn renewals_of(&mut self, serials: &[String]) -> QueryResult<Vec<CertificateRow>>;
     /// Certificates whose public key has the SHA-256 `key_sha256`.
@@ -301,49 +318,74 @@ crate::impl_for_backends!(CertificateStore {
         serial: &str,
         reason: ca::RevocationReason,
     ) -> QueryResult<Option<CertificateRow>> {
-        let Some(row) = self.find_certificate(serial)? else {
-            return Ok(None);
-        };
-        if row.is_revoked() {
-            return Ok(Some(row));
+        match self.revoke_if_valid(serial, reason, None, crate::db::now_ms())? {
+            Some(row) => Ok(Some(row)),
+            None => self.find_certificate(serial),
         }
-        Ok(self
-            .set_revocation(serial, reason, None, crate::db::now_ms())?
-            .map(|(row, _)| row))
     }
 
-    fn set_revocation(
+    fn revoke_if_valid(
         &mut self,
         serial: &str,
         reason: ca::RevocationReason,
         compromised_since: Option<i64>,
         now_ms: i64,
-    ) -> QueryResult<Option<(CertificateRow, CertificateEventKind)>> {
-        let Some(before) = self.find_certificate(serial)? else {
+    ) -> QueryResult<Option<CertificateRow>> {
+        let n = diesel::update(
+            certificates::table
+                .find(serial)
+                .filter(certificates::status.eq("valid")),
+        )
+        .set((
+            certificates::status.eq("revoked"),
+            certificates::revoked_at.eq(now_ms),
+            certificates::revocation_reason.eq(reason.to_string()),
+            certificates::compromised_since.eq(compromised_since),
+        ))
+        .execute(self)?;
+        if n == 0 {
             return Ok(None);
-        };
-        let kind = if before.is_revoked() {
-            diesel::update(certificates::table.find(serial))
-                .set((
-                    certificates::revocation_reason.eq(reason.to_string()),
-                    certificates::compromised_since.eq(compromised_since),
-                ))
-                .execute(self)?;
-            CertificateEventKind::ReasonChanged
-        } else {
-            diesel::update(certificates::table.find(serial))
-                .set((
-                    certificates::status.eq("revoked"),
-                    certificates::revoked_at.eq(now_ms),
-                    certificates::revocation_reason.eq(reason.to_string()),
-                    certificates::compromised_since.eq(compromised_since),
-                ))
-                .execute(self)?;
-            CertificateEventKind::Revoked
-        };
-        let Some(row) = self.find_certificate(serial)? else {
+        }
+        let row = self.find_certificate(serial)?;
+        if let Some(row) = &row {
+            self.append_certificate_event(CertificateEventKind::Revoked, row, now_ms)?;
+        }
+        Ok(row)
+    }
+
+    fn change_revocation(
+        &mut self,
+        serial: &str,
+        reason: ca::RevocationReason,
+        compromised_since: Option<i64>,
+        now_ms: i64,
+    ) -> QueryResult<Option<CertificateRow>> {
+        let n = diesel::update(
+            certificates::table
+                .find(serial)
+                .filter(certificates::status.eq("revoked")),
+        )
+        .set((
+            certificates::revocation_reason.eq(reason.to_string()),
+            certificates::compromised_since.eq(compromised_since),
+        ))
+        .execute(self)?;
+        if n == 0 {
             return Ok(None);
-        };
+        }
+        let row = self.find_certificate(serial)?;
+        if let Some(row) = &row {
+            self.append_certificate_event(CertificateEventKind::ReasonChanged, row, now_ms)?;
+        }
+        Ok(row)
+    }
+
+    fn append_certificate_event(
+        &mut self,
+        kind: CertificateEventKind,
+        row: &CertificateRow,
+        now_ms: i64,
+    ) -> QueryResult<()> {
         let seq = crate::audit::AuditLog::next_counter(self, "certificate_events")?;
         diesel::insert_into(certificate_events::table)
             .values((
@@ -352,13 +394,16 @@ crate::impl_for_backends!(CertificateStore {
                 certificate_events::serial.eq(&row.serial),
                 certificate_events::fingerprint.eq(&row.fingerprint),
                 certificate_events::agency_id.eq(row.agency_id),
-                certificate_events::reason.eq(reason.to_string()),
+                certificate_events::reason.eq(row
+                    .revocation_reason
+                    .as_deref()
+                    .unwrap_or("unspecified")),
                 certificate_events::revoked_at.eq(row.revoked_at.unwrap_or(now_ms)),
                 certificate_events::compromised_since.eq(row.compromised_since),
                 certificate_events::at.eq(now_ms),
             ))
-            .execute(self)?;
-        Ok(Some((row, kind)))
+            .execute(self)
+            .map(drop)
     }
 
     fn renewals_of(&mut self, serials: &[String]) -> QueryResult<Vec<CertificateRow>> {

@@ -233,6 +233,20 @@ impl Pki {
                         message: "this certificate is not in the platform's register; enrol again"
                             .into(),
                     })?;
+            if current.is_revoked() {
+                // Revoked after this request was authenticated (the lock above waited for it).
+                return Err(ApiError::Forbidden {
+                    code: "certificate_revoked",
+                    message: format!(
+                        "certificate {} was revoked ({}); ask the platform operator for a new enrolment token",
+                        current.serial,
+                        current
+                            .revocation_reason
+                            .as_deref()
+                            .unwrap_or("unspecified")
+                    ),
+                });
+            }
             let recent =
                 c.certificates_in_lineage_since(current.desk(), now - RENEWAL_WINDOW_MS)?;
             if recent.len() >= CERTIFICATES_PER_WINDOW {

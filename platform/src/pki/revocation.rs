@@ -17,7 +17,7 @@
 //! A renewal's first use retires its predecessor alone (reason `superseded`, see
 //! [`crate::api::auth`]): that is the family moving on, not a revocation of the family.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use serde::Serialize;
 
@@ -128,46 +128,51 @@ where
     }
 
     // The family: the certificate named, for a key compromise every certificate of its key, and
-    // everything renewed from those, transitively.
-    let mut family: Vec<(CertificateRow, Cascade, Option<String>)> =
-        vec![(named.clone(), Cascade::Named, None)];
+    // everything renewed from those, transitively. Each member's renewals are read after the
+    // member is revoked (its row locked): a renewal from it either committed before and is
+    // seen, or waits for this transaction and then finds its parent revoked.
+    let mut queue: VecDeque<(CertificateRow, Cascade, Option<String>)> =
+        VecDeque::from([(named.clone(), Cascade::Named, None)]);
     let mut seen: HashSet<String> = HashSet::from([named.serial.clone()]);
     if compromise && let Some(key) = &named.key_sha256 {
         for row in c.certificates_with_key(key)? {
             if seen.insert(row.serial.clone()) {
-                family.push((row, Cascade::SameKey, Some(named.serial.clone())));
+                queue.push_back((row, Cascade::SameKey, Some(named.serial.clone())));
             }
         }
     }
-    let mut frontier: Vec<String> = family.iter().map(|(r, _, _)| r.serial.clone()).collect();
-    while !frontier.is_empty() {
-        let children = c.renewals_of(&frontier)?;
-        frontier.clear();
-        for row in children {
-            if seen.insert(row.serial.clone()) {
-                frontier.push(row.serial.clone());
-                let parent = row.renewed_from.clone();
-                family.push((row, Cascade::Renewal, parent));
-            }
-        }
-    }
-
     let mut outcome = RevocationOutcome {
         certificates: Vec::new(),
         held_listings: 0,
     };
-    for (row, cascade, cascaded_from) in family {
-        if row.is_revoked() && !changes(&row, revocation) {
-            continue;
-        }
+    while let Some((row, cascade, cascaded_from)) = queue.pop_front() {
         let before_reason = row.revocation_reason.clone();
-        let Some((after, kind)) = c.set_revocation(
+        let changed = match c.revoke_if_valid(
             &row.serial,
             revocation.reason,
             revocation.compromised_since,
             now_ms,
-        )?
-        else {
+        )? {
+            Some(after) => Some((after, CertificateEventKind::Revoked)),
+            // Revoked already (perhaps a moment ago by another transaction): only a raise.
+            None => match c.find_certificate(&row.serial)? {
+                Some(current) if changes(&current, revocation) => c
+                    .change_revocation(
+                        &row.serial,
+                        revocation.reason,
+                        revocation.compromised_since,
+                        now_ms,
+                    )?
+                    .map(|after| (after, CertificateEventKind::ReasonChanged)),
+                _ => None,
+            },
+        };
+        for child in c.renewals_of(std::slice::from_ref(&row.serial))? {
+            if seen.insert(child.serial.clone()) {
+                queue.push_back((child, Cascade::Renewal, Some(row.serial.clone())));
+            }
+        }
+        let Some((after, kind)) = changed else {
             continue;
         };
         let action = match kind {
