@@ -977,9 +977,14 @@ fn held_listings(db: TestDb) {
         .unwrap();
     assert!(old_page.contains("Signature verified"), "{old_page}");
 
-    // Acme enrols again and signs the listing again: back in search, and now alerted.
+    // Acme enrols again; its own view of the listing says it is held (so its desk knows what
+    // to sign again). Signed again: back in search, and now alerted.
     let token = app.cli_json(&["agency", "token", &acme_id.to_string()]);
     let acme2 = TestAgency::enroll(&app.agency_url(), &root, token["token"].as_str().unwrap());
+    let (_, own) = acme2.get("/api/v1/listings/NEW-1");
+    assert!(own["held_at"].is_string(), "{own}");
+    let (_, own) = acme2.get("/api/v1/listings/OLD-1");
+    assert!(own["held_at"].is_null(), "{own}");
     let (status, body) = acme2.publish(&titled("NEW-1", NEW, 60));
     assert_eq!(
         (status, body["outcome"].as_str()),
@@ -993,6 +998,7 @@ fn held_listings(db: TestDb) {
         .text()
         .unwrap();
     assert!(page.contains(OLD) && page.contains(NEW), "{page}");
+    assert!(acme2.get("/api/v1/listings/NEW-1").1["held_at"].is_null());
     let mut keys = agency_search(&watcher);
     keys.sort();
     assert_eq!(keys, ["NEW-1", "OLD-1"]);

@@ -323,6 +323,11 @@ async fn get_listing(
         "signature": row.signature_envelope(),
         "certificate_serial": row.cert_serial,
         "takedown_reason": row.takedown_reason,
+        // Set while the listing is held because its signing key was reported compromised:
+        // publishing it again, signed with a current certificate, clears it.
+        "held_at": row.held_at.map(crate::listings::ms_to_time).and_then(|t| t
+            .format(&time::format_description::well_known::Rfc3339)
+            .ok()),
     })))
 }
 

@@ -66,7 +66,7 @@ pub fn spec() -> Value {
                     "requestBody": json_body("SignedListing"),
                     "responses": with(json!({"200": ok("updated or unchanged", "PublishResponse"), "201": ok("created", "PublishResponse")}), with(auth_errors.clone(), error_responses(&[("400", "invalid_field (field names the JSON path, e.g. listing.ListPrice) or bad_signature"), ("409", "stale_listing or concurrent_change"), ("403", "listing_taken_down")]))),
                 },
-                "get": {"summary": "The agency's own listing as stored, with its signature", "responses": with(json!({"200": {"description": "listing"}}), with(auth_errors.clone(), error_responses(&[("404", "listing_not_found")])))},
+                "get": {"summary": "The agency's own listing as stored, with its signature; held_at is set while it is held out of search and alerts because its signing key was reported compromised (publish it again, signed with a current certificate)", "responses": with(json!({"200": {"description": "listing"}}), with(auth_errors.clone(), error_responses(&[("404", "listing_not_found")])))},
                 "delete": {"summary": "Withdraw the listing", "responses": with(json!({"200": ok("withdrawn", "PublishResponse")}), with(auth_errors.clone(), error_responses(&[("404", "listing_not_found")])))},
             },
             "/api/v1/saved-searches": {
