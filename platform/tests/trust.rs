@@ -705,6 +705,23 @@ fn a_new_token_voids_the_older_unused_one_and_agency_show_lists_desks() {
     let show = app.cli_json(&["agency", "show", &id.to_string()]);
     assert_eq!(show["unused_tokens"].as_array().unwrap().len(), 1, "{show}");
     assert_eq!(show["desks"].as_array().unwrap().len(), 1);
+    // A key is certified once: enrolling desk one's key again is refused, the token not spent.
+    let r = TestAgency::send_enroll(
+        &app.agency_url(),
+        &root,
+        third["token"].as_str().unwrap(),
+        &desk_one.key.csr_pem("desk").unwrap(),
+    );
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().unwrap();
+    assert_eq!(code(&body), "key_already_certified", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("new key pair"),
+        "{body}"
+    );
     let desk_two = TestAgency::enroll(&app.agency_url(), &root, third["token"].as_str().unwrap());
     let renewed = renew(&desk_two); // not used yet: desk two has two live certificates
     assert_eq!(whoami(&desk_one).0, 200);
