@@ -171,6 +171,9 @@ pub struct RevokedEntry {
     pub revoked_at: OffsetDateTime,
     /// Why.
     pub reason: RevocationReason,
+    /// For a key compromise: since when the key is known or suspected to be in other hands (the
+    /// CRL entry's invalidity date extension, RFC 5280 5.3.2); None leaves it out.
+    pub invalidity_date: Option<OffsetDateTime>,
 }
 
 /// The platform's two-level CA: a root that only signs the issuing CA, and the
@@ -506,7 +509,7 @@ impl CertificateAuthority {
                 serial_number: SerialNumber::from_slice(&bytes),
                 revocation_time: entry.revoked_at,
                 reason_code: Some(entry.reason.to_rcgen()),
-                invalidity_date: None,
+                invalidity_date: entry.invalidity_date,
             });
         }
         let params = CertificateRevocationListParams {

@@ -375,11 +375,15 @@ fn revoke_two(ca: &CertificateAuthority) -> (String, Vec<RevokedEntry>) {
             serial: a.serial,
             revoked_at: now - Duration::hours(1),
             reason: RevocationReason::KeyCompromise,
+            invalidity_date: Some(
+                OffsetDateTime::from_unix_timestamp(now.unix_timestamp() - 3 * 86_400).unwrap(),
+            ),
         },
         RevokedEntry {
             serial: b.serial,
             revoked_at: now,
             reason: RevocationReason::Superseded,
+            invalidity_date: None,
         },
     ];
     let crl = ca
@@ -409,6 +413,15 @@ fn crl_lists_the_revoked_serials() {
         .map(|r| r.reason_code().unwrap().1.0)
         .collect();
     assert_eq!(codes, vec![1, 4]);
+    // The key compromise carries its invalidity date (whole seconds), the other entry none.
+    let invalidity: Vec<Option<i64>> = crl
+        .iter_revoked_certificates()
+        .map(|r| r.invalidity_date().map(|(_, t)| t.timestamp()))
+        .collect();
+    assert_eq!(
+        invalidity,
+        vec![entries[0].invalidity_date.map(|t| t.unix_timestamp()), None]
+    );
     assert_eq!(crl.crl_number().map(|n| n.to_string()), Some("7".into()));
     let (_, issuing) = x509_parser::parse_x509_certificate(ca.issuing_der()).unwrap();
     crl.verify_signature(issuing.public_key()).unwrap();
@@ -419,6 +432,7 @@ fn crl_lists_the_revoked_serials() {
         serial: "not hex".into(),
         revoked_at: now,
         reason: RevocationReason::Unspecified,
+        invalidity_date: None,
     };
     assert!(ca.crl_pem(&[bad], 1, now, now + Duration::days(1)).is_err());
 }

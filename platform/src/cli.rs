@@ -78,7 +78,7 @@ pub enum AgencyCommand {
         #[arg(long)]
         email: String,
     },
-    /// List agencies, oldest first
+    /// List agencies, oldest first, with their live certificates
     List {
         /// Only agencies with this status (pending, active, rejected, suspended)
         #[arg(long)]
@@ -99,8 +99,15 @@ pub enum AgencyCommand {
         /// Agency id
         id: i64,
     },
-    /// A new one-time enrolment token for an active agency (valid 7 days)
+    /// A new one-time enrolment token for an active agency (valid 7 days); the agency's older
+    /// unused tokens stop working
     Token {
+        /// Agency id
+        id: i64,
+    },
+    /// One agency: its desks (certificate lineages) with their live certificates, and its unused
+    /// enrolment tokens
+    Show {
         /// Agency id
         id: i64,
     },
@@ -109,19 +116,27 @@ pub enum AgencyCommand {
 /// `platform cert …`
 #[derive(Debug, Subcommand)]
 pub enum CertCommand {
-    /// List certificates, newest first
+    /// List certificates, newest first, with revocation reason, compromise date and desk (lineage)
     List {
         /// Only this agency's
         #[arg(long)]
         agency: Option<i64>,
     },
-    /// Revoke a certificate; refused from the agency's next request, listed in the CRL
+    /// Revoke a certificate and every certificate renewed from it (for key_compromise also every
+    /// certificate of the same key); refused from the agency's next request, listed in the CRL,
+    /// announced in the change feed. On a revoked certificate, --reason key_compromise raises its
+    /// reason
     Revoke {
         /// Serial number in hex (as `cert list` shows it)
         serial: String,
         /// unspecified, key_compromise, affiliation_changed, superseded, cessation_of_operation or privilege_withdrawn
         #[arg(long)]
         reason: String,
+        /// With key_compromise only: since when the key may have been in other hands (RFC 3339
+        /// or YYYY-MM-DD, UTC; not in the future). Listings received from then on are held from
+        /// search and alerts; without it, everything the key signed is
+        #[arg(long, value_name = "TIME")]
+        compromised_since: Option<String>,
     },
 }
 

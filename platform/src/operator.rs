@@ -4,13 +4,13 @@
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::admin::{self, IssuedToken};
-use crate::agencies::{AgencyStatus, AgencyStore};
+use crate::admin::{self, AgencyDetails, IssuedToken};
+use crate::agencies::AgencyStatus;
 use crate::audit::AuditLog;
 use crate::cli::{AgencyCommand, CertCommand, ListingCommand};
 use crate::config::Config;
 use crate::db::DbConn;
-use crate::pki::{CertificateStore, Pki};
+use crate::pki::{CertificateStore, Pki, Revocation, RevocationOutcome};
 
 fn connect(config: &Config) -> anyhow::Result<DbConn> {
     crate::server::prepare_data_dir(config)?;
@@ -66,16 +66,21 @@ pub fn agency(config: &Config, cmd: AgencyCommand, json: bool) -> anyhow::Result
                     format!("--status {s}: use pending, active, rejected or suspended")
                 })?),
             };
-            let list = crate::with_conn!(&mut conn, |c| c.list_agencies(status))?;
+            let list = admin::list_agencies(&mut conn, status)?;
             print(json, &list, || {
                 let mut out = format!(
-                    "{:>5}  {:<10} {:<16} {:<30} email",
-                    "id", "status", "licence", "name"
+                    "{:>5}  {:<10} {:<16} {:<30} {:>4}  email",
+                    "id", "status", "licence", "name", "live"
                 );
                 for a in &list {
                     out.push_str(&format!(
-                        "\n{:>5}  {:<10} {:<16} {:<30} {}",
-                        a.id, a.status, a.licence, a.name, a.email
+                        "\n{:>5}  {:<10} {:<16} {:<30} {:>4}  {}",
+                        a.agency.id,
+                        a.agency.status,
+                        a.agency.licence,
+                        a.agency.name,
+                        a.live_certificates,
+                        a.agency.email
                     ));
                 }
                 out
@@ -115,8 +120,123 @@ pub fn agency(config: &Config, cmd: AgencyCommand, json: bool) -> anyhow::Result
             let t = admin::new_token(&mut conn, config, &fp, id)?;
             print(json, &t, || token_text(&t));
         }
+        AgencyCommand::Show { id } => {
+            let d = admin::agency_details(&mut conn, id)?;
+            print(json, &d, || details_text(&d));
+        }
     }
     Ok(())
+}
+
+fn details_text(d: &AgencyDetails) -> String {
+    let a = &d.agency;
+    let mut out = format!(
+        "agency {} ({}), {}, licence {}, {}\n{} desk(s), {} live certificate(s)",
+        a.id,
+        a.name,
+        a.status,
+        a.licence,
+        a.email,
+        d.desks.len(),
+        d.live_certificates
+    );
+    for desk in &d.desks {
+        out.push_str(&format!(
+            "\n  desk {} (enrolled {}, {} certificate(s) in all)",
+            desk.lineage, desk.enrolled_at, desk.certificates
+        ));
+        if desk.live.is_empty() {
+            out.push_str("\n    no live certificate");
+        }
+        for cert in &desk.live {
+            out.push_str(&format!(
+                "\n    {}  valid until {}  {}",
+                cert.serial,
+                cert.not_after,
+                match &cert.first_used_at {
+                    Some(t) => format!("first used {t}"),
+                    None => "not used yet".into(),
+                }
+            ));
+        }
+    }
+    if d.unused_tokens.is_empty() {
+        out.push_str("\nno unused enrolment token");
+    }
+    for t in &d.unused_tokens {
+        out.push_str(&format!(
+            "\nunused enrolment token #{} issued {}, expires {}",
+            t.id, t.created_at, t.expires_at
+        ));
+    }
+    out
+}
+
+/// Parses `--compromised-since`: RFC 3339, or a date (midnight UTC).
+fn parse_since(text: &str) -> anyhow::Result<i64> {
+    let text = text.trim();
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .or_else(|_| {
+            time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
+                .map(|d| d.midnight().assume_utc())
+        })
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "--compromised-since {text}: give a date (2026-11-30) or a time (2026-11-30T14:00:00Z)"
+            )
+        })?;
+    Ok(crate::listings::time_to_ms(t))
+}
+
+fn revocation_text(o: &RevocationOutcome) -> String {
+    let Some(first) = o.certificates.first() else {
+        return "nothing changed".into();
+    };
+    let c = &first.certificate;
+    let reason = c.revocation_reason.as_deref().unwrap_or("unspecified");
+    let mut out = match first.event {
+        "reason_changed" => format!(
+            "certificate {} was already revoked; its reason is now {reason}",
+            c.serial
+        ),
+        _ => format!(
+            "certificate {} revoked ({reason}); refused from the agency's next request",
+            c.serial
+        ),
+    };
+    if let Some(since) = c.compromised_since {
+        out.push_str(&format!("; compromised since {}", ms(since)));
+    }
+    let cascaded = &o.certificates[1..];
+    if !cascaded.is_empty() {
+        out.push_str(&format!(
+            "\n{} more certificate(s) of its family (renewed from it, or the same key):",
+            cascaded.len()
+        ));
+        for m in cascaded {
+            out.push_str(&format!(
+                "\n  {}  {} ({}, from {})",
+                m.certificate.serial,
+                if m.event == "reason_changed" {
+                    "reason raised"
+                } else {
+                    "revoked"
+                },
+                match m.cascade {
+                    crate::pki::revocation::Cascade::SameKey => "same key",
+                    _ => "renewal",
+                },
+                m.cascaded_from.as_deref().unwrap_or("-")
+            ));
+        }
+    }
+    if o.held_listings > 0 {
+        out.push_str(&format!(
+            "\n{} listing(s) held from search and alerts until the agency signs them again",
+            o.held_listings
+        ));
+    }
+    out
 }
 
 /// `platform cert …`
@@ -127,38 +247,75 @@ pub fn cert(config: &Config, cmd: CertCommand, json: bool) -> anyhow::Result<()>
             let list = crate::with_conn!(&mut conn, |c| c.list_certificates(agency))?;
             print(json, &list, || {
                 let mut out = format!(
-                    "{:<34} {:<7} {:>6}  {:<8} {:<26} subject",
-                    "serial", "kind", "agency", "status", "not after"
+                    "{:<34} {:<7} {:>6}  {:<8} {:<22} {:<24} {:<20} {:<34} subject",
+                    "serial",
+                    "kind",
+                    "agency",
+                    "status",
+                    "reason",
+                    "compromised since",
+                    "not after",
+                    "desk (lineage)"
                 );
                 for c in &list {
                     out.push_str(&format!(
-                        "\n{:<34} {:<7} {:>6}  {:<8} {:<26} {}",
+                        "\n{:<34} {:<7} {:>6}  {:<8} {:<22} {:<24} {:<20} {:<34} {}",
                         c.serial,
                         c.kind,
                         c.agency_id
                             .map(|a| a.to_string())
                             .unwrap_or_else(|| "-".into()),
                         c.status,
+                        c.revocation_reason.as_deref().unwrap_or("-"),
+                        match (c.reason(), c.compromised_since) {
+                            (_, Some(t)) => ms(t),
+                            (Some(ca::RevocationReason::KeyCompromise), None) => "ever".into(),
+                            _ => "-".into(),
+                        },
                         ms(c.not_after),
+                        c.lineage.as_deref().unwrap_or("-"),
                         c.subject
                     ));
                 }
                 out
             });
         }
-        CertCommand::Revoke { serial, reason } => {
+        CertCommand::Revoke {
+            serial,
+            reason,
+            compromised_since,
+        } => {
             let reason: ca::RevocationReason = reason.parse().map_err(|_| {
                 anyhow::anyhow!(
                     "--reason {reason}: use one of unspecified, key_compromise, affiliation_changed, superseded, cessation_of_operation, privilege_withdrawn"
                 )
             })?;
-            let row = admin::revoke_certificate(&mut conn, &serial, reason)?;
-            print(json, &row, || {
-                format!(
-                    "certificate {} revoked ({}); refused from the agency's next request",
-                    row.serial, reason
-                )
-            });
+            let compromised_since = compromised_since.as_deref().map(parse_since).transpose()?;
+            if compromised_since.is_some() && reason != ca::RevocationReason::KeyCompromise {
+                anyhow::bail!("--compromised-since goes only with --reason key_compromise");
+            }
+            let outcome = admin::revoke_certificate(
+                &mut conn,
+                &serial,
+                Revocation {
+                    reason,
+                    compromised_since,
+                },
+            )?;
+            // The JSON keeps the certificate named at the top level (as before families) and
+            // adds every certificate changed, the one named first, and the listings held.
+            #[derive(Serialize)]
+            struct Revoked<'a> {
+                #[serde(flatten)]
+                certificate: Option<&'a crate::pki::CertificateRow>,
+                #[serde(flatten)]
+                outcome: &'a RevocationOutcome,
+            }
+            let shown = Revoked {
+                certificate: outcome.certificates.first().map(|m| &m.certificate),
+                outcome: &outcome,
+            };
+            print(json, &shown, || revocation_text(&outcome));
         }
     }
     Ok(())

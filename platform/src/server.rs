@@ -65,6 +65,13 @@ pub fn open_database(config: &Config) -> anyhow::Result<Db> {
     if !applied.is_empty() {
         tracing::info!(count = applied.len(), versions = ?applied, "applied database migrations");
     }
+    let filled = crate::pki::certs::backfill_key_hashes(&mut db.get()?)?;
+    if filled > 0 {
+        tracing::info!(
+            count = filled,
+            "recorded the public keys of earlier certificates"
+        );
+    }
     Ok(db)
 }
 

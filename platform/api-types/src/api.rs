@@ -192,6 +192,11 @@ pub struct ChangesCount {
     pub count: i64,
     /// The newest sequence number in the feed (0 when empty).
     pub latest: i64,
+    /// The newest sequence number of the certificate events
+    /// (`GET /api/v1/changes/certificates`; 0 when there is none): a desk that has read less
+    /// has news about revoked certificates.
+    #[serde(default)]
+    pub certificates_latest: i64,
 }
 
 /// The body of every error answer: `{"error": {"code", "message", "field"}}`.
@@ -238,6 +243,30 @@ mod tests {
         assert_eq!(json["Listing"]["ListingKey"], "A-1");
         let back: ChangeEvent = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn certificate_events_use_snake_case_and_rfc3339() {
+        let event = CertificateEvent {
+            sequence: 3,
+            event_type: CertificateEventType::ReasonChanged,
+            serial: "0a1b".into(),
+            fingerprint: "ff".repeat(32),
+            agency_id: Some(4),
+            reason: "key_compromise".into(),
+            revoked_at: OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap(),
+            compromised_since: None,
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["event_type"], "reason_changed");
+        assert_eq!(json["revoked_at"], "2026-09-21T14:13:20Z");
+        assert!(json["compromised_since"].is_null());
+        let back: CertificateEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+        // A count from a platform without certificate events still reads.
+        let count: ChangesCount =
+            serde_json::from_str(r#"{"after": 1, "count": 2, "latest": 3}"#).unwrap();
+        assert_eq!(count.certificates_latest, 0);
     }
 
     #[test]
@@ -414,10 +443,69 @@ pub struct CertificateRecord {
     /// Why (`superseded` after a renewal, `key_compromise`, …).
     #[serde(default)]
     pub revocation_reason: Option<String>,
+    /// For `key_compromise`: since when the key is known to be in other hands; absent with
+    /// `key_compromise` means everything the key ever signed is suspect.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub compromised_since: Option<OffsetDateTime>,
+    /// SHA-256 of the certificate's DER, lowercase hex (what certificate events name).
+    #[serde(default)]
+    pub fingerprint: String,
     /// Start of validity.
     #[serde(with = "time::serde::rfc3339")]
     pub not_before: OffsetDateTime,
     /// End of validity.
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
+}
+
+/// Kinds of certificate events (`GET /api/v1/changes/certificates`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateEventType {
+    /// The certificate was revoked (by an operator, by the revocation of the certificate it was
+    /// renewed from or of its key, or as `superseded` by its renewal's first use).
+    Revoked,
+    /// A revoked certificate's reason changed (raised to `key_compromise`) or its compromise date
+    /// moved earlier.
+    ReasonChanged,
+}
+
+/// One certificate event: what happened to a certificate, and its revocation as it stands after
+/// the event. Signatures made with a certificate revoked for `key_compromise` at or after
+/// `compromised_since` (every one, when it is absent) are not to be trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateEvent {
+    /// Position in the certificate-event sequence; strictly increasing, never reused (its own
+    /// sequence, apart from the listing feed's).
+    pub sequence: i64,
+    /// What happened.
+    pub event_type: CertificateEventType,
+    /// The certificate's serial, lowercase hex (as in a listing's `CertificateSerial`).
+    pub serial: String,
+    /// SHA-256 of the certificate's DER, lowercase hex.
+    pub fingerprint: String,
+    /// The agency the certificate was issued to (absent for the platform's own certificates).
+    #[serde(default)]
+    pub agency_id: Option<i64>,
+    /// The revocation reason (RFC 5280 names, snake_case: `key_compromise`, `superseded`, …).
+    pub reason: String,
+    /// When the certificate was revoked.
+    #[serde(with = "time::serde::rfc3339")]
+    pub revoked_at: OffsetDateTime,
+    /// For `key_compromise`: since when the key is known to be in other hands; absent means
+    /// everything the key ever signed is suspect.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub compromised_since: Option<OffsetDateTime>,
+}
+
+/// `GET /api/v1/changes/certificates?after=N&limit=M`: certificate events with sequence greater
+/// than `after`, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateEventsPage {
+    /// The events.
+    pub events: Vec<CertificateEvent>,
+    /// Pass this as `after` to get the next page (the last sequence returned, or `after`).
+    pub next_after: i64,
+    /// True when more events follow this page.
+    pub has_more: bool,
 }

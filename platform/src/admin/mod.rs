@@ -10,7 +10,10 @@ use crate::config::Config;
 use crate::db::DbConn;
 use crate::listings::ListingStore;
 use crate::notify::outbox::{MailKind, NewNotification, OutboxStore};
-use crate::pki::{CertificateRow, CertificateStore, TokenStore, tokens};
+use crate::pki::tokens::PendingToken;
+use crate::pki::{
+    CertificateStore, Revocation, RevocationOutcome, RevokeError, TokenStore, tokens,
+};
 
 /// A refused operator action, with what to do instead.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +65,7 @@ fn rfc3339(ms: i64) -> String {
 }
 
 /// Creates a token for `agency` and queues the approval mail with it, inside the caller's
-/// transaction.
+/// transaction. The agency's older unused tokens stop working (voided, audited).
 fn create_token<C>(
     c: &mut C,
     actor: &Actor,
@@ -74,6 +77,15 @@ where
     C: TokenStore + AuditLog + OutboxStore,
 {
     let (token, hash) = tokens::generate();
+    let voided = c.void_unused_tokens(agency.id, crate::db::now_ms())?;
+    if voided > 0 {
+        c.audit(
+            actor,
+            "token.void",
+            Some(&agency.id.to_string()),
+            serde_json::json!({"tokens": voided, "why": "a newer enrolment token was issued"}),
+        )?;
+    }
     let expires = c.insert_token(agency.id, &hash)?;
     c.audit(
         actor,
@@ -185,7 +197,7 @@ pub fn approve_agency(
 }
 
 /// `platform agency token ID`: a new enrolment token for an active agency (a new desk, a lost
-/// token, a revoked certificate).
+/// token, a revoked certificate); its older unused tokens stop working.
 pub fn new_token(
     conn: &mut DbConn,
     config: &Config,
@@ -264,37 +276,164 @@ pub fn suspend_agency(conn: &mut DbConn, id: i64) -> Result<Agency, AdminError> 
     })
 }
 
-/// `platform cert revoke SERIAL --reason R`: effective on the agency's next request.
+/// `platform cert revoke SERIAL --reason R [--compromised-since T]`: effective on the agency's
+/// next request, for the certificate and its family (see [`crate::pki::revocation`]); a revoked
+/// certificate's reason can be raised to `key_compromise`.
 pub fn revoke_certificate(
     conn: &mut DbConn,
     serial: &str,
-    reason: ca::RevocationReason,
-) -> Result<CertificateRow, AdminError> {
+    revocation: Revocation,
+) -> Result<RevocationOutcome, AdminError> {
     let serial = serial.trim().to_ascii_lowercase().replace(':', "");
     let serial = serial.trim_start_matches("0x").to_owned();
+    if let Some(since) = revocation.compromised_since
+        && since > crate::db::now_ms()
+    {
+        return Err(AdminError::Invalid(
+            "--compromised-since: the date is in the future; give the time the key was (or may have been) exposed, or leave it out to distrust everything the key signed".into(),
+        ));
+    }
     let actor = operator();
     crate::write_tx!(conn, |c| {
-        let before = c.find_certificate(&serial)?.ok_or_else(|| {
-            AdminError::NotFound(format!(
-                "no certificate with serial {serial}; see `platform cert list`"
-            ))
-        })?;
-        if before.is_revoked() {
-            return Err(AdminError::Refused(format!(
-                "certificate {serial} was already revoked ({})",
-                before.revocation_reason.as_deref().unwrap_or("unspecified")
-            )));
+        crate::pki::revoke_family(c, &actor, &serial, revocation, crate::db::now_ms()).map_err(
+            |e| match e {
+                RevokeError::NotFound(_) => AdminError::NotFound(e.to_string()),
+                RevokeError::AlreadyRevoked(m) => AdminError::Refused(m),
+                RevokeError::Invalid(m) => AdminError::Invalid(m),
+                RevokeError::Db(e) => AdminError::Db(e),
+            },
+        )
+    })
+}
+
+/// One desk of an agency: the certificates descending by renewals from one enrolment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Desk {
+    /// Serial of the enrolment certificate that started it.
+    pub lineage: String,
+    /// When it enrolled (RFC 3339).
+    pub enrolled_at: String,
+    /// Certificates it has held, in all.
+    pub certificates: usize,
+    /// Its live certificates (valid and unexpired), newest first; more than one only while a
+    /// renewal has not been used yet.
+    pub live: Vec<LiveCertificate>,
+}
+
+/// A live certificate of a desk.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveCertificate {
+    /// Serial.
+    pub serial: String,
+    /// End of validity (RFC 3339).
+    pub not_after: String,
+    /// First request made with it (RFC 3339); None while a renewal is unused.
+    pub first_used_at: Option<String>,
+}
+
+/// A token that still works.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenSummary {
+    /// Row id.
+    pub id: i64,
+    /// Issued at (RFC 3339).
+    pub created_at: String,
+    /// Stops working at (RFC 3339).
+    pub expires_at: String,
+}
+
+/// `platform agency show ID`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgencyDetails {
+    /// The agency.
+    pub agency: Agency,
+    /// Its desks, oldest first.
+    pub desks: Vec<Desk>,
+    /// Live certificates over all desks.
+    pub live_certificates: usize,
+    /// Enrolment tokens that still work (at most one: a new token voids the older ones).
+    pub unused_tokens: Vec<TokenSummary>,
+}
+
+/// `platform agency show ID`: the agency, its desks with their live certificates, and its
+/// unused enrolment tokens.
+pub fn agency_details(conn: &mut DbConn, id: i64) -> Result<AgencyDetails, AdminError> {
+    let now = crate::db::now_ms();
+    crate::with_conn!(conn, |c| {
+        let agency = find(c, id)?;
+        let mut certs = c.list_certificates(Some(id))?;
+        certs.retain(|cert| cert.kind == crate::pki::certs::KIND_CLIENT);
+        certs.reverse(); // oldest first
+        let mut desks: Vec<Desk> = Vec::new();
+        for cert in &certs {
+            let desk = match desks.iter_mut().position(|d| d.lineage == cert.desk()) {
+                Some(i) => &mut desks[i],
+                None => {
+                    desks.push(Desk {
+                        lineage: cert.desk().to_owned(),
+                        enrolled_at: rfc3339(cert.created_at),
+                        certificates: 0,
+                        live: Vec::new(),
+                    });
+                    desks.last_mut().expect("just pushed")
+                }
+            };
+            desk.certificates += 1;
+            if cert.is_live(now) {
+                desk.live.insert(
+                    0,
+                    LiveCertificate {
+                        serial: cert.serial.clone(),
+                        not_after: rfc3339(cert.not_after),
+                        first_used_at: cert.first_used_at.map(rfc3339),
+                    },
+                );
+            }
         }
-        let row = c
-            .revoke_certificate(&serial, reason)?
-            .ok_or_else(|| AdminError::NotFound(serial.clone()))?;
-        c.audit(
-            &actor,
-            "cert.revoke",
-            Some(&serial),
-            serde_json::json!({"reason": reason.to_string(), "agency_id": row.agency_id}),
-        )?;
-        Ok(row)
+        let unused_tokens = c
+            .pending_tokens(id, now)?
+            .into_iter()
+            .map(|t: PendingToken| TokenSummary {
+                id: t.id,
+                created_at: rfc3339(t.created_at),
+                expires_at: rfc3339(t.expires_at),
+            })
+            .collect();
+        Ok(AgencyDetails {
+            live_certificates: desks.iter().map(|d| d.live.len()).sum(),
+            agency,
+            desks,
+            unused_tokens,
+        })
+    })
+}
+
+/// An agency in `platform agency list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgencySummary {
+    /// The agency.
+    #[serde(flatten)]
+    pub agency: Agency,
+    /// Its live certificates (valid and unexpired client certificates).
+    pub live_certificates: i64,
+}
+
+/// `platform agency list [--status S]`: agencies, oldest first, with their live certificates.
+pub fn list_agencies(
+    conn: &mut DbConn,
+    status: Option<AgencyStatus>,
+) -> Result<Vec<AgencySummary>, AdminError> {
+    let now = crate::db::now_ms();
+    crate::with_conn!(conn, |c| {
+        let live: std::collections::HashMap<i64, i64> =
+            c.live_certificate_counts(now)?.into_iter().collect();
+        Ok(c.list_agencies(status)?
+            .into_iter()
+            .map(|agency| AgencySummary {
+                live_certificates: live.get(&agency.id).copied().unwrap_or(0),
+                agency,
+            })
+            .collect())
     })
 }
 

@@ -2,6 +2,12 @@
 //! the per-connection chain check ([`PeerCheck`]) and, on every request, checks expiry again (a
 //! connection may outlive its certificate), the certificate register (so a revocation takes
 //! effect on the very next request) and the agency's status.
+//!
+//! The register check binds the whole certificate: the SHA-256 fingerprint of the certificate
+//! presented must be the one registered under its serial. Serials are public (the change feed
+//! carries them), so a certificate made with the issuing key for another key and a copied serial
+//! is refused (`certificate_mismatch`) and the attempt audited. The first request with a
+//! certificate records its first use and, for a renewal, retires the certificate it renewed.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -59,13 +65,25 @@ impl FromRequest for AuthenticatedAgency {
             state
                 .db
                 .run(move |conn| {
-                    crate::with_conn!(conn, |c| {
+                    let row = crate::with_conn!(conn, |c| {
                         let Some(row) = c.find_certificate(&peer.serial)? else {
+                            refused(c, &peer, "not_registered")?;
                             return Err(ApiError::Unauthenticated {
                                 code: "certificate_unknown",
                                 message: "this certificate is not in the platform's register; enrol again".into(),
                             });
                         };
+                        let presented = ca::inspect::Fingerprint::of(&peer.der).to_hex();
+                        if presented != row.fingerprint {
+                            refused(c, &peer, "fingerprint_mismatch")?;
+                            return Err(ApiError::Unauthenticated {
+                                code: "certificate_mismatch",
+                                message: format!(
+                                    "this is not the certificate the platform issued with serial {}; it was refused and the attempt recorded. Use the certificate your desk received at enrolment or renewal",
+                                    peer.serial
+                                ),
+                            });
+                        }
                         if row.agency_id != Some(peer.agency_id) || row.kind != crate::pki::certs::KIND_CLIENT {
                             return Err(ApiError::Unauthenticated {
                                 code: "certificate_invalid",
@@ -82,36 +100,65 @@ impl FromRequest for AuthenticatedAgency {
                                 ),
                             });
                         }
-                        let agency = c.find_agency(peer.agency_id)?.ok_or_else(|| ApiError::Forbidden {
+                        Ok::<_, ApiError>(row)
+                    })?;
+                    let agency = crate::with_conn!(conn, |c| c.find_agency(peer.agency_id))?
+                        .ok_or_else(|| ApiError::Forbidden {
                             code: "agency_not_active",
                             message: "the agency no longer exists".into(),
                         })?;
-                        if agency.status() != AgencyStatus::Active {
-                            return Err(ApiError::Forbidden {
-                                code: "agency_not_active",
-                                message: format!(
-                                    "agency {} is {}; publishing is blocked; contact the platform operator",
-                                    agency.id,
-                                    agency.status().code()
-                                ),
-                            });
-                        }
-                        if let Some(previous) = &row.renewed_from {
-                            // Revocation and its audit entry commit together or not at all.
-                            diesel::Connection::transaction(c, |c| {
-                                retire_predecessor(c, agency.id, previous, &row.serial)
-                            })?;
-                        }
-                        Ok(AuthenticatedAgency {
-                            agency,
-                            serial: peer.serial,
-                            certificate_der: peer.der,
-                        })
+                    if agency.status() != AgencyStatus::Active {
+                        return Err(ApiError::Forbidden {
+                            code: "agency_not_active",
+                            message: format!(
+                                "agency {} is {}; publishing is blocked; contact the platform operator",
+                                agency.id,
+                                agency.status().code()
+                            ),
+                        });
+                    }
+                    if row.first_used_at.is_none() {
+                        // First use, and the retirement of the renewed certificate, commit
+                        // together with their audit entry or not at all.
+                        crate::write_tx!(conn, |c| -> Result<(), ApiError> {
+                            if c.mark_first_use(&row.serial, crate::db::now_ms())?
+                                && let Some(previous) = &row.renewed_from
+                            {
+                                retire_predecessor(c, agency.id, previous, &row.serial)?;
+                            }
+                            Ok(())
+                        })?;
+                    }
+                    Ok(AuthenticatedAgency {
+                        agency,
+                        serial: peer.serial,
+                        certificate_der: peer.der,
                     })
                 })
                 .await
         })
     }
+}
+
+/// Audits a certificate from the platform's own CA that the register does not know (or knows
+/// with another fingerprint): whoever made it holds the issuing key or a copy of the register.
+fn refused<C: AuditLog>(
+    c: &mut C,
+    peer: &super::tls::PeerCertificate,
+    why: &str,
+) -> Result<(), ApiError> {
+    c.audit(
+        &Actor::Public,
+        "cert.refused",
+        Some(&peer.serial),
+        serde_json::json!({
+            "why": why,
+            "claimed_agency_id": peer.agency_id,
+            "fingerprint": ca::inspect::Fingerprint::of(&peer.der).to_hex(),
+        }),
+    )?;
+    tracing::warn!(serial = %peer.serial, agency = peer.agency_id, why, "refused a certificate of the platform's CA that is not in the register");
+    Ok(())
 }
 
 /// The first use of a renewed certificate revokes the one it replaced (reason superseded).

@@ -2,6 +2,8 @@
 //! and its status in the register, so a desk can check the signature on any listing itself.
 //! Certificates are public (they only bind a public key to an agency), so any authenticated
 //! agency may fetch any agency certificate; the platform's own server certificate is not served.
+//! The record carries the certificate's fingerprint and, after a key compromise, the date from
+//! which its signatures are not to be trusted (`compromised_since`).
 
 use actix_web::{HttpResponse, web};
 use api_types::api::CertificateRecord;
@@ -62,6 +64,8 @@ async fn get_certificate(
         status: if row.is_revoked() { "revoked" } else { "valid" }.to_owned(),
         revoked_at: row.revoked_at.map(ms_to_time),
         revocation_reason: row.revocation_reason.clone(),
+        compromised_since: row.compromised_since.map(ms_to_time),
+        fingerprint: row.fingerprint.clone(),
         not_before: ms_to_time(row.not_before),
         not_after: ms_to_time(row.not_after),
     }))

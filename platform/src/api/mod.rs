@@ -3,6 +3,7 @@
 //! serial, and the CA and CRL downloads.
 
 pub mod auth;
+pub mod certificate_events;
 pub mod certificates;
 pub mod openapi;
 pub mod saved_searches;
@@ -55,7 +56,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/listings/{key}", web::delete().to(withdraw_listing))
                 .configure(saved_searches::routes)
                 .configure(search::routes)
-                .configure(certificates::routes),
+                .configure(certificates::routes)
+                .configure(certificate_events::routes),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::NotFound {
@@ -339,6 +341,11 @@ async fn get_listing(
         "signature": row.signature_envelope(),
         "certificate_serial": row.cert_serial,
         "takedown_reason": row.takedown_reason,
+        // Set while the listing is held because its signing key was reported compromised:
+        // publishing it again, signed with a current certificate, clears it.
+        "held_at": row.held_at.map(crate::listings::ms_to_time).and_then(|t| t
+            .format(&time::format_description::well_known::Rfc3339)
+            .ok()),
     })))
 }
 
@@ -368,14 +375,18 @@ async fn withdraw_listing(
     Ok(HttpResponse::Ok().json(publish_response(&published)))
 }
 
+/// `after` and `limit` of a feed route, checked.
 #[derive(Debug, Deserialize)]
-struct ChangesQuery {
+pub(crate) struct ChangesQuery {
+    /// The last sequence number already seen.
     #[serde(default)]
-    after: i64,
-    limit: Option<i64>,
+    pub(crate) after: i64,
+    /// Page size, 1 to [`MAX_PAGE`].
+    pub(crate) limit: Option<i64>,
 }
 
-fn changes_query(query: &str) -> Result<ChangesQuery, ApiError> {
+/// Parses and checks a feed route's query string (the listing feed and the certificate events).
+pub(crate) fn changes_query(query: &str) -> Result<ChangesQuery, ApiError> {
     let q: ChangesQuery = serde_urlencoded::from_str(query).map_err(|e| ApiError::Invalid {
         code: "invalid_query",
         message: format!("after and limit must be whole numbers: {e}"),
@@ -426,15 +437,22 @@ async fn changes_count(
 ) -> Result<HttpResponse, ApiError> {
     let q = changes_query(req.query_string())?;
     let after = q.after;
-    let (count, latest) = state
+    let ((count, latest), certificates_latest) = state
         .db
         .run(move |conn| {
-            Ok::<_, ApiError>(crate::with_conn!(conn, |c| c.count_changes_after(after))?)
+            Ok::<_, ApiError>(crate::with_conn!(conn, |c| {
+                use crate::pki::CertificateStore;
+                Ok::<_, diesel::result::Error>((
+                    c.count_changes_after(after)?,
+                    c.latest_certificate_event()?,
+                ))
+            })?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(ChangesCount {
         after,
         count,
         latest,
+        certificates_latest,
     }))
 }

@@ -26,7 +26,7 @@ pub fn spec() -> Value {
     let auth_errors = error_responses(&[
         (
             "401",
-            "no certificate, or one that is expired, foreign (certificate_unknown_issuer), not for client authentication (certificate_wrong_usage) or unregistered",
+            "no certificate, or one that is expired, foreign (certificate_unknown_issuer), not for client authentication (certificate_wrong_usage), unregistered (certificate_unknown) or not the certificate registered under its serial (certificate_mismatch)",
         ),
         ("403", "certificate_revoked or agency_not_active"),
     ]);
@@ -51,7 +51,7 @@ pub fn spec() -> Value {
                 "summary": "Exchange a one-time enrolment token and a CSR for a client certificate",
                 "security": [],
                 "requestBody": json_body("EnrollRequest"),
-                "responses": with(json!({"201": ok("the certificate, then the issuing CA", "CertificateResponse")}), error_responses(&[("400", "invalid_json, invalid_field or invalid_csr"), ("403", "token_unknown, token_used, token_expired or agency_not_active")])),
+                "responses": with(json!({"201": ok("the certificate, then the issuing CA", "CertificateResponse")}), error_responses(&[("400", "invalid_json, invalid_field, invalid_csr or key_already_certified (a key the platform certified before)"), ("403", "token_unknown, token_used, token_expired, token_voided (a newer token replaced it) or agency_not_active")])),
             }},
             "/api/v1/enroll/check": {"post": {
                 "summary": "Which agency a one-time enrolment token enrols into, without spending it (asked by a desk before it enrols, so it never silently changes agency)",
@@ -61,9 +61,9 @@ pub fn spec() -> Value {
             }},
             "/api/v1/agency": {"get": {"summary": "The calling agency and its certificate", "responses": with(json!({"200": {"description": "agency"}}), auth_errors.clone())}},
             "/api/v1/certificates/renew": {"post": {
-                "summary": "A new certificate for a new key; the presented certificate is revoked (superseded) when the new one is first used",
+                "summary": "A new certificate for a new key; the presented certificate is revoked (superseded) when the new one is first used, and its earlier renewals never used are revoked (superseded) at once. A desk receives at most 3 certificates (enrolment and renewals) per 24 hours",
                 "requestBody": json_body("RenewRequest"),
-                "responses": with(json!({"201": ok("the new certificate", "CertificateResponse")}), with(auth_errors.clone(), error_responses(&[("400", "invalid_csr")]))),
+                "responses": with(json!({"201": ok("the new certificate", "CertificateResponse")}), with(auth_errors.clone(), error_responses(&[("400", "invalid_csr, or renewal_same_key (a key the platform certified before)"), ("429", "rate_limited, with Retry-After in seconds")]))),
             }},
             "/api/v1/listings/{ListingKey}": {
                 "parameters": key_param,
@@ -72,7 +72,7 @@ pub fn spec() -> Value {
                     "requestBody": json_body("SignedListing"),
                     "responses": with(json!({"200": ok("updated or unchanged", "PublishResponse"), "201": ok("created", "PublishResponse")}), with(auth_errors.clone(), error_responses(&[("400", "invalid_field (field names the JSON path, e.g. listing.ListPrice) or bad_signature"), ("409", "stale_listing or concurrent_change"), ("403", "listing_taken_down")]))),
                 },
-                "get": {"summary": "The agency's own listing as stored, with its signature", "responses": with(json!({"200": {"description": "listing"}}), with(auth_errors.clone(), error_responses(&[("404", "listing_not_found")])))},
+                "get": {"summary": "The agency's own listing as stored, with its signature; held_at is set while it is held out of search and alerts because its signing key was reported compromised (publish it again, signed with a current certificate)", "responses": with(json!({"200": {"description": "listing"}}), with(auth_errors.clone(), error_responses(&[("404", "listing_not_found")])))},
                 "delete": {"summary": "Withdraw the listing", "responses": with(json!({"200": ok("withdrawn", "PublishResponse")}), with(auth_errors.clone(), error_responses(&[("404", "listing_not_found")])))},
             },
             "/api/v1/saved-searches": {
@@ -100,9 +100,14 @@ pub fn spec() -> Value {
                 "responses": with(json!({"200": ok("the certificate", "CertificateRecord")}), with(auth_errors.clone(), error_responses(&[("400", "invalid_field (serial)"), ("404", "certificate_not_found")]))),
             }},
             "/api/v1/changes/count": {"get": {
-                "summary": "How many changes follow a sequence number (\"N updates available\")",
-                "parameters": [after_param],
-                "responses": with(json!({"200": ok("count", "ChangesCount")}), auth_errors),
+                "summary": "How many changes follow a sequence number (\"N updates available\"), and the newest certificate-event sequence",
+                "parameters": [after_param.clone()],
+                "responses": with(json!({"200": ok("count", "ChangesCount")}), auth_errors.clone()),
+            }},
+            "/api/v1/changes/certificates": {"get": {
+                "summary": "Certificate events after a sequence number (their own sequence), oldest first: every revocation, cascades included, and every reason raised to key_compromise. Signatures by a certificate revoked for key_compromise at or after compromised_since (all of them without it) are not to be trusted",
+                "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}, "description": "the last certificate-event sequence already seen"}, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 500}}],
+                "responses": with(json!({"200": ok("a page; pass next_after as after for the next", "CertificateEventsPage")}), with(auth_errors, error_responses(&[("400", "invalid_query, or invalid_field naming after or limit")]))),
             }},
         },
         "components": {
@@ -155,9 +160,19 @@ pub fn spec() -> Value {
                     "certificate": {"type": "string", "description": "PEM: the agency certificate, then the issuing CA"},
                     "status": {"enum": ["valid", "revoked"]}, "revoked_at": {"type": ["string", "null"], "format": "date-time"},
                     "revocation_reason": {"type": ["string", "null"]},
+                    "compromised_since": {"type": ["string", "null"], "format": "date-time", "description": "for key_compromise: signatures from this time on are not to be trusted (null: all of them)"},
+                    "fingerprint": {"type": "string", "description": "SHA-256 of the certificate's DER, lowercase hex"},
                     "not_before": {"type": "string", "format": "date-time"}, "not_after": {"type": "string", "format": "date-time"},
                 }},
-                "ChangesCount": {"type": "object", "properties": {"after": {"type": "integer"}, "count": {"type": "integer"}, "latest": {"type": "integer"}}},
+                "ChangesCount": {"type": "object", "properties": {"after": {"type": "integer"}, "count": {"type": "integer"}, "latest": {"type": "integer"}, "certificates_latest": {"type": "integer", "description": "the newest certificate-event sequence (0: none)"}}},
+                "CertificateEvent": {"type": "object", "required": ["sequence", "event_type", "serial", "fingerprint", "reason", "revoked_at"], "properties": {
+                    "sequence": {"type": "integer"}, "event_type": {"enum": ["revoked", "reason_changed"]},
+                    "serial": {"type": "string"}, "fingerprint": {"type": "string", "description": "SHA-256 of the certificate's DER, lowercase hex"},
+                    "agency_id": {"type": ["integer", "null"]}, "reason": {"type": "string", "description": "RFC 5280 reason, snake_case"},
+                    "revoked_at": {"type": "string", "format": "date-time"},
+                    "compromised_since": {"type": ["string", "null"], "format": "date-time"},
+                }},
+                "CertificateEventsPage": {"type": "object", "properties": {"events": {"type": "array", "items": {"$ref": "#/components/schemas/CertificateEvent"}}, "next_after": {"type": "integer"}, "has_more": {"type": "boolean"}}},
             },
         },
         "security": [{"agencyCertificate": []}],

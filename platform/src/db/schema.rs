@@ -23,6 +23,7 @@ diesel::table! {
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
         certificate_serial -> Nullable<Text>,
+        voided_at -> Nullable<BigInt>,
     }
 }
 
@@ -42,6 +43,10 @@ diesel::table! {
         renewed_from -> Nullable<Text>,
         expiry_notice_sent_at -> Nullable<BigInt>,
         created_at -> BigInt,
+        lineage -> Nullable<Text>,
+        key_sha256 -> Nullable<Text>,
+        first_used_at -> Nullable<BigInt>,
+        compromised_since -> Nullable<BigInt>,
     }
 }
 
@@ -79,6 +84,7 @@ diesel::table! {
         updated_at -> BigInt,
         taken_down_at -> Nullable<BigInt>,
         takedown_reason -> Nullable<Text>,
+        held_at -> Nullable<BigInt>,
     }
 }
 
@@ -97,6 +103,20 @@ diesel::table! {
         listing_key -> Text,
         kind -> Text,
         version -> BigInt,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    certificate_events (seq) {
+        seq -> BigInt,
+        kind -> Text,
+        serial -> Text,
+        fingerprint -> Text,
+        agency_id -> Nullable<BigInt>,
+        reason -> Text,
+        revoked_at -> BigInt,
+        compromised_since -> Nullable<BigInt>,
         at -> BigInt,
     }
 }
@@ -208,6 +228,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     listings,
     counters,
     listing_events,
+    certificate_events,
     users,
     saved_searches,
     dismissed_listings,

@@ -5,8 +5,10 @@
 //! ([`api_types::ListingDocument`]), the verified domain value ([`VerifiedListing`]) and the
 //! database row ([`ListingRow`]).
 
+mod holds;
 mod store;
 
+pub use holds::ListingHolds;
 pub use store::{COUNT_CAP, ListingQuery, ListingSort, ListingStore, PublishError, Published};
 
 use api_types::api::{ChangeEvent, ChangeKind};
@@ -166,6 +168,9 @@ pub struct ListingRow {
     pub taken_down_at: Option<i64>,
     /// Why it was taken down.
     pub takedown_reason: Option<String>,
+    /// When it was held out of search and alerts because its signing key was reported
+    /// compromised (ms); None once the agency signed it again.
+    pub held_at: Option<i64>,
 }
 
 impl ListingRow {
@@ -192,8 +197,9 @@ impl ListingRow {
         serde_json::from_str(&self.media).unwrap_or_default()
     }
 
-    /// The facts matching looks at, read from the columns (no JSON parsing). A withdrawn or
-    /// taken-down listing reads as not active.
+    /// The facts matching looks at, read from the columns (no JSON parsing). A withdrawn,
+    /// taken-down or held listing reads as not active (so signing a held listing again brings it
+    /// back on the market for alerts).
     pub fn facts(&self) -> ListingFacts {
         let (title, description) = self
             .search_text
@@ -205,6 +211,7 @@ impl ListingRow {
             property_type: api_types::PropertyType::from_code(&self.property_type)
                 .unwrap_or(api_types::PropertyType::Other),
             status: match self.status() {
+                _ if self.held_at.is_some() => StandardStatus::Withdrawn,
                 ListingStatus::Market(s) => s,
                 ListingStatus::TakenDown => StandardStatus::Withdrawn,
             },

@@ -131,7 +131,8 @@ pub trait ListingStore {
     /// Number of events after `after`, and the newest sequence number (0 when the feed is empty).
     fn count_changes_after(&mut self, after: i64) -> QueryResult<(i64, i64)>;
 
-    /// Active listings matching `query`, and how many match in all, counted up to
+    /// Active listings matching `query` (never held ones: see [`super::ListingHolds`]), and how
+    /// many match in all, counted up to
     /// [`COUNT_CAP`] (`COUNT_CAP + 1` means more).
     fn search_listings(&mut self, query: &ListingQuery) -> QueryResult<(Vec<ListingRow>, i64)>;
 }
@@ -194,6 +195,7 @@ crate::impl_for_backends!(ListingStore {
             listings::signature_alg.eq(listing.signature().algorithm.name()),
             listings::cert_serial.eq(listing.cert_serial()),
             listings::updated_at.eq(now),
+            listings::held_at.eq(None::<i64>),
         );
 
         let previous = listings::table
@@ -460,6 +462,7 @@ crate::impl_for_backends!(ListingStore {
         let filtered = || {
             let mut q = listings::table
                 .filter(listings::status.eq(ListingStatus::Market(StandardStatus::Active).code()))
+                .filter(listings::held_at.is_null())
                 .into_boxed();
             if let Some(t) = c.transaction_type {
                 q = q.filter(listings::transaction_type.eq(t.code()));

@@ -10,7 +10,9 @@
 //!   most `max_listings` listings and a link to see all. Users with `notify_mode = 'daily'` get
 //!   their matches held until the next digest hour and sent together; `'off'` cancels them.
 //! * **No repeats.** A match for a listing the recipient was already sent at the same price is
-//!   cancelled (`last_error` says why), as are matches of listings no longer on the market.
+//!   cancelled (`last_error` says why), as are matches of listings no longer on the market and of
+//!   listings held because their agency's signing key was reported compromised (signing one
+//!   again brings it back on the market, with new matches).
 //! * **Retry.** A failure of the SMTP server (4xx, refused, timeout) puts the rows back to
 //!   `pending` with an exponential backoff; after `max_attempts`, or at once for a 5xx, they stay
 //!   `failed` with `last_error`. A row marked `sent` is never claimed again; the Message-ID is
@@ -566,7 +568,7 @@ impl Worker {
         ))?
         .into_iter()
         .collect();
-        let summaries: HashMap<i64, (ListingSummary, bool)> =
+        let summaries: HashMap<i64, (ListingSummary, Availability)> =
             crate::with_conn!(conn, |c| c.listing_summaries(&listing_ids))?;
         let search_ids: Vec<i64> = rows.iter().filter_map(|r| r.saved_search_id).collect();
         let names: HashMap<i64, String> = crate::with_conn!(conn, |c| c.search_names(&search_ids))?;
@@ -595,17 +597,27 @@ impl Worker {
                 ));
                 continue;
             }
-            let Some((summary, active)) = summaries.get(&listing_id) else {
+            let Some((summary, availability)) = summaries.get(&listing_id) else {
                 disp.cancel
                     .push((r.id, "cancelled: the listing no longer exists".into()));
                 continue;
             };
-            if !active {
-                disp.cancel.push((
-                    r.id,
-                    "cancelled: the listing is no longer on the market".into(),
-                ));
-                continue;
+            match availability {
+                Availability::OnMarket => {}
+                Availability::OffMarket => {
+                    disp.cancel.push((
+                        r.id,
+                        "cancelled: the listing is no longer on the market".into(),
+                    ));
+                    continue;
+                }
+                Availability::Held => {
+                    disp.cancel.push((
+                        r.id,
+                        "cancelled: the listing is held (its agency's signing key was reported compromised)".into(),
+                    ));
+                    continue;
+                }
             }
             let search = r.saved_search_id.and_then(|s| names.get(&s).cloned());
             if let Some(&i) = index.get(&(listing_id, payload.price)) {
@@ -841,6 +853,17 @@ fn record_dispositions(conn: &mut DbConn, me: &str, d: Dispositions) -> Result<(
     })
 }
 
+/// Whether a matched listing may be mailed now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// Active and not held: mail it.
+    OnMarket,
+    /// Sold, rented, withdrawn or taken down.
+    OffMarket,
+    /// Held: its signing key was reported compromised and it was not signed again yet.
+    Held,
+}
+
 /// The worker's queries, for both backends.
 pub trait DeliveryStore {
     /// Marks rows `sending` under `me` until `until`; returns them.
@@ -877,11 +900,11 @@ pub trait DeliveryStore {
         recipient: &str,
         listing_ids: &[i64],
     ) -> QueryResult<Vec<(i64, i64)>>;
-    /// Key facts of listings and whether each is on the market.
+    /// Key facts of listings and whether each may be alerted.
     fn listing_summaries(
         &mut self,
         ids: &[i64],
-    ) -> QueryResult<HashMap<i64, (ListingSummary, bool)>>;
+    ) -> QueryResult<HashMap<i64, (ListingSummary, Availability)>>;
     /// Names of saved searches.
     fn search_names(&mut self, ids: &[i64]) -> QueryResult<HashMap<i64, String>>;
 }
@@ -1067,7 +1090,7 @@ crate::impl_for_backends!(DeliveryStore {
     fn listing_summaries(
         &mut self,
         ids: &[i64],
-    ) -> QueryResult<HashMap<i64, (ListingSummary, bool)>> {
+    ) -> QueryResult<HashMap<i64, (ListingSummary, Availability)>> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
@@ -1082,6 +1105,7 @@ crate::impl_for_backends!(DeliveryStore {
             Option<i32>,
             Option<f64>,
             String,
+            Option<i64>,
         )> = listings::table
             .filter(listings::id.eq_any(ids))
             .select((
@@ -1094,11 +1118,12 @@ crate::impl_for_backends!(DeliveryStore {
                 listings::bedrooms,
                 listings::living_area,
                 listings::status,
+                listings::held_at,
             ))
             .load(self)?;
         Ok(rows
             .into_iter()
-            .map(|(id, title, city, district, price, currency, bedrooms, living_area, status)| {
+            .map(|(id, title, city, district, price, currency, bedrooms, living_area, status, held_at)| {
                 (
                     id,
                     (
@@ -1112,7 +1137,13 @@ crate::impl_for_backends!(DeliveryStore {
                             bedrooms,
                             living_area,
                         },
-                        status == "active",
+                        if held_at.is_some() {
+                            Availability::Held
+                        } else if status == "active" {
+                            Availability::OnMarket
+                        } else {
+                            Availability::OffMarket
+                        },
                     ),
                 )
             })

@@ -5,6 +5,7 @@
 
 pub mod certs;
 pub mod jobs;
+pub mod revocation;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use crate::config::Config;
 use crate::db::DbConn;
 use crate::error::ApiError;
 pub use certs::{CertificateRow, CertificateStore, NewCertificate};
+pub use revocation::{Revocation, RevocationOutcome, RevokeError, revoke_family};
 pub use tokens::{TokenProblem, TokenStore};
 
 /// Environment variable holding the passphrase that encrypts the CA's private keys at rest.
@@ -27,6 +29,13 @@ pub const PASSPHRASE_ENV: &str = "PLATFORM_CA_PASSPHRASE";
 const SERVER_RENEW_DAYS: i64 = 30;
 /// Validity of the agency port's server certificate.
 const SERVER_VALIDITY_DAYS: u32 = 365;
+/// Certificates one desk (certificate lineage: its enrolment and renewals) may receive per
+/// [`RENEWAL_WINDOW_MS`], so a fresh desk may renew twice on its first day and an established
+/// one three times a day. A desk renews once per 60 days or so; more is a retry loop or someone
+/// else holding the desk's key.
+pub const CERTIFICATES_PER_WINDOW: usize = 3;
+/// The window of [`CERTIFICATES_PER_WINDOW`]: 24 hours.
+pub const RENEWAL_WINDOW_MS: i64 = 86_400_000;
 
 /// The CA and the server identity of one platform process.
 #[derive(Debug)]
@@ -171,6 +180,7 @@ impl Pki {
             };
             let agency = active_agency(c.find_agency(agency_id)?)?;
             let issued = self.issue_for(&agency, csr_pem)?;
+            refuse_known_key(c, &issued, "enrolment")?;
             c.insert_certificate(&NewCertificate {
                 issued: &issued,
                 agency_id: Some(agency.id),
@@ -200,6 +210,11 @@ impl Pki {
     /// Renewal over mutual TLS: a new certificate for a new key of the same agency. The old one
     /// stays valid until the new one is first used (then it is revoked as superseded), so a client
     /// that crashes before storing the new certificate is not locked out.
+    ///
+    /// Refused: a key the platform certified before (`renewal_same_key`), and a desk that received
+    /// [`CERTIFICATES_PER_WINDOW`] certificates in the last [`RENEWAL_WINDOW_MS`] (429). A renewal
+    /// replaces the current certificate's earlier renewals that were never used (revoked as
+    /// superseded), so a certificate has at most one unused renewal.
     pub fn renew(
         &self,
         conn: &mut DbConn,
@@ -208,8 +223,66 @@ impl Pki {
         csr_pem: &str,
     ) -> Result<(ca::Issued, Agency), ApiError> {
         crate::write_tx!(conn, |c| -> Result<_, ApiError> {
+            let now = crate::db::now_ms();
             let agency = active_agency(c.find_agency(agency_id)?)?;
+            c.lock_certificate(current_serial)?;
+            let current =
+                c.find_certificate(current_serial)?
+                    .ok_or_else(|| ApiError::Unauthenticated {
+                        code: "certificate_unknown",
+                        message: "this certificate is not in the platform's register; enrol again"
+                            .into(),
+                    })?;
+            if current.is_revoked() {
+                // Revoked after this request was authenticated (the lock above waited for it).
+                return Err(ApiError::Forbidden {
+                    code: "certificate_revoked",
+                    message: format!(
+                        "certificate {} was revoked ({}); ask the platform operator for a new enrolment token",
+                        current.serial,
+                        current
+                            .revocation_reason
+                            .as_deref()
+                            .unwrap_or("unspecified")
+                    ),
+                });
+            }
+            let recent =
+                c.certificates_in_lineage_since(current.desk(), now - RENEWAL_WINDOW_MS)?;
+            if recent.len() >= CERTIFICATES_PER_WINDOW {
+                let oldest = recent[recent.len() - CERTIFICATES_PER_WINDOW].created_at;
+                let wait_ms = u64::try_from(oldest + RENEWAL_WINDOW_MS - now).unwrap_or(0);
+                let wait_secs = wait_ms.div_ceil(1_000).max(1);
+                return Err(ApiError::RateLimited {
+                    message: format!(
+                        "this desk received {} certificates in the last 24 hours (enrolment and renewals), the most allowed; the next renewal is possible in {} minutes. Keep using the current certificate; if you did not ask for these renewals, the desk's key may be in other hands: tell the platform operator",
+                        recent.len(),
+                        wait_secs.div_ceil(60)
+                    ),
+                    retry_after_secs: wait_secs,
+                });
+            }
             let issued = self.issue_for(&agency, csr_pem)?;
+            refuse_known_key(c, &issued, "renewal")?;
+            let actor = Actor::Agency(agency.id);
+            let unused: Vec<CertificateRow> = c
+                .renewals_of(std::slice::from_ref(&current.serial))?
+                .into_iter()
+                .filter(|r| !r.is_revoked() && r.first_used_at.is_none())
+                .collect();
+            for earlier in unused {
+                c.revoke_certificate(&earlier.serial, ca::RevocationReason::Superseded)?;
+                c.audit(
+                    &actor,
+                    "cert.supersede",
+                    Some(&earlier.serial),
+                    serde_json::json!({
+                        "by": issued.serial,
+                        "why": "a newer renewal of the same certificate replaced it before its first use",
+                        "renewed_from": current.serial,
+                    }),
+                )?;
+            }
             c.insert_certificate(&NewCertificate {
                 issued: &issued,
                 agency_id: Some(agency.id),
@@ -217,10 +290,10 @@ impl Pki {
                 renewed_from: Some(current_serial),
             })?;
             c.audit(
-                &Actor::Agency(agency.id),
+                &actor,
                 "cert.renew",
                 Some(&issued.serial),
-                serde_json::json!({"agency_id": agency.id, "renewed_from": current_serial, "not_after": issued.not_after.to_string()}),
+                serde_json::json!({"agency_id": agency.id, "renewed_from": current_serial, "lineage": current.desk(), "not_after": issued.not_after.to_string()}),
             )?;
             Ok((issued, agency))
         })
@@ -260,6 +333,7 @@ impl Pki {
                     .as_deref()
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(ca::RevocationReason::Unspecified),
+                invalidity_date: r.compromised_since.map(crate::listings::ms_to_time),
             })
             .collect();
         self.ca
@@ -287,6 +361,34 @@ pub fn enrolment_preview(conn: &mut DbConn, token: &str) -> Result<(Agency, i64)
         let expires_at = c.token_expiry(&token_hash)?.unwrap_or(now);
         let agency = active_agency(c.find_agency(agency_id)?)?;
         Ok((agency, expires_at))
+    })
+}
+
+/// Refuses a certificate for a public key the register already holds: a key is certified once,
+/// so a renewal really replaces the key and a key compromise names every certificate of it.
+fn refuse_known_key<C: CertificateStore>(
+    c: &mut C,
+    issued: &ca::Issued,
+    what: &str,
+) -> Result<(), ApiError> {
+    let Some(key) = certs::key_sha256(&issued.der) else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "the CA issued a certificate it cannot parse"
+        )));
+    };
+    if c.certificates_with_key(&key)?.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Invalid {
+        code: if what == "renewal" {
+            "renewal_same_key"
+        } else {
+            "key_already_certified"
+        },
+        message: format!(
+            "the certificate request carries a public key the platform has certified before; a {what} needs a new key pair: make one and send a request for it"
+        ),
+        field: Some("csr".into()),
     })
 }
 
@@ -322,6 +424,10 @@ fn token_error(problem: TokenProblem) -> ApiError {
         TokenProblem::Expired => (
             "token_expired",
             "this enrolment token has expired (tokens last 7 days); ask the platform operator for a new one",
+        ),
+        TokenProblem::Voided => (
+            "token_voided",
+            "this enrolment token was replaced by a newer one for the same agency; use the newest token the platform operator gave you, or ask for a new one",
         ),
     };
     ApiError::Forbidden {

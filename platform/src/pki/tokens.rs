@@ -1,5 +1,6 @@
 //! One-time enrolment tokens. An operator's approval creates one; the agency's client sends it
-//! with its first CSR. Only the token's SHA-256 is stored, so a database reader cannot enrol.
+//! with its first CSR. Only the token's SHA-256 is stored, so a database reader cannot enrol. A
+//! new token voids the agency's older unused ones, so at most one token per agency is usable.
 
 use base64::Engine;
 use diesel::prelude::*;
@@ -18,6 +19,19 @@ pub enum TokenProblem {
     Used,
     /// Older than [`TOKEN_LIFETIME_MS`].
     Expired,
+    /// Replaced by a newer token for the same agency before it was used.
+    Voided,
+}
+
+/// An unused, unexpired token, as the operator sees it (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, serde::Serialize)]
+pub struct PendingToken {
+    /// Row id.
+    pub id: i64,
+    /// Issued at (ms).
+    pub created_at: i64,
+    /// Stops working at (ms).
+    pub expires_at: i64,
 }
 
 /// A fresh random token (256 bits, URL-safe base64) and its stored hash.
@@ -51,6 +65,10 @@ pub trait TokenStore {
     fn mark_token_used(&mut self, token_id: i64, serial: &str, now_ms: i64) -> QueryResult<bool>;
     /// When the token with this hash expires (ms), if it exists.
     fn token_expiry(&mut self, token_hash: &str) -> QueryResult<Option<i64>>;
+    /// Voids the agency's unused, unexpired, not yet voided tokens; returns how many.
+    fn void_unused_tokens(&mut self, agency_id: i64, now_ms: i64) -> QueryResult<usize>;
+    /// The agency's tokens that still work at `now_ms`, oldest first.
+    fn pending_tokens(&mut self, agency_id: i64, now_ms: i64) -> QueryResult<Vec<PendingToken>>;
 }
 
 crate::impl_for_backends!(TokenStore {
@@ -73,21 +91,24 @@ crate::impl_for_backends!(TokenStore {
         token_hash: &str,
         now_ms: i64,
     ) -> QueryResult<Result<(i64, i64), TokenProblem>> {
-        let row: Option<(i64, i64, i64, Option<i64>)> = enrolment_tokens::table
+        #[allow(clippy::type_complexity)]
+        let row: Option<(i64, i64, i64, Option<i64>, Option<i64>)> = enrolment_tokens::table
             .filter(enrolment_tokens::token_hash.eq(token_hash))
             .select((
                 enrolment_tokens::id,
                 enrolment_tokens::agency_id,
                 enrolment_tokens::expires_at,
                 enrolment_tokens::used_at,
+                enrolment_tokens::voided_at,
             ))
             .first(self)
             .optional()?;
         Ok(match row {
             None => Err(TokenProblem::Unknown),
-            Some((_, _, _, Some(_))) => Err(TokenProblem::Used),
-            Some((_, _, expires, None)) if expires <= now_ms => Err(TokenProblem::Expired),
-            Some((id, agency, _, None)) => Ok((id, agency)),
+            Some((_, _, _, Some(_), _)) => Err(TokenProblem::Used),
+            Some((_, _, _, None, Some(_))) => Err(TokenProblem::Voided),
+            Some((_, _, expires, None, None)) if expires <= now_ms => Err(TokenProblem::Expired),
+            Some((id, agency, _, None, None)) => Ok((id, agency)),
         })
     }
 
@@ -95,7 +116,8 @@ crate::impl_for_backends!(TokenStore {
         let n = diesel::update(
             enrolment_tokens::table
                 .find(token_id)
-                .filter(enrolment_tokens::used_at.is_null()),
+                .filter(enrolment_tokens::used_at.is_null())
+                .filter(enrolment_tokens::voided_at.is_null()),
         )
         .set((
             enrolment_tokens::used_at.eq(now_ms),
@@ -111,6 +133,33 @@ crate::impl_for_backends!(TokenStore {
             .select(enrolment_tokens::expires_at)
             .first(self)
             .optional()
+    }
+
+    fn void_unused_tokens(&mut self, agency_id: i64, now_ms: i64) -> QueryResult<usize> {
+        diesel::update(
+            enrolment_tokens::table
+                .filter(enrolment_tokens::agency_id.eq(agency_id))
+                .filter(enrolment_tokens::used_at.is_null())
+                .filter(enrolment_tokens::voided_at.is_null())
+                .filter(enrolment_tokens::expires_at.gt(now_ms)),
+        )
+        .set(enrolment_tokens::voided_at.eq(now_ms))
+        .execute(self)
+    }
+
+    fn pending_tokens(&mut self, agency_id: i64, now_ms: i64) -> QueryResult<Vec<PendingToken>> {
+        enrolment_tokens::table
+            .filter(enrolment_tokens::agency_id.eq(agency_id))
+            .filter(enrolment_tokens::used_at.is_null())
+            .filter(enrolment_tokens::voided_at.is_null())
+            .filter(enrolment_tokens::expires_at.gt(now_ms))
+            .order(enrolment_tokens::id.asc())
+            .select((
+                enrolment_tokens::id,
+                enrolment_tokens::created_at,
+                enrolment_tokens::expires_at,
+            ))
+            .load(self)
     }
 });
 
@@ -153,6 +202,39 @@ mod tests {
                 c.check_token(&hash(&token), now).unwrap(),
                 Err(TokenProblem::Used)
             );
+        });
+    });
+
+    crate::db_test!(a_void_token_stops_working_and_used_ones_stay_used, |db| {
+        let mut conn = db.get().unwrap();
+        let agency = crate::testing::fixtures::active_agency_with_certificate(&mut conn, "Void").0;
+        let other = crate::testing::fixtures::active_agency_with_certificate(&mut conn, "Other").0;
+        let (used, used_hash) = generate();
+        let (old, old_hash) = generate();
+        let (theirs, theirs_hash) = generate();
+        crate::with_conn!(&mut conn, |c| {
+            let now = crate::db::now_ms();
+            c.insert_token(agency.id, &used_hash).unwrap();
+            let (id, _) = c.check_token(&hash(&used), now).unwrap().unwrap();
+            assert!(c.mark_token_used(id, "ab", now).unwrap());
+            c.insert_token(agency.id, &old_hash).unwrap();
+            c.insert_token(other.id, &theirs_hash).unwrap();
+            assert_eq!(c.pending_tokens(agency.id, now).unwrap().len(), 1);
+
+            assert_eq!(c.void_unused_tokens(agency.id, now).unwrap(), 1);
+            assert_eq!(
+                c.check_token(&hash(&old), now).unwrap(),
+                Err(TokenProblem::Voided)
+            );
+            assert_eq!(
+                c.check_token(&hash(&used), now).unwrap(),
+                Err(TokenProblem::Used),
+                "a used token stays used"
+            );
+            assert!(c.pending_tokens(agency.id, now).unwrap().is_empty());
+            // Another agency's token is untouched.
+            assert!(c.check_token(&hash(&theirs), now).unwrap().is_ok());
+            assert_eq!(c.pending_tokens(other.id, now).unwrap().len(), 1);
         });
     });
 }

@@ -593,6 +593,9 @@ pub struct ListingPage {
     pub agency: String,
     /// The signature check.
     pub signature: SignatureCheck,
+    /// When the listing is held because its agency's signing key was reported compromised: the
+    /// date of that report; the page says so instead of the signature check.
+    pub held_since: Option<String>,
     /// Not active: sold, rented, withdrawn.
     pub status_note: Option<String>,
     /// Signed in (may dismiss).
@@ -694,6 +697,7 @@ async fn listing_page(
             .collect(),
         agency,
         signature,
+        held_since: row.held_at.map(pages::date),
         status_note,
         signed_in: visitor.user.is_some(),
         dismissed,

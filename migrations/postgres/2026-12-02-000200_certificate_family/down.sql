@@ -1,0 +1,12 @@
+ALTER TABLE enrolment_tokens DROP COLUMN voided_at;
+DROP INDEX listings_cert_serial;
+ALTER TABLE listings DROP COLUMN held_at;
+DELETE FROM counters WHERE name = 'certificate_events';
+DROP TABLE certificate_events;
+DROP INDEX certificates_key;
+DROP INDEX certificates_lineage;
+DROP INDEX certificates_renewed_from;
+ALTER TABLE certificates DROP COLUMN compromised_since;
+ALTER TABLE certificates DROP COLUMN first_used_at;
+ALTER TABLE certificates DROP COLUMN key_sha256;
+ALTER TABLE certificates DROP COLUMN lineage;

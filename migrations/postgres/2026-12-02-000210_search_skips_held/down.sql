@@ -1,0 +1,14 @@
+DROP INDEX listings_search;
+DROP INDEX listings_active_city_newest;
+DROP INDEX listings_active_city_price;
+DROP INDEX listings_active_city_district;
+DROP INDEX listings_active_newest;
+DROP INDEX listings_active_price;
+DROP INDEX listings_active_type_price;
+CREATE INDEX listings_search ON listings (status, transaction_type, city_key, price);
+CREATE INDEX listings_active_city_newest ON listings (status, city_key, created_at, id);
+CREATE INDEX listings_active_city_price ON listings (status, city_key, price, id);
+CREATE INDEX listings_active_city_district ON listings (status, city_key, district_key, price);
+CREATE INDEX listings_active_newest ON listings (status, created_at, id);
+CREATE INDEX listings_active_price ON listings (status, price, id);
+CREATE INDEX listings_active_type_price ON listings (status, transaction_type, price);
