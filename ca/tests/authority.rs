@@ -375,11 +375,13 @@ fn revoke_two(ca: &CertificateAuthority) -> (String, Vec<RevokedEntry>) {
             serial: a.serial,
             revoked_at: now - Duration::hours(1),
             reason: RevocationReason::KeyCompromise,
+            invalidity_date: Some(now - Duration::days(2)),
         },
         RevokedEntry {
             serial: b.serial,
             revoked_at: now,
             reason: RevocationReason::Superseded,
+            invalidity_date: None,
         },
     ];
     let crl = ca
@@ -409,6 +411,18 @@ fn crl_lists_the_revoked_serials() {
         .map(|r| r.reason_code().unwrap().1.0)
         .collect();
     assert_eq!(codes, vec![1, 4]);
+    let invalidity: Vec<bool> = crl
+        .iter_revoked_certificates()
+        .map(|r| {
+            r.extensions().iter().any(|e| {
+                matches!(
+                    e.parsed_extension(),
+                    x509_parser::extensions::ParsedExtension::InvalidityDate(_)
+                )
+            })
+        })
+        .collect();
+    assert_eq!(invalidity, vec![true, false]);
     assert_eq!(crl.crl_number().map(|n| n.to_string()), Some("7".into()));
     let (_, issuing) = x509_parser::parse_x509_certificate(ca.issuing_der()).unwrap();
     crl.verify_signature(issuing.public_key()).unwrap();
@@ -419,6 +433,7 @@ fn crl_lists_the_revoked_serials() {
         serial: "not hex".into(),
         revoked_at: now,
         reason: RevocationReason::Unspecified,
+        invalidity_date: None,
     };
     assert!(ca.crl_pem(&[bad], 1, now, now + Duration::days(1)).is_err());
 }

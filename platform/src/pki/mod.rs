@@ -260,6 +260,7 @@ impl Pki {
                     .as_deref()
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(ca::RevocationReason::Unspecified),
+                invalidity_date: None,
             })
             .collect();
         self.ca
