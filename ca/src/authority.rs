@@ -876,13 +876,14 @@ fn clamp_validity(
     issuer_not_after: OffsetDateTime,
     issuer_role: &str,
 ) -> Result<(OffsetDateTime, OffsetDateTime), CaError> {
-    let not_after = not_after.min(issuer_not_after);
-    if not_after <= not_before || not_after <= OffsetDateTime::now_utc() {
+    let clamped = not_after.min(issuer_not_after);
+    if clamped <= not_before {
         return Err(CaError::Certificate(format!(
-            "the {issuer_role} expires at {issuer_not_after}: it cannot issue a certificate that \
-             is valid now; roll over to a new issuing CA (platform ca rollover)"
+            "the {issuer_role} expires at {issuer_not_after}, before the certificate would start: \
+             roll over to a new issuing CA (platform ca rollover)"
         )));
     }
+    let not_after = clamped;
     Ok((not_before, not_after))
 }
 

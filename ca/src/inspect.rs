@@ -238,6 +238,11 @@ pub fn parse_chain_pem(pem: &str) -> Result<Vec<Vec<u8>>, CaError> {
     Ok(ders)
 }
 
+/// True when the certificate `cert_der` is signed by the key of the certificate `issuer_der`.
+pub fn is_signed_by(cert_der: &[u8], issuer_der: &[u8]) -> bool {
+    crate::authority::verify_signed_by(cert_der, issuer_der).is_ok()
+}
+
 /// Lowercase hex of a serial number with leading zero bytes stripped
 /// (a zero serial gives "00").
 pub fn serial_hex(bytes: &[u8]) -> String {

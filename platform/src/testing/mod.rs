@@ -43,7 +43,8 @@ pub fn app_state(db: &crate::db::Db) -> (tempfile::TempDir, crate::state::AppSta
         data_dir: dir.path().to_owned(),
         ..Default::default()
     };
-    let pki = crate::pki::Pki::open(&config).expect("certificate authority");
+    let mut conn = db.get().expect("database connection");
+    let pki = crate::pki::Pki::open(&config, &mut conn).expect("certificate authority");
     let state = crate::state::AppState::new(config, db.clone(), std::sync::Arc::new(pki));
     (dir, state)
 }
