@@ -260,3 +260,123 @@ pub fn sign_root_crl(
         Ok(row)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{NewCertificate, Pki};
+    use ca::inspect::Fingerprint;
+
+    fn crl_serials(pem: &str) -> (u64, Vec<String>) {
+        let der = pem::parse(pem).unwrap().into_contents();
+        let (_, crl) = x509_parser::parse_x509_crl(&der).unwrap();
+        let number = crl
+            .crl_number()
+            .map(|n| n.to_string().parse().unwrap())
+            .unwrap();
+        let serials = crl
+            .iter_revoked_certificates()
+            .map(|r| ca::inspect::serial_hex(r.raw_serial()))
+            .collect();
+        (number, serials)
+    }
+
+    fn register(conn: &mut DbConn, ca: &ca::CertificateAuthority, agency_id: i64) -> String {
+        let key = ca::keys::PrivateKey::generate_p256().unwrap();
+        let issued = ca
+            .issue_client(
+                &key.csr_pem("desk").unwrap(),
+                &ca::ClientProfile::new(agency_id.to_string(), "Acme", 90),
+            )
+            .unwrap();
+        crate::with_conn!(conn, |c| c.insert_certificate(&NewCertificate {
+            issued: &issued,
+            agency_id: Some(agency_id),
+            kind: crate::pki::certs::KIND_CLIENT,
+            renewed_from: None,
+        }))
+        .unwrap();
+        issued.serial
+    }
+
+    fn revoke(conn: &mut DbConn, serial: &str) {
+        crate::with_conn!(conn, |c| c
+            .revoke_certificate(serial, ca::RevocationReason::KeyCompromise))
+        .unwrap()
+        .unwrap();
+    }
+
+    crate::db_test!(crl_numbers_go_up_with_each_revocation_and_only_then, |db| {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = crate::config::Config {
+            data_dir: tmp.path().to_owned(),
+            ..Default::default()
+        };
+        let mut conn = db.get().unwrap();
+        let pki = Pki::open(&config, &mut conn).unwrap();
+        let (agency, _) =
+            crate::testing::fixtures::active_agency_with_certificate(&mut conn, "Acme");
+        let a = register(&mut conn, pki.ca(), agency.id);
+        let b = register(&mut conn, pki.ca(), agency.id);
+        // A certificate of another CA in the register (it cannot be on this CA's CRL).
+        let foreign_dir = tempfile::tempdir().unwrap();
+        let foreign =
+            ca::CertificateAuthority::load_or_create(foreign_dir.path(), "Other", None).unwrap();
+        let c = register(&mut conn, &foreign, agency.id);
+        revoke(&mut conn, &c);
+
+        let (first, listed) = crl_serials(&pki.crl_pem(&mut conn).unwrap());
+        assert!(listed.is_empty(), "{listed:?}");
+        assert!(
+            first > 1_700_000_000,
+            "numbers continue above the Unix seconds used before: {first}"
+        );
+        // Nothing changed: the same CRL, the same number, no new signature.
+        let again = pki.crl_pem(&mut conn).unwrap();
+        assert_eq!(crl_serials(&again).0, first);
+        let signed = |conn: &mut DbConn| {
+            crate::with_conn!(conn, |c| c.audit_entries(Some("crl.sign"), 100))
+                .unwrap()
+                .len()
+        };
+        let signatures = signed(&mut conn);
+
+        revoke(&mut conn, &a);
+        let (second, listed) = crl_serials(&pki.crl_pem(&mut conn).unwrap());
+        assert!(second > first, "{second} > {first}");
+        assert_eq!(listed, vec![a.clone()]);
+        assert_eq!(signed(&mut conn), signatures + 1);
+
+        revoke(&mut conn, &b);
+        let (third, mut listed) = crl_serials(&pki.crl_pem(&mut conn).unwrap());
+        assert!(third > second);
+        listed.sort();
+        let mut want = vec![a.clone(), b.clone()];
+        want.sort();
+        assert_eq!(listed, want);
+
+        // Past half its life, it is signed again with a higher number.
+        crate::with_conn!(&mut conn, |c| {
+            use crate::db::schema::ca_crls;
+            use diesel::prelude::*;
+            let now = crate::db::now_ms();
+            diesel::update(ca_crls::table.find(Fingerprint::of(pki.ca().issuing_der()).to_hex()))
+                .set((
+                    ca_crls::this_update.eq(now - 13 * 3_600_000),
+                    ca_crls::next_update.eq(now + 11 * 3_600_000),
+                ))
+                .execute(c)
+                .unwrap();
+        });
+        let (fourth, listed) = crl_serials(&pki.crl_pem(&mut conn).unwrap());
+        assert!(fourth > third);
+        assert_eq!(listed.len(), 2);
+
+        // The root's CRL was signed when the CA was created (its key is online) and is not due.
+        let root = pki.root_crl(&mut conn).unwrap();
+        assert!(!root_crl_due(pki.ca(), &mut conn).unwrap());
+        let (number, listed) = crl_serials(&root.pem);
+        assert!(number < first && listed.is_empty());
+        assert!(root.next_update - root.this_update >= 364 * 86_400_000);
+    });
+}

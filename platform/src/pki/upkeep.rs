@@ -287,7 +287,7 @@ mod tests {
         let warnings = expiry_warnings(&close, now);
         let roles: Vec<&str> = warnings.iter().map(|w| w.role).collect();
         assert_eq!(roles, ["server", "issuing", "root", "root_crl"]);
-        assert_eq!(warnings[0].days_left, 12);
+        assert_eq!(warnings[0].days_left, 13);
         assert!(
             warnings[1].message.contains("platform ca rollover"),
             "{}",
