@@ -17,7 +17,7 @@ const ENCRYPTED_LABEL: &str = "ENCRYPTED PRIVATE KEY";
 
 /// PBKDF2-HMAC-SHA256 iterations of [`KdfCost::CA`]: about one second on the reference machine
 /// (2-core AMD EPYC, release build; see docs/benchmarks.md, "Key encryption").
-pub const CA_PBKDF2_ITERATIONS: u32 = 6_000_000;
+pub const CA_PBKDF2_ITERATIONS: u32 = 8_000_000;
 
 /// How expensive it is to derive, from a passphrase, the key that encrypts a private key
 /// (PBES2, AES-256-CBC). Both kinds are read by `openssl pkey`.
