@@ -223,9 +223,10 @@ pub fn ca(config: &Config, cmd: CaCommand, json: bool) -> anyhow::Result<()> {
             let r = ops::remove_root(config, &mut conn, yes)?;
             print(json, &r, || {
                 format!(
-                    "root key removed from {}; the root is offline (export of {}); the platform keeps issuing with the issuing CA",
+                    "root key removed from {}; the root is offline (export of {}); the platform keeps issuing with the issuing CA\nthe root's CRL was signed again: sign it with the export before {} (platform ca sign-root-crl --root-key FILE)",
                     r.removed.display(),
-                    r.exported_at
+                    r.exported_at,
+                    r.root_crl_next_update
                 )
             });
         }

@@ -560,10 +560,13 @@ fn the_root_key_goes_offline_and_comes_back_for_a_rollover_with_overlap() {
     let (ok, _, err) = app.cli(["ca", "remove-root"]);
     assert!(!ok.success() && err.contains("--yes"), "{err}");
     assert!(data.join("ca/root.key").exists());
-    let (ok, out, err) = app.cli(["ca", "remove-root", "--yes"]);
-    assert!(ok.success(), "{err}");
-    assert!(out.contains("offline"), "{out}");
+    let removed = app.cli_json(&["ca", "remove-root", "--yes"]);
     assert!(!data.join("ca/root.key").exists());
+    let offline_root_crl = removed["root_crl_number"].as_u64().unwrap();
+    assert!(
+        offline_root_crl > first_root_crl,
+        "signed afresh as the root goes offline"
+    );
     let status = app.cli_json(&["ca", "status"]);
     assert_eq!(status["certificates"][0]["role"], "root");
     assert_eq!(status["certificates"][0]["key"], "offline");
@@ -586,7 +589,7 @@ fn the_root_key_goes_offline_and_comes_back_for_a_rollover_with_overlap() {
             &format!("{}/ca/root-crl.der", app.agency_url())
         ))
         .0,
-        first_root_crl,
+        offline_root_crl,
         "the root's CRL stays published while the root is offline"
     );
 
@@ -622,7 +625,7 @@ fn the_root_key_goes_offline_and_comes_back_for_a_rollover_with_overlap() {
     let (status, out, err) = roller(passphrase);
     assert!(status.success(), "{err}");
     let rolled: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert!(rolled["root_crl_number"].as_i64().unwrap() > first_root_crl as i64);
+    assert!(rolled["root_crl_number"].as_u64().unwrap() > offline_root_crl);
     assert!(
         !data.join("ca/root.key").exists(),
         "the root key is never written"
@@ -911,4 +914,110 @@ fn production_refuses_unencrypted_keys_until_they_are_encrypted() {
         );
         assert!(ok, "openssl reads the encrypted key: {text}");
     }
+}
+
+#[test]
+fn custody_commands_refuse_clearly() {
+    let app = platform()
+        .env("PLATFORM_CA_PASSPHRASE", "the server's own passphrase")
+        .spawn()
+        .expect("platform starts");
+    let one_line = |(status, _out, err): (std::process::ExitStatus, String, String),
+                    needle: &str| {
+        assert!(!status.success(), "should fail: {err}");
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+        assert_eq!(errors.len(), 1, "{err}");
+        assert!(errors[0].contains(needle), "{needle:?} in {err}");
+    };
+    let export = app.data_dir.parent().unwrap().join("root.pem");
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let mut b = beside(&app, None).env("PLATFORM_CA_PASSPHRASE", "the server's own passphrase");
+        for (k, v) in env {
+            b = b.env(k, *v);
+        }
+        b.run_to_exit(args, Duration::from_secs(120)).unwrap()
+    };
+    let out = export.to_str().unwrap();
+
+    // The export passphrase must not be the server's.
+    one_line(
+        run(
+            &[(
+                "PLATFORM_CA_EXPORT_PASSPHRASE",
+                "the server's own passphrase",
+            )],
+            &["ca", "export-root", "--out", out],
+        ),
+        "must differ from PLATFORM_CA_PASSPHRASE",
+    );
+    assert!(!export.exists());
+    // Another CA's root key is not accepted for a rollover.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other =
+        ca::CertificateAuthority::load_or_create(other_dir.path(), "Elsewhere", None).unwrap();
+    let foreign_export = other
+        .export_root(
+            &other.root_key(None).unwrap(),
+            "foreign export passphrase",
+            ca::keys::KdfCost::Pbkdf2Sha256 { iterations: 1_000 },
+        )
+        .unwrap();
+    let foreign = app.data_dir.parent().unwrap().join("foreign.pem");
+    std::fs::write(&foreign, foreign_export.as_bytes()).unwrap();
+    let issuing_before = std::fs::read(app.data_dir.join("ca/issuing.crt")).unwrap();
+    one_line(
+        run(
+            &[("PLATFORM_CA_EXPORT_PASSPHRASE", "foreign export passphrase")],
+            &["ca", "rollover", "--root-key", foreign.to_str().unwrap()],
+        ),
+        "not the key of the root CA",
+    );
+    assert_eq!(
+        std::fs::read(app.data_dir.join("ca/issuing.crt")).unwrap(),
+        issuing_before,
+        "nothing rolled over"
+    );
+    one_line(
+        run(
+            &[],
+            &["ca", "rollover", "--root-key", "/nonexistent/root.pem"],
+        ),
+        "cannot read the root key file /nonexistent/root.pem",
+    );
+
+    // Offline root: nothing to export, nothing to remove, the CRL needs the export.
+    let (status, _, err) = run(
+        &[("PLATFORM_CA_EXPORT_PASSPHRASE", "the export passphrase")],
+        &["ca", "export-root", "--out", out],
+    );
+    assert!(status.success(), "{err}");
+    let (status, out_text, err) = run(&[], &["ca", "remove-root", "--yes"]);
+    assert!(status.success(), "{err}");
+    assert!(out_text.contains("sign-root-crl"), "{out_text}");
+    let again = app.data_dir.parent().unwrap().join("again.pem");
+    one_line(
+        run(
+            &[("PLATFORM_CA_EXPORT_PASSPHRASE", "the export passphrase")],
+            &["ca", "export-root", "--out", again.to_str().unwrap()],
+        ),
+        "already offline",
+    );
+    assert!(!again.exists());
+    one_line(run(&[], &["ca", "remove-root", "--yes"]), "already offline");
+    one_line(run(&[], &["ca", "sign-root-crl"]), "--root-key FILE");
+    let (status, out_text, err) = run(
+        &[("PLATFORM_CA_EXPORT_PASSPHRASE", "the export passphrase")],
+        &["ca", "sign-root-crl", "--root-key", out, "--json"],
+    );
+    assert!(status.success(), "{err}");
+    let signed: serde_json::Value = serde_json::from_str(&out_text).unwrap();
+    let root_crl = ok_download(
+        &fetch_root(&app.agency_url()),
+        &format!("{}/ca/root-crl.der", app.agency_url()),
+    );
+    assert_eq!(
+        crl_content(&root_crl).0,
+        signed["crl_number"].as_u64().unwrap(),
+        "the running platform serves the CRL just signed"
+    );
 }

@@ -397,10 +397,15 @@ pub struct RootRemoved {
     pub exported_at: String,
     /// The key file removed.
     pub removed: PathBuf,
+    /// The number of the root's CRL signed just before.
+    pub root_crl_number: i64,
+    /// When that CRL must be signed again.
+    pub root_crl_next_update: String,
 }
 
-/// Removes the root key from the CA directory (audited `ca.remove_root`). Refused without `yes`,
-/// when the root key is not there, or when no export of it was recorded.
+/// Removes the root key from the CA directory (audited `ca.remove_root`), after signing the
+/// root's CRL one last time (valid a year). Refused without `yes`, when the root key is not
+/// there, or when no export of it was recorded.
 pub fn remove_root(config: &Config, conn: &mut DbConn, yes: bool) -> anyhow::Result<RootRemoved> {
     let pki = Pki::open(config, conn)?;
     let ca = pki.ca();
@@ -426,6 +431,12 @@ pub fn remove_root(config: &Config, conn: &mut DbConn, yes: bool) -> anyhow::Res
             ms(exported_at)
         );
     }
+    // The root's CRL starts a fresh year as the root goes offline.
+    let root_key = ca
+        .root_key(custody::passphrase_from_env().as_deref())
+        .context("the root key in the CA directory")?;
+    let root_crl = crl::sign_root_crl(ca, &root_key, conn, &crate::admin::operator())?;
+    drop(root_key);
     let removed = ca.dir().join("root.key");
     let fingerprint = ca.root_fingerprint().to_hex();
     crate::write_tx!(conn, |c| -> anyhow::Result<()> {
@@ -442,6 +453,8 @@ pub fn remove_root(config: &Config, conn: &mut DbConn, yes: bool) -> anyhow::Res
         root_fingerprint: ca.root_fingerprint().to_string(),
         exported_at: ms(exported_at),
         removed,
+        root_crl_number: root_crl.crl_number,
+        root_crl_next_update: ms(root_crl.next_update),
     })
 }
 

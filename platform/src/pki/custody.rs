@@ -536,7 +536,7 @@ fn finish_staged_creation(
 }
 
 /// Records root, current issuing CA and retired issuing CAs of `ca`, audited as `action`.
-fn record_new_ca(
+pub(crate) fn record_new_ca(
     conn: &mut DbConn,
     ca: &ca::CertificateAuthority,
     action: &str,
