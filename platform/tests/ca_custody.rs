@@ -1021,3 +1021,84 @@ fn custody_commands_refuse_clearly() {
         "the running platform serves the CRL just signed"
     );
 }
+
+#[test]
+fn a_running_node_accepts_a_new_issuing_ca_made_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let old_node = platform()
+        .data_dir(dir.path().join("old"))
+        .database_url(&url)
+        .args(["--ca-check-interval-secs", "1"])
+        .spawn()
+        .expect("first node");
+    let a = enrolled(&old_node, "Acme Homes", "AMI-1");
+    let root = a.root_pem.clone();
+
+    // The rollover is made on the first node's CA directory, which a second node then uses.
+    let export = dir.path().join("root.pem");
+    let passphrase = "the export passphrase";
+    let (status, _, err) = beside(&old_node, Some(&url))
+        .env("PLATFORM_CA_EXPORT_PASSPHRASE", passphrase)
+        .run_to_exit(
+            ["ca", "export-root", "--out", export.to_str().unwrap()],
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    assert!(status.success(), "{err}");
+    let (status, _, err) = beside(&old_node, Some(&url))
+        .env("PLATFORM_CA_EXPORT_PASSPHRASE", passphrase)
+        .run_to_exit(
+            ["ca", "rollover", "--root-key", export.to_str().unwrap()],
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    assert!(status.success(), "{err}");
+    let new_dir = dir.path().join("new");
+    copy_dir(&old_node.data_dir.join("ca"), &new_dir.join("ca"));
+    let new_node = platform()
+        .data_dir(&new_dir)
+        .database_url(&url)
+        .spawn()
+        .expect("second node, with the new CA directory");
+    let mut c = enrolled(&new_node, "Casa Nova", "CN-3");
+    let new_issuing = ok_download(&root, &format!("{}/ca/issuing.der", new_node.agency_url()));
+    assert_eq!(
+        ca::inspect::parse_chain_pem(&c.chain_pem).unwrap()[1],
+        new_issuing
+    );
+
+    // The node that was not restarted still issues from the old CA, yet accepts the new one's
+    // certificates after its next upkeep run, and the old certificates on the new node.
+    let old_issuing = ok_download(&root, &format!("{}/ca/issuing.der", old_node.agency_url()));
+    assert_ne!(old_issuing, new_issuing);
+    c.base_url = old_node.agency_url();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = c.get("/api/v1/agency");
+        if status == 200 {
+            break;
+        }
+        assert_eq!(
+            body["error"]["code"], "certificate_unknown_issuer",
+            "{body}"
+        );
+        assert!(Instant::now() < deadline, "still refused: {body}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let mut a_on_new = a;
+    a_on_new.base_url = new_node.agency_url();
+    assert_eq!(a_on_new.get("/api/v1/agency").0, 200);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
