@@ -4,7 +4,8 @@ use std::fmt;
 use std::net::IpAddr;
 
 use time::OffsetDateTime;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
+use x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS;
 
 use crate::CaError;
 use crate::keys::KeyAlgorithm;
@@ -97,6 +98,14 @@ pub struct CertificateInfo {
     pub key_algorithm: Option<KeyAlgorithm>,
     /// The public key as DER SubjectPublicKeyInfo.
     pub spki_der: Vec<u8>,
+    /// The subject key identifier, when present.
+    pub subject_key_id: Option<Vec<u8>>,
+    /// The authority key identifier's key id (names the issuer's key), when present.
+    pub authority_key_id: Option<Vec<u8>>,
+    /// URIs of the CRL distribution points.
+    pub crl_urls: Vec<String>,
+    /// URIs of the CA issuers in the authority information access extension.
+    pub ca_issuer_urls: Vec<String>,
     /// The whole certificate, DER.
     pub der: Vec<u8>,
 }
@@ -142,6 +151,10 @@ pub fn parse_certificate_der(der: &[u8]) -> Result<CertificateInfo, CaError> {
         eku_server_auth: false,
         key_algorithm: crate::sign::spki_key_algorithm(cert.public_key()),
         spki_der: cert.public_key().raw.to_vec(),
+        subject_key_id: None,
+        authority_key_id: None,
+        crl_urls: Vec::new(),
+        ca_issuer_urls: Vec::new(),
         der: der.to_vec(),
     };
     for ext in cert.extensions() {
@@ -163,6 +176,32 @@ pub fn parse_certificate_der(der: &[u8]) -> Result<CertificateInfo, CaError> {
             ParsedExtension::ExtendedKeyUsage(eku) => {
                 info.eku_client_auth |= eku.client_auth;
                 info.eku_server_auth |= eku.server_auth;
+            }
+            ParsedExtension::SubjectKeyIdentifier(id) => {
+                info.subject_key_id = Some(id.0.to_vec());
+            }
+            ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                info.authority_key_id = aki.key_identifier.as_ref().map(|id| id.0.to_vec());
+            }
+            ParsedExtension::CRLDistributionPoints(points) => {
+                for point in points.iter() {
+                    if let Some(DistributionPointName::FullName(names)) = &point.distribution_point
+                    {
+                        info.crl_urls.extend(names.iter().filter_map(|n| match n {
+                            GeneralName::URI(u) => Some((*u).to_string()),
+                            _ => None,
+                        }));
+                    }
+                }
+            }
+            ParsedExtension::AuthorityInfoAccess(aia) => {
+                for desc in &aia.accessdescs {
+                    if desc.access_method == OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS
+                        && let GeneralName::URI(u) = &desc.access_location
+                    {
+                        info.ca_issuer_urls.push((*u).to_string());
+                    }
+                }
             }
             _ => {}
         }
@@ -197,6 +236,11 @@ pub fn parse_chain_pem(pem: &str) -> Result<Vec<Vec<u8>>, CaError> {
         return Err(CaError::Pem("no CERTIFICATE block found".into()));
     }
     Ok(ders)
+}
+
+/// True when the certificate `cert_der` is signed by the key of the certificate `issuer_der`.
+pub fn is_signed_by(cert_der: &[u8], issuer_der: &[u8]) -> bool {
+    crate::authority::verify_signed_by(cert_der, issuer_der).is_ok()
 }
 
 /// Lowercase hex of a serial number with leading zero bytes stripped

@@ -15,11 +15,118 @@ const PLAIN_LABEL: &str = "PRIVATE KEY";
 /// PEM label of a passphrase-encrypted PKCS#8 private key.
 const ENCRYPTED_LABEL: &str = "ENCRYPTED PRIVATE KEY";
 
-/// scrypt cost used for encrypted keys: N = 2^14, r = 8, p = 1 (16 MiB), which
-/// `openssl pkey` accepts within its default scrypt memory limit.
-const SCRYPT_LOG_N: u8 = 14;
-const SCRYPT_R: u32 = 8;
-const SCRYPT_P: u32 = 1;
+/// PBKDF2-HMAC-SHA256 iterations of [`KdfCost::CA`]: about one second on the reference machine
+/// (2-core AMD EPYC, release build; see docs/benchmarks.md, "Key encryption").
+pub const CA_PBKDF2_ITERATIONS: u32 = 8_000_000;
+
+/// How expensive it is to derive, from a passphrase, the key that encrypts a private key
+/// (PBES2, AES-256-CBC). Both kinds are read by `openssl pkey`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KdfCost {
+    /// scrypt with N = 2^`log_n`, block size `r` and parallelism `p`. OpenSSL refuses scrypt
+    /// above 32 MiB of memory by default (N = 2^14, r = 8 uses 16 MiB), which caps the cost.
+    Scrypt {
+        /// log2 of the cost parameter N.
+        log_n: u8,
+        /// Block size.
+        r: u32,
+        /// Parallelism.
+        p: u32,
+    },
+    /// PBKDF2 with HMAC-SHA256 and this many iterations: no memory limit in any reader, so its
+    /// cost can be raised to what the keys deserve.
+    Pbkdf2Sha256 {
+        /// Iteration count.
+        iterations: u32,
+    },
+}
+
+impl KdfCost {
+    /// The desk's key (and [`PrivateKey::to_encrypted_pem`]): scrypt N = 2^14, r = 8, p = 1
+    /// (16 MiB, tens of milliseconds), unlocked at every start of the agency client.
+    pub const DESK: KdfCost = KdfCost::Scrypt {
+        log_n: 14,
+        r: 8,
+        p: 1,
+    };
+
+    /// The CA's keys: PBKDF2-HMAC-SHA256 with [`CA_PBKDF2_ITERATIONS`] (about a second per
+    /// guess on the reference machine).
+    pub const CA: KdfCost = KdfCost::Pbkdf2Sha256 {
+        iterations: CA_PBKDF2_ITERATIONS,
+    };
+}
+
+impl fmt::Display for KdfCost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KdfCost::Scrypt { log_n, r, p } => write!(f, "scrypt N=2^{log_n} r={r} p={p}"),
+            KdfCost::Pbkdf2Sha256 { iterations } => {
+                write!(f, "PBKDF2-HMAC-SHA256, {iterations} iterations")
+            }
+        }
+    }
+}
+
+/// How a private key file is protected at rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyProtection {
+    /// Unencrypted PKCS#8 ("PRIVATE KEY").
+    Plain,
+    /// Passphrase-encrypted PKCS#8, with its key derivation when it is one we know.
+    Encrypted(Option<KdfCost>),
+}
+
+impl KeyProtection {
+    /// How the key in `pem` is protected; an error when it is not a PKCS#8 key.
+    pub fn of_pem(pem: &str) -> Result<KeyProtection, CaError> {
+        let block = pem::parse(pem).map_err(|e| CaError::Pem(format!("private key: {e}")))?;
+        match block.tag() {
+            PLAIN_LABEL => Ok(KeyProtection::Plain),
+            ENCRYPTED_LABEL => {
+                let info = pkcs8::EncryptedPrivateKeyInfo::from_der(block.contents())
+                    .map_err(|e| CaError::Pem(format!("encrypted private key: {e}")))?;
+                let cost = match info.encryption_algorithm {
+                    pkcs8::pkcs5::EncryptionScheme::Pbes2(params) => match params.kdf {
+                        pkcs8::pkcs5::pbes2::Kdf::Pbkdf2(p)
+                            if p.prf == pkcs8::pkcs5::pbes2::Pbkdf2Prf::HmacWithSha256 =>
+                        {
+                            Some(KdfCost::Pbkdf2Sha256 {
+                                iterations: p.iteration_count,
+                            })
+                        }
+                        pkcs8::pkcs5::pbes2::Kdf::Scrypt(s) => Some(KdfCost::Scrypt {
+                            log_n: s.cost_parameter.trailing_zeros() as u8,
+                            r: u32::from(s.block_size),
+                            p: u32::from(s.parallelization),
+                        }),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                Ok(KeyProtection::Encrypted(cost))
+            }
+            other => Err(CaError::Pem(format!(
+                "expected a \"{PLAIN_LABEL}\" or \"{ENCRYPTED_LABEL}\" PEM block, found \"{other}\""
+            ))),
+        }
+    }
+
+    /// True for an encrypted key.
+    pub fn is_encrypted(self) -> bool {
+        matches!(self, KeyProtection::Encrypted(_))
+    }
+}
+
+impl fmt::Display for KeyProtection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyProtection::Plain => f.write_str("not encrypted"),
+            KeyProtection::Encrypted(Some(cost)) => write!(f, "encrypted ({cost})"),
+            KeyProtection::Encrypted(None) => f.write_str("encrypted"),
+        }
+    }
+}
 
 /// The key algorithms this CA generates and accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,19 +280,36 @@ impl PrivateKey {
     }
 
     /// The key as passphrase-encrypted PKCS#8 PEM ("ENCRYPTED PRIVATE KEY"),
-    /// PBES2 with scrypt (N = 2^14, r = 8, p = 1) and AES-256-CBC; readable by
-    /// `openssl pkey`.
+    /// PBES2 with scrypt (N = 2^14, r = 8, p = 1, [`KdfCost::DESK`]) and AES-256-CBC;
+    /// readable by `openssl pkey`.
     pub fn to_encrypted_pem(&self, passphrase: &str) -> Result<Zeroizing<String>, CaError> {
+        self.to_encrypted_pem_with(passphrase, KdfCost::DESK)
+    }
+
+    /// Like [`to_encrypted_pem`](Self::to_encrypted_pem) with the key derivation `cost`
+    /// ([`KdfCost::CA`] for the CA's keys).
+    pub fn to_encrypted_pem_with(
+        &self,
+        passphrase: &str,
+        cost: KdfCost,
+    ) -> Result<Zeroizing<String>, CaError> {
         let rng = SystemRandom::new();
         let mut salt = [0u8; 16];
         let mut iv = [0u8; 16];
         rng.fill(&mut salt)
             .and_then(|()| rng.fill(&mut iv))
             .map_err(|_| CaError::Rcgen("the system random generator failed".into()))?;
-        let scrypt = pkcs8::pkcs5::scrypt::Params::new(SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P, 32)
-            .map_err(|e| CaError::Rcgen(format!("scrypt parameters: {e}")))?;
-        let params = pkcs8::pkcs5::pbes2::Parameters::scrypt_aes256cbc(scrypt, &salt, &iv)
-            .map_err(|e| CaError::Rcgen(format!("PBES2 parameters: {e}")))?;
+        let params = match cost {
+            KdfCost::Scrypt { log_n, r, p } => {
+                let scrypt = pkcs8::pkcs5::scrypt::Params::new(log_n, r, p, 32)
+                    .map_err(|e| CaError::Rcgen(format!("scrypt parameters: {e}")))?;
+                pkcs8::pkcs5::pbes2::Parameters::scrypt_aes256cbc(scrypt, &salt, &iv)
+            }
+            KdfCost::Pbkdf2Sha256 { iterations } => {
+                pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(iterations, &salt, &iv)
+            }
+        }
+        .map_err(|e| CaError::Rcgen(format!("PBES2 parameters: {e}")))?;
         let der = self.portable_pkcs8_der();
         let info = pkcs8::PrivateKeyInfo::from_der(&der)
             .map_err(|e| CaError::Rcgen(format!("PKCS#8 encoding: {e}")))?;
@@ -275,6 +399,38 @@ mod tests {
             PrivateKey::from_pem(&pem, Some("wrong")),
             Err(CaError::Passphrase)
         ));
+    }
+
+    #[test]
+    fn kdf_cost_is_a_parameter_and_reported() {
+        let key = PrivateKey::generate_p256().unwrap();
+        let desk = key.to_encrypted_pem("correct horse").unwrap();
+        assert_eq!(
+            KeyProtection::of_pem(&desk).unwrap(),
+            KeyProtection::Encrypted(Some(KdfCost::DESK))
+        );
+        // A cheap PBKDF2 cost keeps the test fast; the CA's cost is the same code path.
+        let cheap = KdfCost::Pbkdf2Sha256 { iterations: 1_000 };
+        let pbkdf2 = key.to_encrypted_pem_with("correct horse", cheap).unwrap();
+        assert_eq!(
+            KeyProtection::of_pem(&pbkdf2).unwrap(),
+            KeyProtection::Encrypted(Some(cheap))
+        );
+        let back = PrivateKey::from_pem(&pbkdf2, Some("correct horse")).unwrap();
+        assert_eq!(back.public_key_der(), key.public_key_der());
+        assert!(matches!(
+            PrivateKey::from_pem(&pbkdf2, Some("wrong horse")),
+            Err(CaError::Passphrase)
+        ));
+        assert_eq!(
+            KeyProtection::of_pem(&key.to_pem()).unwrap(),
+            KeyProtection::Plain
+        );
+        assert!(KeyProtection::of_pem("garbage").is_err());
+        assert_eq!(
+            KdfCost::CA.to_string(),
+            format!("PBKDF2-HMAC-SHA256, {CA_PBKDF2_ITERATIONS} iterations")
+        );
     }
 
     #[test]

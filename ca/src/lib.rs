@@ -3,8 +3,9 @@
 //! Agencies authenticate to the platform with client certificates (mutual TLS);
 //! the platform presents a server certificate on its agency port. This crate holds
 //! everything needed for that: key generation and storage ([`keys`]), the root and
-//! issuing CA with certificate and CRL issuance ([`CertificateAuthority`]),
-//! certificate inspection ([`inspect`]) and detached signatures ([`sign`]).
+//! issuing CA with certificate and CRL issuance ([`CertificateAuthority`]), custody of
+//! the keys (root offline, export, rollover, encryption: [`custody`]), certificate
+//! inspection ([`inspect`]) and detached signatures ([`sign`]).
 //!
 //! No network and no database is involved here; callers persist what they need.
 
@@ -15,6 +16,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 mod authority;
+pub mod custody;
 pub mod inspect;
 pub mod keys;
 pub mod sign;
@@ -47,6 +49,17 @@ pub enum CaError {
         "the CA key could not be decrypted: wrong or missing passphrase (PLATFORM_CA_PASSPHRASE)"
     )]
     Passphrase,
+    /// The root key export could not be decrypted: wrong or missing passphrase.
+    #[error(
+        "the root key export could not be decrypted: wrong or missing passphrase (PLATFORM_CA_EXPORT_PASSPHRASE)"
+    )]
+    ExportPassphrase,
+    /// The operation needs the root key, which is not in the CA directory (kept offline).
+    #[error(
+        "the root key is offline (not in {}); bring the exported root key with --root-key FILE",
+        .0.display()
+    )]
+    RootKeyOffline(PathBuf),
     /// A certificate could not be parsed or does not fit its role.
     #[error("certificate error: {0}")]
     Certificate(String),

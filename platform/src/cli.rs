@@ -51,6 +51,9 @@ pub enum Command {
     /// Operator actions on listings
     #[command(subcommand)]
     Listing(ListingCommand),
+    /// The certificate authority: status, root key custody (export, remove, rollover), key encryption
+    #[command(subcommand)]
+    Ca(CaCommand),
     /// Show the audit log, newest first
     Audit {
         /// Only entries of this action, e.g. cert.revoke
@@ -138,6 +141,45 @@ pub enum CertCommand {
         #[arg(long, value_name = "TIME")]
         compromised_since: Option<String>,
     },
+}
+
+/// `platform ca …`
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Fingerprints, validity and days left of the root, issuing and server certificates, where
+    /// the keys are (root online or offline) and whether they are encrypted, current CRL numbers
+    Status,
+    /// Write the root certificate and the root key, encrypted with a passphrase (from
+    /// PLATFORM_CA_EXPORT_PASSPHRASE, else asked), to a new file (0600) to keep offline
+    ExportRoot {
+        /// The file to create (never overwritten)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Delete the root key from DATA_DIR/ca (needs an export made before); the platform keeps
+    /// working with the issuing key alone
+    RemoveRoot {
+        /// Confirm the removal
+        #[arg(long)]
+        yes: bool,
+    },
+    /// A new issuing CA signed by the exported root key (used in memory only, never written);
+    /// the old issuing CA keeps validating the certificates it issued until they expire
+    Rollover {
+        /// The root key export (passphrase from PLATFORM_CA_EXPORT_PASSPHRASE, else asked)
+        #[arg(long, value_name = "FILE")]
+        root_key: PathBuf,
+    },
+    /// Sign the root's CRL again (valid a year), with the exported root key or the one in
+    /// DATA_DIR/ca
+    SignRootCrl {
+        /// The root key export, when the root is offline
+        #[arg(long, value_name = "FILE")]
+        root_key: Option<PathBuf>,
+    },
+    /// Encrypt the CA's keys in DATA_DIR/ca with PLATFORM_CA_PASSPHRASE (each file replaced
+    /// atomically)
+    EncryptKeys,
 }
 
 /// `platform listing …`

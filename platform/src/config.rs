@@ -40,6 +40,18 @@ pub struct CaConfig {
     pub organization: String,
     /// Validity of agency client certificates, in days.
     pub client_validity_days: u32,
+    /// Base URL written into certificates as the CRL distribution point and the CA-issuers
+    /// address (`/ca/...` under it); unset: `agency.public_url`.
+    pub public_url: Option<String>,
+    /// Start even though the CA's keys are stored unencrypted under a production configuration
+    /// (a `https://` website public URL).
+    pub allow_unencrypted_keys: bool,
+    /// Renew the agency port's server certificate when fewer days than this are left (it is also
+    /// renewed when less than a third of its life is left).
+    pub server_renew_days: u32,
+    /// How often the CA's upkeep runs: server certificate renewal, CRL refresh, expiry metrics
+    /// and warnings, in seconds.
+    pub check_interval_secs: u64,
 }
 
 impl Default for CaConfig {
@@ -47,6 +59,10 @@ impl Default for CaConfig {
         CaConfig {
             organization: "Listing Exchange".to_owned(),
             client_validity_days: 90,
+            public_url: None,
+            allow_unencrypted_keys: false,
+            server_renew_days: 30,
+            check_interval_secs: 3600,
         }
     }
 }
@@ -326,6 +342,40 @@ pub struct ConfigOverrides {
         global = true
     )]
     pub ca_client_validity_days: Option<u32>,
+    /// Base URL of the CA's downloads named in certificates (CRL distribution point, CA issuers) [default: the agency public URL]
+    #[arg(
+        long,
+        env = "PLATFORM_CA_PUBLIC_URL",
+        value_name = "URL",
+        global = true
+    )]
+    pub ca_public_url: Option<String>,
+    /// Start with unencrypted CA keys under a production (https://) configuration [default: false]
+    #[arg(
+        long,
+        env = "PLATFORM_CA_ALLOW_UNENCRYPTED_KEYS",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        global = true
+    )]
+    pub ca_allow_unencrypted_keys: Option<bool>,
+    /// Renew the agency port's server certificate with fewer days than this left (or under a third of its life) [default: 30]
+    #[arg(
+        long,
+        env = "PLATFORM_CA_SERVER_RENEW_DAYS",
+        value_name = "DAYS",
+        global = true
+    )]
+    pub ca_server_renew_days: Option<u32>,
+    /// Seconds between the CA's upkeep runs (server certificate renewal, CRL refresh, expiry warnings) [default: 3600]
+    #[arg(
+        long,
+        env = "PLATFORM_CA_CHECK_INTERVAL_SECS",
+        value_name = "SECS",
+        global = true
+    )]
+    pub ca_check_interval_secs: Option<u64>,
     /// Log filter, e.g. info or platform=debug [default: info]
     #[arg(long, env = "PLATFORM_LOG", value_name = "FILTER", global = true)]
     pub log: Option<String>,
@@ -544,6 +594,18 @@ impl Config {
         if let Some(v) = o.ca_client_validity_days {
             self.ca.client_validity_days = v;
         }
+        if let Some(v) = &o.ca_public_url {
+            self.ca.public_url = Some(v.clone()).filter(|u| !u.trim().is_empty());
+        }
+        if let Some(v) = o.ca_allow_unencrypted_keys {
+            self.ca.allow_unencrypted_keys = v;
+        }
+        if let Some(v) = o.ca_server_renew_days {
+            self.ca.server_renew_days = v;
+        }
+        if let Some(v) = o.ca_check_interval_secs {
+            self.ca.check_interval_secs = v;
+        }
         if let Some(v) = &o.log {
             self.log.filter = v.clone();
         }
@@ -616,6 +678,27 @@ impl Config {
                 message: "give at least one DNS name or IP address".into(),
             });
         }
+        if !(1..=3650).contains(&self.ca.server_renew_days) {
+            return Err(ConfigError::Invalid {
+                option: "ca.server_renew_days",
+                message: "must be between 1 and 3650 days".into(),
+            });
+        }
+        if self.ca.check_interval_secs == 0 {
+            return Err(ConfigError::Invalid {
+                option: "ca.check_interval_secs",
+                message: "must be at least 1".into(),
+            });
+        }
+        let publication_url = self.ca_public_url();
+        ca::Publication::new(&publication_url).map_err(|_| ConfigError::Invalid {
+            option: if self.ca.public_url.is_some() {
+                "ca.public_url"
+            } else {
+                "agency.public_url"
+            },
+            message: format!("{publication_url:?} must be an http:// or https:// address"),
+        })?;
         if self.database.pool_size == 0 {
             return Err(ConfigError::Invalid {
                 option: "database.pool_size",
@@ -686,6 +769,22 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The base URL of the CA's downloads in effect: `ca.public_url`, else `agency.public_url`.
+    pub fn ca_public_url(&self) -> String {
+        self.ca
+            .public_url
+            .clone()
+            .unwrap_or_else(|| self.agency.public_url.clone())
+            .trim()
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// True for a production configuration: the website is published over `https://`.
+    pub fn is_production(&self) -> bool {
+        self.web.public_url.starts_with("https://")
     }
 
     /// The database URL in effect: the configured one, else the SQLite file in the data directory.
@@ -798,6 +897,70 @@ mod tests {
                 .to_string()
                 .contains("mail.from")
         );
+    }
+
+    #[test]
+    fn ca_options_layer_and_are_checked() {
+        let c = Config::load(None, &ConfigOverrides::default()).unwrap();
+        assert_eq!(
+            c.ca_public_url(),
+            "https://127.0.0.1:8443",
+            "the agency URL by default"
+        );
+        assert!(!c.ca.allow_unencrypted_keys);
+        assert!(!c.is_production());
+        let c = Config::from_toml(
+            "[ca]\npublic_url = \"http://pki.homes.example/\"\nallow_unencrypted_keys = true\nserver_renew_days = 40\ncheck_interval_secs = 60\n",
+        )
+        .unwrap();
+        assert_eq!(c.ca_public_url(), "http://pki.homes.example");
+        assert!(c.ca.allow_unencrypted_keys);
+        assert_eq!((c.ca.server_renew_days, c.ca.check_interval_secs), (40, 60));
+        let o = ConfigOverrides {
+            ca_public_url: Some("https://ca.homes.example".into()),
+            ca_allow_unencrypted_keys: Some(true),
+            ca_server_renew_days: Some(400),
+            ca_check_interval_secs: Some(1),
+            public_url: Some("https://homes.example".into()),
+            ..Default::default()
+        };
+        let c = Config::load(None, &o).unwrap();
+        assert_eq!(c.ca_public_url(), "https://ca.homes.example");
+        assert!(c.ca.allow_unencrypted_keys && c.is_production());
+        assert_eq!((c.ca.server_renew_days, c.ca.check_interval_secs), (400, 1));
+        for (o, option) in [
+            (
+                ConfigOverrides {
+                    ca_public_url: Some("ftp://x".into()),
+                    ..Default::default()
+                },
+                "ca.public_url",
+            ),
+            (
+                ConfigOverrides {
+                    agency_public_url: Some("not a url".into()),
+                    ..Default::default()
+                },
+                "agency.public_url",
+            ),
+            (
+                ConfigOverrides {
+                    ca_server_renew_days: Some(0),
+                    ..Default::default()
+                },
+                "ca.server_renew_days",
+            ),
+            (
+                ConfigOverrides {
+                    ca_check_interval_secs: Some(0),
+                    ..Default::default()
+                },
+                "ca.check_interval_secs",
+            ),
+        ] {
+            let err = Config::load(None, &o).unwrap_err();
+            assert!(err.to_string().contains(option), "{err}");
+        }
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Agency(cmd) => operator::agency(&config, cmd, cli.json),
         Command::Cert(cmd) => operator::cert(&config, cmd, cli.json),
         Command::Listing(cmd) => operator::listing(&config, cmd, cli.json),
+        Command::Ca(cmd) => operator::ca(&config, cmd, cli.json),
         Command::Audit { action, limit } => operator::audit(&config, action, limit, cli.json),
     }
 }

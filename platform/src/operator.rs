@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::admin::{self, AgencyDetails, IssuedToken};
 use crate::agencies::AgencyStatus;
 use crate::audit::AuditLog;
-use crate::cli::{AgencyCommand, CertCommand, ListingCommand};
+use crate::cli::{AgencyCommand, CaCommand, CertCommand, ListingCommand};
 use crate::config::Config;
 use crate::db::DbConn;
 use crate::pki::{CertificateStore, Pki, Revocation, RevocationOutcome};
@@ -19,7 +19,8 @@ fn connect(config: &Config) -> anyhow::Result<DbConn> {
 }
 
 fn fingerprint(config: &Config) -> anyhow::Result<String> {
-    Ok(Pki::open(config)?.fingerprint())
+    let mut conn = connect(config)?;
+    Ok(Pki::open(config, &mut conn)?.fingerprint())
 }
 
 fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) {
@@ -332,6 +333,154 @@ pub fn listing(config: &Config, cmd: ListingCommand, json: bool) -> anyhow::Resu
         }
     }
     Ok(())
+}
+
+/// The export passphrase from PLATFORM_CA_EXPORT_PASSPHRASE, else asked on the terminal
+/// (twice when `confirm`).
+fn export_passphrase(confirm: bool) -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var(crate::pki::custody::EXPORT_PASSPHRASE_ENV) {
+        return Ok(p);
+    }
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt).map_err(|e| {
+            anyhow::anyhow!(
+                "a passphrase for the root key export is needed: set PLATFORM_CA_EXPORT_PASSPHRASE or run on a terminal ({e})"
+            )
+        })
+    };
+    let first = ask("Root key export passphrase: ")?;
+    if confirm && ask("Same passphrase again: ")? != first {
+        anyhow::bail!("the two passphrases differ; nothing was written");
+    }
+    Ok(first)
+}
+
+/// `platform ca …`
+pub fn ca(config: &Config, cmd: CaCommand, json: bool) -> anyhow::Result<()> {
+    use crate::pki::ca_commands as ops;
+    let mut conn = connect(config)?;
+    match cmd {
+        CaCommand::Status => {
+            let s = ops::status(config, &mut conn)?;
+            print(json, &s, || ca_status_text(&s));
+        }
+        CaCommand::ExportRoot { out } => {
+            let passphrase = zeroize::Zeroizing::new(export_passphrase(true)?);
+            let e = ops::export_root(config, &mut conn, &out, &passphrase)?;
+            print(json, &e, || {
+                format!(
+                    "root key of {} exported to {} ({}); keep the file and its passphrase offline, apart",
+                    e.root_fingerprint,
+                    e.file.display(),
+                    e.key_protection
+                )
+            });
+        }
+        CaCommand::RemoveRoot { yes } => {
+            let r = ops::remove_root(config, &mut conn, yes)?;
+            print(json, &r, || {
+                format!(
+                    "root key removed from {}; the root is offline (export of {}); the platform keeps issuing with the issuing CA\nthe root's CRL was signed again: sign it with the export before {} (platform ca sign-root-crl --root-key FILE)",
+                    r.removed.display(),
+                    r.exported_at,
+                    r.root_crl_next_update
+                )
+            });
+        }
+        CaCommand::Rollover { root_key } => {
+            let root = read_root_key(&root_key)?;
+            let r = ops::rollover(config, &mut conn, &root)?;
+            print(json, &r, || {
+                format!(
+                    "new issuing CA {} ({}, until {}); the retired one {} keeps validating the certificates it issued
+root CRL signed again (number {})
+restart the platform (on every node, after copying DATA_DIR/ca) to issue from the new CA",
+                    r.issuing, r.subject, r.not_after, r.retired, r.root_crl_number
+                )
+            });
+        }
+        CaCommand::SignRootCrl { root_key } => {
+            let root = root_key.as_deref().map(read_root_key).transpose()?;
+            let r = ops::sign_root_crl(config, &mut conn, root.as_ref())?;
+            print(json, &r, || {
+                format!(
+                    "root CRL signed (number {}, valid until {})",
+                    r.crl_number, r.next_update
+                )
+            });
+        }
+        CaCommand::EncryptKeys => {
+            let passphrase = crate::pki::custody::passphrase_from_env().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "set PLATFORM_CA_PASSPHRASE to the passphrase that is to encrypt the CA keys (the platform then needs it at every start)"
+                )
+            })?;
+            let passphrase = zeroize::Zeroizing::new(passphrase);
+            let k = ops::encrypt_keys(config, &mut conn, &passphrase)?;
+            print(json, &k, || {
+                let mut out = format!("{} CA key file(s) {}:", k.files.len(), k.key_protection);
+                for f in &k.files {
+                    out.push_str(&format!("\n  {}", f.display()));
+                }
+                out.push_str("\nstart the platform with PLATFORM_CA_PASSPHRASE set");
+                out
+            });
+        }
+    }
+    Ok(())
+}
+
+fn read_root_key(file: &std::path::Path) -> anyhow::Result<ca::custody::RootKey> {
+    use crate::pki::ca_commands as ops;
+    let passphrase = if ops::root_key_file_encrypted(file)? {
+        Some(zeroize::Zeroizing::new(export_passphrase(false)?))
+    } else {
+        None
+    };
+    ops::read_root_key(file, passphrase.as_deref().map(|p| p.as_str()))
+}
+
+fn ca_status_text(s: &crate::pki::ca_commands::CaStatus) -> String {
+    let mut out = format!("CA directory {}", s.directory.display());
+    if let Some(problem) = &s.problem {
+        out.push_str(&format!("\nPROBLEM: {problem}"));
+    }
+    for c in &s.certificates {
+        out.push_str(&format!(
+            "\n{} CA ({}) {}\n  fingerprint {}\n  valid {} .. {} ({} days left)\n  key {}{}",
+            c.role,
+            c.status,
+            c.subject,
+            c.fingerprint,
+            c.not_before,
+            c.not_after,
+            c.days_left,
+            c.key,
+            c.key_protection
+                .as_ref()
+                .map(|p| format!(", {p}"))
+                .unwrap_or_default()
+        ));
+        if let Some(at) = &c.exported_at {
+            out.push_str(&format!("\n  exported {at}"));
+        }
+    }
+    if let Some(server) = &s.server {
+        out.push_str(&format!(
+            "\nserver certificate {} valid until {} ({} days left)",
+            server.serial, server.not_after, server.days_left
+        ));
+    }
+    for c in &s.crls {
+        out.push_str(&format!(
+            "\n{} CRL number {} of {} (this update {}, next update {})",
+            c.ca, c.crl_number, c.issuer_fingerprint, c.this_update, c.next_update
+        ));
+    }
+    for w in &s.warnings {
+        out.push_str(&format!("\nWARNING: {w}"));
+    }
+    out
 }
 
 /// `platform audit`

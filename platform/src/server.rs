@@ -91,18 +91,30 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let config = config.clone();
         let db = db.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let pki = crate::pki::Pki::open(&config)?;
             let mut conn = db.get()?;
+            let pki = crate::pki::Pki::open_to_serve(&config, &mut conn)?;
             let identity = pki.server_identity(&mut conn, &config.agency.server_names)?;
             Ok((pki, identity))
         })
         .await??
     };
     tracing::info!(fingerprint = %pki.fingerprint(), "certificate authority ready");
-    let trust = std::sync::Arc::new(crate::api::tls::TrustStore::new(pki.ca()));
-    let tls_config = crate::api::tls::server_config(&identity)?;
+    let pki = std::sync::Arc::new(pki);
+    let trust = pki.trust();
+    let resolver = std::sync::Arc::new(crate::api::tls::ServerCertResolver::new(&identity)?);
+    let tls_config = crate::api::tls::server_config(std::sync::Arc::clone(&resolver))?;
     drop(identity);
-    let state = web::Data::new(AppState::new(config.clone(), db, std::sync::Arc::new(pki)));
+    let state = web::Data::new(AppState::new(
+        config.clone(),
+        db,
+        std::sync::Arc::clone(&pki),
+    ));
+    let upkeep = std::sync::Arc::new(crate::pki::upkeep::Upkeep::new(
+        std::sync::Arc::clone(&pki),
+        resolver,
+        config.agency.server_names.clone(),
+        crate::pki::upkeep::ExpiryGauges::register(&state.metrics),
+    ));
     {
         let (db, matcher) = (state.db.clone(), state.matcher.clone());
         let started = std::time::Instant::now();
@@ -120,6 +132,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let (stop_jobs, shutdown) = Shutdown::new();
     let mut jobs = vec![
+        tokio::spawn(crate::pki::upkeep::run(
+            state.db.clone(),
+            upkeep,
+            Duration::from_secs(config.ca.check_interval_secs),
+            shutdown.clone(),
+        )),
         tokio::spawn(crate::pki::jobs::expiry_notices(
             state.db.clone(),
             Duration::from_secs(3600),

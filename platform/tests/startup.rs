@@ -195,3 +195,142 @@ fn migrate_applies_and_reports() {
     assert_eq!(report["backend"], "sqlite");
     assert!(dir.path().join("m.db").exists());
 }
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Rows of `table` in the database at `url` (SQLite or PostgreSQL).
+fn count(url: &str, table: &str) -> i64 {
+    let query = format!("SELECT COUNT(*) AS n FROM {table}");
+    let rows: Vec<Count> = if let Some(path) = url.strip_prefix("sqlite://") {
+        let mut c = SqliteConnection::establish(path).unwrap();
+        diesel::sql_query(query).load(&mut c).unwrap()
+    } else {
+        let mut c = PgConnection::establish(url).unwrap();
+        diesel::sql_query(query).load(&mut c).unwrap()
+    };
+    rows[0].n
+}
+
+/// Starts on `url` with a data directory, enrols an agency, stops; then starts on the same
+/// database with an empty data directory and with another CA's: both are refused with one line
+/// naming the root the database belongs to, and nothing is created or recorded.
+fn refuses_a_data_directory_without_the_database_ca(url: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let first_data = dir.path().join("first");
+    let mut first = platform()
+        .data_dir(&first_data)
+        .database_url(url)
+        .spawn()
+        .expect("first start");
+    let added = first.cli_json(&[
+        "agency",
+        "add",
+        "--name",
+        "Acme Homes",
+        "--licence",
+        "AMI-1",
+        "--email",
+        "desk@acme.example",
+    ]);
+    let root = platform::testing::agency::fetch_root(&first.agency_url());
+    platform::testing::agency::TestAgency::enroll(
+        &first.agency_url(),
+        &root,
+        added["token"].as_str().unwrap(),
+    );
+    let fingerprint = added["ca_fingerprint"].as_str().unwrap().to_owned();
+    assert!(first.terminate(Duration::from_secs(15)).unwrap().success());
+    let (ca_rows, certificates, audit) = (
+        count(url, "ca_certificates"),
+        count(url, "certificates"),
+        count(url, "audit_log"),
+    );
+    assert_eq!(ca_rows, 2, "root and issuing CA recorded");
+
+    let empty = dir.path().join("empty");
+    let result = platform()
+        .data_dir(&empty)
+        .database_url(url)
+        .run_to_exit(["serve"], Duration::from_secs(60))
+        .unwrap();
+    assert_one_clear_error(result, &fingerprint);
+    let result = platform()
+        .data_dir(&empty)
+        .database_url(url)
+        .run_to_exit(["serve"], Duration::from_secs(60))
+        .unwrap();
+    assert!(
+        result.2.contains("holds no CA") && result.2.contains("restore"),
+        "{}",
+        result.2
+    );
+    let made: Vec<_> = std::fs::read_dir(&empty)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        made.is_empty(),
+        "nothing created in the data directory: {made:?}"
+    );
+    // Operator commands open the CA too, and refuse the same way.
+    let result = platform()
+        .data_dir(&empty)
+        .database_url(url)
+        .run_to_exit(["agency", "token", "1"], Duration::from_secs(60))
+        .unwrap();
+    assert_one_clear_error(result, &fingerprint);
+
+    let foreign = dir.path().join("foreign");
+    let other =
+        ca::CertificateAuthority::load_or_create(&foreign.join("ca"), "Other", None).unwrap();
+    let result = platform()
+        .data_dir(&foreign)
+        .database_url(url)
+        .run_to_exit(["serve"], Duration::from_secs(60))
+        .unwrap();
+    assert!(
+        result.2.contains(&other.root_fingerprint().to_string()),
+        "{}",
+        result.2
+    );
+    assert_one_clear_error(result, &fingerprint);
+    assert!(
+        !foreign.join("tls").exists(),
+        "no server certificate issued"
+    );
+
+    assert_eq!(count(url, "ca_certificates"), ca_rows, "no CA recorded");
+    assert_eq!(count(url, "certificates"), certificates, "nothing issued");
+    assert_eq!(count(url, "audit_log"), audit);
+
+    // The right data directory still works.
+    let again = platform()
+        .data_dir(&first_data)
+        .database_url(url)
+        .spawn()
+        .expect("the CA's own data directory starts");
+    assert_eq!(
+        platform::testing::agency::fetch_root(&again.agency_url()),
+        root
+    );
+}
+
+#[test]
+fn a_database_with_a_ca_never_gets_another_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    refuses_a_data_directory_without_the_database_ca(&url);
+}
+
+#[test]
+fn a_database_with_a_ca_never_gets_another_on_postgres() {
+    let Some((url, _guard)) = platform::testing::db::fresh_postgres_database(
+        "startup::a_database_with_a_ca_never_gets_another_on_postgres",
+    ) else {
+        return;
+    };
+    refuses_a_data_directory_without_the_database_ca(&url);
+}

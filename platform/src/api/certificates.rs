@@ -1,5 +1,5 @@
 //! `GET /api/v1/certificates/{serial}`: an agency's certificate by serial, with the issuing CA
-//! and its status in the register, so a desk can check the signature on any listing itself.
+//! that signed it (also after a rollover) and its status in the register, so a desk can check the signature on any listing itself.
 //! Certificates are public (they only bind a public key to an agency), so any authenticated
 //! agency may fetch any agency certificate; the platform's own server certificate is not served.
 //! The record carries the certificate's fingerprint and, after a key compromise, the date from
@@ -56,7 +56,7 @@ async fn get_certificate(
     if !certificate.ends_with('\n') {
         certificate.push('\n');
     }
-    certificate.push_str(state.pki().ca().issuing_pem());
+    certificate.push_str(&state.pki().issuing_pem_of(&row.pem));
     Ok(HttpResponse::Ok().json(CertificateRecord {
         serial: row.serial.clone(),
         agency_id,

@@ -3,6 +3,7 @@
 //! serial, and the CA and CRL downloads.
 
 pub mod auth;
+mod ca_downloads;
 pub mod certificate_events;
 pub mod certificates;
 pub mod openapi;
@@ -38,6 +39,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ca/root.pem", web::get().to(root_pem))
         .route("/ca/chain.pem", web::get().to(chain_pem))
         .route("/ca/crl.pem", web::get().to(crl_pem))
+        .configure(ca_downloads::routes)
         .route("/api/openapi.json", web::get().to(openapi::document))
         .route(
             "/healthz",
@@ -67,7 +69,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         }));
 }
 
-fn pem(body: String) -> HttpResponse {
+pub(crate) fn pem(body: String) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/x-pem-file")
         .insert_header((header::CACHE_CONTROL, "no-cache"))

@@ -6,9 +6,14 @@
 //! the connection and the [`AuthenticatedAgency`](super::auth::AuthenticatedAgency) extractor
 //! enforces it (plus expiry, revocation and the agency's status) on every request. Routes without
 //! that extractor (enrolment, CA downloads, OpenAPI) work without a certificate.
+//!
+//! The server's own certificate comes from a [`ServerCertResolver`] whose certified key is
+//! swapped when the CA's upkeep renews it, so a long-running process never serves an expired
+//! certificate and needs no restart. The issuing CAs accepted in client chains ([`TrustStore`])
+//! are reloaded the same way, so certificates of a new issuing CA work after a rollover.
 
 use std::any::Any;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use actix_web::dev::Extensions;
 use rustls::client::danger::HandshakeSignatureValid;
@@ -72,38 +77,128 @@ impl ClientCertVerifier for DeferredClientVerifier {
     }
 }
 
-/// The rustls configuration of the agency port.
-pub fn server_config(identity: &ServerIdentity) -> anyhow::Result<rustls::ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Arc::new(DeferredClientVerifier {
-        algorithms: provider.signature_verification_algorithms,
-    });
+/// The agency port's server certificate and key, swappable while the server runs.
+#[derive(Debug)]
+pub struct ServerCertResolver {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    current: RwLock<Current>,
+}
+
+#[derive(Debug)]
+struct Current {
+    key: Arc<rustls::sign::CertifiedKey>,
+    leaf: ca::inspect::CertificateInfo,
+}
+
+impl ServerCertResolver {
+    /// A resolver serving `identity`.
+    pub fn new(identity: &ServerIdentity) -> anyhow::Result<ServerCertResolver> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let current = RwLock::new(certified(&provider, identity)?);
+        Ok(ServerCertResolver { provider, current })
+    }
+
+    /// Serves `identity` to every new handshake from now on.
+    pub fn swap(&self, identity: &ServerIdentity) -> anyhow::Result<()> {
+        let next = certified(&self.provider, identity)?;
+        *self.current.write().expect("server certificate lock") = next;
+        Ok(())
+    }
+
+    /// The certificate served now.
+    pub fn leaf(&self) -> ca::inspect::CertificateInfo {
+        self.current
+            .read()
+            .expect("server certificate lock")
+            .leaf
+            .clone()
+    }
+}
+
+fn certified(
+    provider: &rustls::crypto::CryptoProvider,
+    identity: &ServerIdentity,
+) -> anyhow::Result<Current> {
     let chain = CertificateDer::pem_slice_iter(identity.chain_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("server certificate: {e}"))?;
     let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())
         .map_err(|e| anyhow::anyhow!("server key: {e}"))?;
+    let leaf = identity.leaf()?;
+    let key = rustls::sign::CertifiedKey::from_der(chain, key, provider)?;
+    Ok(Current {
+        key: Arc::new(key),
+        leaf,
+    })
+}
+
+impl rustls::server::ResolvesServerCert for ServerCertResolver {
+    fn resolve(
+        &self,
+        _client_hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(Arc::clone(
+            &self.current.read().expect("server certificate lock").key,
+        ))
+    }
+}
+
+/// The rustls configuration of the agency port, its certificate from `resolver`.
+pub fn server_config(resolver: Arc<ServerCertResolver>) -> anyhow::Result<rustls::ServerConfig> {
+    let provider = Arc::clone(&resolver.provider);
+    let verifier = Arc::new(DeferredClientVerifier {
+        algorithms: provider.signature_verification_algorithms,
+    });
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)?;
+        .with_cert_resolver(resolver);
     Ok(config)
 }
 
-/// What the CA trusts: the root as anchor, the issuing CA as intermediate.
-#[derive(Debug, Clone)]
+/// What the CA trusts: the root as anchor, its issuing CAs (current and retired) as
+/// intermediates. The intermediates can be replaced while the server runs.
+#[derive(Debug)]
 pub struct TrustStore {
     root: CertificateDer<'static>,
-    issuing: CertificateDer<'static>,
+    intermediates: RwLock<Arc<Vec<CertificateDer<'static>>>>,
 }
 
 impl TrustStore {
-    /// From the CA's certificates.
+    /// From the CA's certificates (every issuing CA it holds).
     pub fn new(ca: &ca::CertificateAuthority) -> TrustStore {
         TrustStore {
             root: CertificateDer::from(ca.root_der().to_vec()),
-            issuing: CertificateDer::from(ca.issuing_der().to_vec()),
+            intermediates: RwLock::new(Arc::new(
+                ca.issuing_cas()
+                    .into_iter()
+                    .map(|i| CertificateDer::from(i.der))
+                    .collect(),
+            )),
         }
+    }
+
+    /// Replaces the accepted issuing CAs.
+    pub fn set_intermediates(&self, ders: Vec<Vec<u8>>) {
+        let next = Arc::new(ders.into_iter().map(CertificateDer::from).collect());
+        *self.intermediates.write().expect("trust store lock") = next;
+    }
+
+    /// The accepted issuing CAs, DER.
+    pub fn intermediates(&self) -> Vec<Vec<u8>> {
+        self.current().iter().map(|c| c.to_vec()).collect()
+    }
+
+    /// The accepted issuing CA whose key signed `cert_der` (DER), if any.
+    pub fn issuer_of(&self, cert_der: &[u8]) -> Option<Vec<u8>> {
+        self.current()
+            .iter()
+            .find(|issuer| ca::inspect::is_signed_by(cert_der, issuer))
+            .map(|c| c.to_vec())
+    }
+
+    fn current(&self) -> Arc<Vec<CertificateDer<'static>>> {
+        Arc::clone(&self.intermediates.read().expect("trust store lock"))
     }
 }
 
@@ -162,7 +257,7 @@ pub fn validate_chain(
         )
     })?;
     let mut intermediates: Vec<CertificateDer<'_>> = chain[1..].to_vec();
-    intermediates.push(trust.issuing.clone());
+    intermediates.extend(trust.current().iter().cloned());
     end_entity
         .verify_for_usage(
             webpki::ALL_VERIFICATION_ALGS,

@@ -212,6 +212,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    ca_certificates (fingerprint) {
+        fingerprint -> Text,
+        role -> Text,
+        status -> Text,
+        subject -> Text,
+        serial -> Text,
+        key_id -> Text,
+        pem -> Text,
+        not_before -> BigInt,
+        not_after -> BigInt,
+        exported_at -> Nullable<BigInt>,
+        retired_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        revocation_reason -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    ca_crls (issuer_fingerprint) {
+        issuer_fingerprint -> Text,
+        crl_number -> BigInt,
+        this_update -> BigInt,
+        next_update -> BigInt,
+        revoked_digest -> Text,
+        pem -> Text,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(enrolment_tokens -> agencies (agency_id));
 diesel::joinable!(certificates -> agencies (agency_id));
 diesel::joinable!(listings -> agencies (agency_id));
@@ -236,4 +267,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     notifications,
     vault_records,
     audit_log,
+    ca_certificates,
+    ca_crls,
 );

@@ -1,32 +1,38 @@
-//! The platform's side of the PKI: the certificate authority loaded from the data directory, the
-//! agency port's server identity, enrolment with one-time tokens, renewal, revocation and the CRL.
-//! Every issuance and revocation is registered in `certificates` and audited in the same
-//! transaction.
+//! The platform's side of the PKI: the certificate authority loaded from the data directory and
+//! checked against the database ([`custody`]), the agency port's server identity (renewed while
+//! running by [`upkeep`]), enrolment with one-time tokens, renewal, revocation and the CRLs
+//! ([`crl`]). Every issuance and revocation is registered in `certificates` and audited in the
+//! same transaction.
 
+pub mod ca_commands;
 pub mod certs;
+pub mod crl;
+pub mod custody;
 pub mod jobs;
 pub mod revocation;
 pub mod tokens;
+pub mod upkeep;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use zeroize::Zeroizing;
 
 use crate::agencies::{Agency, AgencyStatus, AgencyStore};
+use crate::api::tls::TrustStore;
 use crate::audit::{Actor, AuditLog};
 use crate::config::Config;
 use crate::db::DbConn;
 use crate::error::ApiError;
 pub use certs::{CertificateRow, CertificateStore, NewCertificate};
+pub use custody::{CaCertificateRow, CaStore, CrlRow, Opening};
 pub use revocation::{Revocation, RevocationOutcome, RevokeError, revoke_family};
 pub use tokens::{TokenProblem, TokenStore};
 
 /// Environment variable holding the passphrase that encrypts the CA's private keys at rest.
 pub const PASSPHRASE_ENV: &str = "PLATFORM_CA_PASSPHRASE";
 
-/// Server certificates are reissued when fewer days than this are left.
-const SERVER_RENEW_DAYS: i64 = 30;
 /// Validity of the agency port's server certificate.
 const SERVER_VALIDITY_DAYS: u32 = 365;
 /// Certificates one desk (certificate lineage: its enrolment and renewals) may receive per
@@ -43,6 +49,8 @@ pub struct Pki {
     ca: ca::CertificateAuthority,
     dir: PathBuf,
     client_validity_days: u32,
+    server_renew_days: u32,
+    trust: Arc<TrustStore>,
 }
 
 /// The agency port's TLS identity.
@@ -54,22 +62,46 @@ pub struct ServerIdentity {
     pub key_pem: Zeroizing<String>,
 }
 
+impl ServerIdentity {
+    /// The leaf certificate, parsed.
+    pub fn leaf(&self) -> anyhow::Result<ca::inspect::CertificateInfo> {
+        Ok(ca::inspect::parse_certificate_pem(&self.chain_pem)?)
+    }
+}
+
 impl Pki {
-    /// Loads the CA from `<data_dir>/ca`, creating it on first use.
-    pub fn open(config: &Config) -> anyhow::Result<Pki> {
-        let passphrase = std::env::var(PASSPHRASE_ENV).ok().filter(|p| !p.is_empty());
-        let dir = config.data_dir.join("ca");
-        let ca = ca::CertificateAuthority::load_or_create(
-            &dir,
-            &config.ca.organization,
-            passphrase.as_deref(),
-        )
-        .with_context(|| format!("certificate authority in {}", dir.display()))?;
-        Ok(Pki {
+    /// Opens the CA of this database from `<data_dir>/ca` for an operator command (see
+    /// [`custody::open_authority`]: it is created only for a fresh database and an empty
+    /// directory, and refused when the two do not belong together).
+    pub fn open(config: &Config, conn: &mut DbConn) -> anyhow::Result<Pki> {
+        Self::open_for(config, conn, Opening::Operator)
+    }
+
+    /// Like [`Pki::open`] for the server, which also refuses unencrypted CA keys under a
+    /// production configuration unless `ca.allow_unencrypted_keys` is set.
+    pub fn open_to_serve(config: &Config, conn: &mut DbConn) -> anyhow::Result<Pki> {
+        Self::open_for(config, conn, Opening::Serve)
+    }
+
+    fn open_for(config: &Config, conn: &mut DbConn, opening: Opening) -> anyhow::Result<Pki> {
+        let passphrase = custody::passphrase_from_env();
+        let ca = custody::open_authority(config, conn, passphrase.as_deref(), opening)?;
+        if ca.root_key_online() && crl::root_crl_due(&ca, conn)? {
+            let root = ca
+                .root_key(passphrase.as_deref())
+                .context("the root key in the CA directory")?;
+            let row = crl::sign_root_crl(&ca, &root, conn, &Actor::System)?;
+            tracing::info!(crl_number = row.crl_number, "signed the root's CRL");
+        }
+        let pki = Pki {
+            trust: Arc::new(TrustStore::new(&ca)),
             ca,
             dir: config.data_dir.clone(),
             client_validity_days: config.ca.client_validity_days,
-        })
+            server_renew_days: config.ca.server_renew_days,
+        };
+        pki.refresh_trust(conn)?;
+        Ok(pki)
     }
 
     /// The CA.
@@ -82,36 +114,100 @@ impl Pki {
         self.ca.root_fingerprint().to_string()
     }
 
+    /// What client certificates are checked against: the root, and every issuing CA recorded
+    /// in the database (so certificates of an issuing CA made by a rollover on another node
+    /// are accepted once [`Pki::refresh_trust`] ran).
+    pub fn trust(&self) -> Arc<TrustStore> {
+        Arc::clone(&self.trust)
+    }
+
+    /// Reloads the issuing CAs the trust store accepts from the database.
+    pub fn refresh_trust(&self, conn: &mut DbConn) -> anyhow::Result<()> {
+        let rows = crate::with_conn!(conn, |c| c.ca_certificates())?;
+        let now = crate::db::now_ms();
+        let mut intermediates: Vec<Vec<u8>> =
+            self.ca.issuing_cas().into_iter().map(|i| i.der).collect();
+        for row in rows.iter().filter(|r| {
+            r.role == custody::ROLE_ISSUING
+                && r.status != custody::STATUS_REVOKED
+                && r.not_after > now
+        }) {
+            if let Some(der) = row.der()
+                && !intermediates.contains(&der)
+            {
+                intermediates.push(der);
+            }
+        }
+        let revoked: Vec<String> = rows
+            .iter()
+            .filter(|r| r.status == custody::STATUS_REVOKED)
+            .map(|r| r.fingerprint.clone())
+            .collect();
+        intermediates.retain(|der| !revoked.contains(&ca::inspect::Fingerprint::of(der).to_hex()));
+        self.trust.set_intermediates(intermediates);
+        Ok(())
+    }
+
+    /// The issuing CA certificate (PEM) that signed `cert_pem`: each certificate is served with
+    /// its own issuer, also after a rollover. The current issuing CA when none is found.
+    pub fn issuing_pem_of(&self, cert_pem: &str) -> String {
+        let der = ca::inspect::parse_chain_pem(cert_pem)
+            .ok()
+            .map(|mut c| c.swap_remove(0));
+        if let Some(der) = &der {
+            if let Some(issuing) = self.ca.issuing_ca_of(der) {
+                return issuing.pem;
+            }
+            if let Some(found) = self.trust.issuer_of(der) {
+                return pem::encode_config(
+                    &pem::Pem::new("CERTIFICATE", found),
+                    pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+                );
+            }
+        }
+        self.ca.issuing_pem().to_owned()
+    }
+
     /// The agency port's certificate and key from `<data_dir>/tls`, issued (and registered) when
-    /// missing, close to expiry, from another CA, or for other names than `names`.
+    /// missing, due for renewal ([`Pki::server_renewal_due`]), from another issuing CA, or for
+    /// other names than `names`.
     pub fn server_identity(
         &self,
         conn: &mut DbConn,
         names: &[String],
     ) -> anyhow::Result<ServerIdentity> {
         let tls = self.dir.join("tls");
-        std::fs::create_dir_all(&tls)
-            .with_context(|| format!("cannot create {}", tls.display()))?;
         let key_path = tls.join("server.key");
         let cert_path = tls.join("server.crt");
-        let key = match std::fs::read_to_string(&key_path) {
-            Ok(pem) => ca::keys::PrivateKey::from_pem(&pem, None)
-                .with_context(|| format!("server key {}", key_path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = ca::keys::PrivateKey::generate_p256()?;
-                ca::write_private_file(&key_path, key.to_pem().as_bytes())?;
-                key
+        if let (Ok(key_pem), Ok(chain)) = (
+            std::fs::read_to_string(&key_path),
+            std::fs::read_to_string(&cert_path),
+        ) {
+            let key_pem = Zeroizing::new(key_pem);
+            if let Ok(key) = ca::keys::PrivateKey::from_pem(&key_pem, None)
+                && self.server_cert_usable(&chain, &key, names)
+            {
+                return Ok(ServerIdentity {
+                    chain_pem: chain,
+                    key_pem: key.to_pem(),
+                });
             }
-            Err(e) => return Err(e).context(format!("cannot read {}", key_path.display())),
-        };
-        if let Ok(chain) = std::fs::read_to_string(&cert_path)
-            && self.server_cert_usable(&chain, &key, names)
-        {
-            return Ok(ServerIdentity {
-                chain_pem: chain,
-                key_pem: key.to_pem(),
-            });
         }
+        self.renew_server_identity(conn, names, "start")
+    }
+
+    /// A new key and server certificate for the agency port, registered and audited, written to
+    /// `<data_dir>/tls` (key first; a mismatch after a crash is renewed at the next start).
+    pub fn renew_server_identity(
+        &self,
+        conn: &mut DbConn,
+        names: &[String],
+        why: &str,
+    ) -> anyhow::Result<ServerIdentity> {
+        let tls = self.dir.join("tls");
+        std::fs::create_dir_all(&tls)
+            .with_context(|| format!("cannot create {}", tls.display()))?;
+        let key = ca::keys::PrivateKey::generate_p256()?;
         let issued = self.ca.issue_server(&key, names, SERVER_VALIDITY_DAYS)?;
         let chain_pem = format!("{}{}", issued.pem, self.ca.issuing_pem());
         crate::write_tx!(conn, |c| -> anyhow::Result<()> {
@@ -125,16 +221,30 @@ impl Pki {
                 &Actor::System,
                 "cert.issue_server",
                 Some(&issued.serial),
-                serde_json::json!({"names": names, "not_after": issued.not_after.to_string()}),
+                serde_json::json!({"names": names, "not_after": issued.not_after.to_string(), "why": why}),
             )?;
             Ok(())
         })?;
-        ca::write_public_file(&cert_path, chain_pem.as_bytes())?;
-        tracing::info!(serial = %issued.serial, names = ?names, "issued the agency port's server certificate");
+        ca::write_private_file(&tls.join("server.key"), key.to_pem().as_bytes())?;
+        ca::write_public_file(&tls.join("server.crt"), chain_pem.as_bytes())?;
+        tracing::info!(serial = %issued.serial, names = ?names, not_after = %issued.not_after, why, "issued the agency port's server certificate");
         Ok(ServerIdentity {
             chain_pem,
             key_pem: key.to_pem(),
         })
+    }
+
+    /// True when a server certificate valid from `not_before` to `not_after` is due for renewal
+    /// at `now`: fewer than `ca.server_renew_days` days or a third of its life left.
+    pub fn server_renewal_due(
+        &self,
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
+        now: time::OffsetDateTime,
+    ) -> bool {
+        let left = not_after - now;
+        left < time::Duration::days(i64::from(self.server_renew_days))
+            || left * 3 < (not_after - not_before)
     }
 
     fn server_cert_usable(
@@ -155,7 +265,7 @@ impl Pki {
         let mut want: Vec<String> = names.to_vec();
         have.sort();
         want.sort();
-        info.days_left(now) >= SERVER_RENEW_DAYS
+        !self.server_renewal_due(info.not_before, info.not_after, now)
             && info.spki_der == key.public_key_der()
             && ders
                 .get(1)
@@ -319,31 +429,60 @@ impl Pki {
             })
     }
 
-    /// The current CRL, signed now, valid for a day.
+    /// The current CRL of the current issuing CA, PEM (rebuilt first when stale, see [`crl`]).
     pub fn crl_pem(&self, conn: &mut DbConn) -> Result<String, ApiError> {
-        let now = time::OffsetDateTime::now_utc();
-        let rows = crate::with_conn!(conn, |c| c.revoked_unexpired(crate::db::now_ms()))?;
-        let entries: Vec<ca::RevokedEntry> = rows
-            .iter()
-            .map(|r| ca::RevokedEntry {
-                serial: r.serial.clone(),
-                revoked_at: crate::listings::ms_to_time(r.revoked_at.unwrap_or(r.created_at)),
-                reason: r
-                    .revocation_reason
-                    .as_deref()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(ca::RevocationReason::Unspecified),
-                invalidity_date: r.compromised_since.map(crate::listings::ms_to_time),
-            })
-            .collect();
-        self.ca
-            .crl_pem(
-                &entries,
-                now.unix_timestamp() as u64,
-                now,
-                now + time::Duration::days(1),
-            )
-            .map_err(ApiError::internal)
+        self.issuing_crl(conn, self.ca.issuing_key_id())
+            .map(|row| row.pem)
+    }
+
+    /// The current CRL of the issuing CA with key identifier `key_id` (current or retired),
+    /// rebuilt first when stale and this node holds its key. Not found: an unknown CA, or a
+    /// retired one whose CRL was never signed.
+    pub fn issuing_crl(&self, conn: &mut DbConn, key_id: &[u8]) -> Result<CrlRow, ApiError> {
+        let not_found = || ApiError::NotFound {
+            code: "crl_not_found",
+            message: format!(
+                "no CRL of an issuing CA with key id {} is published here; see /ca/chain.pem",
+                hex::encode(key_id)
+            ),
+        };
+        let issuing = match self
+            .ca
+            .issuing_cas()
+            .into_iter()
+            .find(|i| i.key_id == key_id)
+        {
+            Some(i) => i,
+            None => {
+                // A retired CA of another node (not on this disk): its stored CRL.
+                let rows = crate::with_conn!(conn, |c| c.ca_certificates())?;
+                let Some(row) = rows
+                    .iter()
+                    .find(|r| r.role == custody::ROLE_ISSUING && r.key_id == hex::encode(key_id))
+                else {
+                    return Err(not_found());
+                };
+                let fingerprint = row.fingerprint.clone();
+                return crate::with_conn!(conn, |c| c.find_crl(&fingerprint))?
+                    .ok_or_else(not_found);
+            }
+        };
+        crl::issuing_crl(&self.ca, conn, &issuing).map_err(|e| {
+            if issuing.signs_crls {
+                ApiError::internal(e)
+            } else {
+                not_found()
+            }
+        })
+    }
+
+    /// The root's CRL as last signed; not found when it never was (the root key was never
+    /// online since the CA was recorded).
+    pub fn root_crl(&self, conn: &mut DbConn) -> Result<CrlRow, ApiError> {
+        crl::root_crl(&self.ca, conn)?.ok_or_else(|| ApiError::NotFound {
+            code: "crl_not_found",
+            message: "the root's CRL has not been signed yet; the operator signs it with `platform ca sign-root-crl`".into(),
+        })
     }
 }
 
@@ -438,5 +577,5 @@ fn token_error(problem: TokenProblem) -> ApiError {
 
 /// Where the CA keeps its files under a data directory.
 pub fn ca_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("ca")
+    custody::ca_dir(data_dir)
 }

@@ -36,14 +36,25 @@ pub fn http_client() -> reqwest::blocking::Client {
 }
 
 /// Application state over `db` with a fresh certificate authority in a temporary data directory
-/// (kept alive by the returned guard).
+/// (kept alive by the returned guard). The CA is recorded in the database first: fixture
+/// certificate rows (not real certificates) would otherwise look like the register of another
+/// CA, which opening the CA rightly refuses.
 pub fn app_state(db: &crate::db::Db) -> (tempfile::TempDir, crate::state::AppState) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let config = crate::config::Config {
         data_dir: dir.path().to_owned(),
         ..Default::default()
     };
-    let pki = crate::pki::Pki::open(&config).expect("certificate authority");
+    let mut conn = db.get().expect("database connection");
+    let authority = ca::CertificateAuthority::create(
+        &crate::pki::ca_dir(dir.path()),
+        &config.ca.organization,
+        None,
+        None,
+    )
+    .expect("certificate authority");
+    crate::pki::custody::record_new_ca(&mut conn, &authority, "ca.create", 0).expect("CA recorded");
+    let pki = crate::pki::Pki::open(&config, &mut conn).expect("certificate authority");
     let state = crate::state::AppState::new(config, db.clone(), std::sync::Arc::new(pki));
     (dir, state)
 }
