@@ -5,6 +5,7 @@
 
 pub mod certs;
 pub mod jobs;
+pub mod signer;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use crate::config::Config;
 use crate::db::DbConn;
 use crate::error::ApiError;
 pub use certs::{CertificateRow, CertificateStore, NewCertificate};
+pub use signer::PlatformSigner;
 pub use tokens::{TokenProblem, TokenStore};
 
 /// Environment variable holding the passphrase that encrypts the CA's private keys at rest.
