@@ -221,11 +221,14 @@ impl Usage {
         }
     }
 
+    /// The usage every certificate of the path must allow. webpki applies it to the issuing CA
+    /// too (which names no extended key usage), so "required if present" here; that the signer
+    /// names document signing is checked on the leaf itself ([`Prepared::new`]).
     fn key_usage(self) -> webpki::KeyUsage {
         const DOCUMENT_SIGNING: &[u8] = &ca::EKU_DOCUMENT_SIGNING_DER;
         match self {
             Usage::Agency => webpki::KeyUsage::client_auth(),
-            Usage::PlatformSigner => webpki::KeyUsage::required(DOCUMENT_SIGNING),
+            Usage::PlatformSigner => webpki::KeyUsage::required_if_present(DOCUMENT_SIGNING),
         }
     }
 }
@@ -237,6 +240,12 @@ impl Prepared {
             .and_then(|chain| {
                 let leaf = ca::inspect::parse_certificate_der(&chain[0])
                     .map_err(|_| format!("certificate {} cannot be read", cert.serial))?;
+                if Usage::of(&cert) == Usage::PlatformSigner && !leaf.eku_document_signing {
+                    return Err(format!(
+                        "certificate {} names the platform but is not for document signing",
+                        cert.serial
+                    ));
+                }
                 Ok((
                     chain,
                     leaf.spki_der.clone(),

@@ -284,6 +284,7 @@ fn issues_the_platform_signer_certificate_for_document_signing_only() {
     assert_eq!(info.san_uris, vec![ca::PLATFORM_SIGNER_URI.to_string()]);
     assert_eq!(info.agency_id(), None, "names no agency");
     assert!(!info.is_ca && !info.eku_client_auth && !info.eku_server_auth);
+    assert!(info.eku_document_signing);
     assert_eq!(info.spki_der, key.public_key_der());
     assert!((364..=365).contains(&info.days_left(OffsetDateTime::now_utc())));
     let (_, cert) = x509_parser::parse_x509_certificate(&issued.der).unwrap();
@@ -325,6 +326,7 @@ fn issues_server_certificates() {
     ];
     let issued = ca.issue_server(&key, &names, 365).unwrap();
     let info = parse_certificate_der(&issued.der).unwrap();
+    assert!(!info.eku_document_signing);
     assert_eq!(info.subject, "CN=agency.platform.example");
     assert_eq!(info.san_dns, vec!["agency.platform.example", "localhost"]);
     assert_eq!(
