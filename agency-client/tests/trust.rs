@@ -131,47 +131,6 @@ fn run(dir: &Path, program: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// A listing as another implementation writes it: members in its own order, spaces and line
-/// breaks, `LivingArea` as an integer, a timestamp with `+00:00`, no `PublicRemarks`.
-const SENT: &str = r#"{
-  "Title": "Sunny flat, Rua dos Remédios",
-  "ListingKey": "PY-1",
-  "TransactionType": "Rent",
-  "StandardStatus": "Active",
-  "PropertyType": "Apartment",
-  "City": "Lisbon",
-  "ListPrice": 1100,
-  "Currency": "EUR",
-  "LivingArea": 84,
-  "RoomsTotal": 3,
-  "BedroomsTotal": 2,
-  "ModificationTimestamp": "2026-09-21T14:13:20+00:00"
-}"#;
-
-/// Signs a listing as the docs say, with the standard library and `openssl` only: RFC 8785 of
-/// the listing object (for this document, `json.dumps` with sorted keys and no spaces is exactly
-/// RFC 8785: ASCII member names, integers, strings), ECDSA P-256 SHA-256, DER, base64.
-const SIGN_PY: &str = r#"
-import base64, json, subprocess, sys
-
-listing_path, key_path, body_path = sys.argv[1:4]
-text = open(listing_path, encoding="utf-8").read()
-
-def once(pairs):
-    names = [name for name, _ in pairs]
-    if len(names) != len(set(names)):
-        raise SystemExit("a member appears twice")
-    return dict(pairs)
-
-listing = json.loads(text, object_pairs_hook=once)
-canonical = json.dumps(listing, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key_path],
-                           input=canonical, capture_output=True, check=True).stdout
-body = '{"listing": ' + text + ', "signature": {"algorithm": "ECDSA-P256-SHA256", "value": "' \
-    + base64.b64encode(signature).decode("ascii") + '"}}'
-open(body_path, "w", encoding="utf-8").write(body)
-"#;
-
 #[test]
 fn a_listing_signed_with_openssl_and_python_is_accepted_and_verified_everywhere() {
     if tools().is_none() {
@@ -183,20 +142,19 @@ fn a_listing_signed_with_openssl_and_python_is_accepted_and_verified_everywhere(
     let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
+    let curl = |args: &[&str]| {
+        let mut all = vec!["--silent", "--show-error"];
+        all.extend_from_slice(args);
+        run(dir, "curl", &all)
+    };
 
     // First contact: the root, checked against the fingerprint the operator gave.
-    run(
-        dir,
-        "curl",
-        &[
-            "--silent",
-            "--show-error",
-            "--insecure",
-            "--output",
-            "root.pem",
-            &format!("{url}/ca/root.pem"),
-        ],
-    );
+    curl(&[
+        "--insecure",
+        "--output",
+        "root.pem",
+        &format!("{url}/ca/root.pem"),
+    ]);
     let shown = run(
         dir,
         "openssl",
@@ -240,22 +198,16 @@ fn a_listing_signed_with_openssl_and_python_is_accepted_and_verified_everywhere(
         serde_json::json!({"token": token, "csr": csr}).to_string(),
     )
     .unwrap();
-    let answer = run(
-        dir,
-        "curl",
-        &[
-            "--silent",
-            "--show-error",
-            "--fail-with-body",
-            "--cacert",
-            "root.pem",
-            "-H",
-            "content-type: application/json",
-            "--data-binary",
-            "@enroll.json",
-            &format!("{url}/api/v1/enroll"),
-        ],
-    );
+    let answer = curl(&[
+        "--fail-with-body",
+        "--cacert",
+        "root.pem",
+        "-H",
+        "content-type: application/json",
+        "--data-binary",
+        "@enroll.json",
+        &format!("{url}/api/v1/enroll"),
+    ]);
     let enrolled: Value = serde_json::from_str(&answer).unwrap();
     std::fs::write(
         dir.join("desk.pem"),
@@ -263,22 +215,22 @@ fn a_listing_signed_with_openssl_and_python_is_accepted_and_verified_everywhere(
     )
     .unwrap();
 
-    // The listing, signed by the script, sent by curl over mutual TLS exactly as written.
-    std::fs::write(dir.join("listing.json"), SENT).unwrap();
-    std::fs::write(dir.join("sign.py"), SIGN_PY).unwrap();
-    run(
-        dir,
-        "python3",
-        &["sign.py", "listing.json", "desk.key", "body.json"],
-    );
-    let body = std::fs::read_to_string(dir.join("body.json")).unwrap();
-    assert!(body.contains(SENT), "sent as written, not re-serialised");
-    let answer = run(
-        dir,
-        "curl",
-        &[
-            "--silent",
-            "--show-error",
+    // The documented listing, as another implementation writes it (members in its own order,
+    // spaces, an integer LivingArea, a +00:00 timestamp, no PublicRemarks), signed by the
+    // documented script (Python's standard library and openssl) and sent by curl over mutual
+    // TLS exactly as written.
+    let sent = platform::testing::docs::agency_api_vector("listing-as-sent");
+    std::fs::write(dir.join("listing.json"), &sent).unwrap();
+    std::fs::write(
+        dir.join("sign.py"),
+        platform::testing::docs::agency_api_vector("python-sign"),
+    )
+    .unwrap();
+    let body = run(dir, "python3", &["sign.py", "listing.json", "desk.key"]);
+    std::fs::write(dir.join("body.json"), &body).unwrap();
+    assert!(body.contains(&sent), "sent as written, not re-serialised");
+    let put = |file: &str, key: &str| {
+        curl(&[
             "--cacert",
             "root.pem",
             "--cert",
@@ -290,12 +242,13 @@ fn a_listing_signed_with_openssl_and_python_is_accepted_and_verified_everywhere(
             "-H",
             "content-type: application/json",
             "--data-binary",
-            "@body.json",
+            &format!("@{file}"),
             "--write-out",
             "\n%{http_code}",
-            &format!("{url}/api/v1/listings/PY-1"),
-        ],
-    );
+            &format!("{url}/api/v1/listings/{key}"),
+        ])
+    };
+    let answer = put("body.json", "DOC-1");
     let (json, code) = answer.rsplit_once('\n').unwrap();
     assert_eq!(code, "201", "{answer}");
     assert_eq!(
@@ -304,7 +257,7 @@ fn a_listing_signed_with_openssl_and_python_is_accepted_and_verified_everywhere(
     );
 
     // The website's listing page shows the agency's signature verified.
-    let id = stored(&app, "PY-1").id;
+    let id = stored(&app, "DOC-1").id;
     let page = platform::testing::http_client()
         .get(format!("{}/listings/{id}", app.web_url))
         .send()
@@ -314,8 +267,8 @@ fn a_listing_signed_with_openssl_and_python_is_accepted_and_verified_everywhere(
     assert!(page.contains("Signature verified"), "{page}");
     assert!(page.contains("84 m²"), "{page}");
 
-    // A desk pulls it, checks the signature itself, keeps the object exactly as received and
-    // hints it to a tenant.
+    // A desk pulls it, checks the signature itself, keeps the object exactly as served (the
+    // documented canonical bytes) and hints it to a tenant.
     let b = Desk::new();
     b.enroll(std::slice::from_ref(&url), &token_b, &fingerprint);
     b.run(&[
@@ -341,14 +294,14 @@ fn a_listing_signed_with_openssl_and_python_is_accepted_and_verified_everywhere(
     assert_eq!(synced["pulled"]["new_hints"], 1, "{synced}");
     let here = b.run(&["search", "--city", "Lisbon"]).ok();
     assert_eq!(
-        found(&here, "PY-1")["signature"]["state"],
+        found(&here, "DOC-1")["signature"]["state"],
         "verified",
         "{here}"
     );
-    assert_eq!(found(&here, "PY-1")["listing"]["LivingArea"], 84.0);
+    assert_eq!(found(&here, "DOC-1")["listing"]["LivingArea"], 84.0);
     let remote = b.run(&["search", "--remote", "--city", "Lisbon"]).ok();
     assert_eq!(
-        found(&remote, "PY-1")["signature"]["state"],
+        found(&remote, "DOC-1")["signature"]["state"],
         "verified",
         "{remote}"
     );
@@ -362,46 +315,32 @@ fn a_listing_signed_with_openssl_and_python_is_accepted_and_verified_everywhere(
     let kept: Kept = diesel::sql_query("SELECT document FROM shared_listings")
         .get_result(&mut conn)
         .unwrap();
-    let served: Value = serde_json::from_str(&kept.document).unwrap();
-    assert_eq!(served, serde_json::from_str::<Value>(SENT).unwrap());
-    assert!(
-        kept.document
-            .contains(r#""ModificationTimestamp":"2026-09-21T14:13:20+00:00""#),
-        "{}",
-        kept.document
+    assert_eq!(
+        kept.document,
+        platform::testing::docs::agency_api_vector("listing-canonical"),
+        "kept as served: the documented canonical bytes"
     );
-    // The same script, one byte changed after signing: refused, and the answer names the
-    // SHA-256 of what the platform verified, which is what the script signed.
-    let tampered = body.replace("1100", "1000").replace("PY-1", "PY-2");
-    std::fs::write(dir.join("tampered.json"), &tampered).unwrap();
-    let answer = run(
-        dir,
-        "curl",
-        &[
-            "--silent",
-            "--show-error",
-            "--cacert",
-            "root.pem",
-            "--cert",
-            "desk.pem",
-            "--key",
-            "desk.key",
-            "-X",
-            "PUT",
-            "-H",
-            "content-type: application/json",
-            "--data-binary",
-            "@tampered.json",
-            &format!("{url}/api/v1/listings/PY-2"),
-        ],
-    );
-    let refused: Value = serde_json::from_str(&answer).unwrap();
+
+    // The same body with one value changed after signing: refused, and the answer names the
+    // SHA-256 of the canonical bytes the platform verified.
+    std::fs::write(
+        dir.join("tampered.json"),
+        body.replace("1450", "1400").replace("DOC-1", "DOC-2"),
+    )
+    .unwrap();
+    let answer = put("tampered.json", "DOC-2");
+    let (json, code) = answer.rsplit_once('\n').unwrap();
+    assert_eq!(code, "400", "{answer}");
+    let refused: Value = serde_json::from_str(json).unwrap();
     assert_eq!(refused["error"]["code"], "bad_signature", "{refused}");
-    let listing_sent = SENT.replace("1100", "1000").replace("PY-1", "PY-2");
-    let expected = api_types::canonical::sha256_hex(
-        &api_types::canonical::canonicalize_text(&listing_sent).unwrap(),
+    let verified_over = api_types::canonical::canonicalize_text(
+        &sent.replace("1450", "1400").replace("DOC-1", "DOC-2"),
+    )
+    .unwrap();
+    assert_eq!(
+        refused["error"]["canonical_sha256"],
+        api_types::canonical::sha256_hex(&verified_over).as_str()
     );
-    assert_eq!(refused["error"]["canonical_sha256"], expected.as_str());
 }
 
 #[test]

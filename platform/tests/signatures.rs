@@ -385,6 +385,18 @@ fn removals(app: &PlatformProcess, db: &Db) {
     let detail: serde_json::Value =
         serde_json::from_str(audit[0]["detail"].as_str().unwrap()).unwrap();
     assert_eq!(detail["signed_by"], signer_serial.as_str(), "{audit}");
+    // The OpenAPI document says how.
+    let openapi: serde_json::Value = platform::testing::agency::anonymous_client(&a.root_pem)
+        .get(a.url("/api/openapi.json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let delete = &openapi["paths"]["/api/v1/listings/{ListingKey}"]["delete"];
+    assert!(delete["requestBody"].is_object(), "{delete}");
+    let schemas = &openapi["components"]["schemas"];
+    assert!(schemas["SignedTakedown"].is_object());
+    assert!(schemas["Error"]["properties"]["error"]["properties"]["canonical_sha256"].is_object());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
