@@ -102,12 +102,21 @@ fn main() {
     );
     let mut conn = db.db.get().expect("connection");
     let seed_start = Instant::now();
+    let seeder_der = ca::inspect::parse_chain_pem(&seeder.chain_pem)
+        .expect("seeder certificate")
+        .remove(0);
     for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
         let signed: Vec<VerifiedListing> = chunk
             .iter()
             .map(|&i| {
                 let signed = seeder.sign(&doc(i));
-                VerifiedListing::new(signed.listing, signed.signature, &seeder.serial)
+                VerifiedListing::verify(
+                    signed.listing.raw(),
+                    signed.signature,
+                    &seeder_der,
+                    &seeder.serial,
+                )
+                .expect("a seeded listing verifies")
             })
             .collect();
         platform::with_conn!(&mut conn, |c| c.transaction::<_, PublishError, _>(|c| {

@@ -619,6 +619,9 @@ fn found_lines(listings: &[search::Found]) -> String {
             f.listing.title,
             f.signature.text()
         );
+        if let Some(problem) = &f.removal_refused {
+            text += &format!("  [the platform says it is gone, but {problem}]");
+        }
     }
     text
 }
@@ -671,6 +674,18 @@ fn pulled_text(p: &feed::PullReport) -> String {
         text += &format!(
             "\nWARNING: listing {}/{} has an INVALID SIGNATURE ({}); it is kept flagged and gives no hints",
             i.office_key, i.listing_key, i.problem
+        );
+    }
+    for r in &p.refused_removals {
+        text += &format!(
+            "\nWARNING: the platform says listing {}/{} is gone, but {}",
+            r.office_key, r.listing_key, r.problem
+        );
+    }
+    for r in &p.refused_rollbacks {
+        text += &format!(
+            "\nWARNING: listing {}/{}: {}",
+            r.office_key, r.listing_key, r.problem
         );
     }
     text

@@ -576,7 +576,7 @@ fn refresh_for_tenant(
     let candidates = crate::search::candidates(conn, wishes)?;
     let now = now_ms();
     // Only listings whose agency signature verified are hinted.
-    for (office, key, _doc, verdict) in candidates {
+    for (office, key, _doc, verdict, _) in candidates {
         if !verdict.is_verified() {
             continue;
         }
@@ -821,10 +821,11 @@ mod tests {
                 listing_key: key.into(),
                 version: 1,
                 event_timestamp: crate::listings::timestamp_now(),
-                listing: Some(doc),
+                listing: Some(api_types::ListingObject::new(doc).unwrap()),
                 signature: None,
                 certificate_serial: None,
                 status: "active".into(),
+                takedown: None,
             }],
             next_after: 1,
             has_more: false,
@@ -833,7 +834,9 @@ mod tests {
         crate::feed::apply_page(
             conn,
             &page,
-            &[crate::signatures::Verdict::verified()],
+            &[crate::feed::EventCheck::listing(
+                crate::signatures::Verdict::verified(),
+            )],
             &mut report,
         )
         .unwrap();

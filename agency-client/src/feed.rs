@@ -3,12 +3,22 @@
 //! and the hints it raises or drops, so an interrupted pull resumes where it stopped.
 //!
 //! Every listing's agency signature is checked before its page is applied
-//! ([`crate::signatures`]); the outcome is stored with the listing, and only verified listings
-//! raise hints. Listings pulled before checks existed (or whose certificate could not be fetched)
-//! are checked again at the end of each pull.
+//! ([`crate::signatures`]); the outcome is stored with the listing (the object's text exactly as
+//! received, so it can be checked again), and only verified listings raise hints. Listings pulled
+//! before checks existed (or whose certificate could not be fetched) are checked again at the end
+//! of each pull.
+//!
+//! The platform is not trusted blindly here either:
+//!
+//! * a listing is removed only on a signature the desk can check: its agency's signed document
+//!   with `StandardStatus: Withdrawn`, or the platform's signed take-down statement. A removal
+//!   without one is refused: the listing stays (with its hints), is flagged
+//!   (`shared_listings.removal_refused`) and the pull reports it;
+//! * a document older than the verified one the desk holds (or as old with other content) is
+//!   refused as a rollback: the desk keeps its copy and the pull reports it.
 
-use api_types::api::{ChangeEvent, ChangesCount, ChangesPage};
-use api_types::{ListingDocument, SignatureEnvelope};
+use api_types::api::{ChangeEvent, ChangeKind, ChangesCount, ChangesPage};
+use api_types::{ListingObject, SignatureEnvelope, StandardStatus};
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -43,6 +53,42 @@ pub struct PullReport {
     pub invalid: Vec<InvalidListing>,
     /// Listings that could not be checked this time (checked again at the next pull).
     pub unchecked: usize,
+    /// Removals the platform announced without a valid signature: refused, the listing kept.
+    pub refused_removals: Vec<RefusedChange>,
+    /// Older versions the platform sent than the verified ones held here: refused, the copy
+    /// here kept.
+    pub refused_rollbacks: Vec<RefusedChange>,
+}
+
+/// A change from the platform this desk refused to apply.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefusedChange {
+    /// The listing's agency.
+    pub office_key: String,
+    /// The listing's key.
+    pub listing_key: String,
+    /// What was refused and why, in plain words.
+    pub problem: String,
+}
+
+/// What checking one change-feed event's signatures found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventCheck {
+    /// The agency's signature on the listing the event carries (unchecked when it carries none).
+    pub listing: Verdict,
+    /// The platform's signature on the take-down statement, when the event carries one: `Err`
+    /// says why it cannot be trusted.
+    pub takedown: Option<Result<(), String>>,
+}
+
+impl EventCheck {
+    /// The outcome for an event that carries a listing and no take-down statement.
+    pub fn listing(verdict: Verdict) -> EventCheck {
+        EventCheck {
+            listing: verdict,
+            takedown: None,
+        }
+    }
 }
 
 /// A listing whose agency signature failed.
@@ -70,31 +116,43 @@ impl PullReport {
     }
 }
 
-/// Checks the signature of every listing in `events` (fetching the certificates they name);
-/// one verdict per event (removals get an unchecked verdict that is never stored).
+/// Checks the signatures in `events`: each listing's agency signature and each take-down
+/// statement's platform signature (fetching the certificates they name); one check per event.
 pub fn check_events(
     conn: &mut SqliteConnection,
     session: &mut Session,
     verifier: &mut Verifier,
     events: &[ChangeEvent],
-) -> Result<Vec<Verdict>, ClientError> {
+) -> Result<Vec<EventCheck>, ClientError> {
     verifier.fetch(
         conn,
         &mut session.client,
         events
             .iter()
             .filter(|e| e.listing.is_some())
-            .filter_map(|e| e.certificate_serial.as_deref()),
+            .filter_map(|e| e.certificate_serial.as_deref())
+            .chain(
+                events
+                    .iter()
+                    .filter_map(|e| e.takedown.as_ref())
+                    .map(|t| t.certificate_serial.as_str()),
+            ),
     )?;
     let verifier = &*verifier;
-    Ok(signatures::check_all(events, |e| match &e.listing {
-        Some(doc) => verifier.check(
-            &e.list_office_key,
-            doc,
-            e.signature.as_ref(),
-            e.certificate_serial.as_deref(),
-        ),
-        None => Verdict::unchecked("no listing"),
+    Ok(signatures::check_all(events, |e| EventCheck {
+        listing: match &e.listing {
+            Some(object) => verifier.check(
+                &e.list_office_key,
+                object,
+                e.signature.as_ref(),
+                e.certificate_serial.as_deref(),
+            ),
+            None => Verdict::unchecked("no listing"),
+        },
+        takedown: e
+            .takedown
+            .as_ref()
+            .map(|t| verifier.check_takedown(&e.list_office_key, &e.listing_key, e.version, t)),
     }))
 }
 
@@ -134,8 +192,8 @@ pub fn pull(
             "/api/v1/changes?after={}&limit={PAGE_SIZE}",
             report.cursor
         ))?;
-        let verdicts = check_events(store.conn(), session, &mut verifier, &page.events)?;
-        apply_page(store.conn(), &page, &verdicts, &mut report)?;
+        let checks = check_events(store.conn(), session, &mut verifier, &page.events)?;
+        apply_page(store.conn(), &page, &checks, &mut report)?;
         report.pages += 1;
         progress(report.events, waiting.count.max(report.events as i64));
         if !page.has_more || page.events.is_empty() {
@@ -198,25 +256,28 @@ fn recheck_unchecked(
         &mut session.client,
         rows.iter().filter_map(|r| r.4.as_deref()),
     )?;
-    let checked: Vec<(String, String, Option<ListingDocument>, Verdict)> = rows
+    let checked: Vec<(String, String, Option<ListingObject>, Verdict)> = rows
         .into_iter()
         .map(|(office, key, doc, signature, serial)| {
-            let doc: Option<ListingDocument> = serde_json::from_str(&doc).ok();
+            let object = ListingObject::parse(&doc).ok();
             let signature: Option<SignatureEnvelope> =
                 signature.and_then(|s| serde_json::from_str(&s).ok());
-            let verdict = match &doc {
-                Some(d) => verifier.check(&office, d, signature.as_ref(), serial.as_deref()),
+            let verdict = match &object {
+                Some(o) => verifier.check(&office, o, signature.as_ref(), serial.as_deref()),
                 None => Verdict::invalid("the stored listing cannot be read"),
             };
-            (office, key, doc, verdict)
+            (office, key, object, verdict)
         })
         .collect();
     let hints = conn.immediate_transaction(|c| {
         let tenants = customers::tenants(c)?;
         let mut hints = 0;
-        for (office, key, doc, verdict) in &checked {
+        for (office, key, object, verdict) in &checked {
             store_verdict(c, office, key, verdict)?;
-            let trusted = doc.as_ref().filter(|_| verdict.is_verified());
+            let trusted = object
+                .as_ref()
+                .map(ListingObject::get)
+                .filter(|_| verdict.is_verified());
             hints += customers::refresh_for_listing(c, &tenants, office, key, trusted)?;
         }
         Ok::<_, ClientError>(hints)
@@ -248,29 +309,153 @@ fn store_verdict(
     Ok(())
 }
 
-/// Applies one page and moves the cursor, in one transaction. `verdicts` holds the outcome of
-/// each event's signature check ([`check_events`]), in order; a listing that is not verified is
-/// stored flagged and raises no hint (its open hints drop).
+/// What to do with one event, decided against what this desk holds.
+enum Decision<'a> {
+    /// Store the listing as received (with its verdict).
+    Upsert(&'a ListingObject),
+    /// Remove the listing: a verified signed withdrawal or take-down.
+    Remove,
+    /// The platform says the listing is gone without a valid signature: keep it, flag it.
+    RefuseRemoval(String),
+    /// An older version than the verified one held here: keep the copy here.
+    RefuseRollback(String),
+    /// Nothing to do.
+    Skip,
+}
+
+/// The verified document this desk holds for a listing, if any.
+fn held(
+    c: &mut SqliteConnection,
+    office: &str,
+    key: &str,
+) -> Result<Option<ListingObject>, ClientError> {
+    let row: Option<(String, String)> = shared_listings::table
+        .filter(shared_listings::office_key.eq(office))
+        .filter(shared_listings::listing_key.eq(key))
+        .select((shared_listings::document, shared_listings::signature_state))
+        .first(c)
+        .optional()?;
+    Ok(row
+        .filter(|(_, state)| state == signatures::VERIFIED)
+        .and_then(|(text, _)| ListingObject::parse(&text).ok()))
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Whether `incoming` would roll back the verified `held` copy; why, if so.
+fn rollback(held: Option<&ListingObject>, incoming: &ListingObject) -> Option<String> {
+    let held = held?;
+    let (have, got) = (
+        held.get().modification_timestamp,
+        incoming.get().modification_timestamp,
+    );
+    if got < have {
+        Some(format!(
+            "rollback refused: the platform sent a version dated {} but this desk holds a newer one signed by the agency, dated {}; this desk keeps its copy",
+            rfc3339(got),
+            rfc3339(have)
+        ))
+    } else if got == have && held.canonical_bytes() != incoming.canonical_bytes() {
+        Some(format!(
+            "rollback refused: the platform sent other content with the same ModificationTimestamp {} as the version this desk holds; this desk keeps its copy",
+            rfc3339(got)
+        ))
+    } else {
+        None
+    }
+}
+
+fn decide<'a>(
+    event: &'a ChangeEvent,
+    check: &EventCheck,
+    held: Option<&ListingObject>,
+) -> Decision<'a> {
+    let refuse = |why: String| {
+        Decision::RefuseRemoval(format!(
+            "removal without a valid signature refused: {why}; the listing is kept"
+        ))
+    };
+    let taken_down = event.takedown.is_some()
+        || event.status == "taken_down"
+        || event.event_type == ChangeKind::TakenDown;
+    if taken_down {
+        return match (&event.takedown, &check.takedown) {
+            (Some(_), Some(Ok(()))) => Decision::Remove,
+            (Some(_), Some(Err(why))) => refuse(why.clone()),
+            _ => refuse(
+                "the platform says it was taken down but sent no signed take-down statement".into(),
+            ),
+        };
+    }
+    let claims_removal = event.event_type.removes() || event.status == "withdrawn";
+    let Some(object) = &event.listing else {
+        return if claims_removal {
+            refuse("the platform sent no signed document".into())
+        } else {
+            Decision::Skip
+        };
+    };
+    if let Some(why) = rollback(held, object) {
+        return Decision::RefuseRollback(why);
+    }
+    let withdrawn = object.get().standard_status == StandardStatus::Withdrawn;
+    match (
+        claims_removal || withdrawn,
+        withdrawn,
+        check.listing.is_verified(),
+    ) {
+        (false, _, _) => Decision::Upsert(object),
+        (true, true, true) => Decision::Remove,
+        (true, false, _) => refuse(
+            "the listing's agency did not sign a withdrawal (its signed document is not Withdrawn)"
+                .into(),
+        ),
+        (true, true, false) => refuse(format!(
+            "the withdrawal is not validly signed by the listing's agency ({})",
+            check.listing.problem.as_deref().unwrap_or("not checked")
+        )),
+    }
+}
+
+/// Applies one page and moves the cursor, in one transaction. `checks` holds the outcome of
+/// each event's signature checks ([`check_events`]), in order; a listing that is not verified
+/// is stored flagged and raises no hint (its open hints drop). A removal is applied only on a
+/// verified signed withdrawal or take-down, and an older version than the verified one held
+/// is refused (see the module documentation).
 pub fn apply_page(
     conn: &mut SqliteConnection,
     page: &ChangesPage,
-    verdicts: &[Verdict],
+    checks: &[EventCheck],
     report: &mut PullReport,
 ) -> Result<(), ClientError> {
-    if verdicts.len() != page.events.len() {
+    if checks.len() != page.events.len() {
         return Err(ClientError::Protocol(
-            "internal: one signature verdict per event is needed".into(),
+            "internal: one signature check per event is needed".into(),
         ));
     }
+    let mut counted: Vec<usize> = Vec::new();
+    let mut refused_removals = Vec::new();
+    let mut refused_rollbacks = Vec::new();
     let (upserted, removed, hints) = conn.immediate_transaction(|c| {
+        counted.clear();
+        refused_removals.clear();
+        refused_rollbacks.clear();
         let tenants = customers::tenants(c)?;
         let (mut upserted, mut removed, mut hints) = (0, 0, 0);
-        for (event, verdict) in page.events.iter().zip(verdicts) {
+        for (i, (event, check)) in page.events.iter().zip(checks).enumerate() {
             let office = &event.list_office_key;
             let key = &event.listing_key;
-            match (&event.listing, event.event_type.removes()) {
-                (Some(doc), false) => {
-                    let text = serde_json::to_string(doc).unwrap_or_default();
+            let verdict = &check.listing;
+            let this = shared_listings::table
+                .filter(shared_listings::office_key.eq(office))
+                .filter(shared_listings::listing_key.eq(key));
+            let held = held(c, office, key)?;
+            match decide(event, check, held.as_ref()) {
+                Decision::Upsert(object) => {
+                    let doc = object.get();
                     let signature = event
                         .signature
                         .as_ref()
@@ -285,12 +470,13 @@ pub fn apply_page(
                         shared_listings::transaction_type.eq(doc.transaction_type.code()),
                         shared_listings::city_norm.eq(api_types::search::normalize(&doc.city)),
                         shared_listings::price.eq(doc.list_price as i64),
-                        shared_listings::document.eq(&text),
+                        shared_listings::document.eq(object.raw()),
                         shared_listings::signature.eq(&signature),
                         shared_listings::certificate_serial.eq(&event.certificate_serial),
                         shared_listings::signature_state.eq(&verdict.state),
                         shared_listings::signature_problem.eq(&verdict.problem),
                         shared_listings::signature_checked_at.eq(now_ms()),
+                        shared_listings::removal_refused.eq(None::<String>),
                     );
                     diesel::insert_into(shared_listings::table)
                         .values(values.clone())
@@ -299,21 +485,36 @@ pub fn apply_page(
                         .set(values)
                         .execute(c)?;
                     upserted += 1;
+                    counted.push(i);
                     if !tenants.is_empty() {
                         // An unverified listing is not trusted: no hint, and open ones drop.
                         let trusted = Some(doc).filter(|_| verdict.is_verified());
                         hints += customers::refresh_for_listing(c, &tenants, office, key, trusted)?;
                     }
                 }
-                _ => {
-                    removed += diesel::delete(
-                        shared_listings::table
-                            .filter(shared_listings::office_key.eq(office))
-                            .filter(shared_listings::listing_key.eq(key)),
-                    )
-                    .execute(c)?;
+                Decision::Remove => {
+                    removed += diesel::delete(this).execute(c)?;
                     customers::refresh_for_listing(c, &tenants, office, key, None)?;
                 }
+                Decision::RefuseRemoval(problem) => {
+                    // Only a listing held here can be kept; one never pulled stays away.
+                    let kept = diesel::update(this)
+                        .set(shared_listings::removal_refused.eq(&problem))
+                        .execute(c)?;
+                    if kept > 0 {
+                        refused_removals.push(RefusedChange {
+                            office_key: office.clone(),
+                            listing_key: key.clone(),
+                            problem,
+                        });
+                    }
+                }
+                Decision::RefuseRollback(problem) => refused_rollbacks.push(RefusedChange {
+                    office_key: office.clone(),
+                    listing_key: key.clone(),
+                    problem,
+                }),
+                Decision::Skip => {}
             }
         }
         diesel::update(identity::table)
@@ -321,15 +522,20 @@ pub fn apply_page(
             .execute(c)?;
         Ok::<_, ClientError>((upserted, removed, hints))
     })?;
-    for (event, verdict) in page.events.iter().zip(verdicts) {
-        if event.listing.is_some() && !event.event_type.removes() {
-            report.count(&event.list_office_key, &event.listing_key, verdict);
-        }
+    for i in counted {
+        let event = &page.events[i];
+        report.count(
+            &event.list_office_key,
+            &event.listing_key,
+            &checks[i].listing,
+        );
     }
     report.events += page.events.len();
     report.upserted += upserted;
     report.removed += removed;
     report.new_hints += hints;
+    report.refused_removals.extend(refused_removals);
+    report.refused_rollbacks.extend(refused_rollbacks);
     report.cursor = page.next_after;
     Ok(())
 }

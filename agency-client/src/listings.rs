@@ -1,12 +1,17 @@
 //! The agency's own listings: drafts kept locally, a persistent outbox of publishes and
 //! withdrawals sent strictly in order, and what the platform made of them.
 //!
-//! A document is signed when it is sent (ECDSA P-256 over its canonical bytes, with the key of
-//! the certificate presented), so a renewal between queueing and sending cannot break it.
+//! A document is signed when it is sent (ECDSA P-256 over the RFC 8785 form of exactly the
+//! listing object sent, with the key of the certificate presented), so a renewal between queueing
+//! and sending cannot break it. A withdrawal is a signed document too: the listing with
+//! `StandardStatus: Withdrawn`, its `ModificationTimestamp` fixed when it is queued, signed when
+//! sent with `DELETE`, so the platform can prove (and every desk check) that the agency withdrew
+//! it.
 
 use api_types::api::PublishResponse;
 use api_types::{
-    ListingDocument, SignatureAlgorithm, SignatureEnvelope, SignedListing, StandardStatus,
+    ListingDocument, ListingObject, SignatureAlgorithm, SignatureEnvelope, SignedListing,
+    StandardStatus,
 };
 use base64::Engine;
 use diesel::prelude::*;
@@ -209,20 +214,35 @@ pub fn edit(
     get(conn, key)
 }
 
-/// Withdraws a listing: marked withdrawn here, and a withdrawal is queued when the platform has
-/// (or will have) the listing.
+/// The listing `doc` withdrawn now: `StandardStatus: Withdrawn`, a new ModificationTimestamp
+/// (later than the document's, even with a clock that went back).
+fn withdrawal_of(mut doc: ListingDocument) -> ListingDocument {
+    let now = timestamp_now();
+    doc.modification_timestamp = if now > doc.modification_timestamp {
+        now
+    } else {
+        doc.modification_timestamp + time::Duration::microseconds(1)
+    };
+    doc.standard_status = StandardStatus::Withdrawn;
+    doc
+}
+
+/// Withdraws a listing: the document becomes the listing marked Withdrawn with a new
+/// ModificationTimestamp (fixed now), and, when the platform has (or will have) the listing,
+/// that document is queued to be signed and sent as the withdrawal.
 pub fn withdraw(conn: &mut SqliteConnection, key: &str) -> Result<OwnListing, ClientError> {
     conn.immediate_transaction(|c| {
-        let published: Option<Option<i64>> = own_listings::table
+        let row: Option<(String, Option<i64>)> = own_listings::table
             .find(key)
-            .select(own_listings::published_version)
+            .select((own_listings::document, own_listings::published_version))
             .first(c)
             .optional()?;
-        let Some(published) = published else {
+        let Some((text, published)) = row else {
             return Err(ClientError::NotFound(format!(
                 "there is no own listing with key {key}"
             )));
         };
+        let withdrawn = withdrawal_of(parse_doc(&text)?);
         let queued = outbox::table
             .filter(outbox::listing_key.eq(key))
             .count()
@@ -230,6 +250,7 @@ pub fn withdraw(conn: &mut SqliteConnection, key: &str) -> Result<OwnListing, Cl
             > 0;
         diesel::update(own_listings::table.find(key))
             .set((
+                own_listings::document.eq(to_json(&withdrawn)),
                 own_listings::withdrawn.eq(true),
                 own_listings::dirty.eq(false),
                 own_listings::updated_at.eq(now_ms()),
@@ -240,6 +261,7 @@ pub fn withdraw(conn: &mut SqliteConnection, key: &str) -> Result<OwnListing, Cl
                 .values((
                     outbox::listing_key.eq(key),
                     outbox::action.eq("withdraw"),
+                    outbox::document.eq(Some(to_json(&withdrawn))),
                     outbox::created_at.eq(now_ms()),
                 ))
                 .execute(c)?;
@@ -362,11 +384,15 @@ pub struct SentChange {
     pub version: Option<i64>,
 }
 
-/// Signs `doc` with the session's key, as the body of `PUT /api/v1/listings/{key}`.
+/// Signs `doc` with the session's key, as the body of `PUT /api/v1/listings/{key}` (and of
+/// `DELETE` for a withdrawal): the listing object is written in RFC 8785 form and the signature
+/// covers exactly those bytes.
 pub fn sign(session: &Session, doc: &ListingDocument) -> Result<SignedListing, ClientError> {
-    let signature = session.key.sign(&doc.canonical_bytes())?;
+    let listing = ListingObject::new(doc.clone())
+        .map_err(|e| ClientError::input("document", e.to_string()))?;
+    let signature = session.key.sign(listing.canonical_bytes())?;
     Ok(SignedListing {
-        listing: doc.clone(),
+        listing,
         signature: SignatureEnvelope {
             algorithm: SignatureAlgorithm::EcdsaP256Sha256,
             value: base64::engine::general_purpose::STANDARD.encode(&signature.bytes),
@@ -375,6 +401,7 @@ pub fn sign(session: &Session, doc: &ListingDocument) -> Result<SignedListing, C
 }
 
 fn send_one(
+    conn: &mut SqliteConnection,
     session: &mut Session,
     action: &str,
     key: &str,
@@ -393,7 +420,19 @@ fn send_one(
             Ok((outcome, Some(answer.version)))
         }
         _ => {
-            let r = session.client.delete(&path)?;
+            let doc = match document {
+                Some(text) => parse_doc(text)?,
+                // Queued by an older version of this program, without the document.
+                None => {
+                    let text: String = own_listings::table
+                        .find(key)
+                        .select(own_listings::document)
+                        .first(conn)?;
+                    withdrawal_of(parse_doc(&text)?)
+                }
+            };
+            let body = sign(session, &doc)?;
+            let r = session.client.delete_json(&path, &body)?;
             if r.status().as_u16() == 404 {
                 // The platform never had it (or it is gone already): nothing left to do.
                 return Ok(("not_on_platform".into(), None));
@@ -426,7 +465,7 @@ pub fn drain(
         let Some((id, key, action, document)) = next else {
             break;
         };
-        match send_one(session, &action, &key, document.as_deref()) {
+        match send_one(conn, session, &action, &key, document.as_deref()) {
             Ok((outcome, version)) => {
                 conn.immediate_transaction(|c| {
                     diesel::delete(outbox::table.find(id)).execute(c)?;

@@ -274,6 +274,15 @@ impl PlatformClient {
     pub fn delete(&mut self, path: &str) -> Result<Response, ClientError> {
         self.send(|c, base| c.delete(format!("{base}{path}")))
     }
+
+    /// `DELETE path` with a JSON body (a signed withdrawal); the raw response.
+    pub fn delete_json<B: serde::Serialize>(
+        &mut self,
+        path: &str,
+        body: &B,
+    ) -> Result<Response, ClientError> {
+        self.send(|c, base| c.delete(format!("{base}{path}")).json(body))
+    }
 }
 
 /// The JSON body of a successful answer, or the platform's error as a [`ClientError`].

@@ -30,6 +30,10 @@ pub struct Found {
     pub listing: ListingDocument,
     /// Whether its agency's signature verified; an invalid one is shown flagged, never trusted.
     pub signature: Verdict,
+    /// Set when the platform said the listing is gone without a valid signed withdrawal or
+    /// take-down, so this desk kept it: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removal_refused: Option<String>,
 }
 
 /// The answer to a search.
@@ -64,8 +68,9 @@ pub struct SavedQuery {
     pub last_remote_total: Option<i32>,
 }
 
-/// A shared listing that matched: office, key, document and its signature verdict.
-pub(crate) type Candidate = (String, String, ListingDocument, Verdict);
+/// A shared listing that matched: office, key, document, its signature verdict and why a
+/// removal of it was refused (if one was).
+pub(crate) type Candidate = (String, String, ListingDocument, Verdict, Option<String>);
 
 /// Every shared listing that matches `criteria` (normal form). A first cut by the indexed
 /// columns, then the shared matching rule decides.
@@ -80,6 +85,7 @@ pub(crate) fn candidates(
             shared_listings::document,
             shared_listings::signature_state,
             shared_listings::signature_problem,
+            shared_listings::removal_refused,
         ))
         .order((shared_listings::price, shared_listings::listing_key))
         .into_boxed();
@@ -95,15 +101,22 @@ pub(crate) fn candidates(
     if let Some(p) = criteria.max_price {
         q = q.filter(shared_listings::price.le(p as i64));
     }
-    type Row = (String, String, String, String, Option<String>);
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+    );
     let rows: Vec<Row> = q.load(conn)?;
     Ok(rows
         .into_iter()
-        .filter_map(|(office, key, doc, state, problem)| {
+        .filter_map(|(office, key, doc, state, problem, refused)| {
             let doc: ListingDocument = serde_json::from_str(&doc).ok()?;
             criteria
                 .matches(&ListingFacts::from_document(&doc))
-                .then(|| (office, key, doc, Verdict::stored(state, problem)))
+                .then(|| (office, key, doc, Verdict::stored(state, problem), refused))
         })
         .collect())
 }
@@ -150,12 +163,15 @@ pub fn search(
         listings: found
             .into_iter()
             .take(limit)
-            .map(|(office_key, _, listing, signature)| Found {
-                office_name: names.get(&office_key).cloned().unwrap_or_default(),
-                office_key,
-                listing,
-                signature,
-            })
+            .map(
+                |(office_key, _, listing, signature, removal_refused)| Found {
+                    office_name: names.get(&office_key).cloned().unwrap_or_default(),
+                    office_key,
+                    listing,
+                    signature,
+                    removal_refused,
+                },
+            )
             .collect(),
     })
 }
@@ -318,7 +334,8 @@ pub fn search_remote(
             ),
             office_key: l.list_office_key,
             office_name: l.list_office_name,
-            listing: l.listing,
+            listing: l.listing.into_inner(),
+            removal_refused: None,
         })
         .collect();
     let text = serde_json::to_string(&criteria).unwrap_or_default();

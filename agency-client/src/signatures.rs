@@ -9,9 +9,20 @@
 //!    client-authentication usage);
 //! 2. the certificate names the listing's agency (its SAN URI) — one agency cannot sign another's
 //!    listing;
-//! 3. the signature (ECDSA P-256 or Ed25519) verifies over the listing's canonical JSON
-//!    ([`ListingDocument::canonical_bytes`], exactly what the desk itself signs when publishing);
+//! 3. the signature (ECDSA P-256 or Ed25519) verifies over the RFC 8785 (JCS) form of the
+//!    listing object **as received** ([`ListingObject::canonical_bytes`], the rule every signer
+//!    follows, this desk included); for listings the platform stored before it adopted RFC 8785,
+//!    over the older canonical form they were signed in
+//!    ([`ListingObject::legacy_bytes_for_verification_only`]);
 //! 4. the listing was signed while the certificate was good (see below).
+//!
+//! # Removals
+//!
+//! A listing leaves the desk only on a signature it can check: its agency's signed document with
+//! `StandardStatus: Withdrawn` (checked as above), or an operator's take-down statement signed by
+//! the platform's document-signing certificate ([`Verifier::check_takedown`]: chained to the
+//! pinned root, extended key usage id-kp-documentSigning (RFC 9336), SAN URI
+//! `urn:listing-exchange:platform`, the statement naming the listing, its agency and version).
 //!
 //! # Signing time, expiry, renewal and revocation
 //!
@@ -39,7 +50,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use api_types::{ListingDocument, SignatureEnvelope};
+use api_types::{ListingObject, SignatureEnvelope, SignedTakedown};
 use base64::Engine;
 use diesel::prelude::*;
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -62,6 +73,9 @@ pub const VERIFIED: &str = "verified";
 pub const INVALID: &str = "invalid";
 /// `signature_state` of a listing not checked yet (checked again at the next sync).
 pub const UNCHECKED: &str = "unchecked";
+/// What the `certificates` cache holds as the party of the platform's document-signing
+/// certificate (its SAN URI is `urn:listing-exchange:platform`; agency ids are numbers).
+pub const PLATFORM_PARTY: &str = "platform";
 
 /// The outcome of checking one listing's signature, as stored and shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -148,7 +162,7 @@ pub struct KnownCertificate {
 /// `check` applied to every item, spread over the machine's cores (at most 4 threads) when there
 /// are enough items to be worth it: a signature check costs tens of microseconds, and a pull
 /// checks every listing of every page.
-pub fn check_all<T: Sync>(items: &[T], check: impl Fn(&T) -> Verdict + Sync) -> Vec<Verdict> {
+pub fn check_all<T: Sync, V: Send>(items: &[T], check: impl Fn(&T) -> V + Sync) -> Vec<V> {
     const MIN_PER_THREAD: usize = 64;
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
@@ -189,6 +203,36 @@ struct Prepared {
     chain_ok_throughout: bool,
 }
 
+/// What a certificate must be good for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Usage {
+    /// An agency's certificate: client authentication (it also signs the agency's listings).
+    Agency,
+    /// The platform's document-signing certificate: id-kp-documentSigning (RFC 9336).
+    PlatformSigner,
+}
+
+impl Usage {
+    fn of(cert: &KnownCertificate) -> Usage {
+        if cert.agency_id == PLATFORM_PARTY {
+            Usage::PlatformSigner
+        } else {
+            Usage::Agency
+        }
+    }
+
+    /// The usage every certificate of the path must allow. webpki applies it to the issuing CA
+    /// too (which names no extended key usage), so "required if present" here; that the signer
+    /// names document signing is checked on the leaf itself ([`Prepared::new`]).
+    fn key_usage(self) -> webpki::KeyUsage {
+        const DOCUMENT_SIGNING: &[u8] = &ca::EKU_DOCUMENT_SIGNING_DER;
+        match self {
+            Usage::Agency => webpki::KeyUsage::client_auth(),
+            Usage::PlatformSigner => webpki::KeyUsage::required_if_present(DOCUMENT_SIGNING),
+        }
+    }
+}
+
 impl Prepared {
     fn new(cert: KnownCertificate, root_der: &[u8]) -> Prepared {
         let parsed = ca::inspect::parse_chain_pem(&cert.chain_pem)
@@ -196,6 +240,12 @@ impl Prepared {
             .and_then(|chain| {
                 let leaf = ca::inspect::parse_certificate_der(&chain[0])
                     .map_err(|_| format!("certificate {} cannot be read", cert.serial))?;
+                if Usage::of(&cert) == Usage::PlatformSigner && !leaf.eku_document_signing {
+                    return Err(format!(
+                        "certificate {} names the platform but is not for document signing",
+                        cert.serial
+                    ));
+                }
                 Ok((
                     chain,
                     leaf.spki_der.clone(),
@@ -205,9 +255,10 @@ impl Prepared {
             });
         match parsed {
             Ok((chain, spki, not_before, not_after)) => {
+                let usage = Usage::of(&cert);
                 let chain_ok_throughout = [not_before, not_after]
                     .iter()
-                    .all(|&at| verify_chain(root_der, &chain, &cert.serial, at).is_ok());
+                    .all(|&at| verify_chain(root_der, &chain, &cert.serial, at, usage).is_ok());
                 Prepared {
                     cert,
                     chain: Ok(chain),
@@ -361,12 +412,12 @@ impl Verifier {
         self.fetch(conn, client, stale.iter().map(String::as_str))
     }
 
-    /// Checks a listing of agency `office_key` signed with `signature` by certificate `serial`
-    /// (which [`Verifier::fetch`] must have looked up).
+    /// Checks a listing object of agency `office_key`, as received, signed with `signature` by
+    /// certificate `serial` (which [`Verifier::fetch`] must have looked up).
     pub fn check(
         &self,
         office_key: &str,
-        doc: &ListingDocument,
+        listing: &ListingObject,
         signature: Option<&SignatureEnvelope>,
         serial: Option<&str>,
     ) -> Verdict {
@@ -377,12 +428,88 @@ impl Verifier {
         };
         match self.lookups.get(&lower_serial(serial)) {
             Some(Lookup::Known(prepared)) => {
-                check_listing(&self.root_der, prepared, office_key, doc, signature)
+                check_listing(&self.root_der, prepared, office_key, listing, signature)
             }
             Some(Lookup::Bad(problem)) => Verdict::invalid(problem.clone()),
             Some(Lookup::Unknown(problem)) => Verdict::unchecked(problem.clone()),
             None => Verdict::unchecked(format!("certificate {serial} was not fetched")),
         }
+    }
+
+    /// Checks an operator's take-down of listing `listing_key` (version `version`) of agency
+    /// `office_key`: the statement must name exactly that listing and version, and its signature
+    /// must verify with a certificate ([`Verifier::fetch`] must have looked it up) that chains to
+    /// the pinned root for document signing (RFC 9336), names the platform
+    /// (`urn:listing-exchange:platform`), and was good when the statement was made. `Err` says
+    /// why not, in plain words.
+    pub fn check_takedown(
+        &self,
+        office_key: &str,
+        listing_key: &str,
+        version: i64,
+        takedown: &SignedTakedown,
+    ) -> Result<(), String> {
+        let statement = takedown.statement.get();
+        if statement.list_office_key != office_key
+            || statement.listing_key != listing_key
+            || statement.version != version
+        {
+            return Err(format!(
+                "the take-down statement is about listing {}/{} version {}, not {office_key}/{listing_key} version {version}",
+                statement.list_office_key, statement.listing_key, statement.version
+            ));
+        }
+        let serial = &takedown.certificate_serial;
+        let prepared = match self.lookups.get(&lower_serial(serial)) {
+            Some(Lookup::Known(prepared)) => prepared,
+            Some(Lookup::Bad(problem) | Lookup::Unknown(problem)) => return Err(problem.clone()),
+            None => return Err(format!("certificate {serial} was not fetched")),
+        };
+        let cert = &prepared.cert;
+        if cert.agency_id != PLATFORM_PARTY {
+            return Err(format!(
+                "the take-down statement is signed with certificate {serial}, which is not the platform's document-signing certificate"
+            ));
+        }
+        let chain = prepared.chain.as_ref().map_err(Clone::clone)?;
+        let signed_at = to_ms(statement.taken_down_at);
+        if !prepared.chain_ok_throughout {
+            let at = signed_at.clamp(prepared.not_before, prepared.not_after);
+            verify_chain(&self.root_der, chain, serial, at, Usage::PlatformSigner)
+                .map_err(|v| v.problem.unwrap_or_default())?;
+        }
+        let Ok(bytes) =
+            base64::engine::general_purpose::STANDARD.decode(takedown.signature.value.trim())
+        else {
+            return Err("the take-down statement's signature is not valid base64".into());
+        };
+        if ca::sign::verify(
+            &prepared.spki,
+            ca_algorithm(takedown.signature.algorithm),
+            takedown.statement.canonical_bytes(),
+            &bytes,
+        )
+        .is_err()
+        {
+            return Err("the platform's signature does not match the take-down statement".into());
+        }
+        let revoked = (cert.status == "revoked").then(|| {
+            (
+                cert.revoked_at.unwrap_or(i64::MIN),
+                cert.revocation_reason.as_deref().unwrap_or("unspecified"),
+            )
+        });
+        signing_time_ok(signed_at, prepared.not_after, revoked)
+            .map_err(|why| format!("the take-down statement cannot be trusted: {why}"))
+    }
+}
+
+fn ca_algorithm(algorithm: api_types::SignatureAlgorithm) -> ca::sign::SignatureAlgorithm {
+    match algorithm {
+        api_types::SignatureAlgorithm::EcdsaP256Sha256 => {
+            ca::sign::SignatureAlgorithm::EcdsaP256Sha256
+        }
+        api_types::SignatureAlgorithm::Ed25519 => ca::sign::SignatureAlgorithm::Ed25519,
     }
 }
 
@@ -402,9 +529,13 @@ fn known(
             leaf.serial
         ));
     }
-    let agency_id = leaf
-        .agency_id()
-        .ok_or_else(|| format!("certificate {serial} names no agency"))?;
+    let agency_id = match leaf.agency_id() {
+        Some(id) => id,
+        None if leaf.san_uris.iter().any(|u| u == ca::PLATFORM_SIGNER_URI) => {
+            PLATFORM_PARTY.to_owned()
+        }
+        None => return Err(format!("certificate {serial} names no agency")),
+    };
     Ok(KnownCertificate {
         serial: serial.to_owned(),
         agency_id,
@@ -450,8 +581,14 @@ pub fn signing_time_ok(
     }
 }
 
-/// Verifies `chain` (leaf first) to the pinned root for client authentication at `at` (Unix ms).
-fn verify_chain(root_der: &[u8], chain: &[Vec<u8>], serial: &str, at: i64) -> Result<(), Verdict> {
+/// Verifies `chain` (leaf first) to the pinned root for `usage` at `at` (Unix ms).
+fn verify_chain(
+    root_der: &[u8],
+    chain: &[Vec<u8>],
+    serial: &str,
+    at: i64,
+    usage: Usage,
+) -> Result<(), Verdict> {
     let anchor_der = CertificateDer::from(root_der);
     let Ok(anchor) = webpki::anchor_from_trusted_cert(&anchor_der) else {
         return Err(Verdict::unchecked("the pinned root CA cannot be used"));
@@ -473,17 +610,21 @@ fn verify_chain(root_der: &[u8], chain: &[Vec<u8>], serial: &str, at: i64) -> Re
             &[anchor],
             &intermediates,
             when,
-            webpki::KeyUsage::client_auth(),
+            usage.key_usage(),
             None,
             None,
         )
         .map(|_| ())
         .map_err(|e| {
+            let what = match usage {
+                Usage::Agency => "an agency certificate",
+                Usage::PlatformSigner => "the platform's document-signing certificate",
+            };
             Verdict::invalid(match e {
                 webpki::Error::UnknownIssuer => format!(
                     "certificate {serial} was not issued under the platform root CA this desk pinned at enrolment"
                 ),
-                other => format!("certificate {serial} is not a valid agency certificate ({other})"),
+                other => format!("certificate {serial} is not valid as {what} ({other})"),
             })
         })
 }
@@ -493,9 +634,10 @@ fn check_listing(
     root_der: &[u8],
     prepared: &Prepared,
     office_key: &str,
-    doc: &ListingDocument,
+    listing: &ListingObject,
     signature: &SignatureEnvelope,
 ) -> Verdict {
+    let doc = listing.get();
     let cert = &prepared.cert;
     let serial = &cert.serial;
     let chain = match &prepared.chain {
@@ -507,7 +649,7 @@ fn check_listing(
     let signed_at = to_ms(doc.modification_timestamp);
     if !prepared.chain_ok_throughout {
         let at = signed_at.clamp(prepared.not_before, prepared.not_after);
-        if let Err(verdict) = verify_chain(root_der, chain, serial, at) {
+        if let Err(verdict) = verify_chain(root_der, chain, serial, at, Usage::Agency) {
             return verdict;
         }
     }
@@ -518,17 +660,16 @@ fn check_listing(
             cert.agency_id
         ));
     }
-    // 3. The signature over the canonical form.
-    let algorithm = match signature.algorithm {
-        api_types::SignatureAlgorithm::EcdsaP256Sha256 => {
-            ca::sign::SignatureAlgorithm::EcdsaP256Sha256
-        }
-        api_types::SignatureAlgorithm::Ed25519 => ca::sign::SignatureAlgorithm::Ed25519,
-    };
+    // 3. The signature over the RFC 8785 form of the object as received (or, for a listing
+    //    stored before RFC 8785, over the form it was signed in).
+    let algorithm = ca_algorithm(signature.algorithm);
     let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(signature.value.trim()) else {
         return Verdict::invalid("its signature is not valid base64");
     };
-    if ca::sign::verify(&prepared.spki, algorithm, &doc.canonical_bytes(), &bytes).is_err() {
+    let verifies = |message: &[u8]| ca::sign::verify(&prepared.spki, algorithm, message, &bytes);
+    if verifies(listing.canonical_bytes()).is_err()
+        && verifies(&listing.legacy_bytes_for_verification_only()).is_err()
+    {
         return Verdict::invalid(
             "its agency's signature does not match its content: the listing was changed after the agency signed it",
         );

@@ -43,10 +43,11 @@ fn seeded() -> (tempfile::TempDir, Store) {
         listing_key: doc.listing_key.clone(),
         version: 1,
         event_timestamp: listings::timestamp_now(),
-        listing: Some(doc),
+        listing: Some(api_types::ListingObject::new(doc).unwrap()),
         signature: None,
         certificate_serial: None,
         status: "active".into(),
+        takedown: None,
     };
     let page = ChangesPage {
         events: vec![event(1, doc), event(2, forged)],
@@ -54,11 +55,13 @@ fn seeded() -> (tempfile::TempDir, Store) {
         has_more: false,
     };
     let mut report = feed::PullReport::default();
-    let verdicts = [
-        Verdict::verified(),
-        Verdict::invalid("its agency's signature does not match its content"),
+    let checks = [
+        feed::EventCheck::listing(Verdict::verified()),
+        feed::EventCheck::listing(Verdict::invalid(
+            "its agency's signature does not match its content",
+        )),
     ];
-    feed::apply_page(store.conn(), &page, &verdicts, &mut report).unwrap();
+    feed::apply_page(store.conn(), &page, &checks, &mut report).unwrap();
     assert_eq!(
         report.new_hints, 1,
         "only the verified listing gives a hint"

@@ -34,6 +34,14 @@ pub(crate) const ISSUING_VALIDITY_DAYS: i64 = 5 * 365;
 /// How far back `not_before` is set, to tolerate clock skew between machines.
 pub(crate) const CLOCK_SKEW: Duration = Duration::minutes(5);
 
+/// The SAN URI of the platform's document-signing certificate ([`CertificateAuthority::issue_signer`]).
+pub const PLATFORM_SIGNER_URI: &str = "urn:listing-exchange:platform";
+/// id-kp-documentSigning (RFC 9336), 1.3.6.1.5.5.7.3.36: the only extended key usage of the
+/// platform's document-signing certificate.
+pub const EKU_DOCUMENT_SIGNING: [u64; 9] = [1, 3, 6, 1, 5, 5, 7, 3, 36];
+/// The same OID as DER content octets (what rustls-webpki's `KeyUsage::required` takes).
+pub const EKU_DOCUMENT_SIGNING_DER: [u8; 8] = [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x24];
+
 /// What goes into an agency's client certificate, whatever its CSR asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientProfile {
@@ -760,6 +768,37 @@ impl CertificateAuthority {
         params.distinguished_name = dn;
         params.subject_alt_names = sans;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let cert = params.signed_by(key.key_pair(), &self.issuer)?;
+        issued(cert.der())
+    }
+
+    /// The platform's document-signing certificate (it signs operators' take-down statements):
+    /// key usage digitalSignature (critical), extended key usage id-kp-documentSigning only
+    /// ([`EKU_DOCUMENT_SIGNING`], RFC 9336: not usable for TLS), the SAN URI
+    /// [`PLATFORM_SIGNER_URI`], CA:false, a random serial, CRL distribution point and CA issuers,
+    /// valid `validity_days` but never past the current issuing CA's own end; signed by it. The
+    /// key is the caller's (made where it is kept).
+    pub fn issue_signer(
+        &self,
+        key: &keys::PrivateKey,
+        validity_days: u32,
+    ) -> Result<Issued, CaError> {
+        let now = OffsetDateTime::now_utc();
+        let mut params = self.leaf_params(
+            now - CLOCK_SKEW,
+            now + Duration::days(i64::from(validity_days)),
+        )?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "Platform document signing");
+        params.distinguished_name = dn;
+        params.subject_alt_names =
+            vec![SanType::URI(PLATFORM_SIGNER_URI.try_into().map_err(
+                |e| CaError::Certificate(format!("signer URI: {e}")),
+            )?)];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::Other(
+            EKU_DOCUMENT_SIGNING.to_vec(),
+        )];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         let cert = params.signed_by(key.key_pair(), &self.issuer)?;
         issued(cert.der())

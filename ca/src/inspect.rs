@@ -94,6 +94,9 @@ pub struct CertificateInfo {
     pub eku_client_auth: bool,
     /// Whether the extended key usage includes TLS server authentication.
     pub eku_server_auth: bool,
+    /// Whether the extended key usage includes id-kp-documentSigning (RFC 9336), the platform's
+    /// document-signing certificate's only usage.
+    pub eku_document_signing: bool,
     /// The public key type, if it is one this CA supports.
     pub key_algorithm: Option<KeyAlgorithm>,
     /// The public key as DER SubjectPublicKeyInfo.
@@ -149,6 +152,7 @@ pub fn parse_certificate_der(der: &[u8]) -> Result<CertificateInfo, CaError> {
         is_ca: cert.is_ca(),
         eku_client_auth: false,
         eku_server_auth: false,
+        eku_document_signing: false,
         key_algorithm: crate::sign::spki_key_algorithm(cert.public_key()),
         spki_der: cert.public_key().raw.to_vec(),
         subject_key_id: None,
@@ -176,6 +180,10 @@ pub fn parse_certificate_der(der: &[u8]) -> Result<CertificateInfo, CaError> {
             ParsedExtension::ExtendedKeyUsage(eku) => {
                 info.eku_client_auth |= eku.client_auth;
                 info.eku_server_auth |= eku.server_auth;
+                info.eku_document_signing |= eku.other.iter().any(|oid| {
+                    oid.iter()
+                        .is_some_and(|arcs| arcs.eq(crate::EKU_DOCUMENT_SIGNING.iter().copied()))
+                });
             }
             ParsedExtension::SubjectKeyIdentifier(id) => {
                 info.subject_key_id = Some(id.0.to_vec());

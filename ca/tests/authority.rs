@@ -275,6 +275,45 @@ fn rsa_csr_is_refused() {
 }
 
 #[test]
+fn issues_the_platform_signer_certificate_for_document_signing_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = new_ca(tmp.path());
+    let key = PrivateKey::generate_p256().unwrap();
+    let issued = ca.issue_signer(&key, 365).unwrap();
+    let info = parse_certificate_der(&issued.der).unwrap();
+    assert_eq!(info.san_uris, vec![ca::PLATFORM_SIGNER_URI.to_string()]);
+    assert_eq!(info.agency_id(), None, "names no agency");
+    assert!(!info.is_ca && !info.eku_client_auth && !info.eku_server_auth);
+    assert!(info.eku_document_signing);
+    assert_eq!(info.spki_der, key.public_key_der());
+    assert!((364..=365).contains(&info.days_left(OffsetDateTime::now_utc())));
+    let (_, cert) = x509_parser::parse_x509_certificate(&issued.der).unwrap();
+    let eku = cert.extended_key_usage().unwrap().unwrap().value;
+    let want = x509_parser::der_parser::oid!(1.3.6.1.5.5.7.3.36);
+    assert_eq!(
+        eku.other,
+        vec![want],
+        "id-kp-documentSigning (RFC 9336) and nothing else"
+    );
+    assert!(!eku.any && !eku.code_signing && !eku.email_protection);
+    let usage = cert.key_usage().unwrap().unwrap();
+    assert!(usage.critical && usage.value.digital_signature() && !usage.value.key_cert_sign());
+    // Chained to the issuing CA.
+    let (_, issuing) = x509_parser::parse_x509_certificate(ca.issuing_der()).unwrap();
+    cert.verify_signature(Some(issuing.public_key())).unwrap();
+    // Never valid past the issuing CA.
+    let long = ca.issue_signer(&key, 100 * 365).unwrap();
+    let issuing_end = parse_certificate_der(ca.issuing_der()).unwrap().not_after;
+    assert_eq!(
+        parse_certificate_der(&long.der).unwrap().not_after,
+        issuing_end
+    );
+    // A statement signed with the key verifies with the certificate.
+    let sig = key.sign(b"statement").unwrap();
+    sign::verify_with_certificate(&issued.der, sig.algorithm, b"statement", &sig.bytes).unwrap();
+}
+
+#[test]
 fn issues_server_certificates() {
     let tmp = tempfile::tempdir().unwrap();
     let ca = new_ca(tmp.path());
@@ -287,6 +326,7 @@ fn issues_server_certificates() {
     ];
     let issued = ca.issue_server(&key, &names, 365).unwrap();
     let info = parse_certificate_der(&issued.der).unwrap();
+    assert!(!info.eku_document_signing);
     assert_eq!(info.subject, "CN=agency.platform.example");
     assert_eq!(info.san_dns, vec!["agency.platform.example", "localhost"]);
     assert_eq!(

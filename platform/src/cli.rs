@@ -185,11 +185,12 @@ pub enum CaCommand {
 /// `platform listing …`
 #[derive(Debug, Subcommand)]
 pub enum ListingCommand {
-    /// Take a listing off the platform (the agency cannot change it afterwards)
+    /// Take a listing off the platform (the agency cannot change it afterwards); the take-down
+    /// statement is signed with the platform's document-signing key, which desks check
     TakeDown {
         /// Listing id on the platform
         id: i64,
-        /// Why (recorded in the audit log)
+        /// Why (in the signed statement every desk receives, and in the audit log)
         #[arg(long)]
         reason: String,
     },

@@ -4,12 +4,13 @@
 //! missing or refused certificate, not found, conflict, rate limit, database briefly away) carry a
 //! stable machine-readable `code`, a message that says what to do next and, for input errors, the
 //! offending `field`; they render as `{"error": {"code", "message", "field"}}` with the matching
-//! status, here and nowhere else. Anything else is [`ApiError::Internal`]: the user sees an opaque
+//! status, here and nowhere else, through the wire type both sides share
+//! ([`api_types::api::ErrorBody`]; a `bad_signature` adds `canonical_sha256`). Anything else is [`ApiError::Internal`]: the user sees an opaque
 //! message, the cause goes to the log. Handlers never `unwrap()` on input.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use api_types::api::{ErrorBody, ErrorDetail};
 
 use crate::db::DbError;
 
@@ -73,22 +74,18 @@ pub enum ApiError {
         /// What is unavailable.
         message: String,
     },
+    /// A signature does not verify (400, `bad_signature`); the body names the SHA-256 of the
+    /// RFC 8785 bytes it was checked against, so the signer can compare with what it signed.
+    #[error("{message}")]
+    BadSignature {
+        /// What was checked and what to do.
+        message: String,
+        /// SHA-256 (lowercase hex) of the canonical bytes verified.
+        canonical_sha256: String,
+    },
     /// A fault of ours (500). The cause is logged, never shown.
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
 }
 
 impl ApiError {
@@ -114,6 +111,7 @@ impl ApiError {
             | ApiError::Forbidden { code, .. }
             | ApiError::NotFound { code, .. }
             | ApiError::Conflict { code, .. } => code,
+            ApiError::BadSignature { .. } => "bad_signature",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -141,7 +139,7 @@ impl From<diesel::result::Error> for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Invalid { .. } | ApiError::BadSignature { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -162,6 +160,7 @@ impl ResponseError for ApiError {
                 )
             }
             ApiError::Invalid { message, field, .. } => (message.as_str(), field.as_deref()),
+            ApiError::BadSignature { message, .. } => (message.as_str(), Some("signature")),
             ApiError::Unauthenticated { message, .. }
             | ApiError::Forbidden { message, .. }
             | ApiError::NotFound { message, .. }
@@ -176,11 +175,18 @@ impl ResponseError for ApiError {
         {
             response.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
+        let canonical_sha256 = match self {
+            ApiError::BadSignature {
+                canonical_sha256, ..
+            } => Some(canonical_sha256.clone()),
+            _ => None,
+        };
         response.json(ErrorBody {
             error: ErrorDetail {
-                code: self.code(),
-                message,
-                field,
+                code: self.code().to_owned(),
+                message: message.to_owned(),
+                field: field.map(str::to_owned),
+                canonical_sha256,
             },
         })
     }
@@ -200,6 +206,30 @@ mod tests {
         assert_eq!(json["error"]["code"], "invalid_field");
         assert_eq!(json["error"]["field"], "ListPrice");
         assert_eq!(json["error"]["message"], "must be positive");
+    }
+
+    #[actix_web::test]
+    async fn a_bad_signature_names_the_hash_of_what_was_verified() {
+        let response = ApiError::BadSignature {
+            message: "does not verify".into(),
+            canonical_sha256: "ab".repeat(32),
+        }
+        .error_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = to_bytes(response.into_body()).await.unwrap();
+        let parsed: ErrorBody = serde_json::from_slice(&body).unwrap();
+        assert_eq!(parsed.error.code, "bad_signature");
+        assert_eq!(parsed.error.field.as_deref(), Some("signature"));
+        assert_eq!(parsed.error.canonical_sha256, Some("ab".repeat(32)));
+        // Other errors do not carry the member at all.
+        let body = to_bytes(
+            ApiError::invalid_field("x", "y")
+                .error_response()
+                .into_body(),
+        )
+        .await
+        .unwrap();
+        assert!(!String::from_utf8_lossy(&body).contains("canonical_sha256"));
     }
 
     #[actix_web::test]

@@ -327,9 +327,20 @@ pub fn listing(config: &Config, cmd: ListingCommand, json: bool) -> anyhow::Resu
     let mut conn = connect(config)?;
     match cmd {
         ListingCommand::TakeDown { id, reason } => {
-            let version = admin::take_down_listing(&mut conn, id, &reason)?;
-            let v = serde_json::json!({"id": id, "version": version, "status": "taken_down"});
-            print(json, &v, || format!("listing {id} taken down"));
+            let signer = Pki::open(config, &mut conn)?.platform_signer(&mut conn)?;
+            let version = admin::take_down_listing(&mut conn, &signer, id, &reason)?;
+            let v = serde_json::json!({
+                "id": id,
+                "version": version,
+                "status": "taken_down",
+                "signed_by": signer.serial(),
+            });
+            print(json, &v, || {
+                format!(
+                    "listing {id} taken down; the statement is signed by the platform's certificate {}",
+                    signer.serial()
+                )
+            });
         }
     }
     Ok(())

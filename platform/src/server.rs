@@ -94,6 +94,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             let mut conn = db.get()?;
             let pki = crate::pki::Pki::open_to_serve(&config, &mut conn)?;
             let identity = pki.server_identity(&mut conn, &config.agency.server_names)?;
+            // Issued (and registered) now, so take-downs from this node can be checked by desks.
+            let signer = pki.platform_signer(&mut conn)?;
+            tracing::info!(serial = %signer.serial(), "platform document-signing certificate ready");
             Ok((pki, identity))
         })
         .await??

@@ -133,7 +133,8 @@ fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
     assert_eq!(stored["certificate_serial"], a.serial.as_str());
     assert_eq!(stored["listing"]["ListPrice"], 340_000);
 
-    // Status change and withdrawal.
+    // Status change and withdrawal. A withdrawal must be signed: a bare DELETE is refused and
+    // says how, and changes nothing.
     d.standard_status = api_types::StandardStatus::UnderOffer;
     d.modification_timestamp += Duration::from_secs(60);
     assert_eq!(a.publish(&d).0, 200);
@@ -142,13 +143,20 @@ fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
         .delete(a.url("/api/v1/listings/A-1"))
         .send()
         .unwrap();
-    assert_eq!(r.status(), 200);
-    let r = a
-        .client()
-        .delete(a.url("/api/v1/listings/NOPE"))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(r.status(), 400);
+    let refused: serde_json::Value = r.json().unwrap();
+    assert_eq!(error_code(&refused), "signature_required", "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("StandardStatus \"Withdrawn\"")
+            && message.contains("newer ModificationTimestamp"),
+        "{message}"
+    );
+    assert_eq!(a.get("/api/v1/listings/A-1").1["status"], "under_offer");
+    let (status, body) = a.withdraw(&d, 60);
+    assert_eq!((status, body["version"].as_i64()), (200, Some(4)), "{body}");
+    let (status, _) = a.withdraw(&doc("NOPE"), 60);
+    assert_eq!(status, 404);
 
     // A second agency: same listing key, its own listing; it cannot touch Acme's.
     let b = enrolled(app, "Beta Realty", "BR-200");
@@ -190,6 +198,26 @@ fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
         .collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     assert_eq!(events[4]["ListOfficeName"], "Beta Realty");
+    // The withdrawal carries the agency's signed Withdrawn document: anyone can check it.
+    let withdrawal = &events[3];
+    assert_eq!(
+        withdrawal["Listing"]["StandardStatus"], "Withdrawn",
+        "{withdrawal}"
+    );
+    assert_eq!(withdrawal["CertificateSerial"], a.serial.as_str());
+    let object = api_types::ListingObject::parse(&withdrawal["Listing"].to_string()).unwrap();
+    let signature = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        withdrawal["Signature"]["value"].as_str().unwrap(),
+    )
+    .unwrap();
+    ca::sign::verify(
+        &a.key.public_key_der(),
+        ca::sign::SignatureAlgorithm::EcdsaP256Sha256,
+        object.canonical_bytes(),
+        &signature,
+    )
+    .expect("the withdrawal is signed by the agency");
     let (_, page1) = b.get("/api/v1/changes?after=0&limit=2");
     assert_eq!(page1["events"].as_array().unwrap().len(), 2);
     assert_eq!(page1["has_more"], true);
@@ -219,6 +247,7 @@ fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
         "token.use",
         "cert.issue",
         "cert.issue_server",
+        "cert.issue_signer",
     ] {
         assert!(
             actions.contains(&action),
@@ -264,11 +293,49 @@ fn bad_listings_are_refused_naming_the_field() {
         (r.status().as_u16(), r.json::<serde_json::Value>().unwrap())
     };
 
-    let mut signed = serde_json::to_value(a.sign(&doc("K-1"))).unwrap();
-    signed["listing"]["ListPrice"] = serde_json::json!("cheap");
-    let (status, body) = put("K-1", signed);
+    // The signature is checked first, over what was sent; then the document, naming the field.
+    let mut cheap = serde_json::to_value(doc("K-1")).unwrap();
+    cheap["ListPrice"] = serde_json::json!("cheap");
+    let (status, body) = a.send(
+        reqwest::Method::PUT,
+        "K-1",
+        a.signed_body(&cheap.to_string()),
+    );
     assert_eq!(status, 400);
     assert_eq!(body["error"]["field"], "listing.ListPrice", "{body}");
+    // A member named twice is refused (parsers disagree on which one counts).
+    let twice = serde_json::to_string(&doc("K-1"))
+        .unwrap()
+        .replacen('{', r#"{"City":"Porto","#, 1);
+    let (status, body) = a.send(reqwest::Method::PUT, "K-1", a.signed_body(&twice));
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("listing")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"City\" appears twice"),
+        "{body}"
+    );
+    // An integer a double cannot hold.
+    let mut huge = serde_json::to_value(doc("K-1")).unwrap();
+    huge["ListPrice"] = serde_json::json!(9_007_199_254_740_993u64);
+    let (status, body) = a.send(
+        reqwest::Method::PUT,
+        "K-1",
+        a.signed_body(&huge.to_string()),
+    );
+    assert_eq!(
+        body["error"]["field"], "listing.ListPrice",
+        "{status} {body}"
+    );
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("2^53"),
+        "{body}"
+    );
 
     let mut bad_city = doc("K-1");
     bad_city.city = "  ".into();
@@ -284,15 +351,25 @@ fn bad_listings_are_refused_naming_the_field() {
         "{body}"
     );
 
-    // Signed, then changed: the signature no longer verifies.
+    // Signed, then changed: the signature no longer verifies, and the answer names the SHA-256
+    // of the RFC 8785 bytes it was checked over, so the sender can compare with what it signed.
     let mut tampered = serde_json::to_value(a.sign(&doc("K-1"))).unwrap();
     tampered["listing"]["ListPrice"] = serde_json::json!(1);
-    let (status, body) = put("K-1", tampered);
+    let (status, body) = put("K-1", tampered.clone());
     assert_eq!(
         (status, error_code(&body)),
         (400, "bad_signature"),
         "{body}"
     );
+    let verified_over =
+        api_types::canonical::canonicalize_text(&tampered["listing"].to_string()).unwrap();
+    let sha = api_types::canonical::sha256_hex(&verified_over);
+    assert_eq!(body["error"]["canonical_sha256"], sha.as_str(), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains(&sha),
+        "{body}"
+    );
+    assert_eq!(body["error"]["field"], "signature");
 
     // Signed by another key than the certificate's.
     let other = ca::keys::PrivateKey::generate_p256().unwrap();
@@ -329,6 +406,7 @@ fn bad_listings_are_refused_naming_the_field() {
     // An older document than the stored one is refused (a late, stale delivery).
     let mut newer = doc("K-9");
     assert_eq!(a.publish(&newer).0, 201);
+    let stored = newer.clone();
     newer.modification_timestamp -= Duration::from_secs(3600);
     newer.list_price = 1;
     let (status, body) = a.publish(&newer);
@@ -336,6 +414,28 @@ fn bad_listings_are_refused_naming_the_field() {
         (status, error_code(&body)),
         (409, "stale_listing"),
         "{body}"
+    );
+    // So is other content with the stored timestamp: every change needs a newer one.
+    let same_time = api_types::ListingDocument {
+        list_price: 1,
+        ..stored.clone()
+    };
+    let (status, body) = a.publish(&same_time);
+    assert_eq!(
+        (status, error_code(&body)),
+        (409, "stale_listing"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("every change needs a newer ModificationTimestamp"),
+        "{body}"
+    );
+    assert_eq!(
+        a.get("/api/v1/listings/K-9").1["listing"]["ListPrice"],
+        350_000
     );
 
     // Nothing bad was stored.
@@ -860,12 +960,8 @@ fn search_and_certificates(app: &PlatformProcess) {
         let (status, body) = agency.publish(d);
         assert_eq!(status, 201, "{body}");
     }
-    let r = a
-        .client()
-        .delete(a.url("/api/v1/listings/A-3"))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let (status, body) = a.withdraw(&gone, 60);
+    assert_eq!(status, 200, "{body}");
 
     // Every agency's active listings, newest first, in the change feed's shape.
     let (status, all) = search(&b, serde_json::json!({}));
@@ -974,6 +1070,7 @@ fn search_and_certificates(app: &PlatformProcess) {
     let (status, cert) = b.get(&format!("/api/v1/certificates/{}", a.serial.to_uppercase()));
     assert_eq!(status, 200, "{cert}");
     assert_eq!(cert["serial"], a.serial.as_str());
+    assert_eq!(cert["kind"], "client");
     assert_eq!(cert["agency_id"], a.agency_id);
     assert_eq!(cert["status"], "valid");
     assert!(cert["revoked_at"].is_null());

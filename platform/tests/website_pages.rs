@@ -84,13 +84,30 @@ fn search_and_listing_pages(app: &PlatformProcess, db: &Db) {
         r.body
     );
 
-    // The listing page: facts, photos, agency; the fixture signature does not verify.
+    // The listing page: facts, photos, agency; the agency's signature over the stored bytes.
     let r = b.get(&format!("/listings/{}", ids[0]));
     assert_eq!(r.status, 200);
     assert!(r.body.contains("River view flat"));
     assert!(r.body.contains("Seed Homes"));
     assert!(r.body.contains("https://photos.example/alfama-12/1.jpg"));
     assert!(r.body.contains("84.5 m²"));
+    assert!(r.body.contains("Signature verified"), "{}", r.body);
+    // Changed behind the agency's back (in the database): the page says so.
+    {
+        use platform::db::schema::listings;
+        let mut conn = db.get().unwrap();
+        let changed =
+            platform::with_conn!(&mut conn, |c| diesel::update(listings::table.find(ids[0]))
+                .set(
+                    listings::document.eq(diesel::dsl::sql::<diesel::sql_types::Text>(
+                        "replace(document, '350000', '1')"
+                    ))
+                )
+                .execute(c))
+            .unwrap();
+        assert_eq!(changed, 1);
+    }
+    let r = b.get(&format!("/listings/{}", ids[0]));
     assert!(r.body.contains("Signature not verified"), "{}", r.body);
     assert_eq!(b.get("/listings/999999").status, 404);
     assert_eq!(b.get("/listings/abc").status, 404);

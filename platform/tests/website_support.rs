@@ -189,8 +189,8 @@ pub fn signed_in(app: &PlatformProcess, db: &Db, email: &str) -> Browser {
     b
 }
 
-/// Publishes fixture listings (unsigned: the fixture signature does not verify) in Lisbon and
-/// Porto; returns their ids in publication order.
+/// Publishes fixture listings (signed with the fixture agency's real key) in Lisbon and Porto;
+/// returns their ids in publication order.
 pub fn seed_listings(db: &Db) -> Vec<i64> {
     use api_types::{ListingDocument, PropertyType, TransactionType};
     let mut conn = db.get().unwrap();

@@ -68,6 +68,7 @@ diesel::table! {
         signature_state -> Text,
         signature_problem -> Nullable<Text>,
         signature_checked_at -> Nullable<BigInt>,
+        removal_refused -> Nullable<Text>,
     }
 }
 

@@ -261,6 +261,18 @@ fn run(
                     i.office_key, i.listing_key, i.problem
                 );
             }
+            for r in &pulled.refused_removals {
+                text += &format!(
+                    "\nThe platform says {}/{} is gone, but {}.",
+                    r.office_key, r.listing_key, r.problem
+                );
+            }
+            for r in &pulled.refused_rollbacks {
+                text += &format!(
+                    "\nListing {}/{}: {}.",
+                    r.office_key, r.listing_key, r.problem
+                );
+            }
             Ok(JobDone::Synced(text))
         }
     }

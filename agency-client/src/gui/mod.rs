@@ -696,6 +696,10 @@ impl App {
                     ui.label(format!("{} {}", f.listing.list_price, f.listing.currency));
                     ui.label(&f.listing.city);
                     match f.signature.state.as_str() {
+                        VERIFIED if f.removal_refused.is_some() => {
+                            ui.colored_label(red, "verified; unsigned removal refused")
+                                .on_hover_text(f.removal_refused.as_deref().unwrap_or_default());
+                        }
                         VERIFIED => {
                             ui.label("verified");
                         }

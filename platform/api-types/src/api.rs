@@ -4,8 +4,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::envelope::SignatureEnvelope;
-use crate::listing::ListingDocument;
+use crate::envelope::{ListingObject, SignatureEnvelope, SignedTakedown};
 
 /// `POST /api/v1/enroll`: a one-time enrolment token and a PKCS#10 CSR (PEM). The private key
 /// stays with the client.
@@ -75,6 +74,9 @@ pub enum PublishOutcome {
     Updated,
     /// Identical to the stored version: nothing changed (an idempotent retry).
     Unchanged,
+    /// The same content, signed again with another certificate of the same agency (after a
+    /// renewal or a re-enrolment): signature and certificate replaced, version + 1.
+    Resigned,
 }
 
 /// The answer to `PUT /api/v1/listings/{ListingKey}` and `DELETE` of the same.
@@ -106,9 +108,22 @@ pub enum ChangeKind {
     Withdrawn,
     /// An operator took the listing down.
     TakenDown,
+    /// The same content, signed again by the agency with another of its certificates (after a
+    /// renewal or a re-enrolment); the signature and certificate serial changed, nothing else.
+    Resigned,
 }
 
 impl ChangeKind {
+    /// Every kind.
+    pub const ALL: [ChangeKind; 6] = [
+        ChangeKind::Created,
+        ChangeKind::Updated,
+        ChangeKind::StatusChanged,
+        ChangeKind::Withdrawn,
+        ChangeKind::TakenDown,
+        ChangeKind::Resigned,
+    ];
+
     /// The code stored in the database.
     pub fn code(self) -> &'static str {
         match self {
@@ -117,20 +132,13 @@ impl ChangeKind {
             ChangeKind::StatusChanged => "status_changed",
             ChangeKind::Withdrawn => "withdrawn",
             ChangeKind::TakenDown => "taken_down",
+            ChangeKind::Resigned => "resigned",
         }
     }
 
     /// Parses [`ChangeKind::code`].
     pub fn from_code(code: &str) -> Option<ChangeKind> {
-        [
-            ChangeKind::Created,
-            ChangeKind::Updated,
-            ChangeKind::StatusChanged,
-            ChangeKind::Withdrawn,
-            ChangeKind::TakenDown,
-        ]
-        .into_iter()
-        .find(|k| k.code() == code)
+        ChangeKind::ALL.into_iter().find(|k| k.code() == code)
     }
 
     /// True when the listing is gone from the market for everyone after this event.
@@ -159,10 +167,11 @@ pub struct ChangeEvent {
     /// When the change was recorded.
     #[serde(with = "time::serde::rfc3339")]
     pub event_timestamp: OffsetDateTime,
-    /// The listing as it stands now, as its agency signed it (absent once taken down).
+    /// The listing object as it stands now, exactly as its agency signed it (a withdrawn
+    /// listing: the signed document with `StandardStatus: Withdrawn`); absent once taken down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub listing: Option<ListingDocument>,
-    /// The agency's signature over the listing's canonical bytes.
+    pub listing: Option<ListingObject>,
+    /// The agency's signature over the listing object's RFC 8785 bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<SignatureEnvelope>,
     /// Serial of the certificate whose key made the signature.
@@ -170,6 +179,10 @@ pub struct ChangeEvent {
     pub certificate_serial: Option<String>,
     /// The platform's current status code of the listing (`active`, `withdrawn`, `taken_down`, …).
     pub status: String,
+    /// For a taken-down listing: the operator's take-down statement, signed by the platform's
+    /// document-signing key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub takedown: Option<SignedTakedown>,
 }
 
 /// `GET /api/v1/changes?after=N&limit=M`: events with sequence greater than `after`, oldest first.
@@ -216,11 +229,16 @@ pub struct ErrorDetail {
     /// The offending field, for input errors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For `bad_signature`: the SHA-256 (lowercase hex) of the RFC 8785 bytes the signature was
+    /// checked against, to compare with what was signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canonical_sha256: Option<String>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::listing::ListingDocument;
 
     #[test]
     fn change_event_uses_reso_entity_event_names() {
@@ -232,10 +250,11 @@ mod tests {
             listing_key: "A-1".into(),
             version: 2,
             event_timestamp: OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap(),
-            listing: Some(ListingDocument::example("A-1")),
+            listing: Some(ListingObject::new(ListingDocument::example("A-1")).unwrap()),
             signature: None,
             certificate_serial: None,
             status: "under_offer".into(),
+            takedown: None,
         };
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["EntityEventSequence"], 7);
@@ -243,6 +262,13 @@ mod tests {
         assert_eq!(json["Listing"]["ListingKey"], "A-1");
         let back: ChangeEvent = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
+        let text = serde_json::to_string(&event).unwrap();
+        let back: ChangeEvent = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, event);
+        assert_eq!(
+            back.listing.unwrap().get(),
+            &ListingDocument::example("A-1")
+        );
     }
 
     #[test]
@@ -271,15 +297,49 @@ mod tests {
 
     #[test]
     fn change_kind_codes_round_trip() {
-        for k in [
-            ChangeKind::Created,
-            ChangeKind::Updated,
-            ChangeKind::StatusChanged,
-            ChangeKind::Withdrawn,
-            ChangeKind::TakenDown,
-        ] {
+        for k in ChangeKind::ALL {
             assert_eq!(ChangeKind::from_code(k.code()), Some(k));
         }
+        assert_eq!(
+            ChangeKind::from_code("resigned"),
+            Some(ChangeKind::Resigned)
+        );
+    }
+
+    #[test]
+    fn a_listing_object_is_served_exactly_as_received() {
+        // Not canonical: unsorted, spaced, an integral LivingArea, an offset timestamp.
+        let sent = r#"{ "Title": "Flat", "ListingKey": "K-1", "TransactionType": "Rent",
+            "PropertyType": "Apartment", "StandardStatus": "Active", "City": "Lisbon",
+            "ListPrice": 900, "Currency": "EUR", "LivingArea": 84,
+            "ModificationTimestamp": "2026-09-21T14:13:20+00:00" }"#;
+        let page = format!(
+            r#"{{"listings": [{{"ListOfficeKey": "3", "ListOfficeName": "A", "ListingKey": "K-1",
+            "Version": 1, "Listing": {sent}, "Signature": null, "CertificateSerial": "ab",
+            "Status": "active"}}], "total": 1, "total_capped": false, "page": 1, "per_page": 50,
+            "has_more": false}}"#
+        );
+        let parsed: SearchPage = serde_json::from_str(&page).unwrap();
+        let object = &parsed.listings[0].listing;
+        assert_eq!(object.raw(), sent, "kept verbatim");
+        assert_eq!(object.get().living_area, Some(84.0));
+        assert!(
+            String::from_utf8(object.canonical_bytes().to_vec())
+                .unwrap()
+                .contains(r#""LivingArea":84,"ModificationTimestamp":"2026-09-21T14:13:20+00:00""#)
+        );
+        let again = serde_json::to_string(&parsed).unwrap();
+        assert!(again.contains(sent), "written back verbatim: {again}");
+    }
+
+    #[test]
+    fn a_listing_naming_a_member_twice_is_refused() {
+        let page = r#"{"listings": [{"ListOfficeKey": "3", "ListOfficeName": "A",
+            "ListingKey": "K-1", "Version": 1, "Listing": {"City": "Lisbon", "City": "Porto"},
+            "Signature": null, "CertificateSerial": "ab", "Status": "active"}],
+            "total": 1, "total_capped": false, "page": 1, "per_page": 50, "has_more": false}"#;
+        let err = serde_json::from_str::<SearchPage>(page).unwrap_err();
+        assert!(err.to_string().contains("\"City\" appears twice"), "{err}");
     }
 }
 
@@ -399,14 +459,18 @@ pub struct ListingRecord {
     pub listing_key: String,
     /// The listing's version.
     pub version: i64,
-    /// The listing as its agency signed it.
-    pub listing: ListingDocument,
+    /// The listing object exactly as its agency signed it.
+    pub listing: ListingObject,
     /// The agency's signature over the listing's canonical bytes.
     pub signature: Option<SignatureEnvelope>,
     /// Serial of the certificate whose key made the signature.
     pub certificate_serial: String,
     /// The platform's status code of the listing (`active` for every search result).
     pub status: String,
+}
+
+fn client_kind() -> String {
+    "client".to_owned()
 }
 
 /// The answer to `POST /api/v1/search`.
@@ -426,13 +490,19 @@ pub struct SearchPage {
     pub has_more: bool,
 }
 
-/// `GET /api/v1/certificates/{serial}`: an agency certificate, public like the listings it signs.
+/// `GET /api/v1/certificates/{serial}`: a signing certificate, public like what it signs: an
+/// agency's certificate, or the platform's document-signing certificate (take-down statements).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateRecord {
     /// Serial, lowercase hex.
     pub serial: String,
-    /// The agency the certificate was issued to.
-    pub agency_id: i64,
+    /// `client` (an agency's certificate) or `signer` (the platform's document-signing
+    /// certificate).
+    #[serde(default = "client_kind")]
+    pub kind: String,
+    /// The agency the certificate was issued to (absent for the platform's signer).
+    #[serde(default)]
+    pub agency_id: Option<i64>,
     /// PEM: the certificate, then the issuing CA that signed it.
     pub certificate: String,
     /// `valid` or `revoked` (an expired certificate stays `valid`: expiry is in the certificate).

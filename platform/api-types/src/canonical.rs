@@ -1,30 +1,685 @@
-//! Canonical JSON: the exact bytes a signature covers.
+//! Canonical JSON: the exact bytes a signature covers, by RFC 8785 (the JSON Canonicalization
+//! Scheme, JCS), so that any implementation in any language produces the same bytes.
 //!
-//! The form follows RFC 8785 (JCS) where our documents need it: object keys sorted by their UTF-8
-//! bytes at every depth, no insignificant whitespace, strings escaped as serde_json escapes them,
-//! numbers as serde_json prints them (integers as digits, floats in shortest round-trip form).
-//! Absent optional fields are left out, never written as `null` (the types here use
-//! `skip_serializing_if`). Keys are sorted here explicitly, so the result does not depend on
-//! whether some crate in the build enabled serde_json's `preserve_order`.
+//! # The rules (RFC 8785 §3.2)
+//!
+//! * no whitespace between tokens;
+//! * object members sorted by their names compared as arrays of UTF-16 code units (not by
+//!   UTF-8 bytes and not by locale), at every depth; array order is kept;
+//! * strings written as ECMAScript's `JSON.stringify` writes them: `"` and `\` escaped, the
+//!   control characters U+0008, U+0009, U+000A, U+000C, U+000D as `\b \t \n \f \r`, every other
+//!   control character below U+0020 as `\u00xx` (lowercase hex), everything else (non-ASCII,
+//!   `/`, U+007F) as itself in UTF-8;
+//! * numbers as IEEE 754 doubles written as ECMAScript's `Number.prototype.toString` writes them:
+//!   the shortest digits that read back as the same double, `84.0` as `84`, `1e21` as `1e+21`,
+//!   `1e-7` as `1e-7`, `0.000001` as `0.000001`, `-0` as `0`;
+//! * `true`, `false`, `null` as themselves.
+//!
+//! # What is refused
+//!
+//! * a number a double cannot hold: an integer beyond ±2^53 (RFC 7493 I-JSON; it would be
+//!   silently rounded, so a signer and a verifier could disagree on its value) or a number
+//!   too large for a double (it would become infinite); write such values as strings;
+//! * when parsing a document to verify ([`parse_strict`]): an object naming the same member
+//!   twice (parsers disagree on which one counts, so a signature over one reading could be
+//!   shown with the other), lone UTF-16 surrogates, and anything that is not RFC 8259 JSON.
+//!
+//! [`to_vec`] canonicalises a Rust value (what a signer does); [`canonicalize_text`] parses
+//! received text strictly and canonicalises it (what a verifier does).
+//! [`legacy_form_for_verification_only`] reproduces the form signed before RFC 8785 was adopted,
+//! only so that stored signatures made then can still be checked.
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Number, Value};
 
-/// The canonical JSON bytes of `value`.
-pub fn to_vec<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
-    let tree = serde_json::to_value(value)?;
-    let mut out = Vec::with_capacity(512);
-    write_value(&tree, &mut out);
+/// The largest integer magnitude a double holds exactly together with all its neighbours (2^53).
+pub const MAX_EXACT_INTEGER: u64 = 1 << 53;
+
+/// How deeply arrays and objects may nest in a document to be verified.
+pub const MAX_DEPTH: usize = 64;
+
+/// Why a value has no canonical form, or a text is not a document that can be verified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CanonicalError {
+    /// The text is not JSON (RFC 8259); `offset` is the byte where reading stopped.
+    #[error("not valid JSON at byte {offset}: {message}")]
+    Syntax {
+        /// Byte offset in the text.
+        offset: usize,
+        /// What was wrong there.
+        message: String,
+    },
+    /// An object names the same member twice.
+    #[error("the member {name:?} appears twice in one object; each member may appear once")]
+    DuplicateMember {
+        /// Where the object is (e.g. `Media[0]`; empty for the top level).
+        path: String,
+        /// The repeated name.
+        name: String,
+    },
+    /// A number that an IEEE 754 double cannot hold.
+    #[error(
+        "the number {literal} cannot be held exactly by an IEEE 754 double (integers must lie within ±2^53, other numbers within the double range)"
+    )]
+    Number {
+        /// Where the number is (e.g. `ListPrice`).
+        path: String,
+        /// The number as written (or as held).
+        literal: String,
+    },
+    /// Arrays and objects nest deeper than [`MAX_DEPTH`].
+    #[error("the document nests deeper than {MAX_DEPTH} levels")]
+    TooDeep {
+        /// Where the limit was reached.
+        path: String,
+    },
+    /// The Rust value could not be turned into JSON (e.g. a map with non-string keys).
+    #[error("the value cannot be written as JSON: {0}")]
+    Serialize(String),
+}
+
+impl CanonicalError {
+    /// The path of the offending part (`ListPrice`, `Media[2].MediaURL`), empty for the whole
+    /// document or for a syntax error. The message ([`Display`](std::fmt::Display)) leaves the
+    /// path to the caller, who knows what the document is called.
+    pub fn path(&self) -> &str {
+        match self {
+            CanonicalError::DuplicateMember { path, .. }
+            | CanonicalError::Number { path, .. }
+            | CanonicalError::TooDeep { path } => path,
+            CanonicalError::Syntax { .. } | CanonicalError::Serialize(_) => "",
+        }
+    }
+}
+
+/// The canonical (RFC 8785) bytes of `value`, serialised with serde.
+pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CanonicalError> {
+    let tree = serde_json::to_value(value).map_err(|e| CanonicalError::Serialize(e.to_string()))?;
+    canonicalize(&tree)
+}
+
+/// The canonical (RFC 8785) text of `value`, serialised with serde.
+pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, CanonicalError> {
+    let bytes = to_vec(value)?;
+    Ok(String::from_utf8(bytes).expect("canonical JSON is UTF-8"))
+}
+
+/// The canonical (RFC 8785) bytes of a JSON value.
+pub fn canonicalize(value: &Value) -> Result<Vec<u8>, CanonicalError> {
+    let mut out = String::with_capacity(512);
+    let mut path = Path::default();
+    write_value(value, &mut out, &mut path)?;
+    Ok(out.into_bytes())
+}
+
+/// Parses `text` strictly ([`parse_strict`]) and returns its canonical bytes: what a signature
+/// over the document `text` covers.
+pub fn canonicalize_text(text: &str) -> Result<Vec<u8>, CanonicalError> {
+    canonicalize(&parse_strict(text)?)
+}
+
+/// The SHA-256 of `bytes` as lowercase hex: how an error names the canonical bytes it verified,
+/// so a signer can compare with what it signed.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest.as_ref() {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// A JSON number as ECMAScript's `Number.prototype.toString` writes it (RFC 8785 §3.2.2.3);
+/// refuses NaN and the infinities, which JSON cannot express.
+pub fn format_number(value: f64) -> Result<String, CanonicalError> {
+    if !value.is_finite() {
+        return Err(CanonicalError::Number {
+            path: String::new(),
+            literal: value.to_string(),
+        });
+    }
+    if value == 0.0 {
+        return Ok("0".to_owned()); // -0 too
+    }
+    let (digits, exponent) = shortest_digits(value.abs());
+    let k = digits.len() as i32;
+    let n = exponent + 1; // the value is 0.DIGITS × 10^n
+    let mut out = String::with_capacity(24);
+    if value < 0.0 {
+        out.push('-');
+    }
+    if k <= n && n <= 21 {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', (n - k) as usize));
+    } else if 0 < n && n <= 21 {
+        out.push_str(&digits[..n as usize]);
+        out.push('.');
+        out.push_str(&digits[n as usize..]);
+    } else if -6 < n && n <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-n) as usize));
+        out.push_str(&digits);
+    } else {
+        out.push_str(&digits[..1]);
+        if k > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if n - 1 < 0 { '-' } else { '+' });
+        out.push_str(&(n - 1).abs().to_string());
+    }
     Ok(out)
 }
 
-/// The canonical JSON text of `value`.
-pub fn to_string<T: Serialize>(value: &T) -> Result<String, serde_json::Error> {
-    let bytes = to_vec(value)?;
-    Ok(String::from_utf8(bytes).expect("serde_json writes UTF-8"))
+/// The significant digits and decimal exponent (`d.ddd × 10^exponent`) of a positive finite
+/// double, as ECMAScript chooses them: the fewest digits that read back as the same double; of
+/// several such, the closest to its exact value; of two equally close, the one ending in an
+/// even digit.
+fn shortest_digits(abs: f64) -> (String, i32) {
+    // Rust's shortest form satisfies the first two rules; a tie it breaks upwards.
+    let (digits, exponent) = scientific(&format!("{abs:e}"));
+    let k = digits.len();
+    // Two k-digit candidates can both read back only near the precision limit (15+ digits) or
+    // in the subnormal range, and a tie needs the value's next digit to be a 5.
+    if (k < 15 && abs >= f64::MIN_POSITIVE) || !scientific(&format!("{abs:.k$e}")).0.ends_with('5')
+    {
+        return (digits, exponent);
+    }
+    // A double's exact decimal expansion has at most 767 significant digits.
+    let (exact, exact_exponent) = scientific(&format!("{abs:.770e}"));
+    let exact = exact.trim_end_matches('0');
+    if exact_exponent != exponent || exact.len() != k + 1 || !exact.ends_with('5') {
+        return (digits, exponent);
+    }
+    let lower = &exact[..k];
+    let Some(upper) = increment_digits(lower) else {
+        return (digits, exponent);
+    };
+    let even = if lower.ends_with(['0', '2', '4', '6', '8']) {
+        lower.to_owned()
+    } else {
+        upper
+    };
+    let reads_back = format!("{}.{}e{exponent}", &even[..1], &even[1..])
+        .parse::<f64>()
+        .is_ok_and(|f| f == abs);
+    if reads_back {
+        (even.trim_end_matches('0').to_owned(), exponent)
+    } else {
+        (digits, exponent)
+    }
 }
 
-fn write_value(value: &Value, out: &mut Vec<u8>) {
+/// The digits (without the point) and exponent of Rust's `LowerExp` text.
+fn scientific(text: &str) -> (String, i32) {
+    let (mantissa, exponent) = text
+        .split_once('e')
+        .expect("LowerExp always writes an exponent");
+    (
+        mantissa.chars().filter(|c| *c != '.').collect(),
+        exponent
+            .parse()
+            .expect("LowerExp writes a decimal exponent"),
+    )
+}
+
+/// `digits` plus one in the last place, or `None` when that needs another digit (all nines).
+fn increment_digits(digits: &str) -> Option<String> {
+    let mut bytes = digits.as_bytes().to_vec();
+    for b in bytes.iter_mut().rev() {
+        if *b == b'9' {
+            *b = b'0';
+        } else {
+            *b += 1;
+            return Some(String::from_utf8(bytes).expect("ASCII digits"));
+        }
+    }
+    None
+}
+
+/// Where in a document the writer or parser is, for error messages (`Media[0].MediaURL`).
+#[derive(Debug, Default)]
+struct Path(Vec<Segment>);
+
+#[derive(Debug)]
+enum Segment {
+    Member(String),
+    Index(usize),
+}
+
+impl Path {
+    fn text(&self) -> String {
+        let mut out = String::new();
+        for segment in &self.0 {
+            match segment {
+                Segment::Member(name) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(name);
+                }
+                Segment::Index(i) => out.push_str(&format!("[{i}]")),
+            }
+        }
+        out
+    }
+}
+
+fn write_value(value: &Value, out: &mut String, path: &mut Path) -> Result<(), CanonicalError> {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(n) => out.push_str(&number_text(n, path)?),
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            if path.0.len() >= MAX_DEPTH {
+                return Err(CanonicalError::TooDeep { path: path.text() });
+            }
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                path.0.push(Segment::Index(i));
+                write_value(item, out, path)?;
+                path.0.pop();
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            if path.0.len() >= MAX_DEPTH {
+                return Err(CanonicalError::TooDeep { path: path.text() });
+            }
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            out.push('{');
+            for (i, (name, item)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(name, out);
+                out.push(':');
+                path.0.push(Segment::Member(name.clone()));
+                write_value(item, out, path)?;
+                path.0.pop();
+            }
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
+/// A serde_json number as a double in ECMAScript form; an integer beyond ±2^53 is refused.
+fn number_text(n: &Number, path: &Path) -> Result<String, CanonicalError> {
+    let refuse = || CanonicalError::Number {
+        path: path.text(),
+        literal: n.to_string(),
+    };
+    let value = if let Some(u) = n.as_u64() {
+        if u > MAX_EXACT_INTEGER {
+            return Err(refuse());
+        }
+        u as f64
+    } else if let Some(i) = n.as_i64() {
+        if i.unsigned_abs() > MAX_EXACT_INTEGER {
+            return Err(refuse());
+        }
+        i as f64
+    } else {
+        let f = n.as_f64().ok_or_else(refuse)?;
+        // ECMAScript writes these as integers beyond ±2^53, which a strict reader refuses.
+        if f.abs() > MAX_EXACT_INTEGER as f64 && f.abs() < 1e21 {
+            return Err(refuse());
+        }
+        f
+    };
+    format_number(value).map_err(|_| refuse())
+}
+
+fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Parses `text` as one JSON value (RFC 8259), strictly: a member named twice in one object, a
+/// lone UTF-16 surrogate, an integer beyond ±2^53, a number too large for a double, nesting
+/// deeper than [`MAX_DEPTH`], or anything after the value is refused, naming where.
+///
+/// Integers come back as integer numbers and the rest as doubles, so
+/// [`legacy_form_for_verification_only`] can still tell `84` from `84.0`.
+pub fn parse_strict(text: &str) -> Result<Value, CanonicalError> {
+    let mut parser = Parser {
+        text: text.as_bytes(),
+        pos: 0,
+        path: Path::default(),
+    };
+    parser.skip_whitespace();
+    let value = parser.value()?;
+    parser.skip_whitespace();
+    if parser.pos != parser.text.len() {
+        return Err(parser.syntax("unexpected text after the JSON value"));
+    }
+    Ok(value)
+}
+
+struct Parser<'a> {
+    text: &'a [u8],
+    pos: usize,
+    path: Path,
+}
+
+impl Parser<'_> {
+    fn syntax(&self, message: impl Into<String>) -> CanonicalError {
+        CanonicalError::Syntax {
+            offset: self.pos,
+            message: message.into(),
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.pos).copied()
+    }
+
+    fn skip_whitespace(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, byte: u8) -> Result<(), CanonicalError> {
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.syntax(format!("expected '{}'", byte as char)))
+        }
+    }
+
+    fn literal(&mut self, word: &str, value: Value) -> Result<Value, CanonicalError> {
+        if self.text[self.pos..].starts_with(word.as_bytes()) {
+            self.pos += word.len();
+            Ok(value)
+        } else {
+            Err(self.syntax("expected a JSON value"))
+        }
+    }
+
+    fn value(&mut self) -> Result<Value, CanonicalError> {
+        match self.peek() {
+            Some(b'{') => self.object(),
+            Some(b'[') => self.array(),
+            Some(b'"') => Ok(Value::String(self.string()?)),
+            Some(b't') => self.literal("true", Value::Bool(true)),
+            Some(b'f') => self.literal("false", Value::Bool(false)),
+            Some(b'n') => self.literal("null", Value::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.syntax("expected a JSON value")),
+            None => Err(self.syntax("the text ends before the value does")),
+        }
+    }
+
+    fn nest(&self) -> Result<(), CanonicalError> {
+        if self.path.0.len() >= MAX_DEPTH {
+            Err(CanonicalError::TooDeep {
+                path: self.path.text(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn object(&mut self) -> Result<Value, CanonicalError> {
+        self.nest()?;
+        self.expect(b'{')?;
+        let mut map = Map::new();
+        self.skip_whitespace();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(Value::Object(map));
+        }
+        loop {
+            self.skip_whitespace();
+            if self.peek() != Some(b'"') {
+                return Err(self.syntax("expected a member name in double quotes"));
+            }
+            let name = self.string()?;
+            self.skip_whitespace();
+            self.expect(b':')?;
+            self.skip_whitespace();
+            if map.contains_key(&name) {
+                return Err(CanonicalError::DuplicateMember {
+                    path: self.path.text(),
+                    name,
+                });
+            }
+            self.path.0.push(Segment::Member(name.clone()));
+            let item = self.value()?;
+            self.path.0.pop();
+            map.insert(name, item);
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(Value::Object(map));
+                }
+                _ => return Err(self.syntax("expected ',' or '}'")),
+            }
+        }
+    }
+
+    fn array(&mut self) -> Result<Value, CanonicalError> {
+        self.nest()?;
+        self.expect(b'[')?;
+        let mut items = Vec::new();
+        self.skip_whitespace();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            self.skip_whitespace();
+            self.path.0.push(Segment::Index(items.len()));
+            let item = self.value()?;
+            self.path.0.pop();
+            items.push(item);
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(Value::Array(items));
+                }
+                _ => return Err(self.syntax("expected ',' or ']'")),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, CanonicalError> {
+        let digits = self
+            .text
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.syntax("a \\u escape needs four hex digits"))?;
+        let mut code = 0;
+        for &d in digits {
+            let v = (d as char)
+                .to_digit(16)
+                .ok_or_else(|| self.syntax("a \\u escape needs four hex digits"))?;
+            code = code * 16 + v;
+        }
+        self.pos += 4;
+        Ok(code)
+    }
+
+    fn string(&mut self) -> Result<String, CanonicalError> {
+        self.expect(b'"')?;
+        let mut out = String::new();
+        loop {
+            let start = self.pos;
+            while let Some(b) = self.peek() {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            // The input is a &str, and the run stops only at ASCII bytes: a whole UTF-8 slice.
+            out.push_str(
+                std::str::from_utf8(&self.text[start..self.pos]).expect("a &str slice at ASCII"),
+            );
+            match self.peek() {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    let escape = self
+                        .peek()
+                        .ok_or_else(|| self.syntax("the text ends inside a string"))?;
+                    self.pos += 1;
+                    match escape {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let first = self.hex4()?;
+                            let code = if (0xD800..0xDC00).contains(&first) {
+                                if !self.text[self.pos..].starts_with(b"\\u") {
+                                    return Err(
+                                        self.syntax("a lone UTF-16 surrogate in a \\u escape")
+                                    );
+                                }
+                                self.pos += 2;
+                                let second = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&second) {
+                                    return Err(
+                                        self.syntax("a lone UTF-16 surrogate in a \\u escape")
+                                    );
+                                }
+                                0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
+                            } else if (0xDC00..0xE000).contains(&first) {
+                                return Err(self.syntax("a lone UTF-16 surrogate in a \\u escape"));
+                            } else {
+                                first
+                            };
+                            out.push(char::from_u32(code).expect("a checked scalar value"));
+                        }
+                        _ => return Err(self.syntax("an unknown escape in a string")),
+                    }
+                }
+                Some(_) => {
+                    return Err(self.syntax("a control character must be escaped in a string"));
+                }
+                None => return Err(self.syntax("the text ends inside a string")),
+            }
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn number(&mut self) -> Result<Value, CanonicalError> {
+        let start = self.pos;
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.pos += 1;
+        }
+        let int_start = self.pos;
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(self.syntax("a number needs digits")),
+        }
+        let int_digits = self.pos - int_start;
+        let mut integer = true;
+        if self.peek() == Some(b'.') {
+            integer = false;
+            self.pos += 1;
+            if self.digits() == 0 {
+                return Err(self.syntax("a decimal point must be followed by digits"));
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            integer = false;
+            self.pos += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.syntax("an exponent needs digits"));
+            }
+        }
+        let literal = std::str::from_utf8(&self.text[start..self.pos]).expect("ASCII digits");
+        let refuse = || CanonicalError::Number {
+            path: self.path.text(),
+            literal: literal.to_owned(),
+        };
+        if integer {
+            // 2^53 has 16 digits: a longer integer is out of range whatever its digits.
+            if int_digits > 16 {
+                return Err(refuse());
+            }
+            let magnitude: u64 = literal
+                .trim_start_matches('-')
+                .parse()
+                .map_err(|_| refuse())?;
+            if magnitude > MAX_EXACT_INTEGER {
+                return Err(refuse());
+            }
+            return Ok(if negative {
+                Value::from(-(magnitude as i64))
+            } else {
+                Value::from(magnitude)
+            });
+        }
+        // Rust's float parsing rounds correctly, as ECMAScript's does.
+        let value: f64 = literal.parse().map_err(|_| refuse())?;
+        Number::from_f64(value)
+            .map(Value::Number)
+            .ok_or_else(refuse)
+    }
+}
+
+/// **Verify-only.** The bytes a listing signature covered before this platform adopted
+/// RFC 8785: members sorted by UTF-8 bytes, strings and numbers as serde_json writes them
+/// (`84.0` stays `84.0`, `1e21` is `1e21`). Stored listings signed in that form keep verifying
+/// through this function; nothing may be signed with it. Feed it a value from [`parse_strict`]
+/// so integers and doubles keep the form they were written in.
+pub fn legacy_form_for_verification_only(value: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    write_legacy(value, &mut out);
+    out
+}
+
+fn write_legacy(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
@@ -34,9 +689,9 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_string(key, out);
+                out.extend_from_slice(Value::String(key.clone()).to_string().as_bytes());
                 out.push(b':');
-                write_value(item, out);
+                write_legacy(item, out);
             }
             out.push(b'}');
         }
@@ -46,21 +701,12 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_value(item, out);
+                write_legacy(item, out);
             }
             out.push(b']');
         }
-        Value::String(s) => write_string(s, out),
         other => out.extend_from_slice(other.to_string().as_bytes()),
     }
-}
-
-fn write_string(s: &str, out: &mut Vec<u8>) {
-    out.extend_from_slice(
-        serde_json::to_string(s)
-            .expect("a string always serialises")
-            .as_bytes(),
-    );
 }
 
 #[cfg(test)]
@@ -68,12 +714,434 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn jcs(text: &str) -> String {
+        String::from_utf8(canonicalize_text(text).unwrap()).unwrap()
+    }
+
     #[test]
-    fn keys_are_sorted_at_every_depth_without_whitespace() {
-        let v = serde_json::json!({"b": 1, "a": {"z": [3, {"y": true, "x": null}], "c": "é\n"}});
+    fn the_reference_vectors_canonicalise_exactly() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/jcs");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir.join("input")).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_owned();
+            let input = std::fs::read_to_string(&path).unwrap();
+            let expected = std::fs::read(dir.join("output").join(&name)).unwrap();
+            let got = canonicalize_text(&input).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&expected),
+                "{name:?}"
+            );
+            seen += 1;
+        }
+        assert_eq!(seen, 6, "every reference vector was checked");
+    }
+
+    #[test]
+    fn the_rfc_example_of_section_3_2_2() {
+        let input = r#"{
+          "numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+          "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+          "literals": [null, true, false]
+        }"#;
+        assert_eq!(
+            jcs(input),
+            r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
+        );
+    }
+
+    #[test]
+    fn members_sort_by_utf16_code_units_not_utf8_bytes() {
+        // U+10000 is D800 DC00 in UTF-16, before U+FFFF; in UTF-8 it comes after.
+        let v = serde_json::json!({"\u{ffff}": 1, "\u{10000}": 2, "a": 3, "B": 4});
         assert_eq!(
             to_string(&v).unwrap(),
-            r#"{"a":{"c":"é\n","z":[3,{"x":null,"y":true}]},"b":1}"#
+            "{\"B\":4,\"a\":3,\"\u{10000}\":2,\"\u{ffff}\":1}"
+        );
+    }
+
+    #[test]
+    fn numbers_are_written_as_ecmascript_writes_them() {
+        for (value, text) in [
+            (84.0, "84"),
+            (84.5, "84.5"),
+            (-0.0, "0"),
+            (1e21, "1e+21"),
+            (1e20, "100000000000000000000"),
+            (123456789012345680000.0, "123456789012345680000"),
+            (1e-7, "1e-7"),
+            (0.000001, "0.000001"),
+            (1.5e-7, "1.5e-7"),
+            (-1.25e22, "-1.25e+22"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (9007199254740992.0, "9007199254740992"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
+        ] {
+            assert_eq!(format_number(value).unwrap(), text, "{value:e}");
+        }
+        assert!(format_number(f64::NAN).is_err());
+        assert!(format_number(f64::INFINITY).is_err());
+    }
+
+    /// The IEEE 754 values of the reference `es6testfile100m.txt`, in order (the algorithm of
+    /// `testdata/numgen.go` in the reference repository).
+    fn reference_doubles() -> impl Iterator<Item = f64> {
+        const STATIC: [u64; 168] = [
+            0x0000000000000000,
+            0x8000000000000000,
+            0x0000000000000001,
+            0x8000000000000001,
+            0xc46696695dbd1cc3,
+            0xc43211ede4974a35,
+            0xc3fce97ca0f21056,
+            0xc3c7213080c1a6ac,
+            0xc39280f39a348556,
+            0xc35d9b1f5d20d557,
+            0xc327af4c4a80aaac,
+            0xc2f2f2a36ecd5556,
+            0xc2be51057e155558,
+            0xc28840d131aaaaac,
+            0xc253670dc1555557,
+            0xc21f0b4935555557,
+            0xc1e8d5d42aaaaaac,
+            0xc1b3de4355555556,
+            0xc17fca0555555556,
+            0xc1496e6aaaaaaaab,
+            0xc114585555555555,
+            0xc0e046aaaaaaaaab,
+            0xc0aa0aaaaaaaaaaa,
+            0xc074d55555555555,
+            0xc040aaaaaaaaaaab,
+            0xc00aaaaaaaaaaaab,
+            0xbfd5555555555555,
+            0xbfa1111111111111,
+            0xbf6b4e81b4e81b4f,
+            0xbf35d867c3ece2a5,
+            0xbf0179ec9cbd821e,
+            0xbecbf647612f3696,
+            0xbe965e9f80f29212,
+            0xbe61e54c672874db,
+            0xbe2ca213d840baf8,
+            0xbdf6e80fe033c8c6,
+            0xbdc2533fe68fd3d2,
+            0xbd8d51ffd74c861c,
+            0xbd5774ccac3d3817,
+            0xbd22c3d6f030f9ac,
+            0xbcee0624b3818f79,
+            0xbcb804ea293472c7,
+            0xbc833721ba905bd3,
+            0xbc4ebe9c5db3c61e,
+            0xbc18987d17c304e5,
+            0xbbe3ad30dfcf371d,
+            0xbbaf7b816618582f,
+            0xbb792f9ab81379bf,
+            0xbb442615600f9499,
+            0xbb101e77800c76e1,
+            0xbad9ca58cce0be35,
+            0xbaa4a1e0a3e6fe90,
+            0xba708180831f320d,
+            0xba3a68cd9e985016,
+            0x446696695dbd1cc3,
+            0x443211ede4974a35,
+            0x43fce97ca0f21056,
+            0x43c7213080c1a6ac,
+            0x439280f39a348556,
+            0x435d9b1f5d20d557,
+            0x4327af4c4a80aaac,
+            0x42f2f2a36ecd5556,
+            0x42be51057e155558,
+            0x428840d131aaaaac,
+            0x4253670dc1555557,
+            0x421f0b4935555557,
+            0x41e8d5d42aaaaaac,
+            0x41b3de4355555556,
+            0x417fca0555555556,
+            0x41496e6aaaaaaaab,
+            0x4114585555555555,
+            0x40e046aaaaaaaaab,
+            0x40aa0aaaaaaaaaaa,
+            0x4074d55555555555,
+            0x4040aaaaaaaaaaab,
+            0x400aaaaaaaaaaaab,
+            0x3fd5555555555555,
+            0x3fa1111111111111,
+            0x3f6b4e81b4e81b4f,
+            0x3f35d867c3ece2a5,
+            0x3f0179ec9cbd821e,
+            0x3ecbf647612f3696,
+            0x3e965e9f80f29212,
+            0x3e61e54c672874db,
+            0x3e2ca213d840baf8,
+            0x3df6e80fe033c8c6,
+            0x3dc2533fe68fd3d2,
+            0x3d8d51ffd74c861c,
+            0x3d5774ccac3d3817,
+            0x3d22c3d6f030f9ac,
+            0x3cee0624b3818f79,
+            0x3cb804ea293472c7,
+            0x3c833721ba905bd3,
+            0x3c4ebe9c5db3c61e,
+            0x3c18987d17c304e5,
+            0x3be3ad30dfcf371d,
+            0x3baf7b816618582f,
+            0x3b792f9ab81379bf,
+            0x3b442615600f9499,
+            0x3b101e77800c76e1,
+            0x3ad9ca58cce0be35,
+            0x3aa4a1e0a3e6fe90,
+            0x3a708180831f320d,
+            0x3a3a68cd9e985016,
+            0x4024000000000000,
+            0x4014000000000000,
+            0x3fe0000000000000,
+            0x3fa999999999999a,
+            0x3f747ae147ae147b,
+            0x3f40624dd2f1a9fc,
+            0x3f0a36e2eb1c432d,
+            0x3ed4f8b588e368f1,
+            0x3ea0c6f7a0b5ed8d,
+            0x3e6ad7f29abcaf48,
+            0x3e35798ee2308c3a,
+            0x3ed539223589fa95,
+            0x3ed4ff26cd5a7781,
+            0x3ed4f95a762283ff,
+            0x3ed4f8c60703520c,
+            0x3ed4f8b72f19cd0d,
+            0x3ed4f8b5b31c0c8d,
+            0x3ed4f8b58d1c461a,
+            0x3ed4f8b5894f7f0e,
+            0x3ed4f8b588ee37f3,
+            0x3ed4f8b588e47da4,
+            0x3ed4f8b588e3849c,
+            0x3ed4f8b588e36bb5,
+            0x3ed4f8b588e36937,
+            0x3ed4f8b588e368f8,
+            0x3ed4f8b588e368f1,
+            0x3ff0000000000000,
+            0xbff0000000000000,
+            0xbfeffffffffffffa,
+            0xbfeffffffffffffb,
+            0x3feffffffffffffa,
+            0x3feffffffffffffb,
+            0x3feffffffffffffc,
+            0x3feffffffffffffe,
+            0xbfefffffffffffff,
+            0xbfefffffffffffff,
+            0x3fefffffffffffff,
+            0x3fefffffffffffff,
+            0x3fd3333333333332,
+            0x3fd3333333333333,
+            0x3fd3333333333334,
+            0x0010000000000000,
+            0x000ffffffffffffd,
+            0x000fffffffffffff,
+            0x7fefffffffffffff,
+            0xffefffffffffffff,
+            0x4340000000000000,
+            0xc340000000000000,
+            0x4430000000000000,
+            0x44b52d02c7e14af5,
+            0x44b52d02c7e14af6,
+            0x44b52d02c7e14af7,
+            0x444b1ae4d6e2ef4e,
+            0x444b1ae4d6e2ef4f,
+            0x444b1ae4d6e2ef50,
+            0x3eb0c6f7a0b5ed8c,
+            0x3eb0c6f7a0b5ed8d,
+            0x41b3de4355555553,
+            0x41b3de4355555554,
+            0x41b3de4355555555,
+            0x41b3de4355555556,
+            0x41b3de4355555557,
+            0xbecbf647612f3696,
+            0x43143ff3c1cb0959,
+        ];
+        let serial = (0..2000u64).map(|i| f64::from_bits(0x0010_0000_0000_0000 + i));
+        let mut block = [0u8; 32];
+        let mut pending: Vec<f64> = Vec::new();
+        let random = std::iter::from_fn(move || {
+            loop {
+                if pending.is_empty() {
+                    let digest = ring::digest::digest(&ring::digest::SHA256, &block);
+                    block.copy_from_slice(digest.as_ref());
+                    pending = block
+                        .chunks_exact(8)
+                        .rev()
+                        .map(|c| f64::from_bits(u64::from_le_bytes(c.try_into().unwrap())))
+                        .collect();
+                }
+                let f = pending.pop().unwrap();
+                if f != 0.0 && f.is_finite() {
+                    return Some(f);
+                }
+            }
+        });
+        STATIC
+            .into_iter()
+            .map(f64::from_bits)
+            .chain(serial)
+            .chain(random)
+    }
+
+    /// The first `lines` lines of es6testfile100m.txt ("hex-ieee,expected\n") as we write them.
+    fn reference_file(lines: usize) -> Vec<u8> {
+        let mut file = Vec::with_capacity(lines * 41);
+        for f in reference_doubles().take(lines) {
+            file.extend_from_slice(format!("{:x},", f.to_bits()).as_bytes());
+            file.extend_from_slice(format_number(f).unwrap().as_bytes());
+            file.push(b'\n');
+        }
+        file
+    }
+
+    #[test]
+    fn numbers_match_the_reference_file_of_the_rfc_authors() {
+        // Size and SHA-256 of the first 100,000 lines, as published in the reference
+        // repository's testdata/README.md.
+        let file = reference_file(100_000);
+        assert_eq!(file.len(), 4_031_728, "the reference file's size");
+        assert_eq!(
+            sha256_hex(&file),
+            "22776e6d4b49fa294a0d0f349268e5c28808fe7e0cb2bcbe28f63894e494d4c7"
+        );
+    }
+
+    /// Ten times as many (about 10 s in a debug build):
+    /// `cargo test -p api-types --release -- --ignored numbers_match_a_million`.
+    #[test]
+    #[ignore = "slow; the 100,000-line check runs always"]
+    fn numbers_match_a_million_lines_of_the_reference_file() {
+        let file = reference_file(1_000_000);
+        assert_eq!(file.len(), 40_357_417);
+        assert_eq!(
+            sha256_hex(&file),
+            "49415fee2c56c77864931bd3624faad425c3c577d6d74e89a83bc725506dad16"
+        );
+    }
+
+    #[test]
+    fn integers_beyond_two_to_the_53_are_refused_with_where_they_are() {
+        assert_eq!(
+            jcs("[9007199254740992, -9007199254740992]"),
+            "[9007199254740992,-9007199254740992]"
+        );
+        for text in [
+            r#"{"ListPrice": 9007199254740993}"#,
+            r#"{"ListPrice": -9007199254740993}"#,
+            r#"{"ListPrice": 123456789012345678901234567890}"#,
+        ] {
+            let err = canonicalize_text(text).unwrap_err();
+            assert!(
+                matches!(err, CanonicalError::Number { .. }),
+                "{text}: {err}"
+            );
+            assert_eq!(err.path(), "ListPrice");
+            assert!(err.to_string().contains("±2^53"), "{err}");
+        }
+        let err = canonicalize_text(r#"{"Media": [{"x": 1e400}]}"#).unwrap_err();
+        assert_eq!(err.path(), "Media[0].x", "{err}");
+        // Serialising a Rust value: the same rule.
+        assert!(to_vec(&serde_json::json!({"n": u64::MAX})).is_err());
+        assert!(to_vec(&serde_json::json!({"n": i64::MIN})).is_err());
+        assert_eq!(
+            to_string(&serde_json::json!({"n": 1u64 << 53})).unwrap(),
+            r#"{"n":9007199254740992}"#
+        );
+        // A double that ECMAScript would write as such an integer: refused too, so whatever we
+        // write, a strict reader reads back. Written with an exponent, 1e21 and up are fine.
+        for f in [1.9084388250888268e16, 1e20, -123456789012345680000.0] {
+            assert!(to_vec(&serde_json::json!([f])).is_err(), "{f}");
+        }
+        assert_eq!(
+            to_string(&serde_json::json!([1e21, 9007199254740992.0])).unwrap(),
+            "[1e+21,9007199254740992]"
+        );
+        assert!(canonicalize_text("[1e20]").is_err());
+    }
+
+    #[test]
+    fn duplicate_members_are_refused_where_serde_json_keeps_the_last() {
+        let text = r#"{"City": "Lisbon", "Media": [{"MediaURL": "a", "MediaURL": "b"}]}"#;
+        assert!(
+            serde_json::from_str::<Value>(text).is_ok(),
+            "serde_json alone would accept it"
+        );
+        let err = parse_strict(text).unwrap_err();
+        assert_eq!(
+            err,
+            CanonicalError::DuplicateMember {
+                path: "Media[0]".into(),
+                name: "MediaURL".into()
+            }
+        );
+        assert!(parse_strict(r#"{"a": 1, "a": 1}"#).is_err());
+        // The same name in different objects is fine.
+        assert!(parse_strict(r#"{"a": {"a": 1}, "b": [{"a": 2}]}"#).is_ok());
+    }
+
+    #[test]
+    fn strict_parsing_refuses_what_rfc_8259_does_not_allow() {
+        for bad in [
+            "",
+            "{",
+            r#"{"a": 1,}"#,
+            "[1,]",
+            "01",
+            "1.",
+            ".5",
+            "-",
+            "1e",
+            "+1",
+            "NaN",
+            "Infinity",
+            "'a'",
+            "\"tab\there\"",
+            r#""\x""#,
+            r#""\ud800""#,
+            r#""\udc00x""#,
+            r#""\ud800\u0041""#,
+            "{} {}",
+            "{a: 1}",
+            "[1] x",
+            "\u{feff}{}",
+        ] {
+            assert!(parse_strict(bad).is_err(), "{bad:?} was accepted");
+        }
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(matches!(
+            parse_strict(&deep),
+            Err(CanonicalError::TooDeep { .. })
+        ));
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse_strict(&ok).is_ok());
+        assert_eq!(jcs(r#""\ud83d\ude02 \u00e9 \/""#), "\"😂 é /\"");
+        assert_eq!(jcs(" \t\n\r{ } "), "{}");
+    }
+
+    #[test]
+    fn strings_escape_as_json_stringify_does() {
+        let s = "\u{0}\u{8}\t\n\u{b}\u{c}\r\u{1f}\"\\/\u{7f}\u{2028}é";
+        assert_eq!(
+            to_string(&s).unwrap(),
+            "\"\\u0000\\b\\t\\n\\u000b\\f\\r\\u001f\\\"\\\\/\u{7f}\u{2028}é\""
+        );
+    }
+
+    #[test]
+    fn the_legacy_form_is_reproduced_from_its_own_text() {
+        // What the platform stored before RFC 8785: serde_json's numbers, UTF-8 member order.
+        let stored = r#"{"ListPrice":350000,"LivingArea":84.0,"Tiny":1e-7,"Title":"é\n"}"#;
+        let tree = parse_strict(stored).unwrap();
+        assert_eq!(
+            String::from_utf8(legacy_form_for_verification_only(&tree)).unwrap(),
+            stored
+        );
+        assert_eq!(
+            jcs(stored),
+            r#"{"ListPrice":350000,"LivingArea":84,"Tiny":1e-7,"Title":"é\n"}"#,
+            "the RFC 8785 form differs, so both are needed to verify old rows"
         );
     }
 
@@ -81,9 +1149,15 @@ mod tests {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
+            (-(MAX_EXACT_INTEGER as i64)..=MAX_EXACT_INTEGER as i64).prop_map(Value::from),
             (-1.0e12f64..1.0e12).prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite, not written as an integer beyond 2^53", |f| {
+                    f.is_finite() && !(f.abs() > MAX_EXACT_INTEGER as f64 && f.abs() < 1e21)
+                })
+                .prop_map(Value::from),
             "\\PC{0,12}".prop_map(Value::String),
+            "[\\x00-\\x1f\"\\\\]{0,4}".prop_map(Value::String),
         ];
         leaf.prop_recursive(4, 48, 6, |inner| {
             prop_oneof![
@@ -94,15 +1168,49 @@ mod tests {
         })
     }
 
+    /// Numbers compared as the doubles they are, the rest as is.
+    fn same_json(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                x.len() == y.len()
+                    && x.iter()
+                        .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+            }
+            _ => a == b,
+        }
+    }
+
     proptest! {
-        /// Parsing canonical text gives the same document back, and canonicalising it again gives
+        /// Canonical text parses back to the same document, and canonicalising it again gives
         /// the same bytes: the form is a fixed point, so signer and verifier always agree.
         #[test]
         fn canonical_form_round_trips(v in arb_json()) {
             let text = to_string(&v).unwrap();
-            let back: Value = serde_json::from_str(&text).unwrap();
-            prop_assert_eq!(&back, &v);
-            prop_assert_eq!(to_string(&back).unwrap(), text);
+            let back = parse_strict(&text).unwrap();
+            prop_assert!(same_json(&back, &v), "{} vs {}", back, v);
+            prop_assert_eq!(String::from_utf8(canonicalize(&back).unwrap()).unwrap(), text);
+        }
+
+        /// However a document is laid out (spacing, member order, escapes), its canonical bytes
+        /// are the same.
+        #[test]
+        fn layout_does_not_change_the_canonical_bytes(v in arb_json()) {
+            let pretty = serde_json::to_string_pretty(&v).unwrap();
+            prop_assert_eq!(canonicalize_text(&pretty).unwrap(), to_vec(&v).unwrap());
+        }
+
+        /// Every finite double is written in a form that reads back as the same double.
+        #[test]
+        fn numbers_read_back_exactly(bits in any::<u64>()) {
+            let f = f64::from_bits(bits);
+            prop_assume!(f.is_finite());
+            let text = format_number(f).unwrap();
+            let back: f64 = text.parse().unwrap();
+            prop_assert!(back == f, "{} -> {} -> {}", f, text, back);
         }
     }
 }

@@ -2,8 +2,9 @@
 //! on a listing's canonical form, on what a search criterion means, or on an API body.
 //!
 //! * [`listing`]: the listing document (RESO Data Dictionary field names) and its validation;
-//! * [`canonical`]: the canonical JSON bytes a listing signature covers;
-//! * [`envelope`]: a listing with its agency's detached signature, as sent to `PUT /api/v1/listings/{key}`;
+//! * [`canonical`]: RFC 8785 (JCS), the canonical JSON bytes a signature covers;
+//! * [`envelope`]: signed documents: a listing object with its agency's detached signature, as
+//!   sent to `PUT /api/v1/listings/{key}`, and the platform's signed take-down statement;
 //! * [`search`]: search criteria and their matching semantics (shared by the platform's matcher,
 //!   the website's search and the client's tenant hints);
 //! * [`api`]: request and response bodies of the agency API and its change feed.
@@ -14,7 +15,10 @@ pub mod envelope;
 pub mod listing;
 pub mod search;
 
-pub use envelope::{SignatureAlgorithm, SignatureEnvelope, SignedListing};
+pub use envelope::{
+    ListingObject, Signable, SignatureAlgorithm, SignatureEnvelope, SignedListing, SignedTakedown,
+    TakedownStatement,
+};
 pub use listing::{
     FieldError, ListingDocument, MediaItem, PropertyType, StandardStatus, TransactionType,
 };

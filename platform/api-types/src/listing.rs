@@ -376,7 +376,8 @@ impl ListingDocument {
         Ok(())
     }
 
-    /// The canonical JSON bytes a signature over this listing covers.
+    /// The RFC 8785 bytes of this document as serde writes it (optional members left out when
+    /// absent): what a signer signs when it sends [`crate::ListingObject::new`] of it.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         crate::canonical::to_vec(self).expect("a listing document always serialises")
     }

@@ -438,7 +438,14 @@ pub fn list_agencies(
 }
 
 /// `platform listing take-down ID --reason R`.
-pub fn take_down_listing(conn: &mut DbConn, id: i64, reason: &str) -> Result<i64, AdminError> {
+/// The take-down is signed by the platform's document-signing key (`signer`): the statement
+/// says which listing, which version, when and why, and desks remove the listing only on it.
+pub fn take_down_listing(
+    conn: &mut DbConn,
+    signer: &crate::pki::PlatformSigner,
+    id: i64,
+    reason: &str,
+) -> Result<i64, AdminError> {
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(AdminError::Invalid(
@@ -449,7 +456,11 @@ pub fn take_down_listing(conn: &mut DbConn, id: i64, reason: &str) -> Result<i64
     let name = actor.to_string();
     crate::write_tx!(conn, |c| {
         let p = c
-            .take_down_listing(id, &name, reason)?
+            .take_down_listing(id, &name, reason, signer)
+            .map_err(|e| match e {
+                crate::listings::PublishError::Db(e) => AdminError::Db(e),
+                other => AdminError::Refused(other.to_string()),
+            })?
             .ok_or_else(|| AdminError::NotFound(format!("no listing with id {id}")))?;
         Ok(p.current.version)
     })

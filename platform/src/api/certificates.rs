@@ -1,9 +1,10 @@
-//! `GET /api/v1/certificates/{serial}`: an agency's certificate by serial, with the issuing CA
-//! that signed it (also after a rollover) and its status in the register, so a desk can check the signature on any listing itself.
-//! Certificates are public (they only bind a public key to an agency), so any authenticated
-//! agency may fetch any agency certificate; the platform's own server certificate is not served.
-//! The record carries the certificate's fingerprint and, after a key compromise, the date from
-//! which its signatures are not to be trusted (`compromised_since`).
+//! `GET /api/v1/certificates/{serial}`: a signing certificate by serial, with the issuing CA that
+//! signed it (also after a rollover) and its status in the register, so a desk can check any
+//! signature itself: an agency's certificate (listings) or the platform's document-signing
+//! certificate (take-down statements). Certificates are public (they only bind a public key to a
+//! name), so any authenticated agency may fetch any of them; the platform's own server
+//! certificate is not served. The record carries the certificate's fingerprint and, after a key
+//! compromise, the date from which its signatures are not to be trusted (`compromised_since`).
 
 use actix_web::{HttpResponse, web};
 use api_types::api::CertificateRecord;
@@ -12,7 +13,7 @@ use super::AuthenticatedAgency;
 use crate::error::ApiError;
 use crate::listings::ms_to_time;
 use crate::pki::CertificateStore;
-use crate::pki::certs::KIND_CLIENT;
+use crate::pki::certs::{KIND_CLIENT, KIND_SIGNER};
 use crate::state::AppState;
 
 /// Mounts the route under `/api/v1`.
@@ -43,13 +44,16 @@ async fn get_certificate(
         .db
         .run(move |conn| Ok::<_, ApiError>(crate::with_conn!(conn, |c| c.find_certificate(&s))?))
         .await?;
-    let row = row
-        .filter(|r| r.kind == KIND_CLIENT)
-        .and_then(|r| r.agency_id.map(|a| (r, a)));
-    let Some((row, agency_id)) = row else {
+    let row = row.filter(|r| {
+        (r.kind == KIND_CLIENT && r.agency_id.is_some())
+            || (r.kind == KIND_SIGNER && r.agency_id.is_none())
+    });
+    let Some(row) = row else {
         return Err(ApiError::NotFound {
             code: "certificate_not_found",
-            message: format!("no agency certificate has serial {serial}"),
+            message: format!(
+                "no agency certificate and no platform signing certificate has serial {serial}"
+            ),
         });
     };
     let mut certificate = row.pem.clone();
@@ -59,7 +63,8 @@ async fn get_certificate(
     certificate.push_str(&state.pki().issuing_pem_of(&row.pem));
     Ok(HttpResponse::Ok().json(CertificateRecord {
         serial: row.serial.clone(),
-        agency_id,
+        kind: row.kind.clone(),
+        agency_id: row.agency_id,
         certificate,
         status: if row.is_revoked() { "revoked" } else { "valid" }.to_owned(),
         revoked_at: row.revoked_at.map(ms_to_time),

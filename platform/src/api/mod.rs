@@ -13,18 +13,20 @@ pub mod tls;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use api_types::SignedListing;
 use api_types::api::{
     CertificateResponse, ChangesCount, ChangesPage, EnrollCheck, EnrollCheckRequest, EnrollRequest,
     PublishResponse, RenewRequest,
 };
 use api_types::listing::is_valid_listing_key;
-use base64::Engine;
-use serde::Deserialize;
+use api_types::{ListingObject, SignatureEnvelope, StandardStatus};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::error::ApiError;
-use crate::listings::{ListingRow, ListingStore, PublishError, Published, VerifiedListing};
+use crate::listings::{
+    ListingRefusal, ListingRow, ListingStore, PublishError, Published, TakedownRow, VerifiedListing,
+};
 use crate::state::AppState;
 pub use auth::AuthenticatedAgency;
 
@@ -198,51 +200,64 @@ fn check_key(key: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Checks a signed listing: the document, its key against the path, and the signature against
-/// the presenting certificate's key.
+/// The body of `PUT` and `DELETE /api/v1/listings/{key}`: the listing object kept exactly as
+/// sent (its RFC 8785 form is what the signature covers) and the signature.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignedBody {
+    listing: Box<RawValue>,
+    signature: SignatureEnvelope,
+}
+
+/// Checks a signed listing as sent: the signature over the RFC 8785 form of the listing object
+/// with the presenting certificate's key, then the document and its key against the path.
 pub fn verify_signed_listing(
-    signed: SignedListing,
+    body: &[u8],
     key: &str,
     caller: &AuthenticatedAgency,
 ) -> Result<VerifiedListing, ApiError> {
-    if signed.listing.listing_key != key {
+    let signed: SignedBody = parse_json(body)?;
+    let listing = VerifiedListing::verify(
+        signed.listing.get(),
+        signed.signature,
+        &caller.certificate_der,
+        &caller.serial,
+    )
+    .map_err(refusal_error)?;
+    if listing.document().listing_key != key {
         return Err(ApiError::invalid_field(
             "listing.ListingKey",
             format!(
                 "the listing's ListingKey {:?} differs from the key in the address {key:?}",
-                signed.listing.listing_key
+                listing.document().listing_key
             ),
         ));
     }
-    signed
-        .listing
-        .validate()
-        .map_err(|e| ApiError::invalid_field(format!("listing.{}", e.field), e.message))?;
-    let signature = base64::engine::general_purpose::STANDARD
-        .decode(signed.signature.value.trim())
-        .map_err(|_| ApiError::invalid_field("signature.value", "not standard base64"))?;
-    let algorithm = match signed.signature.algorithm {
-        api_types::SignatureAlgorithm::EcdsaP256Sha256 => {
-            ca::sign::SignatureAlgorithm::EcdsaP256Sha256
+    Ok(listing)
+}
+
+fn refusal_error(refusal: ListingRefusal) -> ApiError {
+    match refusal {
+        ListingRefusal::Field(e) => ApiError::invalid_field(
+            if e.field.is_empty() {
+                "listing".to_owned()
+            } else {
+                format!("listing.{}", e.field)
+            },
+            e.message,
+        ),
+        ListingRefusal::SignatureEncoding => {
+            ApiError::invalid_field("signature.value", "not standard base64")
         }
-        api_types::SignatureAlgorithm::Ed25519 => ca::sign::SignatureAlgorithm::Ed25519,
-    };
-    ca::sign::verify_with_certificate(
-        &caller.certificate_der,
-        algorithm,
-        &signed.listing.canonical_bytes(),
-        &signature,
-    )
-    .map_err(|_| ApiError::Invalid {
-        code: "bad_signature",
-        message: "the signature does not verify with the key of the certificate this request came with; sign the listing's canonical JSON with the agency's current key".into(),
-        field: Some("signature".into()),
-    })?;
-    Ok(VerifiedListing::new(
-        signed.listing,
-        signed.signature,
-        caller.serial.clone(),
-    ))
+        ListingRefusal::BadSignature { canonical_sha256 } => ApiError::BadSignature {
+            message: format!(
+                "the signature does not verify with the key of the certificate this request came with; \
+                 it was checked over the RFC 8785 (JCS) form of the listing object as sent, whose SHA-256 is \
+                 {canonical_sha256}: sign exactly those bytes with the agency's current key (docs/agency-api.md, Signatures)"
+            ),
+            canonical_sha256,
+        },
+    }
 }
 
 fn publish_error(e: PublishError) -> ApiError {
@@ -251,7 +266,7 @@ fn publish_error(e: PublishError) -> ApiError {
             code: "listing_taken_down",
             message: e.to_string(),
         },
-        PublishError::Stale { .. } => ApiError::Conflict {
+        PublishError::Stale { .. } | PublishError::SameTimestamp { .. } => ApiError::Conflict {
             code: "stale_listing",
             message: e.to_string(),
         },
@@ -260,6 +275,7 @@ fn publish_error(e: PublishError) -> ApiError {
             message: e.to_string(),
         },
         PublishError::Db(e) => e.into(),
+        other => ApiError::internal(other),
     }
 }
 
@@ -280,27 +296,52 @@ async fn put_listing(
 ) -> Result<HttpResponse, ApiError> {
     let key = key.into_inner();
     check_key(&key)?;
-    let signed: SignedListing = parse_json(&body)?;
     let listing = web::block({
         let caller = caller.clone();
         let key = key.clone();
-        move || verify_signed_listing(signed, &key, &caller)
+        move || verify_signed_listing(&body, &key, &caller)
     })
     .await
     .map_err(ApiError::internal)??;
-    let agency_id = caller.agency.id;
+    let published = publish(&state, caller.agency.id, listing, false)
+        .await?
+        .ok_or_else(|| not_found(&key))?;
+    let status = match published.outcome {
+        api_types::api::PublishOutcome::Created => actix_web::http::StatusCode::CREATED,
+        _ => actix_web::http::StatusCode::OK,
+    };
+    Ok(HttpResponse::build(status).json(publish_response(&published)))
+}
+
+/// Publishes a verified listing (with its alerts, announced after commit); with `existing`, only
+/// over a listing the agency already has (`Ok(None)` otherwise).
+async fn publish(
+    state: &web::Data<AppState>,
+    agency_id: i64,
+    listing: VerifiedListing,
+    existing: bool,
+) -> Result<Option<Published>, ApiError> {
     let matcher = state.matcher.clone();
-    let (published, due) = state
+    let written = state
         .db
         .run(move |conn| {
             crate::write_tx!(conn, |c| -> Result<_, PublishError> {
+                if existing
+                    && c.find_listing(agency_id, &listing.document().listing_key)?
+                        .is_none()
+                {
+                    return Ok(None);
+                }
                 let published = c.publish_listing(agency_id, &listing)?;
                 let due = matcher.notify_publish(c, &published, crate::db::now_ms())?;
-                Ok((published, due))
+                Ok(Some((published, due)))
             })
             .map_err(publish_error)
         })
         .await?;
+    let Some((published, due)) = written else {
+        return Ok(None);
+    };
     for event in crate::matching::live::live_events(published.current.id, &due) {
         state.events.publish(event);
     }
@@ -311,11 +352,27 @@ async fn put_listing(
             "listing matched saved searches"
         );
     }
-    let status = match published.outcome {
-        api_types::api::PublishOutcome::Created => actix_web::http::StatusCode::CREATED,
-        _ => actix_web::http::StatusCode::OK,
-    };
-    Ok(HttpResponse::build(status).json(publish_response(&published)))
+    Ok(Some(published))
+}
+
+/// The answer to `GET /api/v1/listings/{key}`: the listing object as stored (exactly the bytes
+/// its signature covers), its signature and, once taken down, the platform's signed statement.
+#[derive(Debug, Serialize)]
+struct StoredListing {
+    #[serde(rename = "ListingKey")]
+    listing_key: String,
+    version: i64,
+    status: String,
+    listing: ListingObject,
+    signature: Option<SignatureEnvelope>,
+    certificate_serial: String,
+    takedown_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    takedown: Option<api_types::SignedTakedown>,
+    /// Set while the listing is held because its signing key was reported compromised:
+    /// publishing it again, signed with a current certificate, clears it.
+    #[serde(with = "time::serde::rfc3339::option")]
+    held_at: Option<time::OffsetDateTime>,
 }
 
 async fn get_listing(
@@ -327,28 +384,35 @@ async fn get_listing(
     check_key(&key)?;
     let agency_id = caller.agency.id;
     let k = key.clone();
-    let row: Option<ListingRow> = state
+    let found: Option<(ListingRow, Option<TakedownRow>)> = state
         .db
         .run(move |conn| {
-            Ok::<_, ApiError>(crate::with_conn!(conn, |c| c.find_listing(agency_id, &k))?)
+            Ok::<_, ApiError>(crate::with_conn!(conn, |c| {
+                match c.find_listing(agency_id, &k)? {
+                    Some(row) => {
+                        let takedown = c.find_takedown(row.id)?;
+                        Ok::<_, diesel::result::Error>(Some((row, takedown)))
+                    }
+                    None => Ok(None),
+                }
+            })?)
         })
         .await?;
-    let row = row.ok_or_else(|| not_found(&key))?;
-    let document = row.document().map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "ListingKey": row.listing_key,
-        "version": row.version,
-        "status": row.status,
-        "listing": document,
-        "signature": row.signature_envelope(),
-        "certificate_serial": row.cert_serial,
-        "takedown_reason": row.takedown_reason,
-        // Set while the listing is held because its signing key was reported compromised:
-        // publishing it again, signed with a current certificate, clears it.
-        "held_at": row.held_at.map(crate::listings::ms_to_time).and_then(|t| t
-            .format(&time::format_description::well_known::Rfc3339)
-            .ok()),
-    })))
+    let (row, takedown) = found.ok_or_else(|| not_found(&key))?;
+    let listing = row
+        .object()
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored listing {}: {e}", row.id)))?;
+    Ok(HttpResponse::Ok().json(StoredListing {
+        signature: row.signature_envelope(),
+        takedown: takedown.as_ref().and_then(TakedownRow::signed),
+        listing_key: row.listing_key,
+        version: row.version,
+        status: row.status,
+        listing,
+        certificate_serial: row.cert_serial,
+        takedown_reason: row.takedown_reason,
+        held_at: row.held_at.map(crate::listings::ms_to_time),
+    }))
 }
 
 fn not_found(key: &str) -> ApiError {
@@ -358,22 +422,43 @@ fn not_found(key: &str) -> ApiError {
     }
 }
 
+/// `DELETE /api/v1/listings/{key}`: a withdrawal, which must be signed like a publish: the
+/// listing with `StandardStatus: Withdrawn` and a newer `ModificationTimestamp`, so the change
+/// feed carries the agency's signed proof and no one else can make a listing disappear.
 async fn withdraw_listing(
     state: web::Data<AppState>,
     caller: AuthenticatedAgency,
     key: web::Path<String>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let key = key.into_inner();
     check_key(&key)?;
-    let agency_id = caller.agency.id;
-    let k = key.clone();
-    let published = state
-        .db
-        .run(move |conn| {
-            crate::write_tx!(conn, |c| { c.withdraw_listing(agency_id, &k) }).map_err(publish_error)
-        })
-        .await?;
-    let published = published.ok_or_else(|| not_found(&key))?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::Invalid {
+            code: "signature_required",
+            message: "a withdrawal must be signed by the agency: send DELETE (or PUT) with the body \
+                      {\"listing\": …, \"signature\": …}, the listing being the current document with \
+                      StandardStatus \"Withdrawn\" and a newer ModificationTimestamp, signed like a publish"
+                .into(),
+            field: None,
+        });
+    }
+    let listing = web::block({
+        let caller = caller.clone();
+        let key = key.clone();
+        move || verify_signed_listing(&body, &key, &caller)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    if listing.document().standard_status != StandardStatus::Withdrawn {
+        return Err(ApiError::invalid_field(
+            "listing.StandardStatus",
+            "a withdrawal is the listing with StandardStatus \"Withdrawn\"; other changes are a PUT",
+        ));
+    }
+    let published = publish(&state, caller.agency.id, listing, true)
+        .await?
+        .ok_or_else(|| not_found(&key))?;
     Ok(HttpResponse::Ok().json(publish_response(&published)))
 }
 

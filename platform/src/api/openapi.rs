@@ -68,12 +68,16 @@ pub fn spec() -> Value {
             "/api/v1/listings/{ListingKey}": {
                 "parameters": key_param,
                 "put": {
-                    "summary": "Create or replace the agency's listing (idempotent); status changes are a new document with another StandardStatus",
+                    "summary": "Create or replace the agency's listing; the signature covers the RFC 8785 form of the listing object exactly as sent (docs/agency-api.md, Signatures). Status changes are a new document with another StandardStatus; the same content signed with another certificate of the agency is a re-sign",
                     "requestBody": json_body("SignedListing"),
-                    "responses": with(json!({"200": ok("updated or unchanged", "PublishResponse"), "201": ok("created", "PublishResponse")}), with(auth_errors.clone(), error_responses(&[("400", "invalid_field (field names the JSON path, e.g. listing.ListPrice) or bad_signature"), ("409", "stale_listing or concurrent_change"), ("403", "listing_taken_down")]))),
+                    "responses": with(json!({"200": ok("updated, unchanged (a retry) or resigned", "PublishResponse"), "201": ok("created", "PublishResponse")}), with(auth_errors.clone(), error_responses(&[("400", "invalid_field (field names the JSON path, e.g. listing.ListPrice; `listing` for a member named twice) or bad_signature (canonical_sha256 names the SHA-256 of the RFC 8785 bytes verified)"), ("409", "stale_listing (an older ModificationTimestamp than stored, or the same one with other content) or concurrent_change"), ("403", "listing_taken_down")]))),
                 },
-                "get": {"summary": "The agency's own listing as stored, with its signature; held_at is set while it is held out of search and alerts because its signing key was reported compromised (publish it again, signed with a current certificate)", "responses": with(json!({"200": {"description": "listing"}}), with(auth_errors.clone(), error_responses(&[("404", "listing_not_found")])))},
-                "delete": {"summary": "Withdraw the listing", "responses": with(json!({"200": ok("withdrawn", "PublishResponse")}), with(auth_errors.clone(), error_responses(&[("404", "listing_not_found")])))},
+                "get": {"summary": "The agency's own listing as stored (the object exactly as signed), with its signature and, once taken down, the platform's signed take-down statement; held_at is set while it is held out of search and alerts because its signing key was reported compromised (publish it again, signed with a current certificate)", "responses": with(json!({"200": {"description": "ListingKey, version, status, listing, signature, certificate_serial, takedown_reason, takedown (SignedTakedown)"}}), with(auth_errors.clone(), error_responses(&[("404", "listing_not_found")])))},
+                "delete": {
+                    "summary": "Withdraw the listing: the body is the signed listing with StandardStatus Withdrawn and a newer ModificationTimestamp (the change feed carries it as the proof)",
+                    "requestBody": json_body("SignedListing"),
+                    "responses": with(json!({"200": ok("withdrawn (or unchanged)", "PublishResponse")}), with(auth_errors.clone(), error_responses(&[("400", "signature_required (no body), invalid_field (e.g. listing.StandardStatus is not Withdrawn) or bad_signature"), ("404", "listing_not_found"), ("409", "stale_listing")]))),
+                },
             },
             "/api/v1/saved-searches": {
                 "get": {"summary": "The agency's saved searches (tenants' wishes kept on the platform; matches are emailed to the agency)", "responses": with(json!({"200": {"description": "list of AgencySavedSearch"}}), auth_errors.clone())},
@@ -95,7 +99,7 @@ pub fn spec() -> Value {
                 "responses": with(json!({"200": ok("a page of results", "SearchPage")}), with(auth_errors.clone(), error_responses(&[("400", "invalid_json, or invalid_field naming criteria.FIELD, sort, page or per_page")]))),
             }},
             "/api/v1/certificates/{serial}": {"get": {
-                "summary": "An agency certificate by serial (public), with the issuing CA and its status, to check a listing's signature",
+                "summary": "A signing certificate by serial (public), with the issuing CA and its status: an agency's (to check a listing's signature) or the platform's document-signing certificate (kind signer, to check a take-down statement)",
                 "parameters": [{"name": "serial", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9A-Fa-f]{1,64}$"}}],
                 "responses": with(json!({"200": ok("the certificate", "CertificateRecord")}), with(auth_errors.clone(), error_responses(&[("400", "invalid_field (serial)"), ("404", "certificate_not_found")]))),
             }},
@@ -113,7 +117,7 @@ pub fn spec() -> Value {
         "components": {
             "securitySchemes": {"agencyCertificate": {"type": "mutualTLS", "description": "client certificate issued by the platform CA to an active agency"}},
             "schemas": {
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}},
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}, "canonical_sha256": {"type": "string", "description": "bad_signature only: SHA-256 (hex) of the RFC 8785 bytes the signature was checked against"}}}}},
                 "EnrollRequest": {"type": "object", "required": ["token", "csr"], "properties": {"token": {"type": "string"}, "csr": {"type": "string", "description": "PKCS#10 PEM; P-256 or Ed25519 key"}}},
                 "EnrollCheckRequest": {"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}},
                 "EnrollCheck": {"type": "object", "properties": {"agency_id": {"type": "integer"}, "agency_name": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}}},
@@ -121,9 +125,9 @@ pub fn spec() -> Value {
                 "CertificateResponse": {"type": "object", "properties": {"certificate": {"type": "string"}, "serial": {"type": "string"}, "agency_id": {"type": "integer"}, "not_after": {"type": "string", "format": "date-time"}}},
                 "SignedListing": {"type": "object", "required": ["listing", "signature"], "properties": {
                     "listing": {"$ref": "#/components/schemas/Listing"},
-                    "signature": {"type": "object", "required": ["algorithm", "value"], "properties": {"algorithm": {"enum": ["ECDSA-P256-SHA256", "Ed25519"]}, "value": {"type": "string", "description": "base64 of the signature (ASN.1 DER for ECDSA) over the listing's canonical JSON: keys sorted, no whitespace"}}},
+                    "signature": {"type": "object", "required": ["algorithm", "value"], "properties": {"algorithm": {"enum": ["ECDSA-P256-SHA256", "Ed25519"]}, "value": {"type": "string", "description": "base64 of the signature (ASN.1 DER for ECDSA, 64 bytes for Ed25519) over the RFC 8785 (JCS) form of the listing object exactly as sent"}}},
                 }},
-                "Listing": {"type": "object", "description": "RESO Data Dictionary names where one fits", "required": ["ListingKey", "TransactionType", "PropertyType", "StandardStatus", "City", "ListPrice", "Currency", "Title", "PublicRemarks", "ModificationTimestamp"], "properties": {
+                "Listing": {"type": "object", "description": "RESO Data Dictionary names where one fits; served exactly as its agency signed it. No member may appear twice; integers within ±2^53", "required": ["ListingKey", "TransactionType", "PropertyType", "StandardStatus", "City", "ListPrice", "Currency", "Title", "ModificationTimestamp"], "properties": {
                     "ListingKey": {"type": "string"}, "TransactionType": {"enum": ["Sale", "Rent"]},
                     "PropertyType": {"enum": ["Apartment", "House", "Townhouse", "Land", "Commercial", "Parking", "Room", "Other"]}, "StandardStatus": {"enum": ["Active", "UnderOffer", "Sold", "Rented", "Withdrawn"]},
                     "City": {"type": "string"}, "District": {"type": "string"}, "PostalCode": {"type": "string"}, "UnparsedAddress": {"type": "string"},
@@ -132,8 +136,22 @@ pub fn spec() -> Value {
                     "Title": {"type": "string"}, "PublicRemarks": {"type": "string"}, "Media": {"type": "array", "items": {"type": "object", "required": ["MediaURL"], "properties": {"MediaURL": {"type": "string", "format": "uri"}}}},
                     "ModificationTimestamp": {"type": "string", "format": "date-time"},
                 }},
-                "PublishResponse": {"type": "object", "properties": {"ListingKey": {"type": "string"}, "version": {"type": "integer"}, "outcome": {"enum": ["created", "updated", "unchanged"]}, "sequence": {"type": "integer"}}},
-                "ChangesPage": {"type": "object", "properties": {"events": {"type": "array", "items": {"type": "object", "description": "EntityEventSequence, EventType, ListOfficeKey, ListOfficeName, ListingKey, Version, EventTimestamp, Listing, Signature, CertificateSerial, Status"}}, "next_after": {"type": "integer"}, "has_more": {"type": "boolean"}}},
+                "PublishResponse": {"type": "object", "properties": {"ListingKey": {"type": "string"}, "version": {"type": "integer"}, "outcome": {"enum": ["created", "updated", "unchanged", "resigned"]}, "sequence": {"type": "integer"}}},
+                "ChangesPage": {"type": "object", "properties": {"events": {"type": "array", "items": {"$ref": "#/components/schemas/ChangeEvent"}}, "next_after": {"type": "integer"}, "has_more": {"type": "boolean"}}},
+                "ChangeEvent": {"type": "object", "properties": {
+                    "EntityEventSequence": {"type": "integer"}, "EventType": {"enum": ["created", "updated", "status_changed", "withdrawn", "taken_down", "resigned"]},
+                    "ListOfficeKey": {"type": "string"}, "ListOfficeName": {"type": "string"}, "ListingKey": {"type": "string"}, "Version": {"type": "integer"},
+                    "EventTimestamp": {"type": "string", "format": "date-time"},
+                    "Listing": {"$ref": "#/components/schemas/Listing", "description": "the listing as it stands now, exactly as signed (a withdrawn one: its signed Withdrawn document); absent once taken down"},
+                    "Signature": {"type": "object", "properties": {"algorithm": {"type": "string"}, "value": {"type": "string"}}},
+                    "CertificateSerial": {"type": "string"}, "Status": {"type": "string"},
+                    "Takedown": {"$ref": "#/components/schemas/SignedTakedown"},
+                }},
+                "SignedTakedown": {"type": "object", "description": "an operator's take-down, signed over the RFC 8785 form of Statement by the platform's document-signing certificate (EKU id-kp-documentSigning, SAN urn:listing-exchange:platform)", "properties": {
+                    "Statement": {"type": "object", "properties": {"ListOfficeKey": {"type": "string"}, "ListingKey": {"type": "string"}, "Version": {"type": "integer"}, "TakenDownAt": {"type": "string", "format": "date-time"}, "Reason": {"type": "string"}}},
+                    "Signature": {"type": "object", "properties": {"algorithm": {"type": "string"}, "value": {"type": "string"}}},
+                    "CertificateSerial": {"type": "string", "description": "GET /api/v1/certificates/{serial}"},
+                }},
                 "AgencySavedSearchRequest": {"type": "object", "required": ["criteria"], "properties": {"name": {"type": "string"}, "criteria": {"$ref": "#/components/schemas/SearchCriteria"}}},
                 "AgencySavedSearch": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "criteria": {"$ref": "#/components/schemas/SearchCriteria"}, "expires_at": {"type": "string", "format": "date-time"}}},
                 "SearchCriteria": {"type": "object", "description": "all optional; a listing matches when active and meeting every given criterion", "properties": {"transaction_type": {"enum": ["Sale", "Rent"]}, "city": {"type": "string"}, "district": {"type": "string"}, "property_types": {"type": "array", "items": {"type": "string"}}, "min_price": {"type": "integer"}, "max_price": {"type": "integer"}, "min_living_area": {"type": "number"}, "max_living_area": {"type": "number"}, "min_bedrooms": {"type": "integer"}, "keywords": {"type": "array", "items": {"type": "string"}}}},
@@ -156,8 +174,8 @@ pub fn spec() -> Value {
                     "page": {"type": "integer"}, "per_page": {"type": "integer"}, "has_more": {"type": "boolean"},
                 }},
                 "CertificateRecord": {"type": "object", "properties": {
-                    "serial": {"type": "string"}, "agency_id": {"type": "integer"},
-                    "certificate": {"type": "string", "description": "PEM: the agency certificate, then the issuing CA"},
+                    "serial": {"type": "string"}, "kind": {"enum": ["client", "signer"]}, "agency_id": {"type": ["integer", "null"], "description": "null for the platform's signer"},
+                    "certificate": {"type": "string", "description": "PEM: the certificate, then the issuing CA"},
                     "status": {"enum": ["valid", "revoked"]}, "revoked_at": {"type": ["string", "null"], "format": "date-time"},
                     "revocation_reason": {"type": ["string", "null"]},
                     "compromised_since": {"type": ["string", "null"], "format": "date-time", "description": "for key_compromise: signatures from this time on are not to be trusted (null: all of them)"},

@@ -75,7 +75,7 @@ impl AgencySearch {
 /// A stored listing in the feed's shape; `None` when its stored document cannot be read (it is
 /// then left out and logged rather than served half).
 fn record(row: &ListingRow, agency_name: &str) -> Option<ListingRecord> {
-    let listing = match row.document() {
+    let listing = match row.object() {
         Ok(doc) => doc,
         Err(e) => {
             tracing::error!(listing = row.id, error = %e, "stored listing document unreadable");

@@ -89,6 +89,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    listing_takedowns (listing_id) {
+        listing_id -> BigInt,
+        statement -> Text,
+        signature -> Text,
+        signature_alg -> Text,
+        cert_serial -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     counters (name) {
         name -> Text,
         value -> BigInt,
@@ -247,6 +258,7 @@ diesel::joinable!(enrolment_tokens -> agencies (agency_id));
 diesel::joinable!(certificates -> agencies (agency_id));
 diesel::joinable!(listings -> agencies (agency_id));
 diesel::joinable!(listing_events -> listings (listing_id));
+diesel::joinable!(listing_takedowns -> listings (listing_id));
 diesel::joinable!(saved_searches -> users (user_id));
 diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(saved_search_log -> saved_searches (saved_search_id));
@@ -260,6 +272,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     counters,
     listing_events,
     certificate_events,
+    listing_takedowns,
     users,
     saved_searches,
     dismissed_listings,

@@ -2,8 +2,15 @@
 //! and announced on the change feed.
 //!
 //! Three layers, converted here and nowhere else: the wire document
-//! ([`api_types::ListingDocument`]), the verified domain value ([`VerifiedListing`]) and the
-//! database row ([`ListingRow`]).
+//! ([`api_types::ListingObject`], the object as its agency sent it), the verified domain value
+//! ([`VerifiedListing`]) and the database row ([`ListingRow`]).
+//!
+//! A signature covers the RFC 8785 form of the listing object **as received**
+//! ([`api_types::canonical`]); those exact bytes are what `listings.document` keeps and what
+//! the change feed, search and `GET /api/v1/listings/{key}` serve, so anyone re-running RFC 8785
+//! over the served object gets the signed bytes. Rows stored before RFC 8785 hold the older
+//! canonical form their signature covers; served as they are, they still verify
+//! ([`api_types::canonical::legacy_form_for_verification_only`]).
 
 mod holds;
 mod store;
@@ -13,11 +20,15 @@ pub use store::{COUNT_CAP, ListingQuery, ListingSort, ListingStore, PublishError
 
 use api_types::api::{ChangeEvent, ChangeKind};
 use api_types::search::{ListingFacts, normalize};
-use api_types::{ListingDocument, SignatureEnvelope, StandardStatus};
+use api_types::{
+    FieldError, ListingDocument, ListingObject, SignatureEnvelope, SignedTakedown, StandardStatus,
+    TakedownStatement,
+};
+use base64::Engine;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::schema::listings;
+use crate::db::schema::{listing_takedowns, listings};
 
 /// The platform's status of a listing: the agency's market status, or taken down by an operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -52,8 +63,9 @@ impl ListingStatus {
     }
 }
 
-/// A listing whose document passed validation and whose signature was verified against the
-/// certificate `cert_serial` (the API builds these only after both checks).
+/// A listing whose signature verified over the RFC 8785 form of the listing object as sent,
+/// with the key of certificate `cert_serial`, and whose document then passed validation. The
+/// only way to make one is [`VerifiedListing::verify`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedListing {
     document: ListingDocument,
@@ -62,21 +74,69 @@ pub struct VerifiedListing {
     cert_serial: String,
 }
 
+/// Why a signed listing was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ListingRefusal {
+    /// The listing object is not one (a member named twice, a number out of range, a wrong
+    /// type, a field that fails validation); `field` is relative to the listing object.
+    #[error("{0}")]
+    Field(FieldError),
+    /// The signature value is not standard base64.
+    #[error("the signature value is not standard base64")]
+    SignatureEncoding,
+    /// The signature does not verify over the canonical bytes with the certificate's key.
+    #[error(
+        "the signature does not verify over the RFC 8785 form of the listing as sent (SHA-256 {canonical_sha256})"
+    )]
+    BadSignature {
+        /// SHA-256 (lowercase hex) of the canonical bytes the signature was checked against.
+        canonical_sha256: String,
+    },
+}
+
 impl VerifiedListing {
-    /// Wraps a document whose validity and signature the caller has checked.
-    pub fn new(
-        document: ListingDocument,
+    /// Checks a listing as received: `listing_text` is the listing object exactly as sent; the
+    /// signature must verify over its RFC 8785 form with the public key of `certificate_der`
+    /// (whose serial is `cert_serial`); only then is the document read and validated.
+    pub fn verify(
+        listing_text: &str,
         signature: SignatureEnvelope,
-        cert_serial: impl Into<String>,
-    ) -> VerifiedListing {
-        let canonical =
-            String::from_utf8(document.canonical_bytes()).expect("canonical JSON is UTF-8");
-        VerifiedListing {
-            document,
-            canonical,
-            signature,
-            cert_serial: cert_serial.into(),
+        certificate_der: &[u8],
+        cert_serial: &str,
+    ) -> Result<VerifiedListing, ListingRefusal> {
+        let field = |e: api_types::canonical::CanonicalError| {
+            ListingRefusal::Field(FieldError::new(e.path(), e.to_string()))
+        };
+        let tree = api_types::canonical::parse_strict(listing_text).map_err(field)?;
+        if !tree.is_object() {
+            return Err(ListingRefusal::Field(FieldError::new(
+                "",
+                "the listing must be a JSON object",
+            )));
         }
+        let canonical = api_types::canonical::canonicalize(&tree).map_err(field)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(signature.value.trim())
+            .map_err(|_| ListingRefusal::SignatureEncoding)?;
+        ca::sign::verify_with_certificate(
+            certificate_der,
+            ca_algorithm(signature.algorithm),
+            &canonical,
+            &bytes,
+        )
+        .map_err(|_| ListingRefusal::BadSignature {
+            canonical_sha256: api_types::canonical::sha256_hex(&canonical),
+        })?;
+        let document: ListingDocument =
+            api_types::envelope::read_typed(&tree).map_err(ListingRefusal::Field)?;
+        document.validate().map_err(ListingRefusal::Field)?;
+        Ok(VerifiedListing {
+            document,
+            canonical: String::from_utf8(canonical).expect("canonical JSON is UTF-8"),
+            signature,
+            cert_serial: cert_serial.to_owned(),
+        })
     }
 
     /// The document.
@@ -84,7 +144,7 @@ impl VerifiedListing {
         &self.document
     }
 
-    /// The canonical JSON the signature covers.
+    /// The RFC 8785 bytes the signature covers (what `listings.document` keeps).
     pub fn canonical(&self) -> &str {
         &self.canonical
     }
@@ -173,15 +233,54 @@ pub struct ListingRow {
     pub held_at: Option<i64>,
 }
 
+/// A row of `listing_takedowns`: an operator's take-down statement as the platform signed it.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = listing_takedowns)]
+pub struct TakedownRow {
+    /// The listing taken down.
+    pub listing_id: i64,
+    /// The [`TakedownStatement`] in RFC 8785 form: exactly the signed bytes.
+    pub statement: String,
+    /// Base64 signature over `statement` by the platform's document-signing key.
+    pub signature: String,
+    /// Its algorithm name.
+    pub signature_alg: String,
+    /// Serial of the platform's document-signing certificate that signed it.
+    pub cert_serial: String,
+    /// When it was recorded (ms).
+    pub created_at: i64,
+}
+
+impl TakedownRow {
+    /// The statement with its signature, as the change feed carries it.
+    pub fn signed(&self) -> Option<SignedTakedown> {
+        let statement = match api_types::Signable::<TakedownStatement>::parse(&self.statement) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(listing = self.listing_id, error = %e, "stored take-down statement unreadable");
+                return None;
+            }
+        };
+        Some(SignedTakedown {
+            statement,
+            signature: SignatureEnvelope {
+                algorithm: api_types::SignatureAlgorithm::from_name(&self.signature_alg)?,
+                value: self.signature.clone(),
+            },
+            certificate_serial: self.cert_serial.clone(),
+        })
+    }
+}
+
 impl ListingRow {
     /// The platform status.
     pub fn status(&self) -> ListingStatus {
         ListingStatus::from_code(&self.status).unwrap_or(ListingStatus::TakenDown)
     }
 
-    /// The signed document as the agency sent it.
-    pub fn document(&self) -> Result<ListingDocument, serde_json::Error> {
-        serde_json::from_str(&self.document)
+    /// The signed listing object as stored (the bytes its signature covers).
+    pub fn object(&self) -> Result<ListingObject, FieldError> {
+        ListingObject::parse(&self.document)
     }
 
     /// The stored signature.
@@ -225,19 +324,31 @@ impl ListingRow {
         }
     }
 
-    /// The change-feed event for sequence `seq` of kind `kind`, showing the listing as it is now.
+    /// The change-feed event for sequence `seq` of kind `kind`, showing the listing as it is now
+    /// (with `takedown`, its signed take-down statement, once taken down).
     pub fn change_event(
         &self,
         seq: i64,
         kind: ChangeKind,
         at_ms: i64,
         agency_name: &str,
+        takedown: Option<&TakedownRow>,
     ) -> ChangeEvent {
         let status = self.status();
-        let gone = matches!(
-            status,
-            ListingStatus::TakenDown | ListingStatus::Market(StandardStatus::Withdrawn)
-        );
+        // A withdrawn listing carries its agency's signed Withdrawn document (the proof of the
+        // withdrawal); a taken-down one only the platform's signed statement.
+        let gone = status == ListingStatus::TakenDown;
+        let listing = if gone {
+            None
+        } else {
+            match self.object() {
+                Ok(object) => Some(object),
+                Err(e) => {
+                    tracing::error!(listing = self.id, error = %e, "stored listing document unreadable");
+                    None
+                }
+            }
+        };
         ChangeEvent {
             entity_event_sequence: seq,
             event_type: kind,
@@ -246,15 +357,22 @@ impl ListingRow {
             listing_key: self.listing_key.clone(),
             version: self.version,
             event_timestamp: ms_to_time(at_ms),
-            listing: if gone { None } else { self.document().ok() },
-            signature: if gone {
-                None
-            } else {
-                self.signature_envelope()
-            },
-            certificate_serial: (!gone).then(|| self.cert_serial.clone()),
+            signature: listing.as_ref().and_then(|_| self.signature_envelope()),
+            certificate_serial: listing.as_ref().map(|_| self.cert_serial.clone()),
+            listing,
             status: status.code().to_owned(),
+            takedown: takedown.filter(|_| gone).and_then(TakedownRow::signed),
         }
+    }
+}
+
+/// The `ca` crate's name for a wire signature algorithm.
+pub fn ca_algorithm(algorithm: api_types::SignatureAlgorithm) -> ca::sign::SignatureAlgorithm {
+    match algorithm {
+        api_types::SignatureAlgorithm::EcdsaP256Sha256 => {
+            ca::sign::SignatureAlgorithm::EcdsaP256Sha256
+        }
+        api_types::SignatureAlgorithm::Ed25519 => ca::sign::SignatureAlgorithm::Ed25519,
     }
 }
 

@@ -6,9 +6,12 @@ use api_types::api::{ChangeEvent, ChangeKind, PublishOutcome};
 use api_types::{SearchCriteria, StandardStatus};
 use diesel::prelude::*;
 
-use super::{ListingRow, ListingStatus, VerifiedListing, search_text, time_to_ms};
+use api_types::{Signable, TakedownStatement};
+
+use super::{ListingRow, ListingStatus, TakedownRow, VerifiedListing, search_text, time_to_ms};
 use crate::audit::AuditLog;
-use crate::db::schema::{agencies, listing_events, listings};
+use crate::db::schema::{agencies, listing_events, listing_takedowns, listings};
+use crate::pki::PlatformSigner;
 
 /// What a write to a listing did.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +35,8 @@ pub enum PublishError {
     /// An operator took the listing down; the agency cannot change it.
     #[error("listing {0} was taken down by the platform operator and cannot be changed")]
     TakenDown(String),
-    /// The document is older than the stored one (e.g. an old change delivered late).
+    /// The document is older than the stored one (e.g. an old change delivered late), or as old
+    /// with other content.
     #[error(
         "listing {key} has a newer version on the platform (ModificationTimestamp {stored}); send a newer document"
     )]
@@ -42,6 +46,20 @@ pub enum PublishError {
         /// The stored ModificationTimestamp (RFC 3339).
         stored: String,
     },
+    /// The document has the stored ModificationTimestamp but other content: every change needs a
+    /// newer timestamp, or two different documents could claim to be the same version.
+    #[error(
+        "listing {key} already has other content with ModificationTimestamp {stored}; every change needs a newer ModificationTimestamp"
+    )]
+    SameTimestamp {
+        /// The listing key.
+        key: String,
+        /// The stored ModificationTimestamp (RFC 3339).
+        stored: String,
+    },
+    /// The take-down statement could not be signed with the platform's key.
+    #[error("the take-down statement could not be signed: {0}")]
+    Signing(String),
     /// Another write to the same listing committed first; retrying will work.
     #[error("listing {0} was changed at the same moment by another request; retry")]
     Concurrent(String),
@@ -102,28 +120,37 @@ pub trait ListingStore {
     /// A listing by platform id.
     fn find_listing_by_id(&mut self, id: i64) -> QueryResult<Option<ListingRow>>;
 
-    /// Creates or replaces the agency's listing with a verified document (idempotent: the same
-    /// document again changes nothing). Appends a change-feed event for every real change.
+    /// Creates or replaces the agency's listing with a verified document, and appends a
+    /// change-feed event for every real change. A withdrawal is such a document too (the listing
+    /// with `StandardStatus: Withdrawn`, signed by its agency). Versions:
+    ///
+    /// * an older `ModificationTimestamp` than stored: [`PublishError::Stale`];
+    /// * the stored timestamp with other content: [`PublishError::SameTimestamp`];
+    /// * the same content again from the same certificate: unchanged (an idempotent retry,
+    ///   whatever the new signature's bytes: ECDSA signatures differ on every signing);
+    /// * the same content from another certificate of the agency (after a renewal or a
+    ///   re-enrolment): re-signed: signature and certificate replaced, version + 1, a
+    ///   [`ChangeKind::Resigned`] event;
+    /// * a newer timestamp: updated (or withdrawn, or status changed).
     fn publish_listing(
         &mut self,
         agency_id: i64,
         listing: &VerifiedListing,
     ) -> Result<Published, PublishError>;
 
-    /// Withdraws the agency's listing; `Ok(None)` when it has no listing with that key.
-    fn withdraw_listing(
-        &mut self,
-        agency_id: i64,
-        key: &str,
-    ) -> Result<Option<Published>, PublishError>;
-
-    /// An operator takes a listing down (audited); `Ok(None)` when there is no such listing.
+    /// An operator takes a listing down: a take-down statement ([`TakedownStatement`]) signed by
+    /// the platform's document-signing key is stored with the listing and carried by its
+    /// change-feed event; audited. `Ok(None)` when there is no such listing.
     fn take_down_listing(
         &mut self,
         listing_id: i64,
         operator: &str,
         reason: &str,
-    ) -> QueryResult<Option<Published>>;
+        signer: &PlatformSigner,
+    ) -> Result<Option<Published>, PublishError>;
+
+    /// The signed take-down statement of a listing an operator took down.
+    fn find_takedown(&mut self, listing_id: i64) -> QueryResult<Option<TakedownRow>>;
 
     /// Change-feed events with sequence greater than `after`, oldest first, at most `limit`.
     fn changes_after(&mut self, after: i64, limit: i64) -> QueryResult<Vec<ChangeEvent>>;
@@ -229,22 +256,35 @@ crate::impl_for_backends!(ListingStore {
                 if old.status() == ListingStatus::TakenDown {
                     return Err(PublishError::TakenDown(doc.listing_key.clone()));
                 }
+                let stored = || {
+                    super::ms_to_time(old.modified_at)
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default()
+                };
                 if modified_at < old.modified_at {
                     return Err(PublishError::Stale {
                         key: doc.listing_key.clone(),
-                        stored: super::ms_to_time(old.modified_at)
-                            .format(&time::format_description::well_known::Rfc3339)
-                            .unwrap_or_default(),
+                        stored: stored(),
                     });
                 }
-                if old.document == listing.canonical() && old.status == status.code() {
-                    return Ok(Published {
-                        outcome: PublishOutcome::Unchanged,
-                        kind: None,
-                        sequence: None,
-                        previous: previous.clone(),
-                        current: old.clone(),
-                    });
+                let mut resign = false;
+                if modified_at == old.modified_at {
+                    if !same_document(&old.document, listing.canonical()) {
+                        return Err(PublishError::SameTimestamp {
+                            key: doc.listing_key.clone(),
+                            stored: stored(),
+                        });
+                    }
+                    if old.cert_serial == listing.cert_serial() {
+                        return Ok(Published {
+                            outcome: PublishOutcome::Unchanged,
+                            kind: None,
+                            sequence: None,
+                            previous: previous.clone(),
+                            current: old.clone(),
+                        });
+                    }
+                    resign = true;
                 }
                 let updated = diesel::update(
                     listings::table
@@ -258,7 +298,9 @@ crate::impl_for_backends!(ListingStore {
                 let Some(row) = updated else {
                     return Err(PublishError::Concurrent(doc.listing_key.clone()));
                 };
-                let kind = if doc.standard_status == StandardStatus::Withdrawn
+                let kind = if resign {
+                    ChangeKind::Resigned
+                } else if doc.standard_status == StandardStatus::Withdrawn
                     && old.status != row.status
                 {
                     ChangeKind::Withdrawn
@@ -283,10 +325,10 @@ crate::impl_for_backends!(ListingStore {
             ))
             .execute(self)?;
         Ok(Published {
-            outcome: if previous.is_none() {
-                PublishOutcome::Created
-            } else {
-                PublishOutcome::Updated
+            outcome: match (&previous, kind) {
+                (None, _) => PublishOutcome::Created,
+                (Some(_), ChangeKind::Resigned) => PublishOutcome::Resigned,
+                (Some(_), _) => PublishOutcome::Updated,
             },
             kind: Some(kind),
             sequence: Some(seq),
@@ -295,75 +337,13 @@ crate::impl_for_backends!(ListingStore {
         })
     }
 
-    fn withdraw_listing(
-        &mut self,
-        agency_id: i64,
-        key: &str,
-    ) -> Result<Option<Published>, PublishError> {
-        let Some(old) = listings::table
-            .filter(listings::agency_id.eq(agency_id))
-            .filter(listings::listing_key.eq(key))
-            .select(ListingRow::as_select())
-            .first(self)
-            .optional()?
-        else {
-            return Ok(None);
-        };
-        match old.status() {
-            ListingStatus::TakenDown => return Err(PublishError::TakenDown(key.to_owned())),
-            ListingStatus::Market(StandardStatus::Withdrawn) => {
-                return Ok(Some(Published {
-                    outcome: PublishOutcome::Unchanged,
-                    kind: None,
-                    sequence: None,
-                    previous: Some(old.clone()),
-                    current: old,
-                }));
-            }
-            ListingStatus::Market(_) => {}
-        }
-        let now = crate::db::now_ms();
-        let current = diesel::update(
-            listings::table
-                .filter(listings::id.eq(old.id))
-                .filter(listings::version.eq(old.version)),
-        )
-        .set((
-            listings::status.eq(ListingStatus::Market(StandardStatus::Withdrawn).code()),
-            listings::version.eq(old.version + 1),
-            listings::updated_at.eq(now),
-        ))
-        .returning(ListingRow::as_returning())
-        .get_result(self)
-        .optional()?
-        .ok_or_else(|| PublishError::Concurrent(key.to_owned()))?;
-        let seq = self.next_counter("listing_events")?;
-        diesel::insert_into(listing_events::table)
-            .values((
-                listing_events::seq.eq(seq),
-                listing_events::listing_id.eq(current.id),
-                listing_events::agency_id.eq(agency_id),
-                listing_events::listing_key.eq(&current.listing_key),
-                listing_events::kind.eq(ChangeKind::Withdrawn.code()),
-                listing_events::version.eq(current.version),
-                listing_events::at.eq(now),
-            ))
-            .execute(self)?;
-        Ok(Some(Published {
-            outcome: PublishOutcome::Updated,
-            kind: Some(ChangeKind::Withdrawn),
-            sequence: Some(seq),
-            previous: Some(old),
-            current,
-        }))
-    }
-
     fn take_down_listing(
         &mut self,
         listing_id: i64,
         operator: &str,
         reason: &str,
-    ) -> QueryResult<Option<Published>> {
+        signer: &PlatformSigner,
+    ) -> Result<Option<Published>, PublishError> {
         let Some(old) = listings::table
             .find(listing_id)
             .select(ListingRow::as_select())
@@ -382,16 +362,43 @@ crate::impl_for_backends!(ListingStore {
             }));
         }
         let now = crate::db::now_ms();
-        let current = diesel::update(listings::table.find(listing_id))
-            .set((
-                listings::status.eq(ListingStatus::TakenDown.code()),
-                listings::version.eq(listings::version + 1),
-                listings::updated_at.eq(now),
-                listings::taken_down_at.eq(now),
-                listings::takedown_reason.eq(reason),
+        let statement = Signable::new(TakedownStatement {
+            list_office_key: old.agency_id.to_string(),
+            listing_key: old.listing_key.clone(),
+            version: old.version + 1,
+            taken_down_at: super::ms_to_time(now),
+            reason: reason.to_owned(),
+        })
+        .map_err(|e| PublishError::Signing(e.to_string()))?;
+        let signature = signer
+            .sign(statement.canonical_bytes())
+            .map_err(|e| PublishError::Signing(e.to_string()))?;
+        let current = diesel::update(
+            listings::table
+                .filter(listings::id.eq(listing_id))
+                .filter(listings::version.eq(old.version)),
+        )
+        .set((
+            listings::status.eq(ListingStatus::TakenDown.code()),
+            listings::version.eq(old.version + 1),
+            listings::updated_at.eq(now),
+            listings::taken_down_at.eq(now),
+            listings::takedown_reason.eq(reason),
+        ))
+        .returning(ListingRow::as_returning())
+        .get_result(self)
+        .optional()?
+        .ok_or_else(|| PublishError::Concurrent(old.listing_key.clone()))?;
+        diesel::insert_into(listing_takedowns::table)
+            .values((
+                listing_takedowns::listing_id.eq(current.id),
+                listing_takedowns::statement.eq(statement.raw()),
+                listing_takedowns::signature.eq(&signature.value),
+                listing_takedowns::signature_alg.eq(signature.algorithm.name()),
+                listing_takedowns::cert_serial.eq(signer.serial()),
+                listing_takedowns::created_at.eq(now),
             ))
-            .returning(ListingRow::as_returning())
-            .get_result(self)?;
+            .execute(self)?;
         let seq = self.next_counter("listing_events")?;
         diesel::insert_into(listing_events::table)
             .values((
@@ -411,7 +418,9 @@ crate::impl_for_backends!(ListingStore {
             serde_json::json!({
                 "agency_id": current.agency_id,
                 "listing_key": current.listing_key,
+                "version": current.version,
                 "reason": reason,
+                "signed_by": signer.serial(),
             }),
         )?;
         Ok(Some(Published {
@@ -421,6 +430,14 @@ crate::impl_for_backends!(ListingStore {
             previous: Some(old),
             current,
         }))
+    }
+
+    fn find_takedown(&mut self, listing_id: i64) -> QueryResult<Option<TakedownRow>> {
+        listing_takedowns::table
+            .find(listing_id)
+            .select(TakedownRow::as_select())
+            .first(self)
+            .optional()
     }
 
     fn changes_after(&mut self, after: i64, limit: i64) -> QueryResult<Vec<ChangeEvent>> {
@@ -437,11 +454,25 @@ crate::impl_for_backends!(ListingStore {
                 agencies::name,
             ))
             .load(self)?;
+        let taken_down: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.3.status() == ListingStatus::TakenDown)
+            .map(|r| r.3.id)
+            .collect();
+        let statements: Vec<TakedownRow> = if taken_down.is_empty() {
+            Vec::new()
+        } else {
+            listing_takedowns::table
+                .filter(listing_takedowns::listing_id.eq_any(taken_down))
+                .select(TakedownRow::as_select())
+                .load(self)?
+        };
         Ok(rows
             .into_iter()
             .map(|(seq, kind, at, row, agency)| {
                 let kind = ChangeKind::from_code(&kind).unwrap_or(ChangeKind::Updated);
-                row.change_event(seq, kind, at, &agency)
+                let takedown = statements.iter().find(|t| t.listing_id == row.id);
+                row.change_event(seq, kind, at, &agency, takedown)
             })
             .collect())
     }
@@ -528,14 +559,22 @@ crate::impl_for_backends!(ListingStore {
     }
 });
 
+/// True when two stored documents say the same: equal RFC 8785 forms (a row stored before
+/// RFC 8785 holds another form of the same content).
+fn same_document(stored: &str, canonical: &str) -> bool {
+    stored == canonical
+        || api_types::canonical::canonicalize_text(stored)
+            .is_ok_and(|bytes| bytes == canonical.as_bytes())
+}
+
 /// True when two rows differ at most in status and modification time.
 fn same_content(a: &ListingRow, b: &ListingRow) -> bool {
-    let strip = |row: &ListingRow| -> Option<serde_json::Value> {
-        let mut v: serde_json::Value = serde_json::from_str(&row.document).ok()?;
+    let strip = |row: &ListingRow| -> Option<Vec<u8>> {
+        let mut v = api_types::canonical::parse_strict(&row.document).ok()?;
         let obj = v.as_object_mut()?;
         obj.remove("StandardStatus");
         obj.remove("ModificationTimestamp");
-        Some(v)
+        api_types::canonical::canonicalize(&v).ok()
     };
     strip(a).is_some() && strip(a) == strip(b)
 }
@@ -602,7 +641,10 @@ mod tests {
         );
         assert_eq!(events[2].entity_event_sequence, 3);
         assert_eq!(events[2].list_office_name, "Acme");
-        assert_eq!(events[2].listing.as_ref().unwrap().list_price, 300_000);
+        assert_eq!(
+            events[2].listing.as_ref().unwrap().get().list_price,
+            300_000
+        );
         let (count, latest) = crate::with_conn!(&mut conn, |c| c.count_changes_after(1)).unwrap();
         assert_eq!((count, latest), (2, 3));
         let page = crate::with_conn!(&mut conn, |c| c.changes_after(1, 1)).unwrap();
@@ -610,32 +652,109 @@ mod tests {
         assert_eq!(page[0].entity_event_sequence, 2);
     });
 
-    crate::db_test!(withdraw_and_take_down, |db| {
+    crate::db_test!(
+        equal_timestamps_refuse_other_content_and_resign_same_content,
+        |db| {
+            let mut conn = db.get().unwrap();
+            let (agency, serial) = fixtures::active_agency_with_certificate(&mut conn, "Acme");
+            fixtures::publish(&mut conn, agency.id, &serial, &doc("K-1")).unwrap();
+            // The same ModificationTimestamp with other content: refused, nothing changes.
+            let sneaky = ListingDocument {
+                list_price: 1,
+                ..doc("K-1")
+            };
+            let err = fixtures::publish(&mut conn, agency.id, &serial, &sneaky).unwrap_err();
+            assert!(matches!(err, PublishError::SameTimestamp { .. }), "{err}");
+            assert!(
+                err.to_string()
+                    .contains("every change needs a newer ModificationTimestamp")
+            );
+            // The same content signed again by the same certificate (a new ECDSA signature): unchanged.
+            let retry = fixtures::publish(&mut conn, agency.id, &serial, &doc("K-1")).unwrap();
+            assert_eq!(
+                (retry.outcome, retry.current.version),
+                (PublishOutcome::Unchanged, 1)
+            );
+            // By another certificate of the agency (renewal, re-enrolment): re-signed.
+            let renewed = fixtures::another_certificate(&mut conn, &agency);
+            let resigned = fixtures::publish(&mut conn, agency.id, &renewed, &doc("K-1")).unwrap();
+            assert_eq!(resigned.outcome, PublishOutcome::Resigned);
+            assert_eq!(resigned.kind, Some(ChangeKind::Resigned));
+            assert_eq!(resigned.current.version, 2);
+            assert_eq!(resigned.current.cert_serial, renewed);
+            assert_ne!(resigned.current.signature, retry.current.signature);
+            assert_eq!(
+                resigned.current.document, retry.current.document,
+                "content unchanged"
+            );
+            assert_eq!(resigned.current.price, 350_000);
+            // And again from the new certificate: unchanged.
+            let again = fixtures::publish(&mut conn, agency.id, &renewed, &doc("K-1")).unwrap();
+            assert_eq!(again.outcome, PublishOutcome::Unchanged);
+            let events = crate::with_conn!(&mut conn, |c| c.changes_after(0, 10)).unwrap();
+            let kinds: Vec<ChangeKind> = events.iter().map(|e| e.event_type).collect();
+            assert_eq!(kinds, [ChangeKind::Created, ChangeKind::Resigned]);
+            assert_eq!(
+                events[1].certificate_serial.as_deref(),
+                Some(renewed.as_str())
+            );
+        }
+    );
+
+    crate::db_test!(a_row_stored_before_rfc_8785_is_the_same_content, |db| {
+        let mut conn = db.get().unwrap();
+        let (agency, serial) = fixtures::active_agency_with_certificate(&mut conn, "Acme");
+        let d = ListingDocument {
+            living_area: Some(84.0),
+            ..doc("K-1")
+        };
+        let first = fixtures::publish(&mut conn, agency.id, &serial, &d).unwrap();
+        // As the platform stored it before: serde_json's form, 84.0.
+        let old_form = String::from_utf8(api_types::canonical::legacy_form_for_verification_only(
+            &serde_json::to_value(&d).unwrap(),
+        ))
+        .unwrap();
+        assert_ne!(old_form, first.current.document);
+        crate::with_conn!(&mut conn, |c| diesel::update(
+            listings::table.find(first.current.id)
+        )
+        .set(listings::document.eq(&old_form))
+        .execute(c))
+        .unwrap();
+        let retry = fixtures::publish(&mut conn, agency.id, &serial, &d).unwrap();
+        assert_eq!(retry.outcome, PublishOutcome::Unchanged, "not a conflict");
+        let renewed = fixtures::another_certificate(&mut conn, &agency);
+        let resigned = fixtures::publish(&mut conn, agency.id, &renewed, &d).unwrap();
+        assert_eq!(resigned.outcome, PublishOutcome::Resigned);
+        assert_eq!(
+            resigned.current.document, first.current.document,
+            "now in RFC 8785 form"
+        );
+    });
+
+    crate::db_test!(signed_withdrawal_and_signed_take_down, |db| {
+        let (_dir, signer) = fixtures::platform_signer(db);
         let mut conn = db.get().unwrap();
         let (agency, serial) = fixtures::active_agency_with_certificate(&mut conn, "Acme");
         fixtures::publish(&mut conn, agency.id, &serial, &doc("K-1")).unwrap();
         fixtures::publish(&mut conn, agency.id, &serial, &doc("K-2")).unwrap();
-        let withdrawn = crate::write_tx!(&mut conn, |c| c.withdraw_listing(agency.id, "K-1"))
-            .unwrap()
-            .unwrap();
+        let withdrawal = ListingDocument {
+            standard_status: StandardStatus::Withdrawn,
+            ..later(doc("K-1"), 30)
+        };
+        let withdrawn = fixtures::publish(&mut conn, agency.id, &serial, &withdrawal).unwrap();
         assert_eq!(withdrawn.kind, Some(ChangeKind::Withdrawn));
         // Twice is harmless.
-        let again = crate::write_tx!(&mut conn, |c| c.withdraw_listing(agency.id, "K-1"))
-            .unwrap()
-            .unwrap();
+        let again = fixtures::publish(&mut conn, agency.id, &serial, &withdrawal).unwrap();
         assert_eq!(again.outcome, PublishOutcome::Unchanged);
-        assert!(
-            crate::write_tx!(&mut conn, |c| c.withdraw_listing(agency.id, "nope"))
-                .unwrap()
-                .is_none()
-        );
 
         let k2 = crate::with_conn!(&mut conn, |c| c.find_listing(agency.id, "K-2"))
             .unwrap()
             .unwrap();
-        let down = crate::write_tx!(&mut conn, |c| c.take_down_listing(k2.id, "cli", "fraud"))
-            .unwrap()
-            .unwrap();
+        let down = crate::write_tx!(&mut conn, |c| c
+            .take_down_listing(k2.id, "cli", "fraud", &signer))
+        .unwrap()
+        .unwrap();
         assert_eq!(down.kind, Some(ChangeKind::TakenDown));
         // The agency cannot bring it back.
         let err =
@@ -643,8 +762,50 @@ mod tests {
         assert!(matches!(err, PublishError::TakenDown(_)));
         let events = crate::with_conn!(&mut conn, |c| c.changes_after(2, 10)).unwrap();
         assert_eq!(events.len(), 2);
-        assert!(events.iter().all(|e| e.listing.is_none()), "{events:#?}");
-        assert_eq!(events[1].status, "taken_down");
+        // The withdrawal carries the agency's signed Withdrawn document.
+        let w = &events[0];
+        assert_eq!(
+            (w.event_type, w.status.as_str()),
+            (ChangeKind::Withdrawn, "withdrawn")
+        );
+        let object = w.listing.as_ref().unwrap();
+        assert_eq!(object.get(), &withdrawal);
+        assert_eq!(w.certificate_serial.as_deref(), Some(serial.as_str()));
+        assert!(w.signature.is_some() && w.takedown.is_none());
+        // The take-down carries the platform's signed statement, and no listing.
+        let t = &events[1];
+        assert_eq!(t.status, "taken_down");
+        assert!(t.listing.is_none() && t.signature.is_none());
+        let takedown = t.takedown.as_ref().unwrap();
+        let statement = takedown.statement.get();
+        assert_eq!(statement.list_office_key, agency.id.to_string());
+        assert_eq!(
+            (statement.listing_key.as_str(), statement.version),
+            ("K-2", t.version)
+        );
+        assert_eq!(statement.reason, "fraud");
+        assert_eq!(takedown.certificate_serial, signer.serial());
+        let der = ca::inspect::parse_chain_pem(signer.chain_pem())
+            .unwrap()
+            .remove(0);
+        let bytes = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            &takedown.signature.value,
+        )
+        .unwrap();
+        ca::sign::verify_with_certificate(
+            &der,
+            ca::sign::SignatureAlgorithm::EcdsaP256Sha256,
+            takedown.statement.canonical_bytes(),
+            &bytes,
+        )
+        .expect("the statement verifies with the platform's signing certificate");
+        // Twice: nothing new, the first statement stays.
+        let twice = crate::write_tx!(&mut conn, |c| c
+            .take_down_listing(k2.id, "cli", "again", &signer))
+        .unwrap()
+        .unwrap();
+        assert_eq!(twice.outcome, PublishOutcome::Unchanged);
         let audit = crate::with_conn!(&mut conn, |c| c.audit_entries(Some("listing.take_down"), 5))
             .unwrap();
         assert_eq!(audit.len(), 1);

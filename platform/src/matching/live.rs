@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use api_types::StandardStatus;
+use api_types::api::ChangeKind;
 use api_types::search::ListingFacts;
 use diesel::prelude::*;
 
@@ -209,8 +210,9 @@ impl LiveMatcher {
         published: &Published,
         now_ms: i64,
     ) -> QueryResult<Vec<DueMatch>> {
-        if published.kind.is_none() {
-            return Ok(Vec::new()); // nothing changed (an idempotent retry)
+        if matches!(published.kind, None | Some(ChangeKind::Resigned)) {
+            // Nothing changed (an idempotent retry), or only the signature (a re-sign).
+            return Ok(Vec::new());
         }
         let current = published.current.facts();
         if current.status != StandardStatus::Active {

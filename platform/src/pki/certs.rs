@@ -16,6 +16,8 @@ use crate::db::schema::{certificate_events, certificates};
 pub const KIND_CLIENT: &str = "client";
 /// The agency port's own certificate.
 pub const KIND_SERVER: &str = "server";
+/// The platform's document-signing certificate ([`super::signer`]).
+pub const KIND_SIGNER: &str = "signer";
 
 /// A certificate as registered.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize)]
@@ -25,7 +27,7 @@ pub struct CertificateRow {
     pub serial: String,
     /// Owning agency (None for server certificates).
     pub agency_id: Option<i64>,
-    /// `client` or `server`.
+    /// `client`, `server` or `signer`.
     pub kind: String,
     /// Subject, as text.
     pub subject: String,
@@ -100,7 +102,7 @@ pub struct NewCertificate<'a> {
     pub issued: &'a ca::Issued,
     /// Owning agency.
     pub agency_id: Option<i64>,
-    /// `client` or `server`.
+    /// `client`, `server` or `signer`.
     pub kind: &'static str,
     /// The certificate renewed by this one.
     pub renewed_from: Option<&'a str>,

@@ -10,6 +10,7 @@ pub mod crl;
 pub mod custody;
 pub mod jobs;
 pub mod revocation;
+pub mod signer;
 pub mod tokens;
 pub mod upkeep;
 
@@ -28,6 +29,7 @@ use crate::error::ApiError;
 pub use certs::{CertificateRow, CertificateStore, NewCertificate};
 pub use custody::{CaCertificateRow, CaStore, CrlRow, Opening};
 pub use revocation::{Revocation, RevocationOutcome, RevokeError, revoke_family};
+pub use signer::PlatformSigner;
 pub use tokens::{TokenProblem, TokenStore};
 
 /// Environment variable holding the passphrase that encrypts the CA's private keys at rest.

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use api_types::{ListingDocument, SignatureAlgorithm, SignatureEnvelope, SignedListing};
+use api_types::{
+    ListingDocument, ListingObject, SignatureAlgorithm, SignatureEnvelope, SignedListing,
+};
 use base64::Engine;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -128,14 +130,61 @@ impl TestAgency {
 
     /// The document signed with this agency's key, as the PUT body.
     pub fn sign(&self, doc: &ListingDocument) -> SignedListing {
-        let signature = self.key.sign(&doc.canonical_bytes()).expect("sign");
-        SignedListing {
-            listing: doc.clone(),
-            signature: SignatureEnvelope {
-                algorithm: SignatureAlgorithm::EcdsaP256Sha256,
-                value: base64::engine::general_purpose::STANDARD.encode(&signature.bytes),
-            },
+        let listing = ListingObject::new(doc.clone()).expect("a canonical form");
+        let signature = self.signature_over(listing.canonical_bytes());
+        SignedListing { listing, signature }
+    }
+
+    /// This agency's signature over `bytes`.
+    pub fn signature_over(&self, bytes: &[u8]) -> SignatureEnvelope {
+        let signature = self.key.sign(bytes).expect("sign");
+        SignatureEnvelope {
+            algorithm: SignatureAlgorithm::EcdsaP256Sha256,
+            value: base64::engine::general_purpose::STANDARD.encode(&signature.bytes),
         }
+    }
+
+    /// A body `{"listing": <listing_text>, "signature": …}` with the listing object written as
+    /// `listing_text` (any layout) and signed over its RFC 8785 form, as another implementation
+    /// would send it (a text without one, e.g. with a member named twice, is signed as is).
+    pub fn signed_body(&self, listing_text: &str) -> String {
+        let canonical = api_types::canonical::canonicalize_text(listing_text)
+            .unwrap_or_else(|_| listing_text.as_bytes().to_vec());
+        let signature = serde_json::to_string(&self.signature_over(&canonical)).unwrap();
+        format!("{{\"listing\": {listing_text}, \"signature\": {signature}}}")
+    }
+
+    /// Sends `body` as is to `method` `/api/v1/listings/{key}`; returns status and JSON body.
+    pub fn send(
+        &self,
+        method: reqwest::Method,
+        key: &str,
+        body: String,
+    ) -> (u16, serde_json::Value) {
+        let r = self
+            .client()
+            .request(method, self.url(&format!("/api/v1/listings/{key}")))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .expect("listing request");
+        (
+            r.status().as_u16(),
+            r.json().unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Withdraws the listing as an agency must: `DELETE` with the signed document, marked
+    /// Withdrawn and dated `seconds_later` after `doc`.
+    pub fn withdraw(&self, doc: &ListingDocument, seconds_later: i64) -> (u16, serde_json::Value) {
+        let withdrawn = ListingDocument {
+            standard_status: api_types::StandardStatus::Withdrawn,
+            modification_timestamp: doc.modification_timestamp
+                + time::Duration::seconds(seconds_later),
+            ..doc.clone()
+        };
+        let body = serde_json::to_string(&self.sign(&withdrawn)).unwrap();
+        self.send(reqwest::Method::DELETE, &doc.listing_key, body)
     }
 
     /// PUTs the signed document; returns status and JSON body.

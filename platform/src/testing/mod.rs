@@ -10,6 +10,7 @@
 
 pub mod agency;
 pub mod db;
+pub mod docs;
 pub mod fixtures;
 pub mod process;
 pub mod smtp;

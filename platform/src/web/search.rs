@@ -542,7 +542,10 @@ pub enum SignatureCheck {
     Failed(String),
 }
 
-/// Verifies `row.signature` over `row.document` with the certificate `cert_pem`.
+/// Verifies `row.signature` over `row.document` with the certificate `cert_pem`. The stored
+/// document is exactly the bytes the agency signed: the RFC 8785 form of the listing object as
+/// it sent it, or, for a row stored before RFC 8785, the older canonical form it was signed in;
+/// so the one check covers both.
 pub fn check_signature(row: &ListingRow, cert_pem: Option<(&str, &str)>) -> SignatureCheck {
     let Some((pem, subject)) = cert_pem else {
         return SignatureCheck::Failed("the signing certificate is not on record".into());

@@ -1,0 +1,1 @@
+ALTER TABLE shared_listings DROP COLUMN removal_refused;
