@@ -261,35 +261,24 @@ mod tests {
             let (agency, p) = fixtures::active_agency_with_certificate(&mut conn, "Family");
             let now = crate::db::now_ms();
             let t0 = now - 3_600_000;
+            // Q renewed P; R carries Q's key (registered before keys were checked); S renewed
+            // R; T is another desk of the agency with a key of its own. Real fixture
+            // certificates (their listings are really signed), linked as such in the register.
+            let q = fixtures::another_certificate(&mut conn, &agency);
+            let r = fixtures::another_certificate(&mut conn, &agency);
+            let s = fixtures::another_certificate(&mut conn, &agency);
+            let t = fixtures::another_certificate(&mut conn, &agency);
             crate::with_conn!(&mut conn, |c| {
-                diesel::update(certificates::table.find(&p))
-                    .set((
-                        certificates::key_sha256.eq("k1"),
-                        certificates::lineage.eq(&p),
-                    ))
-                    .execute(c)
-                    .unwrap();
-                // Q renewed P; R carries Q's key (registered before keys were checked); S renewed
-                // R; T is another desk of the agency with a key of its own.
                 for (serial, key, parent, lineage) in [
-                    ("0q", "k2", Some(p.as_str()), p.as_str()),
-                    ("0r", "k2", None, "0r"),
-                    ("0s", "k3", Some("0r"), "0r"),
-                    ("0t", "k4", None, "0t"),
+                    (p.as_str(), "k1", None, p.as_str()),
+                    (q.as_str(), "k2", Some(p.as_str()), p.as_str()),
+                    (r.as_str(), "k2", None, r.as_str()),
+                    (s.as_str(), "k3", Some(r.as_str()), r.as_str()),
+                    (t.as_str(), "k4", None, t.as_str()),
                 ] {
-                    diesel::insert_into(certificates::table)
-                        .values((
-                            certificates::serial.eq(serial),
-                            certificates::agency_id.eq(agency.id),
-                            certificates::kind.eq("client"),
-                            certificates::subject.eq("CN=Family"),
-                            certificates::fingerprint.eq(format!("fp-{serial}")),
-                            certificates::pem.eq("fixture"),
-                            certificates::not_before.eq(now - 60_000),
-                            certificates::not_after.eq(now + 86_400_000),
-                            certificates::status.eq("valid"),
+                    diesel::update(certificates::table.find(serial))
+                        .set((
                             certificates::renewed_from.eq(parent),
-                            certificates::created_at.eq(now),
                             certificates::lineage.eq(lineage),
                             certificates::key_sha256.eq(key),
                         ))
@@ -299,9 +288,9 @@ mod tests {
             });
             // Listings signed by Q before the compromise date, by S after it, by T and by P.
             for (key, serial, received) in [
-                ("L-Q", "0q", t0 - 1),
-                ("L-S", "0s", t0),
-                ("L-T", "0t", now),
+                ("L-Q", q.as_str(), t0 - 1),
+                ("L-S", s.as_str(), t0),
+                ("L-T", t.as_str(), now),
                 ("L-P", p.as_str(), now),
             ] {
                 let published = fixtures::publish(
@@ -335,7 +324,7 @@ mod tests {
             let outcome = crate::write_tx!(&mut conn, |c| revoke_family(
                 c,
                 &actor,
-                "0q",
+                &q,
                 compromise(Some(t0)),
                 now
             ))
@@ -355,9 +344,9 @@ mod tests {
             assert_eq!(
                 changed,
                 [
-                    ("0q", "revoked", Cascade::Named, None),
-                    ("0r", "revoked", Cascade::SameKey, Some("0q")),
-                    ("0s", "revoked", Cascade::Renewal, Some("0r")),
+                    (q.as_str(), "revoked", Cascade::Named, None),
+                    (r.as_str(), "revoked", Cascade::SameKey, Some(q.as_str())),
+                    (s.as_str(), "revoked", Cascade::Renewal, Some(r.as_str())),
                 ]
             );
             assert!(outcome.certificates.iter().all(|m| {
@@ -373,7 +362,7 @@ mod tests {
             crate::with_conn!(&mut conn, |c| {
                 // The parent with another key and the other desk stay valid.
                 assert!(!c.find_certificate(&p).unwrap().unwrap().is_revoked());
-                assert!(!c.find_certificate("0t").unwrap().unwrap().is_revoked());
+                assert!(!c.find_certificate(&t).unwrap().unwrap().is_revoked());
                 assert_eq!(c.latest_certificate_event().unwrap(), 3);
                 assert_eq!(c.audit_entries(Some("cert.revoke"), 10).unwrap().len(), 3);
                 assert_eq!(c.audit_entries(Some("listing.hold"), 10).unwrap().len(), 1);
@@ -383,7 +372,7 @@ mod tests {
             let again = crate::write_tx!(&mut conn, |c| revoke_family(
                 c,
                 &actor,
-                "0q",
+                &q,
                 compromise(Some(t0)),
                 now
             ));
@@ -395,7 +384,7 @@ mod tests {
             let wider = crate::write_tx!(&mut conn, |c| revoke_family(
                 c,
                 &actor,
-                "0q",
+                &q,
                 compromise(Some(t0 - 86_400_000)),
                 now
             ))
