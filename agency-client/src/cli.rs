@@ -536,6 +536,21 @@ fn out(json: Value, text: impl Into<String>) -> Result<Output, ClientError> {
     })
 }
 
+/// After an enrolment: signs anew, with the new key, the own listings the platform holds signed
+/// with a certificate revoked for a key compromise, and sends them at once.
+fn resign_after_enrolment(
+    store: &mut Store,
+    passphrase: &str,
+) -> Result<(listings::Resigning, listings::DrainReport), ClientError> {
+    let mut session = Session::open(store, passphrase, &[])?;
+    let resigning = listings::queue_resigning(store.conn(), &mut session)?;
+    if resigning.is_empty() {
+        return Ok((resigning, listings::DrainReport::default()));
+    }
+    let sent = listings::drain(store.conn(), &mut session)?;
+    Ok((resigning, sent))
+}
+
 /// Asks on the terminal whether this desk may change agency; false without a terminal.
 fn confirm_switch(change: &identity::AgencyChange) -> bool {
     use std::io::{BufRead, IsTerminal, Write};
@@ -660,7 +675,13 @@ fn remote_search_text(r: &search::RemoteSearchResult) -> String {
 }
 
 fn pulled_text(p: &feed::PullReport) -> String {
-    let mut text = format!(
+    let mut text = String::new();
+    for serial in &p.compromised {
+        text += &format!(
+            "NOTICE: the platform announced that certificate {serial} was revoked because its key was compromised; the listings it signed were checked again\n"
+        );
+    }
+    text += &format!(
         "pulled {} update(s): {} listing(s) new or changed, {} gone; {} new hint(s); {} signature(s) verified",
         p.events, p.upserted, p.removed, p.new_hints, p.verified
     );
@@ -744,7 +765,7 @@ fn dispatch(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
             };
             let status =
                 identity::enroll(store, &cli.servers, token, fingerprint, &passphrase, switch)?;
-            let text = format!(
+            let mut text = format!(
                 "enrolled as agency {} ({}); certificate {} valid until {} ({} days)",
                 status.agency_id,
                 status.agency_name,
@@ -752,19 +773,48 @@ fn dispatch(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
                 status.not_after,
                 status.days_left
             );
-            out(json!(status), text)
+            // Enrolling again after a key compromise: what the old key signed is signed anew.
+            let (resigning, note) = match resign_after_enrolment(store, &passphrase) {
+                Ok((resigning, sent)) => {
+                    if let Some(note) = resigning.text() {
+                        text += &format!("\n{note}\n{}", drain_text(&sent));
+                    }
+                    (Some(resigning), None)
+                }
+                Err(e) => {
+                    let note = format!(
+                        "listings signed with a compromised key could not be signed anew yet ({e}); `agency-client sync` does it"
+                    );
+                    text += &format!("\n{note}");
+                    (None, Some(note))
+                }
+            };
+            let mut json = json!(status);
+            json["resigning"] = json!(resigning);
+            if let Some(note) = note {
+                json["resigning_problem"] = json!(note);
+            }
+            out(json, text)
         }
         Command::Cert { action } => cert(store, cli, action.as_ref()),
         Command::Listing(cmd) => run_listing(store, cmd),
         Command::Publish { keys } => {
             let mut session = open_session(store, cli)?;
             let queued = listings::queue_changes(store.conn(), keys)?;
+            let resigning = listings::queue_resigning(store.conn(), &mut session)?;
             let report = listings::drain(store.conn(), &mut session)?;
-            let text = format!("queued {}\n{}", queued.len(), drain_text(&report));
-            out(json!({"queued": queued, "report": report}), text)
+            let mut text = format!("queued {}\n{}", queued.len(), drain_text(&report));
+            if let Some(note) = resigning.text() {
+                text = format!("{note}\n{text}");
+            }
+            out(
+                json!({"queued": queued, "resigning": resigning, "report": report}),
+                text,
+            )
         }
         Command::Sync => {
             let mut session = open_session(store, cli)?;
+            let resigning = listings::queue_resigning(store.conn(), &mut session)?;
             let sent = listings::drain(store.conn(), &mut session)?;
             let json_mode = cli.json;
             let pulled = feed::pull(store, &mut session, &mut |done, total| {
@@ -772,8 +822,14 @@ fn dispatch(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
                     eprintln!("pulled {done} of {total} updates");
                 }
             })?;
-            let text = format!("{}\n{}", drain_text(&sent), pulled_text(&pulled));
-            out(json!({"sent": sent, "pulled": pulled}), text)
+            let mut text = format!("{}\n{}", drain_text(&sent), pulled_text(&pulled));
+            if let Some(note) = resigning.text() {
+                text = format!("{note}\n{text}");
+            }
+            out(
+                json!({"resigning": resigning, "sent": sent, "pulled": pulled}),
+                text,
+            )
         }
         Command::Updates => {
             let mut session = open_session(store, cli)?;

@@ -17,7 +17,7 @@
 //! * a document older than the verified one the desk holds (or as old with other content) is
 //!   refused as a rollback: the desk keeps its copy and the pull reports it.
 
-use api_types::api::{ChangeEvent, ChangeKind, ChangesCount, ChangesPage};
+use api_types::api::{CertificateEventsPage, ChangeEvent, ChangeKind, ChangesCount, ChangesPage};
 use api_types::{ListingObject, SignatureEnvelope, StandardStatus};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -58,6 +58,13 @@ pub struct PullReport {
     /// Older versions the platform sent than the verified ones held here: refused, the copy
     /// here kept.
     pub refused_rollbacks: Vec<RefusedChange>,
+    /// Certificate events read (revocations, compromises), before the listings.
+    pub certificate_events: usize,
+    /// Certificates this desk knew that the platform announced as revoked for a key compromise
+    /// during this pull (serials).
+    pub compromised: Vec<String>,
+    /// Certificate-event position after the pull.
+    pub certificate_cursor: i64,
 }
 
 /// A change from the platform this desk refused to apply.
@@ -79,14 +86,17 @@ pub struct EventCheck {
     /// The platform's signature on the take-down statement, when the event carries one: `Err`
     /// says why it cannot be trusted.
     pub takedown: Option<Result<(), String>>,
+    /// When this desk first held the listing's signature (now, for a new one), Unix ms.
+    pub first_seen: i64,
 }
 
 impl EventCheck {
-    /// The outcome for an event that carries a listing and no take-down statement.
+    /// The outcome for an event that carries a listing and no take-down statement, seen now.
     pub fn listing(verdict: Verdict) -> EventCheck {
         EventCheck {
             listing: verdict,
             takedown: None,
+            first_seen: now_ms(),
         }
     }
 }
@@ -138,21 +148,37 @@ pub fn check_events(
                     .map(|t| t.certificate_serial.as_str()),
             ),
     )?;
-    let verifier = &*verifier;
-    Ok(signatures::check_all(events, |e| EventCheck {
-        listing: match &e.listing {
-            Some(object) => verifier.check(
+    let first_seen = events
+        .iter()
+        .map(|e| {
+            signatures::first_seen(
+                conn,
                 &e.list_office_key,
-                object,
+                &e.listing_key,
                 e.signature.as_ref(),
-                e.certificate_serial.as_deref(),
-            ),
-            None => Verdict::unchecked("no listing"),
-        },
-        takedown: e
-            .takedown
-            .as_ref()
-            .map(|t| verifier.check_takedown(&e.list_office_key, &e.listing_key, e.version, t)),
+            )
+        })
+        .collect::<Result<Vec<i64>, ClientError>>()?;
+    let verifier = &*verifier;
+    let items: Vec<(&ChangeEvent, i64)> = events.iter().zip(first_seen).collect();
+    Ok(signatures::check_all(&items, |&(e, first_seen)| {
+        EventCheck {
+            listing: match &e.listing {
+                Some(object) => verifier.check(
+                    &e.list_office_key,
+                    object,
+                    e.signature.as_ref(),
+                    e.certificate_serial.as_deref(),
+                    first_seen,
+                ),
+                None => Verdict::unchecked("no listing"),
+            },
+            takedown: e
+                .takedown
+                .as_ref()
+                .map(|t| verifier.check_takedown(&e.list_office_key, &e.listing_key, e.version, t)),
+            first_seen,
+        }
     }))
 }
 
@@ -182,11 +208,13 @@ pub fn pull(
     let waiting = count(store, session)?;
     let mut verifier = Verifier::new(&session.identity)?;
     let started = now_ms();
-    verifier.refresh_stale(store.conn(), &mut session.client)?;
     let mut report = PullReport {
         cursor: cursor(store.conn())?,
         ..Default::default()
     };
+    // Compromises first: every listing below is then judged with what the platform announced.
+    pull_certificate_events(store.conn(), session, &mut report)?;
+    verifier.refresh_stale(store.conn(), &mut session.client)?;
     loop {
         let page: ChangesPage = session.client.get_json(&format!(
             "/api/v1/changes?after={}&limit={PAGE_SIZE}",
@@ -205,6 +233,51 @@ pub fn pull(
     Ok(report)
 }
 
+/// Reads every certificate event after the stored position (revocations, reasons raised to
+/// `key_compromise`, compromise dates set back) and applies them to the local certificate cache,
+/// a page per transaction together with the new position. Listings verified with a certificate
+/// that turns out revoked are judged again at the end of the pull (see [`doubt_revoked`]).
+fn pull_certificate_events(
+    conn: &mut SqliteConnection,
+    session: &mut Session,
+    report: &mut PullReport,
+) -> Result<(), ClientError> {
+    let mut after: i64 = identity::table
+        .select(identity::certificate_cursor)
+        .first(conn)?;
+    loop {
+        let page: CertificateEventsPage = session.client.get_json(&format!(
+            "/api/v1/changes/certificates?after={after}&limit={PAGE_SIZE}"
+        ))?;
+        let compromised = conn.immediate_transaction(|c| {
+            let mut compromised = Vec::new();
+            for event in &page.events {
+                if signatures::apply_certificate_event(c, event)?
+                    && event.reason == "key_compromise"
+                {
+                    compromised.push(event.serial.to_ascii_lowercase());
+                }
+            }
+            diesel::update(identity::table)
+                .set(identity::certificate_cursor.eq(page.next_after))
+                .execute(c)?;
+            Ok::<_, ClientError>(compromised)
+        })?;
+        report.certificate_events += page.events.len();
+        for serial in compromised {
+            if !report.compromised.contains(&serial) {
+                report.compromised.push(serial);
+            }
+        }
+        after = page.next_after;
+        if !page.has_more || page.events.is_empty() {
+            break;
+        }
+    }
+    report.certificate_cursor = after;
+    Ok(())
+}
+
 /// Marks unchecked every stored listing that was verified before this desk learned that its
 /// certificate is revoked, so [`recheck_unchecked`] judges it again with the revocation (a
 /// compromised key: invalid; superseded: still valid if dated before the revocation).
@@ -220,7 +293,14 @@ fn doubt_revoked(conn: &mut SqliteConnection) -> Result<usize, ClientError> {
     Ok(doubted)
 }
 
-type UncheckedRow = (String, String, String, Option<String>, Option<String>);
+type UncheckedRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
 
 /// Checks again every stored listing whose signature is still unchecked (pulled by an older
 /// version of this program, or its certificate could not be fetched then), storing the outcome
@@ -246,6 +326,7 @@ fn recheck_unchecked(
             shared_listings::document,
             shared_listings::signature,
             shared_listings::certificate_serial,
+            shared_listings::signature_first_seen_at,
         ))
         .load(conn)?;
     if rows.is_empty() {
@@ -258,12 +339,19 @@ fn recheck_unchecked(
     )?;
     let checked: Vec<(String, String, Option<ListingObject>, Verdict)> = rows
         .into_iter()
-        .map(|(office, key, doc, signature, serial)| {
+        .map(|(office, key, doc, signature, serial, first_seen)| {
             let object = ListingObject::parse(&doc).ok();
             let signature: Option<SignatureEnvelope> =
                 signature.and_then(|s| serde_json::from_str(&s).ok());
+            let first_seen = first_seen.unwrap_or_else(now_ms);
             let verdict = match &object {
-                Some(o) => verifier.check(&office, o, signature.as_ref(), serial.as_deref()),
+                Some(o) => verifier.check(
+                    &office,
+                    o,
+                    signature.as_ref(),
+                    serial.as_deref(),
+                    first_seen,
+                ),
                 None => Verdict::invalid("the stored listing cannot be read"),
             };
             (office, key, object, verdict)
@@ -477,6 +565,7 @@ pub fn apply_page(
                         shared_listings::signature_problem.eq(&verdict.problem),
                         shared_listings::signature_checked_at.eq(now_ms()),
                         shared_listings::removal_refused.eq(None::<String>),
+                        shared_listings::signature_first_seen_at.eq(check.first_seen),
                     );
                     diesel::insert_into(shared_listings::table)
                         .values(values.clone())

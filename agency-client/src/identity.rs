@@ -48,6 +48,8 @@ pub struct Identity {
     pub revoked_at: Option<i64>,
     /// What the platform said when it refused the certificate as revoked.
     pub revocation_note: Option<String>,
+    /// Last certificate-event sequence applied locally.
+    pub certificate_cursor: i64,
 }
 
 /// Shortest passphrase accepted for a new key.
@@ -382,16 +384,32 @@ pub fn enroll(
     let (serial, not_before, not_after) = leaf_facts(&answer.certificate)?;
     let now = now_ms();
     let id = store.conn().immediate_transaction(|c| {
-        let cursor = identity::table
-            .select(identity::feed_cursor)
-            .first::<i64>(c)
+        let (cursor, certificate_cursor) = identity::table
+            .select((identity::feed_cursor, identity::certificate_cursor))
+            .first::<(i64, i64)>(c)
             .optional()?
-            .unwrap_or(0);
+            .unwrap_or((0, 0));
         if let Some(change) = &change {
             // The former agency's own listings: kept on the platform under that agency, never
             // to be published again from here as the new one.
             check_switch_allowed(c, change)?;
             diesel::delete(own_listings::table).execute(c)?;
+        }
+        // Listings published before their signer was recorded were signed with the certificate
+        // being replaced (or an older one of the same desk): recorded now, so what a
+        // compromised key signed can be signed anew.
+        if let Some(previous) = identity::table
+            .select(identity::serial)
+            .first::<String>(c)
+            .optional()?
+        {
+            diesel::update(
+                own_listings::table
+                    .filter(own_listings::signed_serial.is_null())
+                    .filter(own_listings::published_version.is_not_null()),
+            )
+            .set(own_listings::signed_serial.eq(previous))
+            .execute(c)?;
         }
         diesel::delete(identity::table).execute(c)?;
         let row = Identity {
@@ -408,6 +426,7 @@ pub fn enroll(
             enrolled_at: now,
             revoked_at: None,
             revocation_note: None,
+            certificate_cursor,
         };
         diesel::insert_into(identity::table)
             .values(&row)

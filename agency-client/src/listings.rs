@@ -474,6 +474,7 @@ pub fn drain(
                             .set((
                                 own_listings::published_version.eq(Some(v)),
                                 own_listings::last_error.eq(None::<String>),
+                                own_listings::signed_serial.eq(&session.identity.serial),
                             ))
                             .execute(c)?;
                     }
@@ -528,5 +529,125 @@ pub fn drain(
         }
     }
     report.remaining = outbox::table.count().get_result::<i64>(conn)? as usize;
+    Ok(report)
+}
+
+/// What signing own listings anew after a key compromise did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Resigning {
+    /// Certificates of this agency the platform reports revoked for a key compromise that still
+    /// sign own listings on the platform.
+    pub compromised: Vec<String>,
+    /// Own listings queued to be signed with this desk's current key and sent again (the
+    /// platform answers `resigned`; its hold on them ends).
+    pub queued: Vec<String>,
+    /// Own listings with local changes not yet published: their next `publish` signs them anew.
+    pub pending_edits: Vec<String>,
+}
+
+impl Resigning {
+    /// True when nothing needed signing anew.
+    pub fn is_empty(&self) -> bool {
+        self.queued.is_empty() && self.pending_edits.is_empty()
+    }
+
+    /// What signing anew did, in plain words; None when there was nothing to sign anew.
+    pub fn text(&self) -> Option<String> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut text = format!(
+            "signing anew: the platform reports certificate(s) {} revoked because the key was compromised; {} own listing(s) signed with it are signed with this desk's current key and sent again ({})",
+            self.compromised.join(", "),
+            self.queued.len(),
+            self.queued.join(", ")
+        );
+        if !self.pending_edits.is_empty() {
+            text += &format!(
+                "; {} with unpublished changes ({}) are signed anew when you publish them",
+                self.pending_edits.len(),
+                self.pending_edits.join(", ")
+            );
+        }
+        Some(text)
+    }
+}
+
+/// Queues for signing anew every own listing whose version on the platform was signed with a
+/// certificate that the platform reports revoked for a key compromise (after `enroll` gave this
+/// desk a new certificate): the same document, signed with the current key, is sent again, so
+/// other desks trust it again and the platform takes it back into search and alerts. A listing
+/// with local changes not yet published is left to its next `publish`; one already queued goes
+/// out signed with the current key anyway. The caller drains the queue.
+pub fn queue_resigning(
+    conn: &mut SqliteConnection,
+    session: &mut Session,
+) -> Result<Resigning, ClientError> {
+    let current = session.identity.serial.clone();
+    let rows: Vec<(String, String, bool, bool, String)> = own_listings::table
+        .filter(own_listings::published_version.is_not_null())
+        .filter(own_listings::signed_serial.is_not_null())
+        .filter(own_listings::signed_serial.ne(&current))
+        .select((
+            own_listings::listing_key,
+            own_listings::document,
+            own_listings::dirty,
+            own_listings::withdrawn,
+            own_listings::signed_serial.assume_not_null(),
+        ))
+        .order(own_listings::listing_key)
+        .load(conn)?;
+    let mut report = Resigning::default();
+    let mut serials: Vec<&str> = rows.iter().map(|r| r.4.as_str()).collect();
+    serials.sort_unstable();
+    serials.dedup();
+    for serial in serials {
+        let record: api_types::api::CertificateRecord = match session
+            .client
+            .get_json(&format!("/api/v1/certificates/{serial}"))
+        {
+            Ok(record) => record,
+            // Not on record any more: nothing to tell about it.
+            Err(ClientError::Refused { code, .. }) if code == "certificate_not_found" => continue,
+            Err(e) => return Err(e),
+        };
+        if record.status == "revoked"
+            && record.revocation_reason.as_deref() == Some("key_compromise")
+        {
+            report.compromised.push(serial.to_owned());
+        }
+    }
+    let affected: Vec<&(String, String, bool, bool, String)> = rows
+        .iter()
+        .filter(|r| report.compromised.contains(&r.4))
+        .collect();
+    if affected.is_empty() {
+        return Ok(report);
+    }
+    conn.immediate_transaction(|c| {
+        let queued: Vec<String> = outbox::table.select(outbox::listing_key).load(c)?;
+        let now = now_ms();
+        for (key, document, dirty, withdrawn, _) in affected {
+            if queued.contains(key) {
+                // Sent with the current key when the queue drains.
+                report.queued.push(key.clone());
+                continue;
+            }
+            if *dirty {
+                report.pending_edits.push(key.clone());
+                continue;
+            }
+            diesel::insert_into(outbox::table)
+                .values((
+                    outbox::listing_key.eq(key),
+                    outbox::action.eq(if *withdrawn { "withdraw" } else { "publish" }),
+                    outbox::document.eq(Some(document)),
+                    outbox::created_at.eq(now),
+                ))
+                .execute(c)?;
+            report.queued.push(key.clone());
+        }
+        Ok::<_, ClientError>(())
+    })?;
     Ok(report)
 }

@@ -322,22 +322,28 @@ pub fn search_remote(
             .iter()
             .map(|l| l.certificate_serial.as_str()),
     )?;
-    let listings: Vec<Found> = answer
-        .listings
-        .into_iter()
-        .map(|l| Found {
+    let mut listings = Vec::with_capacity(answer.listings.len());
+    for l in answer.listings {
+        let first_seen = crate::signatures::first_seen(
+            conn,
+            &l.list_office_key,
+            &l.listing_key,
+            l.signature.as_ref(),
+        )?;
+        listings.push(Found {
             signature: verifier.check(
                 &l.list_office_key,
                 &l.listing,
                 l.signature.as_ref(),
                 Some(&l.certificate_serial),
+                first_seen,
             ),
             office_key: l.list_office_key,
             office_name: l.list_office_name,
             listing: l.listing.into_inner(),
             removal_refused: None,
-        })
-        .collect();
+        });
+    }
     let text = serde_json::to_string(&criteria).unwrap_or_default();
     let summary = criteria.summary();
     let now = now_ms();

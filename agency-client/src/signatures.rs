@@ -39,13 +39,19 @@
 //! * a certificate revoked as `superseded` (renewal) or for any reason other than key compromise
 //!   invalidates only listings dated at or after the revocation;
 //! * a certificate revoked for `key_compromise` invalidates every listing it signed: whoever held
-//!   the key could have written any date.
+//!   the key could have written any date. When the operator dated the compromise back
+//!   (`compromised_since`), a signature this desk already held before that date stands (it was
+//!   made before the key left its owner, whatever dates a thief could write); one it first
+//!   received at or after that date falls, even when dated before. So every stored listing keeps
+//!   when this desk first held its current signature (`signature_first_seen_at`).
 //!
-//! The platform's status of a certificate is cached for [`STATUS_MAX_AGE_MS`]; a revoked
-//! certificate is never asked about again. Every sync asks again about cached certificates whose
-//! status is older than that ([`Verifier::refresh_stale`]), and a stored listing verified before
-//! its certificate was known to be revoked is checked again ([`crate::feed`]): a key reported
-//! compromised turns everything it signed invalid on the desk, and the hints go.
+//! Compromise is news: every sync first reads the platform's certificate events (their own
+//! sequence, `GET /api/v1/changes/certificates`, [`apply_certificate_event`]) and marks the cached
+//! certificates they name revoked, so a stored listing verified before is judged again in that
+//! same sync ([`crate::feed`]): a key reported compromised turns what it signed invalid on the
+//! desk, and the hints go. The platform's status of a certificate is also cached for
+//! [`STATUS_MAX_AGE_MS`] and asked again after that ([`Verifier::refresh_stale`]); a revoked
+//! certificate is never asked about again.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -157,6 +163,31 @@ pub struct KnownCertificate {
     pub revocation_reason: Option<String>,
     /// When the platform was last asked, Unix ms.
     pub fetched_at: i64,
+    /// For a key compromise: since when the key may have been in other hands, Unix ms (none:
+    /// since ever).
+    pub compromised_since: Option<i64>,
+}
+
+impl KnownCertificate {
+    /// The certificate's revocation, when it is revoked.
+    pub fn revocation(&self) -> Option<Revoked<'_>> {
+        (self.status == "revoked").then(|| Revoked {
+            at: self.revoked_at.unwrap_or(i64::MIN),
+            reason: self.revocation_reason.as_deref().unwrap_or("unspecified"),
+            compromised_since: self.compromised_since,
+        })
+    }
+}
+
+/// A certificate's revocation as this desk knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revoked<'a> {
+    /// When it was revoked, Unix ms.
+    pub at: i64,
+    /// Why (`superseded`, `key_compromise`, …).
+    pub reason: &'a str,
+    /// For a key compromise: since when, Unix ms (none: since ever).
+    pub compromised_since: Option<i64>,
 }
 
 /// `check` applied to every item, spread over the machine's cores (at most 4 threads) when there
@@ -365,6 +396,7 @@ impl Verifier {
                                 certificates::revoked_at.eq(c.revoked_at),
                                 certificates::revocation_reason.eq(&c.revocation_reason),
                                 certificates::fetched_at.eq(c.fetched_at),
+                                certificates::compromised_since.eq(c.compromised_since),
                             ))
                             .execute(conn)?;
                         // The first copy fetched stays: a platform cannot swap it later.
@@ -413,13 +445,15 @@ impl Verifier {
     }
 
     /// Checks a listing object of agency `office_key`, as received, signed with `signature` by
-    /// certificate `serial` (which [`Verifier::fetch`] must have looked up).
+    /// certificate `serial` (which [`Verifier::fetch`] must have looked up); this desk first held
+    /// that signature at `first_seen` (Unix ms; see [`first_seen`]).
     pub fn check(
         &self,
         office_key: &str,
         listing: &ListingObject,
         signature: Option<&SignatureEnvelope>,
         serial: Option<&str>,
+        first_seen: i64,
     ) -> Verdict {
         let (Some(signature), Some(serial)) = (signature, serial) else {
             return Verdict::invalid(
@@ -427,9 +461,14 @@ impl Verifier {
             );
         };
         match self.lookups.get(&lower_serial(serial)) {
-            Some(Lookup::Known(prepared)) => {
-                check_listing(&self.root_der, prepared, office_key, listing, signature)
-            }
+            Some(Lookup::Known(prepared)) => check_listing(
+                &self.root_der,
+                prepared,
+                office_key,
+                listing,
+                signature,
+                first_seen,
+            ),
             Some(Lookup::Bad(problem)) => Verdict::invalid(problem.clone()),
             Some(Lookup::Unknown(problem)) => Verdict::unchecked(problem.clone()),
             None => Verdict::unchecked(format!("certificate {serial} was not fetched")),
@@ -493,15 +532,79 @@ impl Verifier {
         {
             return Err("the platform's signature does not match the take-down statement".into());
         }
-        let revoked = (cert.status == "revoked").then(|| {
-            (
-                cert.revoked_at.unwrap_or(i64::MIN),
-                cert.revocation_reason.as_deref().unwrap_or("unspecified"),
-            )
-        });
-        signing_time_ok(signed_at, prepared.not_after, revoked)
+        signing_time_ok(signed_at, prepared.not_after, cert.revocation(), now_ms())
             .map_err(|why| format!("the take-down statement cannot be trusted: {why}"))
     }
+}
+
+/// When this desk first held `signature` for listing `office_key`/`listing_key`: the stored time
+/// when it holds that very signature already, else now.
+pub fn first_seen(
+    conn: &mut SqliteConnection,
+    office_key: &str,
+    listing_key: &str,
+    signature: Option<&SignatureEnvelope>,
+) -> Result<i64, ClientError> {
+    use crate::db::schema::shared_listings;
+    let now = now_ms();
+    let Some(signature) = signature else {
+        return Ok(now);
+    };
+    let stored: Option<(Option<String>, Option<i64>)> = shared_listings::table
+        .filter(shared_listings::office_key.eq(office_key))
+        .filter(shared_listings::listing_key.eq(listing_key))
+        .select((
+            shared_listings::signature,
+            shared_listings::signature_first_seen_at,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(match stored {
+        Some((Some(text), Some(at)))
+            if serde_json::from_str::<SignatureEnvelope>(&text)
+                .is_ok_and(|held| held.value == signature.value) =>
+        {
+            at.min(now)
+        }
+        _ => now,
+    })
+}
+
+/// Applies a certificate event from the platform to the local certificate cache: a certificate
+/// this desk knows becomes revoked with the event's reason and compromise date, and counts as
+/// just asked about (so listings verified before are judged again). Returns whether a known
+/// certificate changed; events about certificates this desk never fetched are not stored (the
+/// platform's record says the same when one is fetched).
+pub fn apply_certificate_event(
+    conn: &mut SqliteConnection,
+    event: &api_types::api::CertificateEvent,
+) -> Result<bool, ClientError> {
+    let serial = lower_serial(&event.serial);
+    let Some(known) = certificates::table
+        .find(&serial)
+        .select(KnownCertificate::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(false);
+    };
+    // The event must be about this very certificate, not one with the same serial.
+    if let Ok(chain) = ca::inspect::parse_chain_pem(&known.chain_pem)
+        && let Some(leaf) = chain.first()
+        && ca::inspect::Fingerprint::of(leaf).to_hex() != event.fingerprint.to_ascii_lowercase()
+    {
+        return Ok(false);
+    }
+    diesel::update(certificates::table.find(&serial))
+        .set((
+            certificates::status.eq("revoked"),
+            certificates::revoked_at.eq(to_ms(event.revoked_at)),
+            certificates::revocation_reason.eq(&event.reason),
+            certificates::compromised_since.eq(event.compromised_since.map(to_ms)),
+            certificates::fetched_at.eq(now_ms()),
+        ))
+        .execute(conn)?;
+    Ok(true)
 }
 
 fn ca_algorithm(algorithm: api_types::SignatureAlgorithm) -> ca::sign::SignatureAlgorithm {
@@ -548,6 +651,7 @@ fn known(
         revoked_at: record.revoked_at.map(to_ms),
         revocation_reason: record.revocation_reason,
         fetched_at: now_ms(),
+        compromised_since: record.compromised_since.map(to_ms),
     })
 }
 
@@ -560,25 +664,46 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// Whether a listing dated `signed_at` (ms) may have been signed while the certificate was good.
-/// `Err` says why not. See the module documentation for the rules.
+/// Whether a listing dated `signed_at` (ms), whose signature this desk first held at
+/// `first_seen` (ms), may have been signed while the certificate was good. `Err` says why not.
+/// See the module documentation for the rules.
 pub fn signing_time_ok(
     signed_at: i64,
     not_after: i64,
-    revoked: Option<(i64, &str)>,
+    revoked: Option<Revoked<'_>>,
+    first_seen: i64,
 ) -> Result<(), String> {
     if signed_at > not_after + CLOCK_SKEW_MS {
         return Err("it is dated after its signing certificate expired".into());
     }
     match revoked {
-        Some((_, "key_compromise")) => Err(
-            "its signing certificate was revoked because the key was compromised; nothing signed with that key can be trusted".into(),
-        ),
-        Some((at, reason)) if signed_at >= at => Err(format!(
+        Some(Revoked {
+            reason: "key_compromise",
+            compromised_since,
+            ..
+        }) => match compromised_since {
+            // Held here before the key left its owner's hands: made by the owner, whatever
+            // dates a thief could write.
+            Some(since) if first_seen < since => Ok(()),
+            Some(since) => Err(format!(
+                "its signing key was reported compromised since {}, and this desk first received this signature after that; it cannot be trusted",
+                ms_rfc3339(since)
+            )),
+            None => Err(
+                "its signing certificate was revoked because the key was compromised; nothing signed with that key can be trusted".into(),
+            ),
+        },
+        Some(Revoked { at, reason, .. }) if signed_at >= at => Err(format!(
             "it is dated after its signing certificate was revoked ({reason})"
         )),
         _ => Ok(()),
     }
+}
+
+fn ms_rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map(rfc3339)
+        .unwrap_or_default()
 }
 
 /// Verifies `chain` (leaf first) to the pinned root for `usage` at `at` (Unix ms).
@@ -636,6 +761,7 @@ fn check_listing(
     office_key: &str,
     listing: &ListingObject,
     signature: &SignatureEnvelope,
+    first_seen: i64,
 ) -> Verdict {
     let doc = listing.get();
     let cert = &prepared.cert;
@@ -675,18 +801,9 @@ fn check_listing(
         );
     }
     // 4. Signed while the certificate was good.
-    let revoked = (cert.status == "revoked").then(|| {
-        (
-            cert.revoked_at.unwrap_or(i64::MIN),
-            cert.revocation_reason.as_deref().unwrap_or("unspecified"),
-        )
-    });
-    if let Err(why) = signing_time_ok(signed_at, prepared.not_after, revoked) {
-        let not_after = time::OffsetDateTime::from_unix_timestamp_nanos(
-            i128::from(prepared.not_after) * 1_000_000,
-        )
-        .map(rfc3339)
-        .unwrap_or_default();
+    if let Err(why) = signing_time_ok(signed_at, prepared.not_after, cert.revocation(), first_seen)
+    {
+        let not_after = ms_rfc3339(prepared.not_after);
         return Verdict::invalid(format!(
             "{why} (dated {}, certificate {serial} valid until {not_after})",
             rfc3339(doc.modification_timestamp),
@@ -713,17 +830,39 @@ mod tests {
     #[test]
     fn signing_time_rules() {
         let day = 86_400_000;
+        let now = 100 * day;
+        let revoked = |at, reason, since| {
+            Some(Revoked {
+                at,
+                reason,
+                compromised_since: since,
+            })
+        };
         // Within validity, never revoked; also dated before the certificate started.
-        assert!(signing_time_ok(10 * day, 90 * day, None).is_ok());
-        assert!(signing_time_ok(-5 * day, 90 * day, None).is_ok());
+        assert!(signing_time_ok(10 * day, 90 * day, None, now).is_ok());
+        assert!(signing_time_ok(-5 * day, 90 * day, None, now).is_ok());
         // Dated after expiry.
-        assert!(signing_time_ok(91 * day, 90 * day, None).is_err());
+        assert!(signing_time_ok(91 * day, 90 * day, None, now).is_err());
         // Superseded by a renewal on day 60: older listings stay valid, newer ones do not.
-        assert!(signing_time_ok(59 * day, 90 * day, Some((60 * day, "superseded"))).is_ok());
-        assert!(signing_time_ok(61 * day, 90 * day, Some((60 * day, "superseded"))).is_err());
+        let superseded = revoked(60 * day, "superseded", None);
+        assert!(signing_time_ok(59 * day, 90 * day, superseded, now).is_ok());
+        assert!(signing_time_ok(61 * day, 90 * day, superseded, now).is_err());
         // A compromised key taints everything it signed.
-        let e = signing_time_ok(day, 90 * day, Some((60 * day, "key_compromise"))).unwrap_err();
+        let e = signing_time_ok(
+            day,
+            90 * day,
+            revoked(60 * day, "key_compromise", None),
+            now,
+        )
+        .unwrap_err();
         assert!(e.contains("compromised"), "{e}");
+        // Compromised since day 50: what this desk held before then stands, whatever its date;
+        // what it first saw later falls, even when dated before.
+        let since = revoked(60 * day, "key_compromise", Some(50 * day));
+        assert!(signing_time_ok(20 * day, 90 * day, since, 40 * day).is_ok());
+        let e = signing_time_ok(20 * day, 90 * day, since, 55 * day).unwrap_err();
+        assert!(e.contains("first received this signature after"), "{e}");
+        assert!(signing_time_ok(20 * day, 90 * day, since, 50 * day).is_err());
     }
 
     #[test]

@@ -762,7 +762,11 @@ fn signatures_are_checked_on_pull_and_remote_search_and_a_tampered_listing_is_fl
     a.add_flat("A-3", "Lisbon", 1400);
     a.run(&["publish"]).ok();
     let synced = b.run(&["sync"]).ok();
-    assert_eq!(synced["pulled"]["verified"], 1, "{synced}");
+    // A-3 verified; A-1 judged again at once, since the certificate events announced that its
+    // certificate was superseded, and still valid (signed before).
+    assert_eq!(synced["pulled"]["certificate_events"], 1, "{synced}");
+    assert_eq!(synced["pulled"]["verified"], 2, "{synced}");
+    assert_eq!(synced["pulled"]["invalid"], serde_json::json!([]), "{synced}");
     assert_eq!(synced["pulled"]["new_hints"], 1, "{synced}");
     b.sql("UPDATE certificates SET fetched_at = 0"); // ask the platform again
     let remote = b.run(&["search", "--remote", "--city", "lisbon"]).ok();

@@ -97,6 +97,7 @@ fn enrol_offline(store: &mut Store, ca_dir: &std::path::Path, endpoint: &str) {
         enrolled_at: ms(issued.not_before),
         revoked_at: None,
         revocation_note: None,
+        certificate_cursor: 0,
     };
     diesel::insert_into(agency_client::db::schema::identity::table)
         .values(&row)

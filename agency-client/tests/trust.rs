@@ -366,3 +366,208 @@ fn a_revoked_certificate_is_shown_as_revoked_online_and_offline() {
     assert!(after["revoked"].is_null(), "{after}");
     assert_ne!(after["serial"], serial.as_str());
 }
+
+/// Listing keys of a JSON array of objects with a `listing` (search results) or `listing_key`.
+fn keys_of(v: &serde_json::Value) -> Vec<String> {
+    let mut keys: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            x["listing"]["ListingKey"]
+                .as_str()
+                .or(x["listing_key"].as_str())
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn signature_state(found: &serde_json::Value, key: &str) -> String {
+    found["listings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["listing"]["ListingKey"] == key)
+        .unwrap_or_else(|| panic!("{key} in {found}"))["signature"]["state"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn rfc3339_seconds(t: time::OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+#[test]
+fn a_key_compromise_is_news_on_the_next_sync_and_the_agency_signs_anew_after_enrolling_again() {
+    let app = platform();
+    let url = app.agency_url();
+    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1");
+    let (token_b, _) = add_agency(&app, "Beta Lettings", "BET-2");
+    let a = Desk::new();
+    let enrolled = a.enroll(std::slice::from_ref(&url), &token_a, &fp);
+    let acme = enrolled["agency_id"].to_string();
+    let compromised_serial = enrolled["serial"].as_str().unwrap().to_owned();
+    let b = Desk::new();
+    b.enroll(std::slice::from_ref(&url), &token_b, &fp);
+
+    // A publishes two flats; B's tenant gets a hint for the first, B holds both verified.
+    a.add_flat("A-1", "Lisbon", 1200);
+    a.add_flat("A-2", "Lisbon", 2400);
+    a.run(&["publish"]).ok();
+    b.run(&[
+        "customer",
+        "add-tenant",
+        "--name",
+        "Tina",
+        "--type",
+        "rent",
+        "--city",
+        "Lisbon",
+        "--max-price",
+        "1500",
+    ])
+    .ok();
+    b.run(&["sync"]).ok();
+    assert_eq!(keys_of(&b.run(&["hints"]).ok()), ["A-1"]);
+    let held = b.run(&["search", "--city", "Lisbon"]).ok();
+    assert_eq!(signature_state(&held, "A-1"), "verified");
+
+    // The operator learns A's key was stolen. B's very next sync knows (not an hour later).
+    app.cli_json(&[
+        "cert",
+        "revoke",
+        &compromised_serial,
+        "--reason",
+        "key_compromise",
+    ]);
+    let (code, text, _) = b.run_text(&["sync"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(&format!(
+            "NOTICE: the platform announced that certificate {compromised_serial} was revoked because its key was compromised"
+        )),
+        "{text}"
+    );
+    let after = b.run(&["search", "--city", "Lisbon"]).ok();
+    assert_eq!(signature_state(&after, "A-1"), "invalid");
+    assert_eq!(signature_state(&after, "A-2"), "invalid");
+    assert!(
+        b.run(&["hints"]).ok().as_array().unwrap().is_empty(),
+        "the hint on a listing signed with a stolen key goes"
+    );
+    // The platform holds both out of search.
+    let remote = b.run(&["search", "--remote", "--city", "Lisbon"]).ok();
+    assert!(keys_of(&remote["listings"]).is_empty(), "{remote}");
+    // A sees its certificate refused.
+    assert_eq!(a.run(&["sync"]).error_code(), "certificate_revoked");
+
+    // A enrols again: its desk signs both listings anew by itself and says so.
+    let token = app.cli_json(&["agency", "token", &acme])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, text, err) = a.run_text(&[
+        "enroll",
+        "--token",
+        &token,
+        "--fingerprint",
+        &fp,
+        "--server",
+        &url,
+    ]);
+    assert_eq!(code, 0, "{text}{err}");
+    assert!(text.contains("signing anew"), "{text}");
+    assert!(text.contains(&compromised_serial), "{text}");
+    assert!(text.contains("sent publish A-1: resigned"), "{text}");
+    assert!(text.contains("sent publish A-2: resigned"), "{text}");
+    // Nothing more to sign anew afterwards.
+    let again = a.run(&["sync"]).ok();
+    assert!(
+        again["resigning"]["queued"].as_array().unwrap().is_empty(),
+        "{again}"
+    );
+
+    // Trusted again everywhere: on B, with the hint back, and in the platform's search.
+    b.run(&["sync"]).ok();
+    let restored = b.run(&["search", "--city", "Lisbon"]).ok();
+    assert_eq!(signature_state(&restored, "A-1"), "verified");
+    assert_eq!(signature_state(&restored, "A-2"), "verified");
+    assert_eq!(keys_of(&b.run(&["hints"]).ok()), ["A-1"]);
+    let remote = b.run(&["search", "--remote", "--city", "Lisbon"]).ok();
+    assert_eq!(keys_of(&remote["listings"]), ["A-1", "A-2"]);
+}
+
+#[test]
+fn a_compromise_dated_back_keeps_what_a_desk_held_before_that_date() {
+    let app = platform();
+    let url = app.agency_url();
+    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1");
+    let (token_b, _) = add_agency(&app, "Beta Lettings", "BET-2");
+    let a = Desk::new();
+    let serial = a.enroll(std::slice::from_ref(&url), &token_a, &fp)["serial"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = Desk::new();
+    b.enroll(std::slice::from_ref(&url), &token_b, &fp);
+
+    // B holds A-1 before the compromise date; A-2 reaches the platform and B after it.
+    a.add_flat("A-1", "Porto", 900);
+    a.run(&["publish"]).ok();
+    b.run(&["sync"]).ok();
+    std::thread::sleep(Duration::from_millis(1500));
+    let since = rfc3339_seconds(time::OffsetDateTime::now_utc());
+    std::thread::sleep(Duration::from_millis(1500));
+    a.add_flat("A-2", "Porto", 950);
+    a.run(&["publish"]).ok();
+
+    app.cli_json(&[
+        "cert",
+        "revoke",
+        &serial,
+        "--reason",
+        "key_compromise",
+        "--compromised-since",
+        &since,
+    ]);
+    b.run(&["sync"]).ok();
+    let found = b.run(&["search", "--city", "Porto"]).ok();
+    assert_eq!(
+        signature_state(&found, "A-1"),
+        "verified",
+        "held here before the key left its owner: {found}"
+    );
+    assert_eq!(signature_state(&found, "A-2"), "invalid", "{found}");
+    let a2 = found["listings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["listing"]["ListingKey"] == "A-2")
+        .unwrap();
+    assert!(
+        a2["signature"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("first received this signature after"),
+        "{a2}"
+    );
+    // The platform agrees: A-1 (received before) stays in search, A-2 is held.
+    let remote = b.run(&["search", "--remote", "--city", "Porto"]).ok();
+    assert_eq!(keys_of(&remote["listings"]), ["A-1"]);
+
+    // A desk that first sees both after the date trusts neither.
+    let c = Desk::new();
+    let (token_c, _) = add_agency(&app, "Casa Nova", "CAS-3");
+    c.enroll(&[url], &token_c, &fp);
+    c.run(&["sync"]).ok();
+    let fresh = c.run(&["search", "--city", "Porto"]).ok();
+    assert_eq!(signature_state(&fresh, "A-1"), "invalid");
+    assert_eq!(signature_state(&fresh, "A-2"), "invalid");
+}

@@ -16,6 +16,7 @@ diesel::table! {
         enrolled_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
         revocation_note -> Nullable<Text>,
+        certificate_cursor -> BigInt,
     }
 }
 
@@ -36,6 +37,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        signed_serial -> Nullable<Text>,
     }
 }
 
@@ -69,6 +71,7 @@ diesel::table! {
         signature_problem -> Nullable<Text>,
         signature_checked_at -> Nullable<BigInt>,
         removal_refused -> Nullable<Text>,
+        signature_first_seen_at -> Nullable<BigInt>,
     }
 }
 
@@ -81,6 +84,7 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         revocation_reason -> Nullable<Text>,
         fetched_at -> BigInt,
+        compromised_since -> Nullable<BigInt>,
     }
 }
 

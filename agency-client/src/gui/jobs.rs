@@ -225,6 +225,7 @@ fn run(
         JobKind::PublishAndPull => {
             set_phase(shared, "Publishing your changes…", repaint);
             let queued = listings::queue_changes(store.conn(), &[])?;
+            let resigning = listings::queue_resigning(store.conn(), &mut session)?;
             let sent = listings::drain(store.conn(), &mut session)?;
             set_phase(shared, "Pulling updates…", repaint);
             let pulled = feed::pull(&mut store, &mut session, &mut |done, total| {
@@ -248,6 +249,14 @@ fn run(
             );
             for r in &sent.rejected {
                 text += &format!("\nRefused: {} ({})", r.listing_key, r.outcome);
+            }
+            if let Some(note) = resigning.text() {
+                text += &format!("\n{note}");
+            }
+            for serial in &pulled.compromised {
+                text += &format!(
+                    "\nThe platform announced that certificate {serial} was revoked because its key was compromised; listings it signed are checked again."
+                );
             }
             text += &format!(
                 "\nSignatures: {} verified, {} invalid, {} not checked yet.",
