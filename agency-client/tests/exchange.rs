@@ -766,7 +766,11 @@ fn signatures_are_checked_on_pull_and_remote_search_and_a_tampered_listing_is_fl
     // certificate was superseded, and still valid (signed before).
     assert_eq!(synced["pulled"]["certificate_events"], 1, "{synced}");
     assert_eq!(synced["pulled"]["verified"], 2, "{synced}");
-    assert_eq!(synced["pulled"]["invalid"], serde_json::json!([]), "{synced}");
+    assert_eq!(
+        synced["pulled"]["invalid"],
+        serde_json::json!([]),
+        "{synced}"
+    );
     assert_eq!(synced["pulled"]["new_hints"], 1, "{synced}");
     b.sql("UPDATE certificates SET fetched_at = 0"); // ask the platform again
     let remote = b.run(&["search", "--remote", "--city", "lisbon"]).ok();
