@@ -15,7 +15,7 @@ mod watching;
 
 pub use hints::{Hint, dismiss, list_hints};
 pub(crate) use hints::{refresh_for_listing, tenants};
-pub use watching::{unwatch, unwatch_and_remove, watch, watch_name};
+pub use watching::{unwatch, unwatch_and_remove, watch, watch_name, watched};
 
 use api_types::search::SearchCriteria;
 use diesel::prelude::*;

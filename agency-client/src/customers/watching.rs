@@ -58,7 +58,7 @@ pub fn watch(
         ));
     };
     let name = watch_name(&customer);
-    let existing: Vec<AgencySavedSearch> = session.client.get_json("/api/v1/saved-searches")?;
+    let existing = watched(session)?;
     // The one remembered here; else one named for the customer (watched by an older version).
     let found = existing
         .iter()
@@ -84,6 +84,11 @@ pub fn watch(
         .set(customers::watch_id.eq(Some(saved.id)))
         .execute(conn)?;
     Ok(saved)
+}
+
+/// The agency's saved searches on the platform (every desk's of the agency).
+pub fn watched(session: &mut Session) -> Result<Vec<AgencySavedSearch>, ClientError> {
+    session.client.get_json("/api/v1/saved-searches")
 }
 
 /// Deletes the agency's saved search `platform_id` on the platform, and forgets it for the

@@ -105,9 +105,7 @@ fn watch(store: &mut Store, cli: &Cli, id: i32) -> Result<Output, ClientError> {
 /// `customer watched`: the agency's saved searches on the platform.
 fn watched(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
     let mut session = open_session(store, cli)?;
-    let all: Vec<api_types::api::AgencySavedSearch> =
-        session.client.get_json("/api/v1/saved-searches")?;
-    Ok(render::watched(&all))
+    Ok(render::watched(&customers::watched(&mut session)?))
 }
 
 /// `customer unwatch PLATFORM_ID`: deletes the agency's saved search on the platform.
