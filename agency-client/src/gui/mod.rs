@@ -6,9 +6,9 @@
 //! (the tests use `egui_kittest`). Work that talks to the platform runs on a background thread
 //! (see [`jobs`]) so the window stays responsive and shows progress.
 
-pub mod customers;
 pub mod form;
 pub mod jobs;
+pub mod views;
 
 use api_types::search::SearchCriteria;
 use api_types::{PropertyType, StandardStatus, TransactionType};
@@ -196,7 +196,7 @@ pub struct App {
     wishes: Option<WishesForm>,
     /// Problems with the wishes being edited, by form label.
     wishes_errors: std::collections::BTreeMap<String, String>,
-    customer_form: Option<customers::CustomerForm>,
+    customer_form: Option<views::customers::CustomerForm>,
     /// The customer whose removal waits for confirmation.
     confirm_remove: Option<i32>,
     hints: Vec<Hint>,

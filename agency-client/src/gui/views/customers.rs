@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use api_types::TransactionType;
 use eframe::egui;
 
-use super::jobs::JobKind;
-use super::{App, Notice, WishesForm, plain_words};
+use crate::gui::jobs::JobKind;
+use crate::gui::{App, Notice, WishesForm, plain_words};
 use crate::customers::{self, Customer, CustomerChanges};
 use crate::error::ClientError;
 
@@ -224,7 +224,7 @@ enum RowAction {
 }
 
 impl App {
-    pub(super) fn customers_view(&mut self, ui: &mut egui::Ui) {
+    pub(in crate::gui) fn customers_view(&mut self, ui: &mut egui::Ui) {
         ui.heading("Owners and tenants");
         let busy = self.job.is_some();
         ui.horizontal(|ui| {
@@ -355,7 +355,7 @@ impl App {
     }
 
     /// Closes the forms open for customer `id` (just removed).
-    pub(super) fn close_forms_of(&mut self, id: i32) {
+    pub(in crate::gui) fn close_forms_of(&mut self, id: i32) {
         if self.wishes.as_ref().is_some_and(|w| w.customer_id == id) {
             self.wishes = None;
         }

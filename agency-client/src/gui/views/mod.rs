@@ -1,0 +1,3 @@
+//! The window's views, each drawing over the [`App`](super::App) state.
+
+pub mod customers;
