@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::customers::{Customer, Hint, Removed};
 use crate::error::ClientError;
-use crate::feed::PullReport;
+use crate::feed::{PullReport, PullWarningKind};
 use crate::identity::CertificateStatus;
 use crate::listings::{DrainReport, OwnListing, Resigning};
 use crate::search::{Found, RemoteSearchResult, SavedQuery, SearchResult};
@@ -406,23 +406,19 @@ fn pulled_text(p: &PullReport) -> String {
             p.unchecked
         );
     }
-    for i in &p.invalid {
-        text += &format!(
-            "\nWARNING: listing {}/{} has an INVALID SIGNATURE ({}); it is kept flagged and gives no hints",
-            i.office_key, i.listing_key, i.problem
-        );
-    }
-    for r in &p.refused_removals {
-        text += &format!(
-            "\nWARNING: the platform says listing {}/{} is gone, but {}",
-            r.office_key, r.listing_key, r.problem
-        );
-    }
-    for r in &p.refused_rollbacks {
-        text += &format!(
-            "\nWARNING: listing {}/{}: {}",
-            r.office_key, r.listing_key, r.problem
-        );
+    for w in p.warnings() {
+        let (office, key, problem) = (w.office_key, w.listing_key, w.problem);
+        text += &match w.kind {
+            PullWarningKind::InvalidSignature => format!(
+                "\nWARNING: listing {office}/{key} has an INVALID SIGNATURE ({problem}); it is kept flagged and gives no hints"
+            ),
+            PullWarningKind::RefusedRemoval => format!(
+                "\nWARNING: the platform says listing {office}/{key} is gone, but {problem}"
+            ),
+            PullWarningKind::RefusedRollback => {
+                format!("\nWARNING: listing {office}/{key}: {problem}")
+            }
+        };
     }
     text
 }
