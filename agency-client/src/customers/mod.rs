@@ -72,7 +72,7 @@ pub struct Removed {
     pub unwatched: Option<i64>,
 }
 
-/// A customer's name, trimmed: not empty, at most [`MAX_TEXT`] characters.
+/// A customer's name, trimmed: not empty, at most `MAX_TEXT` (200) characters.
 pub fn check_name(name: &str) -> Result<String, ClientError> {
     let name = name.trim();
     if name.is_empty() {
@@ -90,7 +90,7 @@ pub fn check_name(name: &str) -> Result<String, ClientError> {
     Ok(name.to_owned())
 }
 
-/// A customer's contact (phone, email, … as typed), trimmed: at most [`MAX_TEXT`] characters.
+/// A customer's contact (phone, email, … as typed), trimmed: at most `MAX_TEXT` (200) characters.
 pub fn check_contact(contact: &str) -> Result<String, ClientError> {
     let contact = contact.trim();
     if contact.chars().count() > MAX_TEXT {

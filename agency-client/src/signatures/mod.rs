@@ -61,6 +61,9 @@
 //! * `cache.rs`: the local cache of certificates ([`KnownCertificate`]) and the certificate
 //!   events applied to it;
 //! * `takedown.rs`: checking an operator's take-down statement.
+//!
+//! [`ListingObject::canonical_bytes`]: api_types::ListingObject::canonical_bytes
+//! [`ListingObject::legacy_bytes_for_verification_only`]: api_types::ListingObject::legacy_bytes_for_verification_only
 
 mod cache;
 mod takedown;

@@ -1,12 +1,12 @@
 //! The commands, one file per family: each turns its arguments into domain values, calls the
-//! library, and hands the result to [`super::render`] as an [`Output`].
+//! library, and hands the result to [`super::render`] as an [`Output`](super::Output).
 //!
 //! * [`identity`]: `enroll`, `cert`;
 //! * [`listing`]: `listing add|edit|status|withdraw|list`;
 //! * [`sync`]: `publish`, `sync`, `updates` (the outbox and the change feed);
 //! * [`search`]: `search` here, on the platform (`--remote`), and past searches;
 //! * [`customer`]: `customer …`, including watching a tenant on the platform;
-//! * [`hints`]: `hints`.
+//! * [`hints`]: the `hints` command.
 
 pub mod customer;
 pub mod hints;
