@@ -2,8 +2,9 @@
 //!
 //! Policy: every variant says in plain words what happened and what to do next, because its
 //! `Display` text is what the agency's staff read. Nothing is stored when an operation fails:
-//! the caller's transaction is rolled back, and queued changes stay queued. `anyhow` is used only
-//! in `main`.
+//! the caller's transaction is rolled back, and queued changes stay queued. Every function of the
+//! library returns this type; the command line turns it into a line on stderr and an exit status
+//! (`cli::render`, [`ClientError::exit_code`]), so the program has no use for `anyhow`.
 
 /// Everything that can go wrong at the desk.
 #[derive(Debug, thiserror::Error)]

@@ -112,7 +112,62 @@ pub struct InvalidListing {
     pub problem: String,
 }
 
+/// What a pull warns about one listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullWarningKind {
+    /// Its agency's signature failed ([`PullReport::invalid`]).
+    InvalidSignature,
+    /// A removal without a valid signature was refused ([`PullReport::refused_removals`]).
+    RefusedRemoval,
+    /// An older version than the one held was refused ([`PullReport::refused_rollbacks`]).
+    RefusedRollback,
+}
+
+/// One listing a pull warns about, as [`PullReport::warnings`] lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PullWarning<'a> {
+    /// What went wrong.
+    pub kind: PullWarningKind,
+    /// The listing's agency.
+    pub office_key: &'a str,
+    /// The listing's key.
+    pub listing_key: &'a str,
+    /// Why, in plain words.
+    pub problem: &'a str,
+}
+
 impl PullReport {
+    /// Every listing this pull warns about, in the order they are shown: invalid signatures,
+    /// then refused removals, then refused rollbacks.
+    pub fn warnings(&self) -> impl Iterator<Item = PullWarning<'_>> {
+        let invalid = self.invalid.iter().map(|i| PullWarning {
+            kind: PullWarningKind::InvalidSignature,
+            office_key: &i.office_key,
+            listing_key: &i.listing_key,
+            problem: &i.problem,
+        });
+        fn refused(
+            kind: PullWarningKind,
+            changes: &[RefusedChange],
+        ) -> impl Iterator<Item = PullWarning<'_>> {
+            changes.iter().map(move |r| PullWarning {
+                kind,
+                office_key: &r.office_key,
+                listing_key: &r.listing_key,
+                problem: &r.problem,
+            })
+        }
+        invalid
+            .chain(refused(
+                PullWarningKind::RefusedRemoval,
+                &self.refused_removals,
+            ))
+            .chain(refused(
+                PullWarningKind::RefusedRollback,
+                &self.refused_rollbacks,
+            ))
+    }
+
     fn count(&mut self, office_key: &str, listing_key: &str, verdict: &Verdict) {
         match verdict.state.as_str() {
             signatures::VERIFIED => self.verified += 1,

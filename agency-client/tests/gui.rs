@@ -106,10 +106,70 @@ fn enrol_offline(store: &mut Store, ca_dir: &std::path::Path, endpoint: &str) {
     agency_client::identity::set_endpoints(store.conn(), &[endpoint.to_owned()]).unwrap();
 }
 
+/// A seeded desk enrolled with a platform that cannot be reached: nothing listens on port 9
+/// here, so the connection is refused at once.
+fn enrolled_unreachable() -> (tempfile::TempDir, Store) {
+    let (dir, mut store) = seeded();
+    enrol_offline(&mut store, &dir.path().join("ca"), "https://127.0.0.1:9");
+    (dir, store)
+}
+
 fn harness(store: Store) -> Harness<'static, App> {
     Harness::builder()
         .with_size([1200.0, 1400.0])
         .build_ui_state(|ui, app: &mut App| app.ui(ui), App::new(store, Vec::new()))
+}
+
+/// A taller window, so everyone's listings below the own ones are on screen.
+fn tall_harness(store: Store) -> Harness<'static, App> {
+    Harness::builder()
+        .with_size([1200.0, 2400.0])
+        .build_ui_state(|ui, app: &mut App| app.ui(ui), App::new(store, Vec::new()))
+}
+
+/// True when `AGENCY_CLIENT_PASSPHRASE` is set: the window then asks for no passphrase, and the
+/// tests that go through the prompt have nothing to do.
+fn the_prompt_is_skipped() -> bool {
+    std::env::var_os("AGENCY_CLIENT_PASSPHRASE").is_some()
+}
+
+/// Unlocks the key in the passphrase dialog (the offline desks' passphrase is `secret`) and
+/// waits for the background job it starts to end.
+fn unlock_and_wait(h: &mut Harness<'_, App>) {
+    let role = eframe::egui::Role::PasswordInput;
+    h.get_by_role_and_label(role, "Passphrase").focus();
+    h.run();
+    h.get_by_role_and_label(role, "Passphrase")
+        .type_text("secret");
+    h.run();
+    h.get_by_label("Unlock").click();
+    wait_for_the_job(h);
+}
+
+/// Steps the window until the background job ends (at most a minute), then once more so its
+/// outcome is shown.
+fn wait_for_the_job(h: &mut Harness<'_, App>) {
+    h.step();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while h.state().busy() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.step();
+    }
+    h.step();
+}
+
+/// The status line shows a problem containing `needle`.
+fn expect_problem(h: &Harness<'_, App>, needle: &str) {
+    match h.state().notice() {
+        Some(Notice::Problem(t)) => assert!(t.contains(needle), "{t}"),
+        other => panic!("expected a problem, got {other:?}"),
+    }
+}
+
+/// Clicks the widget labelled `label` and lets the window answer.
+fn click(h: &mut Harness<'_, App>, label: &str) {
+    h.get_by_label(label).click();
+    h.run();
 }
 
 fn go(h: &mut Harness<'_, App>, view: &str) {
@@ -160,11 +220,9 @@ fn the_certificate_view_shows_subject_and_days_left_and_asks_for_the_passphrase(
     h.get_by_label("89");
     h.get_by_label("https://exchange.example:8443");
     if std::env::var_os("AGENCY_CLIENT_PASSPHRASE").is_none() {
-        h.get_by_label("Renew certificate now").click();
-        h.run();
+        click(&mut h, "Renew certificate now");
         h.get_by_label("Key passphrase");
-        h.get_by_label("Cancel").click();
-        h.run();
+        click(&mut h, "Cancel");
         assert!(h.query_by_label("Key passphrase").is_none());
         assert!(!h.state().busy());
     }
@@ -208,8 +266,7 @@ fn a_listing_added_through_the_form_is_stored() {
     type_into(&mut h, "Title", "Garden house");
     type_into(&mut h, "City", "Braga");
     type_into(&mut h, "Price", "250000");
-    h.get_by_label("Save listing").click();
-    h.run();
+    click(&mut h, "Save listing");
     let stored = listings::get(h.state_mut().store().conn(), "NEW-1").unwrap();
     assert_eq!(stored.document.title, "Garden house");
     assert_eq!(stored.document.city, "Braga");
@@ -226,8 +283,7 @@ fn a_bad_price_is_shown_next_to_the_field() {
     type_into(&mut h, "Title", "Cheap");
     type_into(&mut h, "City", "Faro");
     type_into(&mut h, "Price", "twelve");
-    h.get_by_label("Save listing").click();
-    h.run();
+    click(&mut h, "Save listing");
     h.get_by_label_contains("Price must be a whole number");
     assert!(listings::get(h.state_mut().store().conn(), "NEW-2").is_err());
 }
@@ -239,15 +295,13 @@ fn a_listing_withdrawn_and_its_status_changed_from_the_table() {
     h.get_by_role_and_label(eframe::egui::Role::Button, "Status")
         .click();
     h.run();
-    h.get_by_label("under offer").click();
-    h.run();
+    click(&mut h, "under offer");
     let l = listings::get(h.state_mut().store().conn(), "OWN-1").unwrap();
     assert_eq!(
         l.document.standard_status,
         api_types::StandardStatus::UnderOffer
     );
-    h.get_by_label("Withdraw").click();
-    h.run();
+    click(&mut h, "Withdraw");
     let l = listings::get(h.state_mut().store().conn(), "OWN-1").unwrap();
     assert_eq!(l.state, "withdrawn");
     assert!(h.query_by_label("Withdraw").is_none());
@@ -257,12 +311,10 @@ fn a_listing_withdrawn_and_its_status_changed_from_the_table() {
 fn editing_a_listing_through_the_form_changes_it() {
     let (_dir, store) = seeded();
     let mut h = harness(store);
-    h.get_by_label("Edit").click();
-    h.run();
+    click(&mut h, "Edit");
     h.get_by_label("Edit listing OWN-1");
     type_into(&mut h, "Title", " (renovated)");
-    h.get_by_label("Save listing").click();
-    h.run();
+    click(&mut h, "Save listing");
     let l = listings::get(h.state_mut().store().conn(), "OWN-1").unwrap();
     assert_eq!(l.document.title, "Sunny flat by the river (renovated)");
 }
@@ -272,11 +324,9 @@ fn a_tenants_wishes_edited_in_the_window_recompute_the_hints() {
     let (_dir, store) = seeded();
     let mut h = harness(store);
     go(&mut h, "Customers");
-    h.get_by_label("Edit wishes of Tom Tenant").click();
-    h.run();
+    click(&mut h, "Edit wishes of Tom Tenant");
     type_into(&mut h, "Highest price", "900");
-    h.get_by_label("Save wishes").click();
-    h.run();
+    click(&mut h, "Save wishes");
     let conn = h.state_mut().store().conn();
     let tom = customers::list(conn)
         .unwrap()
@@ -297,8 +347,7 @@ fn a_hint_marked_unsuitable_goes_away() {
     let (_dir, store) = seeded();
     let mut h = harness(store);
     go(&mut h, "Hints");
-    h.get_by_label("Not suitable").click();
-    h.run();
+    click(&mut h, "Not suitable");
     assert!(h.query_by_label("Not suitable").is_none());
     h.get_by_label("No open hints.");
     let conn = h.state_mut().store().conn();
@@ -311,48 +360,26 @@ fn a_hint_marked_unsuitable_goes_away() {
 
 #[test]
 fn a_sync_that_cannot_reach_the_platform_runs_in_the_background_and_says_so() {
-    if std::env::var_os("AGENCY_CLIENT_PASSPHRASE").is_some() {
-        return; // the prompt is skipped then
+    if the_prompt_is_skipped() {
+        return;
     }
-    let (dir, mut store) = seeded();
-    // Nothing listens on port 9 here: the connection is refused at once.
-    enrol_offline(&mut store, &dir.path().join("ca"), "https://127.0.0.1:9");
+    let (_dir, store) = enrolled_unreachable();
     let mut h = harness(store);
     go(&mut h, "Sync");
-    h.get_by_label("Publish queued and pull").click();
-    h.run();
-    let role = eframe::egui::Role::PasswordInput;
-    h.get_by_role_and_label(role, "Passphrase").focus();
-    h.run();
-    h.get_by_role_and_label(role, "Passphrase")
-        .type_text("secret");
-    h.run();
-    h.get_by_label("Unlock").click();
-    h.step();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while h.state().busy() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        h.step();
-    }
-    h.step();
-    match h.state().notice() {
-        Some(Notice::Problem(t)) => assert!(t.contains("Cannot reach the platform"), "{t}"),
-        other => panic!("expected a problem, got {other:?}"),
-    }
+    click(&mut h, "Publish queued and pull");
+    unlock_and_wait(&mut h);
+    expect_problem(&h, "Cannot reach the platform");
     h.get_by_label_contains("your changes are kept");
 }
 
 #[test]
 fn everyones_listings_show_their_signature_state_and_a_remote_search_needs_enrolment() {
     let (_dir, store) = seeded();
-    let mut h = Harness::builder()
-        .with_size([1200.0, 2400.0])
-        .build_ui_state(|ui, app: &mut App| app.ui(ui), App::new(store, Vec::new()));
+    let mut h = tall_harness(store);
     h.get_by_label("Everyone's listings");
     h.get_by_label_contains("2 listing(s) pulled to this desk; 1 with an invalid signature");
     type_into(&mut h, "Search: city", "porto");
-    h.get_by_label("Search here").click();
-    h.run();
+    click(&mut h, "Search here");
     h.get_by_label_contains("2 listing(s) pulled here match");
     h.get_by_label("Two rooms near the market");
     h.get_by_label("verified");
@@ -360,55 +387,25 @@ fn everyones_listings_show_their_signature_state_and_a_remote_search_needs_enrol
     h.get_by_label_contains("INVALID SIGNATURE: its agency's signature does not match");
     // A bad number is refused in plain words, nothing is searched.
     type_into(&mut h, "Search: lowest price", "lots");
-    h.get_by_label("Search on platform").click();
-    h.run();
-    match h.state().notice() {
-        Some(Notice::Problem(t)) => assert!(t.contains("must be a whole number"), "{t}"),
-        other => panic!("expected a problem, got {other:?}"),
-    }
+    click(&mut h, "Search on platform");
+    expect_problem(&h, "must be a whole number");
     assert!(!h.state().busy());
 }
 
 #[test]
 fn a_search_on_the_platform_that_cannot_reach_it_says_so() {
-    if std::env::var_os("AGENCY_CLIENT_PASSPHRASE").is_some() {
-        return; // the prompt is skipped then
+    if the_prompt_is_skipped() {
+        return;
     }
     let (_dir, store) = seeded();
-    let mut h = Harness::builder()
-        .with_size([1200.0, 2400.0])
-        .build_ui_state(|ui, app: &mut App| app.ui(ui), App::new(store, Vec::new()));
-    h.get_by_label("Search on platform").click();
-    h.run();
-    match h.state().notice() {
-        Some(Notice::Problem(t)) => assert!(t.contains("not enrolled yet"), "{t}"),
-        other => panic!("expected a problem, got {other:?}"),
-    }
-    let (dir, mut store) = seeded();
-    enrol_offline(&mut store, &dir.path().join("ca"), "https://127.0.0.1:9");
-    let mut h = Harness::builder()
-        .with_size([1200.0, 2400.0])
-        .build_ui_state(|ui, app: &mut App| app.ui(ui), App::new(store, Vec::new()));
-    h.get_by_label("Search on platform").click();
-    h.run();
-    let role = eframe::egui::Role::PasswordInput;
-    h.get_by_role_and_label(role, "Passphrase").focus();
-    h.run();
-    h.get_by_role_and_label(role, "Passphrase")
-        .type_text("secret");
-    h.run();
-    h.get_by_label("Unlock").click();
-    h.step();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while h.state().busy() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        h.step();
-    }
-    h.step();
-    match h.state().notice() {
-        Some(Notice::Problem(t)) => assert!(t.contains("Cannot reach the platform"), "{t}"),
-        other => panic!("expected a problem, got {other:?}"),
-    }
+    let mut h = tall_harness(store);
+    click(&mut h, "Search on platform");
+    expect_problem(&h, "not enrolled yet");
+    let (_dir, store) = enrolled_unreachable();
+    let mut h = tall_harness(store);
+    click(&mut h, "Search on platform");
+    unlock_and_wait(&mut h);
+    expect_problem(&h, "Cannot reach the platform");
 }
 
 #[test]
@@ -416,12 +413,8 @@ fn sync_without_enrolment_says_so_in_plain_words() {
     let (_dir, store) = seeded();
     let mut h = harness(store);
     go(&mut h, "Sync");
-    h.get_by_label("Publish queued and pull").click();
-    h.run();
-    match h.state().notice() {
-        Some(Notice::Problem(t)) => assert!(t.contains("not enrolled yet"), "{t}"),
-        other => panic!("expected a problem, got {other:?}"),
-    }
+    click(&mut h, "Publish queued and pull");
+    expect_problem(&h, "not enrolled yet");
 }
 
 /// Not a test: fills `AGENCY_CLIENT_DEMO_DIR` with the demo data the screenshots show
@@ -505,15 +498,12 @@ fn an_owner_added_in_the_window_is_linked_to_the_chosen_listing() {
     let (_dir, store) = seeded();
     let mut h = harness(store);
     go(&mut h, "Customers");
-    h.get_by_label("New owner").click();
-    h.run();
+    click(&mut h, "New owner");
     h.get_by_label("Add an owner");
     type_into(&mut h, "Name", "Ana Owner");
     type_into(&mut h, "Contact (phone or email)", "ana@example.org");
-    h.get_by_label("OWN-1: Sunny flat by the river").click();
-    h.run();
-    h.get_by_label("Save customer").click();
-    h.run();
+    click(&mut h, "OWN-1: Sunny flat by the river");
+    click(&mut h, "Save customer");
     let ana = customer_named(&mut h, "Ana Owner").expect("stored");
     assert_eq!(ana.kind, "owner");
     assert_eq!(ana.contact, "ana@example.org");
@@ -531,14 +521,12 @@ fn a_tenant_added_in_the_window_gets_hints_for_their_wishes() {
     let (_dir, store) = seeded();
     let mut h = harness(store);
     go(&mut h, "Customers");
-    h.get_by_label("New tenant").click();
-    h.run();
+    click(&mut h, "New tenant");
     h.get_by_label("Add a tenant");
     type_into(&mut h, "Name", "Rita Renter");
     type_into(&mut h, "Wished city", "Porto");
     type_into(&mut h, "Highest price", "1000");
-    h.get_by_label("Save customer").click();
-    h.run();
+    click(&mut h, "Save customer");
     let rita = customer_named(&mut h, "Rita Renter").expect("stored");
     assert_eq!(rita.kind, "tenant");
     let wishes = rita.wishes.unwrap();
@@ -558,25 +546,19 @@ fn a_new_customers_mistakes_are_shown_next_to_the_field_and_nothing_is_stored() 
     let (_dir, store) = seeded();
     let mut h = harness(store);
     go(&mut h, "Customers");
-    h.get_by_label("New tenant").click();
-    h.run();
+    click(&mut h, "New tenant");
     type_into(&mut h, "Lowest price", "lots");
-    h.get_by_label("Save customer").click();
-    h.run();
+    click(&mut h, "Save customer");
     h.get_by_label("Name is empty; give the customer's name");
     h.get_by_label_contains("Lowest price must be a whole number");
     type_into(&mut h, "Name", "Rita Renter");
-    h.get_by_label("Save customer").click();
-    h.run();
+    click(&mut h, "Save customer");
     assert!(
         h.query_by_label("Name is empty; give the customer's name")
             .is_none()
     );
     h.get_by_label_contains("Lowest price must be a whole number, not \"lots\"");
-    match h.state().notice() {
-        Some(Notice::Problem(t)) => assert!(t.contains("Nothing was saved"), "{t}"),
-        other => panic!("expected a problem, got {other:?}"),
-    }
+    expect_problem(&h, "Nothing was saved");
     assert!(customer_named(&mut h, "Rita Renter").is_none());
     assert_eq!(
         customers::list(h.state_mut().store().conn()).unwrap().len(),
@@ -589,15 +571,12 @@ fn a_customer_edited_in_the_window_keeps_what_was_not_changed() {
     let (_dir, store) = seeded();
     let mut h = harness(store);
     go(&mut h, "Customers");
-    h.get_by_label("Edit Olga Owner").click();
-    h.run();
+    click(&mut h, "Edit Olga Owner");
     h.get_by_label("Change Olga Owner");
     type_into(&mut h, "Name", " Silva");
     type_into(&mut h, "Contact (phone or email)", ", +351 911");
-    h.get_by_label("OWN-1: Sunny flat by the river").click();
-    h.run();
-    h.get_by_label("Save customer").click();
-    h.run();
+    click(&mut h, "OWN-1: Sunny flat by the river");
+    click(&mut h, "Save customer");
     let olga = customer_named(&mut h, "Olga Owner Silva").expect("renamed");
     assert_eq!(olga.contact, "olga@example.org, +351 911");
     assert!(olga.listing_keys.is_empty(), "unticked");
@@ -612,19 +591,15 @@ fn removing_a_customer_asks_first_and_then_deletes_their_hints() {
     let (_dir, store) = seeded();
     let mut h = harness(store);
     go(&mut h, "Customers");
-    h.get_by_label("Remove Tom Tenant").click();
-    h.run();
+    click(&mut h, "Remove Tom Tenant");
     h.get_by_label("Remove Tom Tenant?");
     h.get_by_label_contains("1 open hint(s) and any not-suitable marks are deleted");
-    h.get_by_label("Keep Tom Tenant").click();
-    h.run();
+    click(&mut h, "Keep Tom Tenant");
     assert!(h.query_by_label("Remove Tom Tenant?").is_none());
     assert!(customer_named(&mut h, "Tom Tenant").is_some(), "kept");
 
-    h.get_by_label("Remove Tom Tenant").click();
-    h.run();
-    h.get_by_label("Yes, remove Tom Tenant").click();
-    h.run();
+    click(&mut h, "Remove Tom Tenant");
+    click(&mut h, "Yes, remove Tom Tenant");
     assert!(customer_named(&mut h, "Tom Tenant").is_none());
     let conn = h.state_mut().store().conn();
     assert!(customers::list_hints(conn, true).unwrap().is_empty());
@@ -643,53 +618,26 @@ fn watching_a_tenant_needs_enrolment() {
     let (_dir, store) = seeded();
     let mut h = harness(store);
     go(&mut h, "Customers");
-    h.get_by_label("Watch Tom Tenant on the platform").click();
-    h.run();
-    match h.state().notice() {
-        Some(Notice::Problem(t)) => assert!(t.contains("not enrolled yet"), "{t}"),
-        other => panic!("expected a problem, got {other:?}"),
-    }
+    click(&mut h, "Watch Tom Tenant on the platform");
+    expect_problem(&h, "not enrolled yet");
     assert!(!h.state().busy());
-}
-
-/// Unlocks the key in the passphrase dialog and waits for the background job to end.
-fn unlock_and_wait(h: &mut Harness<'_, App>) {
-    let role = eframe::egui::Role::PasswordInput;
-    h.get_by_role_and_label(role, "Passphrase").focus();
-    h.run();
-    h.get_by_role_and_label(role, "Passphrase")
-        .type_text("secret");
-    h.run();
-    h.get_by_label("Unlock").click();
-    h.step();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while h.state().busy() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        h.step();
-    }
-    h.step();
 }
 
 #[test]
 fn watching_or_removing_a_watched_tenant_without_the_platform_says_so_and_keeps_them() {
-    if std::env::var_os("AGENCY_CLIENT_PASSPHRASE").is_some() {
-        return; // the prompt is skipped then
+    if the_prompt_is_skipped() {
+        return;
     }
     use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
-    let (dir, mut store) = seeded();
-    enrol_offline(&mut store, &dir.path().join("ca"), "https://127.0.0.1:9");
+    let (_dir, store) = enrolled_unreachable();
     let mut h = harness(store);
     go(&mut h, "Customers");
-    h.get_by_label("Watch Tom Tenant on the platform").click();
-    h.run();
+    click(&mut h, "Watch Tom Tenant on the platform");
     unlock_and_wait(&mut h);
-    match h.state().notice() {
-        Some(Notice::Problem(t)) => assert!(
-            t.contains("Cannot reach the platform at https://127.0.0.1:9, so Tom Tenant is not watched there yet"),
-            "{t}"
-        ),
-        other => panic!("expected a problem, got {other:?}"),
-    }
+    expect_problem(
+        &h,
+        "Cannot reach the platform at https://127.0.0.1:9, so Tom Tenant is not watched there yet",
+    );
     assert_eq!(customer_named(&mut h, "Tom Tenant").unwrap().watch_id, None);
 
     // Watched earlier: removal must delete the platform's copy first; it cannot, so nothing goes.
@@ -701,21 +649,11 @@ fn watching_or_removing_a_watched_tenant_without_the_platform_says_so_and_keeps_
         .unwrap();
     h.state_mut().reload();
     h.run();
-    h.get_by_label("Remove Tom Tenant").click();
-    h.run();
+    click(&mut h, "Remove Tom Tenant");
     h.get_by_label_contains("is watched on the platform (saved search 12)");
     h.get_by_label("Yes, remove Tom Tenant").click();
-    h.step();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while h.state().busy() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        h.step();
-    }
-    h.step();
-    match h.state().notice() {
-        Some(Notice::Problem(t)) => assert!(t.contains("so nothing was removed"), "{t}"),
-        other => panic!("expected a problem, got {other:?}"),
-    }
+    wait_for_the_job(&mut h);
+    expect_problem(&h, "so nothing was removed");
     let tom = customer_named(&mut h, "Tom Tenant").expect("kept");
     assert_eq!(tom.open_hints, 1);
 }
@@ -725,13 +663,11 @@ fn wishes_that_contradict_themselves_are_shown_next_to_the_field_and_not_stored(
     let (_dir, store) = seeded();
     let mut h = harness(store);
     go(&mut h, "Customers");
-    h.get_by_label("Edit wishes of Tom Tenant").click();
-    h.run();
+    click(&mut h, "Edit wishes of Tom Tenant");
     h.get_by_label("Wishes of Tom Tenant");
     type_into(&mut h, "Lowest price", "2000");
     type_into(&mut h, "Highest price", "1000");
-    h.get_by_label("Save wishes").click();
-    h.run();
+    click(&mut h, "Save wishes");
     h.get_by_label("Highest price must not be below the minimum price");
     let tom = customer_named(&mut h, "Tom Tenant").unwrap();
     assert_eq!(tom.wishes.unwrap().max_price, None, "unchanged");

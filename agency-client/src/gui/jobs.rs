@@ -8,6 +8,7 @@ use api_types::search::SearchCriteria;
 
 use crate::db::Store;
 use crate::error::ClientError;
+use crate::feed::PullWarningKind;
 use crate::identity::Session;
 use crate::search::{RemotePage, RemoteSearchResult};
 use crate::{customers, feed, listings, search};
@@ -264,23 +265,19 @@ fn run(
                 pulled.invalid.len(),
                 pulled.unchecked
             );
-            for i in &pulled.invalid {
-                text += &format!(
-                    "\nINVALID SIGNATURE on {}/{}: {}. It is kept flagged and gives no hints.",
-                    i.office_key, i.listing_key, i.problem
-                );
-            }
-            for r in &pulled.refused_removals {
-                text += &format!(
-                    "\nThe platform says {}/{} is gone, but {}.",
-                    r.office_key, r.listing_key, r.problem
-                );
-            }
-            for r in &pulled.refused_rollbacks {
-                text += &format!(
-                    "\nListing {}/{}: {}.",
-                    r.office_key, r.listing_key, r.problem
-                );
+            for w in pulled.warnings() {
+                let (office, key, problem) = (w.office_key, w.listing_key, w.problem);
+                text += &match w.kind {
+                    PullWarningKind::InvalidSignature => format!(
+                        "\nINVALID SIGNATURE on {office}/{key}: {problem}. It is kept flagged and gives no hints."
+                    ),
+                    PullWarningKind::RefusedRemoval => {
+                        format!("\nThe platform says {office}/{key} is gone, but {problem}.")
+                    }
+                    PullWarningKind::RefusedRollback => {
+                        format!("\nListing {office}/{key}: {problem}.")
+                    }
+                };
             }
             Ok(JobDone::Synced(text))
         }

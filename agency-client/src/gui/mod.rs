@@ -5,24 +5,32 @@
 //! All state lives in [`App`]; [`App::ui`] draws one frame and can be driven without a window
 //! (the tests use `egui_kittest`). Work that talks to the platform runs on a background thread
 //! (see [`jobs`]) so the window stays responsive and shows progress.
+//!
+//! * here: the shell (navigation, status line, passphrase prompt, background job outcomes) and
+//!   the state every view draws from;
+//! * [`views`]: one file per view (listings, customers, hints, sync, certificate);
+//! * [`criteria`]: the criteria grid shared by the search and a tenant's wishes;
+//! * [`form`]: the add/edit listing form; [`jobs`]: the background work.
 
-pub mod customers;
+pub mod criteria;
 pub mod form;
 pub mod jobs;
+pub mod views;
 
-use api_types::search::SearchCriteria;
-use api_types::{PropertyType, StandardStatus, TransactionType};
 use eframe::egui;
 
 use crate::customers::{Customer, Hint};
 use crate::db::Store;
 use crate::error::ClientError;
-use crate::identity::{self, CertificateStatus};
+use crate::identity;
 use crate::listings::{self, OwnListing};
-use crate::search::{self, Found};
-use crate::signatures::{INVALID, VERIFIED};
-use form::{FIELDS, ListingForm};
+use crate::search;
+use criteria::CriteriaForm;
+use form::ListingForm;
 use jobs::{Job, JobDone, JobKind};
+use views::certificate::CertificateView;
+use views::customers::{CustomerForm, WishesEdit};
+use views::listings::{FoundView, SharedCounts};
 
 /// The views, in navigation order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,109 +85,9 @@ pub enum Notice {
     Problem(String),
 }
 
-/// A tenant's wishes as text fields.
-#[derive(Debug, Clone, Default)]
-pub struct WishesForm {
-    /// The tenant.
-    pub customer_id: i32,
-    /// `sale`, `rent` or empty for either.
-    pub transaction_type: Option<TransactionType>,
-    /// City.
-    pub city: String,
-    /// District.
-    pub district: String,
-    /// Lowest price.
-    pub min_price: String,
-    /// Highest price.
-    pub max_price: String,
-    /// Fewest bedrooms.
-    pub min_bedrooms: String,
-    /// Words, comma-separated.
-    pub keywords: String,
-    /// Property types (kept as they were).
-    pub property_types: Vec<PropertyType>,
-    /// Smallest and largest living area (kept as they were).
-    pub area: (Option<f64>, Option<f64>),
-}
-
-impl WishesForm {
-    fn from_customer(c: &Customer) -> WishesForm {
-        let w = c.wishes.clone().unwrap_or_default();
-        let s = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
-        WishesForm {
-            customer_id: c.id,
-            transaction_type: w.transaction_type,
-            city: w.city.unwrap_or_default(),
-            district: w.district.unwrap_or_default(),
-            min_price: s(w.min_price),
-            max_price: s(w.max_price),
-            min_bedrooms: w.min_bedrooms.map(|n| n.to_string()).unwrap_or_default(),
-            keywords: w.keywords.join(", "),
-            property_types: w.property_types,
-            area: (w.min_living_area, w.max_living_area),
-        }
-    }
-
-    fn to_criteria(&self) -> Result<SearchCriteria, ClientError> {
-        fn num<T: std::str::FromStr>(field: &str, t: &str) -> Result<Option<T>, ClientError> {
-            let t = t.trim();
-            if t.is_empty() {
-                return Ok(None);
-            }
-            t.parse().map(Some).map_err(|_| {
-                ClientError::input(field, format!("must be a whole number, not {t:?}"))
-            })
-        }
-        let text = |t: &str| Some(t.trim().to_owned()).filter(|s| !s.is_empty());
-        Ok(SearchCriteria {
-            transaction_type: self.transaction_type,
-            city: text(&self.city),
-            district: text(&self.district),
-            property_types: self.property_types.clone(),
-            min_price: num("Lowest price", &self.min_price)?,
-            max_price: num("Highest price", &self.max_price)?,
-            min_living_area: self.area.0,
-            max_living_area: self.area.1,
-            min_bedrooms: num("Fewest bedrooms", &self.min_bedrooms)?,
-            keywords: self
-                .keywords
-                .split(',')
-                .map(|k| k.trim().to_owned())
-                .filter(|k| !k.is_empty())
-                .collect(),
-        })
-    }
-}
-
-/// The certificate as shown.
-#[derive(Debug, Clone)]
-pub struct CertificateView {
-    /// The certificate's subject.
-    pub subject: String,
-    /// Serial, validity, endpoints.
-    pub status: CertificateStatus,
-}
-
 /// Something that needs the key, waiting for the passphrase.
 #[derive(Debug, Clone, PartialEq)]
 struct PendingKey(JobKind);
-
-/// Results of the last search over everyone's listings, here or on the platform.
-#[derive(Debug, Clone)]
-pub struct FoundView {
-    /// What was searched and how many matched, in plain words.
-    pub heading: String,
-    /// The listings shown, each with its signature state.
-    pub listings: Vec<Found>,
-}
-
-/// Everyone's listings pulled to this desk: how many, and how many failed their signature check.
-#[derive(Debug, Clone, Copy, Default)]
-struct SharedCounts {
-    total: i64,
-    invalid: i64,
-    unchecked: i64,
-}
 
 /// The whole window's state.
 pub struct App {
@@ -193,14 +101,14 @@ pub struct App {
     /// The form was just filled for an edit: scroll it into view.
     scroll_to_form: bool,
     customers: Vec<Customer>,
-    wishes: Option<WishesForm>,
+    wishes: Option<WishesEdit>,
     /// Problems with the wishes being edited, by form label.
     wishes_errors: std::collections::BTreeMap<String, String>,
-    customer_form: Option<customers::CustomerForm>,
+    customer_form: Option<CustomerForm>,
     /// The customer whose removal waits for confirmation.
     confirm_remove: Option<i32>,
     hints: Vec<Hint>,
-    search_form: WishesForm,
+    search_form: CriteriaForm,
     found: Option<FoundView>,
     shared: SharedCounts,
     queued: usize,
@@ -268,7 +176,7 @@ impl App {
             customer_form: None,
             confirm_remove: None,
             hints: Vec::new(),
-            search_form: WishesForm::default(),
+            search_form: CriteriaForm::default(),
             found: None,
             shared: SharedCounts::default(),
             queued: 0,
@@ -405,26 +313,7 @@ impl App {
                 self.last_sync = Some(text);
             }
             Ok(JobDone::Renewed(text)) => self.notice = Some(Notice::Info(text)),
-            Ok(JobDone::Found(r)) => {
-                self.notice = Some(Notice::Info(if r.invalid > 0 {
-                    format!(
-                        "Search on the platform finished; {} listing(s) failed their agency's signature check and are marked INVALID.",
-                        r.invalid
-                    )
-                } else {
-                    "Search on the platform finished.".into()
-                }));
-                self.found = Some(FoundView {
-                    heading: format!(
-                        "{}{} listing(s) on the platform match {} ({} shown)",
-                        r.total,
-                        if r.total_capped { "+" } else { "" },
-                        r.summary,
-                        r.listings.len()
-                    ),
-                    listings: r.listings,
-                });
-            }
+            Ok(JobDone::Found(r)) => self.show_remote_result(*r),
             Err(e) => {
                 if matches!(e, ClientError::WrongPassphrase) {
                     self.passphrase = None;
@@ -522,425 +411,6 @@ impl App {
         } else if cancel {
             self.passphrase_input.clear();
             self.pending = None;
-        }
-    }
-
-    fn listings_view(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Own listings");
-        if self.listings.is_empty() {
-            ui.label("No listings yet; add one with the form at the bottom.");
-        }
-        let mut action: Option<(String, Option<StandardStatus>)> = None;
-        let mut edit: Option<usize> = None;
-        egui::Grid::new("own_listings")
-            .striped(true)
-            .num_columns(7)
-            .show(ui, |ui| {
-                for h in ["Key", "State", "Status", "Price", "City", "Title", ""] {
-                    ui.strong(h);
-                }
-                ui.end_row();
-                for (i, l) in self.listings.iter().enumerate() {
-                    ui.label(&l.listing_key);
-                    let state = ui.label(&l.state);
-                    if let Some(e) = &l.last_error {
-                        state.on_hover_text(format!("Refused by the platform: {e}"));
-                    }
-                    ui.label(l.document.standard_status.code().replace('_', " "));
-                    ui.label(format!("{} {}", l.document.list_price, l.document.currency));
-                    ui.label(&l.document.city);
-                    ui.label(&l.document.title);
-                    ui.horizontal(|ui| {
-                        if ui.button("Edit").clicked() {
-                            edit = Some(i);
-                        }
-                        if l.state != "withdrawn" {
-                            ui.menu_button("Status", |ui| {
-                                for s in StandardStatus::ALL {
-                                    if s != StandardStatus::Withdrawn
-                                        && ui.button(s.code().replace('_', " ")).clicked()
-                                    {
-                                        action = Some((l.listing_key.clone(), Some(s)));
-                                    }
-                                }
-                            });
-                            if ui.button("Withdraw").clicked() {
-                                action = Some((l.listing_key.clone(), None));
-                            }
-                        }
-                    });
-                    ui.end_row();
-                }
-            });
-        if let Some(i) = edit {
-            self.form = ListingForm::from_listing(&self.listings[i].document);
-            self.scroll_to_form = true;
-        }
-        if let Some((key, status)) = action {
-            let conn = self.store.conn();
-            let r = match status {
-                Some(s) => listings::edit(conn, &key, |d| d.standard_status = s),
-                None => listings::withdraw(conn, &key),
-            };
-            match r {
-                Ok(l) => {
-                    self.notice = Some(Notice::Info(format!(
-                        "Listing {} is now {}; it goes to the platform with the next sync.",
-                        l.listing_key,
-                        l.document.standard_status.code().replace('_', " ")
-                    )))
-                }
-                Err(e) => self.problem(&e),
-            }
-            self.reload();
-        }
-        ui.separator();
-        self.everyone_ui(ui);
-        ui.separator();
-        self.form_ui(ui);
-    }
-
-    /// Everyone's listings: a search here (pulled listings) or on the platform, with each
-    /// listing's signature state; an invalid signature is shown in red with its reason.
-    fn everyone_ui(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Everyone's listings");
-        let s = self.shared;
-        ui.label(format!(
-            "{} listing(s) pulled to this desk; {} with an invalid signature; {} not checked yet.",
-            s.total, s.invalid, s.unchecked
-        ));
-        let w = &mut self.search_form;
-        egui::Grid::new("search_form")
-            .num_columns(2)
-            .show(ui, |ui| {
-                let l = ui.label("Search: sale or rent");
-                egui::ComboBox::from_id_salt("search_type")
-                    .selected_text(w.transaction_type.map(|t| t.code()).unwrap_or("either"))
-                    .show_ui(ui, |ui| {
-                        ui.selectable_value(&mut w.transaction_type, None, "either");
-                        for t in TransactionType::ALL {
-                            ui.selectable_value(&mut w.transaction_type, Some(t), t.code());
-                        }
-                    })
-                    .response
-                    .labelled_by(l.id);
-                ui.end_row();
-                for (label, value) in [
-                    ("Search: city", &mut w.city),
-                    ("Search: lowest price", &mut w.min_price),
-                    ("Search: highest price", &mut w.max_price),
-                    ("Search: keywords (comma-separated)", &mut w.keywords),
-                ] {
-                    let l = ui.label(label);
-                    ui.text_edit_singleline(value).labelled_by(l.id);
-                    ui.end_row();
-                }
-            });
-        let busy = self.job.is_some();
-        let (mut here, mut remote) = (false, false);
-        ui.horizontal(|ui| {
-            here = ui.button("Search here").clicked();
-            remote = ui
-                .add_enabled(!busy, egui::Button::new("Search on platform"))
-                .clicked();
-            if let Some(job) = &self.job
-                && matches!(job.kind, JobKind::RemoteSearch(_))
-            {
-                ui.spinner();
-                let phase = job
-                    .state
-                    .lock()
-                    .map(|s| s.phase.clone())
-                    .unwrap_or_default();
-                ui.label(phase);
-            }
-        });
-        if here || remote {
-            match self.search_form.to_criteria() {
-                Err(e) => self.problem(&e),
-                Ok(criteria) if remote => self.start(JobKind::RemoteSearch(criteria)),
-                Ok(criteria) => match search::search(self.store.conn(), &criteria, 100) {
-                    Ok(r) => {
-                        self.notice = None;
-                        self.found = Some(FoundView {
-                            heading: format!(
-                                "{} listing(s) pulled here match {} ({} shown)",
-                                r.total,
-                                r.summary,
-                                r.listings.len()
-                            ),
-                            listings: r.listings,
-                        });
-                    }
-                    Err(e) => self.problem(&e),
-                },
-            }
-        }
-        let Some(found) = &self.found else {
-            return;
-        };
-        ui.strong(&found.heading);
-        let red = ui.visuals().error_fg_color;
-        egui::Grid::new("found")
-            .striped(true)
-            .num_columns(6)
-            .show(ui, |ui| {
-                for h in ["Agency", "Listing", "Title", "Price", "City", "Signature"] {
-                    ui.strong(h);
-                }
-                ui.end_row();
-                for f in &found.listings {
-                    ui.label(&f.office_name);
-                    ui.label(&f.listing.listing_key);
-                    ui.label(&f.listing.title);
-                    ui.label(format!("{} {}", f.listing.list_price, f.listing.currency));
-                    ui.label(&f.listing.city);
-                    match f.signature.state.as_str() {
-                        VERIFIED if f.removal_refused.is_some() => {
-                            ui.colored_label(red, "verified; unsigned removal refused")
-                                .on_hover_text(f.removal_refused.as_deref().unwrap_or_default());
-                        }
-                        VERIFIED => {
-                            ui.label("verified");
-                        }
-                        INVALID => {
-                            ui.colored_label(red, f.signature.text());
-                        }
-                        _ => {
-                            ui.label("not checked").on_hover_text(f.signature.text());
-                        }
-                    }
-                    ui.end_row();
-                }
-            });
-    }
-
-    fn form_ui(&mut self, ui: &mut egui::Ui) {
-        let heading = match &self.form.editing {
-            Some(k) => ui.heading(format!("Edit listing {k}")),
-            None => ui.heading("New listing"),
-        };
-        if std::mem::take(&mut self.scroll_to_form) {
-            heading.scroll_to_me(Some(egui::Align::TOP));
-        }
-        let form = &mut self.form;
-        let red = ui.visuals().error_fg_color;
-        egui::Grid::new("listing_form")
-            .num_columns(3)
-            .show(ui, |ui| {
-                let l = ui.label("Type");
-                egui::ComboBox::from_id_salt("transaction_type")
-                    .selected_text(form.transaction_type.code())
-                    .show_ui(ui, |ui| {
-                        for t in TransactionType::ALL {
-                            ui.selectable_value(&mut form.transaction_type, t, t.code());
-                        }
-                    })
-                    .response
-                    .labelled_by(l.id);
-                ui.end_row();
-                let l2 = ui.label("Property");
-                egui::ComboBox::from_id_salt("property_type")
-                    .selected_text(form.property_type.code())
-                    .show_ui(ui, |ui| {
-                        for p in PropertyType::ALL {
-                            ui.selectable_value(&mut form.property_type, p, p.code());
-                        }
-                    })
-                    .response
-                    .labelled_by(l2.id);
-                ui.end_row();
-                for (field, label) in FIELDS {
-                    let l = ui.label(label);
-                    let value = form.values.entry(field).or_default();
-                    let enabled = !(field == "ListingKey" && form.editing.is_some());
-                    let edit = if field == "PublicRemarks" {
-                        egui::TextEdit::multiline(value).desired_rows(3)
-                    } else {
-                        egui::TextEdit::singleline(value)
-                    };
-                    ui.add_enabled(enabled, edit).labelled_by(l.id);
-                    if let Some(e) = form.errors.get(field) {
-                        ui.colored_label(red, format!("{label} {e}"));
-                    }
-                    ui.end_row();
-                }
-            });
-        if let Some(e) = form.errors.get("document") {
-            ui.colored_label(red, e);
-        }
-        ui.horizontal(|ui| {
-            if ui.button("Save listing").clicked() {
-                match self.form.save(self.store.conn()) {
-                    Ok(l) => {
-                        self.notice = Some(Notice::Info(format!(
-                            "Listing {} saved ({}); it goes to the platform with the next sync.",
-                            l.listing_key, l.state
-                        )));
-                        self.form = ListingForm::default();
-                        self.reload();
-                    }
-                    Err(e) => self.problem(&e),
-                }
-            }
-            if ui.button("Clear form").clicked() {
-                self.form = ListingForm::default();
-            }
-        });
-    }
-
-    fn hints_view(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Open hints");
-        ui.label("Listings that fit a tenant's wishes. Mark the ones that do not suit as not suitable; they are not hinted again.");
-        if self.hints.is_empty() {
-            ui.label("No open hints.");
-            return;
-        }
-        let mut dismiss = None;
-        egui::Grid::new("hints")
-            .striped(true)
-            .num_columns(6)
-            .show(ui, |ui| {
-                for h in ["Tenant", "Listing", "Title", "Price", "City", ""] {
-                    ui.strong(h);
-                }
-                ui.end_row();
-                for h in &self.hints {
-                    ui.label(&h.customer_name);
-                    ui.label(format!("{}/{}", h.office_key, h.listing_key));
-                    ui.label(&h.title);
-                    ui.label(h.price.to_string());
-                    ui.label(&h.city);
-                    if ui.button("Not suitable").clicked() {
-                        dismiss = Some(h.id);
-                    }
-                    ui.end_row();
-                }
-            });
-        if let Some(id) = dismiss {
-            match crate::customers::dismiss(self.store.conn(), id) {
-                Ok(()) => {
-                    self.notice = Some(Notice::Info(
-                        "Marked not suitable; it will not be hinted again.".into(),
-                    ))
-                }
-                Err(e) => self.problem(&e),
-            }
-            self.reload();
-        }
-    }
-
-    fn sync_view(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Sync with the platform");
-        match self.updates {
-            Some(n) => ui.label(format!("{n} updates available")),
-            None => ui.label("Updates available: not asked yet"),
-        };
-        let changed = self
-            .listings
-            .iter()
-            .filter(|l| matches!(l.state.as_str(), "draft" | "changed"))
-            .count();
-        ui.label(format!(
-            "{} change(s) queued, {changed} listing(s) changed here",
-            self.queued
-        ));
-        ui.add_space(8.0);
-        let busy = self.job.is_some();
-        ui.horizontal(|ui| {
-            if ui
-                .add_enabled(!busy, egui::Button::new("Check for updates"))
-                .clicked()
-            {
-                self.start(JobKind::CountUpdates);
-            }
-            if ui
-                .add_enabled(!busy, egui::Button::new("Publish queued and pull"))
-                .clicked()
-            {
-                self.start(JobKind::PublishAndPull);
-            }
-        });
-        if let Some(job) = &self.job {
-            let (phase, done, total) = job
-                .state
-                .lock()
-                .map(|s| (s.phase.clone(), s.done, s.total))
-                .unwrap_or_default();
-            ui.add_space(8.0);
-            ui.horizontal(|ui| {
-                ui.spinner();
-                ui.label(job.kind.title());
-            });
-            ui.label(&phase);
-            if total > 0 {
-                ui.add(
-                    egui::ProgressBar::new(done as f32 / total as f32)
-                        .show_percentage()
-                        .text(format!("{done} of {total} updates")),
-                );
-            }
-        }
-        if let Some(text) = &self.last_sync {
-            ui.add_space(8.0);
-            ui.strong("Last sync");
-            ui.label(text);
-        }
-    }
-
-    fn certificate_view(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Desk certificate");
-        let Some(cert) = &self.certificate else {
-            ui.label(plain_words(&ClientError::NotEnrolled));
-            return;
-        };
-        let s = &cert.status;
-        egui::Grid::new("certificate")
-            .num_columns(2)
-            .show(ui, |ui| {
-                for (k, v) in [
-                    ("Subject", cert.subject.clone()),
-                    ("Agency", s.agency_id.to_string()),
-                    ("Serial", s.serial.clone()),
-                    ("Valid from", s.not_before.clone()),
-                    ("Expires", s.not_after.clone()),
-                    ("Days left", s.days_left.to_string()),
-                    ("Root CA", s.root_fingerprint.clone()),
-                    ("Endpoints", s.endpoints.join(", ")),
-                ] {
-                    ui.label(k);
-                    ui.label(v);
-                    ui.end_row();
-                }
-            });
-        if let Some(r) = &s.revoked {
-            ui.add_space(6.0);
-            ui.colored_label(
-                egui::Color32::from_rgb(0xb0, 0x00, 0x20),
-                format!(
-                    "REVOKED: the platform refuses this certificate (learned {}): {}",
-                    r.learned_at, r.note
-                ),
-            );
-            ui.label(
-                "Ask the platform operator for a new enrolment token and run `agency-client \
-                 enroll` again; your listings and customers stay on this desk.",
-            );
-        } else if s.renewal_due {
-            ui.label("Renewal is due; it happens on the next sync, or now with the button.");
-        }
-        let busy = self.job.is_some();
-        if ui
-            .add_enabled(!busy, egui::Button::new("Renew certificate now"))
-            .clicked()
-        {
-            self.start(JobKind::Renew);
-        }
-        if let Some(job) = &self.job {
-            ui.horizontal(|ui| {
-                ui.spinner();
-                ui.label(job.kind.title());
-            });
         }
     }
 }

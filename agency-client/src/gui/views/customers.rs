@@ -5,13 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use api_types::TransactionType;
 use eframe::egui;
 
-use super::jobs::JobKind;
-use super::{App, Notice, WishesForm, plain_words};
 use crate::customers::{self, Customer, CustomerChanges};
 use crate::error::ClientError;
+use crate::gui::criteria::{CriteriaForm, Criterion, WISHES, criteria_grid};
+use crate::gui::jobs::JobKind;
+use crate::gui::{App, Notice, plain_words};
 
 /// Owner or tenant, for a new customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,9 +36,28 @@ pub struct CustomerForm {
     /// An owner's linked listing keys (own listings, chosen with check boxes).
     pub listing_keys: Vec<String>,
     /// A new tenant's wishes (an existing tenant's are changed with *Edit wishes*).
-    pub wishes: WishesForm,
+    pub wishes: CriteriaForm,
     /// Problems by field: `name`, `contact`, `listings`, a wishes label, or `form`.
     pub errors: BTreeMap<String, String>,
+}
+
+/// The wishes of a tenant opened with *Edit wishes*.
+#[derive(Debug, Clone)]
+pub struct WishesEdit {
+    /// The tenant.
+    pub customer_id: i32,
+    /// Their wishes as text fields.
+    pub criteria: CriteriaForm,
+}
+
+impl WishesEdit {
+    /// The wishes of `c`, to be edited.
+    pub fn of(c: &Customer) -> WishesEdit {
+        WishesEdit {
+            customer_id: c.id,
+            criteria: CriteriaForm::from_criteria(c.wishes.clone().unwrap_or_default()),
+        }
+    }
 }
 
 impl CustomerForm {
@@ -50,7 +69,7 @@ impl CustomerForm {
             name: String::new(),
             contact: String::new(),
             listing_keys: Vec::new(),
-            wishes: WishesForm::default(),
+            wishes: CriteriaForm::default(),
             errors: BTreeMap::new(),
         }
     }
@@ -67,7 +86,7 @@ impl CustomerForm {
             name: c.name.clone(),
             contact: c.contact.clone(),
             listing_keys: c.listing_keys.clone(),
-            wishes: WishesForm::default(),
+            wishes: CriteriaForm::default(),
             errors: BTreeMap::new(),
         }
     }
@@ -145,58 +164,10 @@ fn field_error(e: &ClientError) -> (String, String) {
     (field.into(), format!("{label} {message}"))
 }
 
-/// The wishes form's label for a field named by [`WishesForm`] or by the criteria check.
+/// The wishes form's label for a field named by [`CriteriaForm::to_criteria`] or by the
+/// criteria check.
 fn wish_label(field: &str) -> Option<&'static str> {
-    Some(match field {
-        "city" => "Wished city",
-        "district" => "Wished district",
-        "min_price" | "Lowest price" => "Lowest price",
-        "max_price" | "Highest price" => "Highest price",
-        "min_bedrooms" | "Fewest bedrooms" => "Fewest bedrooms",
-        "keywords" => "Keywords (comma-separated)",
-        _ => return None,
-    })
-}
-
-/// The wishes fields (the same for a new tenant and for *Edit wishes*), each problem in red
-/// next to its field.
-fn wishes_grid(
-    ui: &mut egui::Ui,
-    salt: &str,
-    w: &mut WishesForm,
-    errors: &BTreeMap<String, String>,
-) {
-    let red = ui.visuals().error_fg_color;
-    egui::Grid::new(salt).num_columns(3).show(ui, |ui| {
-        let l = ui.label("Sale or rent");
-        egui::ComboBox::from_id_salt((salt, "type"))
-            .selected_text(w.transaction_type.map(|t| t.code()).unwrap_or("either"))
-            .show_ui(ui, |ui| {
-                ui.selectable_value(&mut w.transaction_type, None, "either");
-                for t in TransactionType::ALL {
-                    ui.selectable_value(&mut w.transaction_type, Some(t), t.code());
-                }
-            })
-            .response
-            .labelled_by(l.id);
-        ui.end_row();
-        for (label, value) in [
-            ("Wished city", &mut w.city),
-            ("Wished district", &mut w.district),
-            ("Lowest price", &mut w.min_price),
-            ("Highest price", &mut w.max_price),
-            ("Fewest bedrooms", &mut w.min_bedrooms),
-            ("Keywords (comma-separated)", &mut w.keywords),
-        ] {
-            let l = ui.label(label);
-            ui.text_edit_singleline(value).labelled_by(l.id);
-            match errors.get(label) {
-                Some(e) => ui.colored_label(red, e),
-                None => ui.label(""),
-            };
-            ui.end_row();
-        }
-    });
+    Criterion::named(field).and_then(|c| WISHES.label(c))
 }
 
 /// A short button in a table row whose accessible name says which row it acts on
@@ -217,14 +188,14 @@ fn row_button(
 
 /// What a click in the customers table asks for.
 enum RowAction {
-    Wishes(WishesForm),
+    Wishes(WishesEdit),
     Edit(CustomerForm),
     Remove(i32),
     Watch(i32, String),
 }
 
 impl App {
-    pub(super) fn customers_view(&mut self, ui: &mut egui::Ui) {
+    pub(in crate::gui) fn customers_view(&mut self, ui: &mut egui::Ui) {
         ui.heading("Owners and tenants");
         let busy = self.job.is_some();
         ui.horizontal(|ui| {
@@ -273,7 +244,7 @@ impl App {
                                 "Change what this tenant is looking for; the hints follow.",
                             );
                             if wishes.clicked() {
-                                action = Some(RowAction::Wishes(WishesForm::from_customer(c)));
+                                action = Some(RowAction::Wishes(WishesEdit::of(c)));
                             }
                             let watch = row_button(
                                 ui,
@@ -355,7 +326,7 @@ impl App {
     }
 
     /// Closes the forms open for customer `id` (just removed).
-    pub(super) fn close_forms_of(&mut self, id: i32) {
+    pub(in crate::gui) fn close_forms_of(&mut self, id: i32) {
         if self.wishes.as_ref().is_some_and(|w| w.customer_id == id) {
             self.wishes = None;
         }
@@ -505,7 +476,13 @@ impl App {
             }
         } else if form.editing.is_none() {
             ui.label("Wishes (leave a field empty for any):");
-            wishes_grid(ui, "new_tenant_wishes", &mut form.wishes, &form.errors);
+            criteria_grid(
+                ui,
+                "new_tenant_wishes",
+                &WISHES,
+                &mut form.wishes,
+                Some(&form.errors),
+            );
         } else {
             ui.label("Change the wishes with Edit wishes in the table.");
         }
@@ -555,7 +532,13 @@ impl App {
             .map(|c| c.name.clone())
             .unwrap_or_default();
         ui.heading(format!("Wishes of {name}"));
-        wishes_grid(ui, "wishes", w, &self.wishes_errors);
+        criteria_grid(
+            ui,
+            "wishes",
+            &WISHES,
+            &mut w.criteria,
+            Some(&self.wishes_errors),
+        );
         let (mut save, mut close) = (false, false);
         ui.horizontal(|ui| {
             save = ui.button("Save wishes").clicked();
@@ -570,6 +553,7 @@ impl App {
         }
         let id = w.customer_id;
         let r = w
+            .criteria
             .to_criteria()
             .and_then(|c| customers::set_wishes(self.store.conn(), id, &c));
         self.wishes_errors.clear();

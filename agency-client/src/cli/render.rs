@@ -1,0 +1,424 @@
+//! What the command line prints: every command's result as one JSON document (`--json`) and as
+//! plain text, and errors as a line on stderr (with `--json`, also `{"error": {...}}` on stdout).
+//! The commands in [`super::commands`] hand their results here and print nothing themselves
+//! (progress and notices on stderr excepted).
+
+use api_types::api::{AgencySavedSearch, ChangesCount};
+use serde_json::{Value, json};
+
+use crate::customers::{Customer, Hint, Removed};
+use crate::error::ClientError;
+use crate::feed::{PullReport, PullWarningKind};
+use crate::identity::CertificateStatus;
+use crate::listings::{DrainReport, OwnListing, Resigning};
+use crate::search::{Found, RemoteSearchResult, SavedQuery, SearchResult};
+
+/// What a command printed: JSON and text forms.
+#[derive(Debug)]
+pub struct Output {
+    /// The `--json` form.
+    pub json: Value,
+    /// The plain-text form.
+    pub text: String,
+}
+
+fn out(json: Value, text: impl Into<String>) -> Output {
+    Output {
+        json,
+        text: text.into(),
+    }
+}
+
+/// Prints a command's result: the JSON document with `json`, else the text (when there is any).
+pub fn print(output: &Output, json: bool) {
+    if json {
+        println!("{}", output.json);
+    } else if !output.text.is_empty() {
+        println!("{}", output.text);
+    }
+}
+
+/// Prints a failure: one line on stderr, and with `json` the error document on stdout.
+pub fn print_error(e: &ClientError, json: bool) {
+    eprintln!("error: {e}");
+    if json {
+        println!(
+            "{}",
+            json!({"error": {"code": e.code(), "message": e.to_string(), "field": e.field()}})
+        );
+    }
+}
+
+/// The window was closed (`gui`).
+pub fn window_closed() -> Output {
+    out(json!({"closed": true}), "")
+}
+
+/// `enroll`: the new certificate, and what was signed anew after a key compromise (or why that
+/// has to wait for `sync`).
+pub fn enrolled(
+    status: &CertificateStatus,
+    resigned: Result<(Resigning, DrainReport), ClientError>,
+) -> Output {
+    let mut text = format!(
+        "enrolled as agency {} ({}); certificate {} valid until {} ({} days)",
+        status.agency_id, status.agency_name, status.serial, status.not_after, status.days_left
+    );
+    let (resigning, note) = match resigned {
+        Ok((resigning, sent)) => {
+            if let Some(note) = resigning.text() {
+                text += &format!("\n{note}\n{}", drain_text(&sent));
+            }
+            (Some(resigning), None)
+        }
+        Err(e) => {
+            let note = format!(
+                "listings signed with a compromised key could not be signed anew yet ({e}); `agency-client sync` does it"
+            );
+            text += &format!("\n{note}");
+            (None, Some(note))
+        }
+    };
+    let mut json = json!(status);
+    json["resigning"] = json!(resigning);
+    if let Some(note) = note {
+        json["resigning_problem"] = json!(note);
+    }
+    out(json, text)
+}
+
+/// `cert`: the certificate's status; `renewed` when renewed by this run, `offline` when the
+/// platform could not say (why, in words).
+pub fn certificate(status: &CertificateStatus, renewed: bool, offline: Option<String>) -> Output {
+    let mut text = format!(
+        "agency {} ({}); certificate {} valid until {} ({} days left){}{}\nroot CA {}\nendpoints: {}",
+        status.agency_id,
+        status.agency_name,
+        status.serial,
+        status.not_after,
+        status.days_left,
+        if status.renewal_due && status.revoked.is_none() {
+            "; renewal due"
+        } else {
+            ""
+        },
+        if renewed { "; renewed now" } else { "" },
+        status.root_fingerprint,
+        status.endpoints.join(", ")
+    );
+    if let Some(r) = &status.revoked {
+        text = format!(
+            "REVOKED: the platform refuses this certificate (learned {}): {}\n\
+             Ask the platform operator for a new enrolment token and run `agency-client enroll` again; \
+             your listings and customers stay on this desk.\n{text}",
+            r.learned_at, r.note
+        );
+    }
+    if let Some(note) = offline {
+        text += &format!("\n({note})");
+    }
+    out(json!(status), text)
+}
+
+/// One own listing, as changed by a `listing` command.
+pub fn own_listing(l: &OwnListing) -> Output {
+    out(json!(l), listing_line(l))
+}
+
+/// `listing list`.
+pub fn own_listings(all: &[OwnListing]) -> Output {
+    let text = all.iter().map(listing_line).collect::<Vec<_>>().join("\n");
+    out(json!(all), text)
+}
+
+/// `publish`: what was queued and sent, and what was signed anew.
+pub fn published(queued: &[String], resigning: &Resigning, report: &DrainReport) -> Output {
+    let mut text = format!("queued {}\n{}", queued.len(), drain_text(report));
+    if let Some(note) = resigning.text() {
+        text = format!("{note}\n{text}");
+    }
+    out(
+        json!({"queued": queued, "resigning": resigning, "report": report}),
+        text,
+    )
+}
+
+/// `sync`: what was sent, what was signed anew, and what was pulled.
+pub fn synced(resigning: &Resigning, sent: &DrainReport, pulled: &PullReport) -> Output {
+    let mut text = format!("{}\n{}", drain_text(sent), pulled_text(pulled));
+    if let Some(note) = resigning.text() {
+        text = format!("{note}\n{text}");
+    }
+    out(
+        json!({"resigning": resigning, "sent": sent, "pulled": pulled}),
+        text,
+    )
+}
+
+/// `updates`: what waits on the platform, and how many own changes wait here.
+pub fn updates(count: &ChangesCount, queued: usize) -> Output {
+    out(
+        json!({"count": count.count, "after": count.after, "latest": count.latest, "queued": queued}),
+        format!(
+            "{} updates available; {queued} own change(s) queued",
+            count.count
+        ),
+    )
+}
+
+/// `search`, here.
+pub fn search(r: &SearchResult) -> Output {
+    let text = format!(
+        "{} listing(s) match {} (search #{}){}",
+        r.total,
+        r.summary,
+        r.query_id,
+        found_lines(&r.listings)
+    );
+    out(json!(r), text)
+}
+
+/// `search --remote`.
+pub fn remote_search(r: &RemoteSearchResult) -> Output {
+    let mut text = format!(
+        "{}{} listing(s) on the platform match {} (search #{}; page {}{})",
+        r.total,
+        if r.total_capped { "+" } else { "" },
+        r.summary,
+        r.query_id,
+        r.page,
+        if r.has_more {
+            format!(", next: --page {}", r.page + 1)
+        } else {
+            String::new()
+        }
+    );
+    if r.invalid > 0 {
+        text += &format!(
+            "\nWARNING: {} listing(s) below failed their agency's signature check; do not trust them",
+            r.invalid
+        );
+    }
+    let text = text + &found_lines(&r.listings);
+    out(json!(r), text)
+}
+
+/// `search --history`.
+pub fn search_history(past: &[SavedQuery]) -> Output {
+    let text = past
+        .iter()
+        .map(|q| {
+            format!(
+                "#{} {} ({} hits here{}, run {} times)",
+                q.id,
+                q.summary,
+                q.last_result_count,
+                q.last_remote_total
+                    .map(|n| format!(", {n} on the platform"))
+                    .unwrap_or_default(),
+                q.run_count
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    out(json!(past), text)
+}
+
+/// One customer, as changed by a `customer` command.
+pub fn customer(c: &Customer) -> Output {
+    out(json!(c), customer_line(c))
+}
+
+/// `customer list`.
+pub fn customers(all: &[Customer]) -> Output {
+    let text = all.iter().map(customer_line).collect::<Vec<_>>().join("\n");
+    out(json!(all), text)
+}
+
+/// `customer remove`: who went with how many hints; `watch_id` is the saved search that watched
+/// them before, said to be left on the platform unless it was deleted.
+pub fn customer_removed(removed: &Removed, watch_id: Option<i64>) -> Output {
+    let id = removed.customer.id;
+    let mut text = format!(
+        "removed {} {} (customer {id}) and {} hint(s) from this desk",
+        removed.customer.kind, removed.customer.name, removed.hints
+    );
+    match (removed.unwatched, watch_id) {
+        (Some(w), _) => text += &format!("; saved search {w} deleted on the platform"),
+        (None, Some(w)) => {
+            text += &format!(
+                "; saved search {w} is left on the platform (`customer unwatch {w}` deletes it)"
+            )
+        }
+        (None, None) => {}
+    }
+    out(json!(removed), text)
+}
+
+/// `customer watch`.
+pub fn watching(saved: &AgencySavedSearch) -> Output {
+    out(
+        json!(saved),
+        format!(
+            "watching on the platform as saved search {} until {}",
+            saved.id, saved.expires_at
+        ),
+    )
+}
+
+/// `customer watched`.
+pub fn watched(all: &[AgencySavedSearch]) -> Output {
+    let text = all
+        .iter()
+        .map(|s| format!("#{} {} (until {})", s.id, s.name, s.expires_at))
+        .collect::<Vec<_>>()
+        .join("\n");
+    out(json!(all), text)
+}
+
+/// `customer unwatch`.
+pub fn unwatched(platform_id: i64) -> Output {
+    out(
+        json!({"deleted": platform_id}),
+        format!("saved search {platform_id} deleted on the platform"),
+    )
+}
+
+/// `hints`.
+pub fn hints(hints: &[Hint]) -> Output {
+    let text = if hints.is_empty() {
+        "no hints".to_owned()
+    } else {
+        hints
+            .iter()
+            .map(|h| {
+                format!(
+                    "#{} {} ({}): {}/{} {} {} {}",
+                    h.id,
+                    h.customer_name,
+                    h.state,
+                    h.office_key,
+                    h.listing_key,
+                    h.price,
+                    h.city,
+                    h.title
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    out(json!(hints), text)
+}
+
+/// `hints --dismiss`.
+pub fn hint_dismissed(id: i32) -> Output {
+    out(
+        json!({"dismissed": id}),
+        format!("hint {id} marked unsuitable; it will not be raised again"),
+    )
+}
+
+fn listing_line(l: &OwnListing) -> String {
+    format!(
+        "{:<16} {:<10} {:>12} {} {:<14} {}{}",
+        l.listing_key,
+        l.state,
+        l.document.list_price,
+        l.document.currency,
+        l.document.city,
+        l.document.title,
+        l.last_error
+            .as_deref()
+            .map(|e| format!("  [refused: {e}]"))
+            .unwrap_or_default()
+    )
+}
+
+fn customer_line(c: &Customer) -> String {
+    match &c.wishes {
+        Some(w) => format!(
+            "#{} tenant {} <{}>: {} ({} open hints){}",
+            c.id,
+            c.name,
+            c.contact,
+            w.summary(),
+            c.open_hints,
+            c.watch_id
+                .map(|id| format!("; watched on the platform as saved search {id}"))
+                .unwrap_or_default()
+        ),
+        None => format!(
+            "#{} owner {} <{}>: {}",
+            c.id,
+            c.name,
+            c.contact,
+            c.listing_keys.join(", ")
+        ),
+    }
+}
+
+fn drain_text(r: &DrainReport) -> String {
+    let mut text = String::new();
+    for s in &r.sent {
+        text += &format!("sent {} {}: {}\n", s.action, s.listing_key, s.outcome);
+    }
+    for s in &r.rejected {
+        text += &format!("REFUSED {} {}: {}\n", s.action, s.listing_key, s.outcome);
+    }
+    text += &format!("{} change(s) still queued", r.remaining);
+    text
+}
+
+fn found_lines(listings: &[Found]) -> String {
+    let mut text = String::new();
+    for f in listings {
+        text += &format!(
+            "\n  {}/{}  {} {}  {}  {}  [{}]",
+            f.office_name,
+            f.listing.listing_key,
+            f.listing.list_price,
+            f.listing.currency,
+            f.listing.city,
+            f.listing.title,
+            f.signature.text()
+        );
+        if let Some(problem) = &f.removal_refused {
+            text += &format!("  [the platform says it is gone, but {problem}]");
+        }
+    }
+    text
+}
+
+fn pulled_text(p: &PullReport) -> String {
+    let mut text = String::new();
+    for serial in &p.compromised {
+        text += &format!(
+            "NOTICE: the platform announced that certificate {serial} was revoked because its key was compromised; the listings it signed were checked again\n"
+        );
+    }
+    text += &format!(
+        "pulled {} update(s): {} listing(s) new or changed, {} gone; {} new hint(s); {} signature(s) verified",
+        p.events, p.upserted, p.removed, p.new_hints, p.verified
+    );
+    if p.unchecked > 0 {
+        text += &format!(
+            "; {} not checked (checked again at the next sync)",
+            p.unchecked
+        );
+    }
+    for w in p.warnings() {
+        let (office, key, problem) = (w.office_key, w.listing_key, w.problem);
+        text += &match w.kind {
+            PullWarningKind::InvalidSignature => format!(
+                "\nWARNING: listing {office}/{key} has an INVALID SIGNATURE ({problem}); it is kept flagged and gives no hints"
+            ),
+            PullWarningKind::RefusedRemoval => format!(
+                "\nWARNING: the platform says listing {office}/{key} is gone, but {problem}"
+            ),
+            PullWarningKind::RefusedRollback => {
+                format!("\nWARNING: listing {office}/{key}: {problem}")
+            }
+        };
+    }
+    text
+}
