@@ -1,72 +1,16 @@
-//! Helpers for the end-to-end tests: the real platform binary (built once through cargo), and
-//! desks that run the real `agency-client` binary, each in its own data directory.
-//!
-//! The platform binary: `PLATFORM_BIN` when set; otherwise `cargo build -p platform --bin
-//! platform` into this test's target directory (the parent of `CARGO_TARGET_TMPDIR`), which is
-//! a no-op when up to date. Run with `cargo nextest` (which releases the build lock before tests
-//! start); with plain `cargo test`, build the platform first and set `PLATFORM_BIN`.
-#![allow(dead_code)]
+//! Desks: the real `agency-client` binary, each desk in a data directory of its own, a new
+//! process for every command (so every step also survives a restart of the program).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
-use platform::testing::{PlatformBuilder, PlatformProcess};
 use serde_json::Value;
 
 /// Passphrase the test desks use.
 pub const PASSPHRASE: &str = "correct horse battery staple";
 
-/// Path of the platform binary, built if needed.
-pub fn platform_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Ok(p) = std::env::var("PLATFORM_BIN") {
-            return p.into();
-        }
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .parent()
-            .expect("target dir")
-            .to_owned();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "platform", "--bin", "platform"])
-            .env("CARGO_TARGET_DIR", &target)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo build -p platform");
-        assert!(status.success(), "building the platform failed");
-        target.join("debug").join("platform")
-    })
-    .clone()
-}
-
-/// A fresh platform process.
-pub fn platform() -> PlatformProcess {
-    PlatformBuilder::new(platform_bin())
-        .spawn()
-        .expect("platform starts")
-}
-
-/// Adds an active agency; returns (token, CA fingerprint).
-pub fn add_agency(app: &PlatformProcess, name: &str, licence: &str) -> (String, String) {
-    let out = app.cli_json(&[
-        "agency",
-        "add",
-        "--name",
-        name,
-        "--licence",
-        licence,
-        "--email",
-        "desk@agency.example",
-    ]);
-    (
-        out["token"].as_str().unwrap().to_owned(),
-        out["ca_fingerprint"].as_str().unwrap().to_owned(),
-    )
-}
-
 /// One desk: a data directory and the real client binary.
+#[derive(Debug)]
 pub struct Desk {
     /// Kept alive for the test.
     pub dir: tempfile::TempDir,
@@ -102,14 +46,14 @@ impl Run {
     }
 }
 
-impl Desk {
-    /// A desk with an empty data directory.
-    pub fn new() -> Desk {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().to_owned();
-        Desk { dir, path }
-    }
+/// A desk with an empty data directory of its own.
+pub fn spawn_desk() -> Desk {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    Desk { dir, path }
+}
 
+impl Desk {
     /// A desk whose data directory is `path` (which may not exist yet).
     pub fn at(path: &Path) -> Desk {
         Desk {
@@ -125,13 +69,12 @@ impl Desk {
 
     /// Same, with another passphrase.
     pub fn run_with(&self, args: &[&str], passphrase: &str) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_agency-client"))
+        let output = self
+            .command(passphrase)
             .arg("--json")
             .arg("--data-dir")
             .arg(&self.path)
             .args(args)
-            .env("AGENCY_CLIENT_PASSPHRASE", passphrase)
-            .env_remove("AGENCY_CLIENT_DATA_DIR")
             .output()
             .expect("run agency-client");
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -144,12 +87,11 @@ impl Desk {
 
     /// Runs `agency-client --data-dir DIR args…` without `--json`: (exit code, stdout, stderr).
     pub fn run_text(&self, args: &[&str]) -> (i32, String, String) {
-        let output = Command::new(env!("CARGO_BIN_EXE_agency-client"))
+        let output = self
+            .command(PASSPHRASE)
             .arg("--data-dir")
             .arg(&self.path)
             .args(args)
-            .env("AGENCY_CLIENT_PASSPHRASE", PASSPHRASE)
-            .env_remove("AGENCY_CLIENT_DATA_DIR")
             .output()
             .expect("run agency-client");
         (
@@ -157,6 +99,15 @@ impl Desk {
             String::from_utf8_lossy(&output.stdout).into_owned(),
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
+    }
+
+    /// The client binary with `passphrase` and nothing from the developer's environment
+    /// choosing the data directory.
+    fn command(&self, passphrase: &str) -> Command {
+        let mut cmd = Command::new(crate::binaries::agency_client());
+        cmd.env("AGENCY_CLIENT_PASSPHRASE", passphrase)
+            .env_remove("AGENCY_CLIENT_DATA_DIR");
+        cmd
     }
 
     /// Runs one SQL statement on this desk's database; returns the rows changed.

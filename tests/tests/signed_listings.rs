@@ -3,23 +3,12 @@
 //! made of `openssl`, `curl` and a few lines of Python; and an intruder with write access to the
 //! platform's database.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{Desk, add_agency, platform};
 use diesel::prelude::*;
-use platform::testing::PlatformProcess;
+use e2e_tests::{Desk, PlatformProcess, add_agency, platform_sql, spawn_desk, spawn_platform};
 use serde_json::Value;
-
-/// Runs one SQL statement on the platform's SQLite database (what an intruder with write access
-/// to it could do); returns the rows changed.
-fn platform_sql(app: &PlatformProcess, statement: &str) -> usize {
-    let db = app.data_dir.join("platform.db");
-    let mut conn = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
-    diesel::sql_query(statement).execute(&mut conn).unwrap()
-}
 
 /// Appends a change-feed event of `kind` for listing `key` as it stands, as the platform would.
 fn append_event(app: &PlatformProcess, key: &str, kind: &str) {
@@ -136,10 +125,10 @@ fn a_listing_signed_with_openssl_and_python_is_accepted_and_verified_everywhere(
     if tools().is_none() {
         return;
     }
-    let app = platform();
+    let app = spawn_platform();
     let url = app.agency_url();
-    let (token, fingerprint) = add_agency(&app, "Outside Implementation", "OI-1");
-    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2");
+    let (token, fingerprint) = add_agency(&app, "Outside Implementation", "OI-1").handover();
+    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2").handover();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let curl = |args: &[&str]| {
@@ -269,7 +258,7 @@ fn a_listing_signed_with_openssl_and_python_is_accepted_and_verified_everywhere(
 
     // A desk pulls it, checks the signature itself, keeps the object exactly as served (the
     // documented canonical bytes) and hints it to a tenant.
-    let b = Desk::new();
+    let b = spawn_desk();
     b.enroll(std::slice::from_ref(&url), &token_b, &fingerprint);
     b.run(&[
         "customer",
@@ -345,10 +334,10 @@ fn a_listing_signed_with_openssl_and_python_is_accepted_and_verified_everywhere(
 
 #[test]
 fn a_listing_signed_before_rfc_8785_still_verifies_on_desks_and_the_website() {
-    let app = platform();
+    let app = spawn_platform();
     let url = app.agency_url();
-    let (token_a, fingerprint) = add_agency(&app, "Acme Homes", "AMI-1");
-    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2");
+    let (token_a, fingerprint) = add_agency(&app, "Acme Homes", "AMI-1").handover();
+    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2").handover();
     let root = platform::testing::agency::fetch_root(&url);
     let a = platform::testing::agency::TestAgency::enroll(&url, &root, &token_a);
     let doc = api_types::ListingDocument {
@@ -378,7 +367,7 @@ fn a_listing_signed_before_rfc_8785_still_verifies_on_desks_and_the_website() {
         .text()
         .unwrap();
     assert!(page.contains("Signature verified"), "{page}");
-    let b = Desk::new();
+    let b = spawn_desk();
     b.enroll(std::slice::from_ref(&url), &token_b, &fingerprint);
     let synced = b.run(&["sync"]).ok();
     assert_eq!(
@@ -406,12 +395,12 @@ fn a_listing_signed_before_rfc_8785_still_verifies_on_desks_and_the_website() {
 
 #[test]
 fn a_desk_refuses_unsigned_removals_and_rollbacks_and_applies_signed_ones() {
-    let app = platform();
+    let app = spawn_platform();
     let url = app.agency_url();
-    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1");
-    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2");
-    let a = Desk::new();
-    let b = Desk::new();
+    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1").handover();
+    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2").handover();
+    let a = spawn_desk();
+    let b = spawn_desk();
     a.enroll(std::slice::from_ref(&url), &token_a, &fp);
     b.enroll(std::slice::from_ref(&url), &token_b, &fp);
     b.run(&[
