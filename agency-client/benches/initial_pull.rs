@@ -19,8 +19,8 @@ use api_types::search::SearchCriteria;
 use api_types::{ListingDocument, TransactionType};
 use diesel::Connection;
 use platform::listings::{ListingStore, PublishError, VerifiedListing};
-use platform::testing::agency::TestAgency;
 use platform::testing::TestDb;
+use platform::testing::agency::TestAgency;
 
 const CITIES: [&str; 10] = [
     "Lisbon", "Porto", "Faro", "Braga", "Coimbra", "Aveiro", "Evora", "Setubal", "Leiria", "Viseu",

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use platform::testing::PlatformProcess;
 use serde_json::Value;
 
 /// Passphrase the test desks use.
@@ -156,6 +157,23 @@ impl Desk {
         .ok()
     }
 
+    /// Adds a tenant who wants to rent in `city` for at most `max_price`.
+    pub fn add_tenant(&self, name: &str, city: &str, max_price: u64) -> Value {
+        self.run(&[
+            "customer",
+            "add-tenant",
+            "--name",
+            name,
+            "--type",
+            "rent",
+            "--city",
+            city,
+            "--max-price",
+            &max_price.to_string(),
+        ])
+        .ok()
+    }
+
     /// Own listings by key: key → state.
     pub fn states(&self) -> Vec<(String, String)> {
         self.run(&["listing", "list"])
@@ -171,6 +189,67 @@ impl Desk {
             })
             .collect()
     }
+}
+
+/// Two agencies on one platform, each with its desk enrolled.
+#[derive(Debug)]
+pub struct TwoDesks {
+    /// The desk of Acme Homes (licence AMI-1).
+    pub a: Desk,
+    /// The desk of the other agency.
+    pub b: Desk,
+    /// What A's enrolment printed (`serial`, `agency_id`, `days_left`, …).
+    pub a_enrolment: Value,
+    /// The platform's CA fingerprint, which both desks checked on first contact.
+    pub fingerprint: String,
+}
+
+/// The operator adds Acme Homes (AMI-1) and `b_name` (`b_licence`) on `app`; each agency's
+/// desk enrols with its token.
+pub fn two_enrolled_desks(app: &PlatformProcess, b_name: &str, b_licence: &str) -> TwoDesks {
+    let url = app.agency_url();
+    let (token_a, fingerprint) = crate::add_agency(app, "Acme Homes", "AMI-1").handover();
+    let (token_b, _) = crate::add_agency(app, b_name, b_licence).handover();
+    let a = spawn_desk();
+    let b = spawn_desk();
+    let a_enrolment = a.enroll(std::slice::from_ref(&url), &token_a, &fingerprint);
+    b.enroll(std::slice::from_ref(&url), &token_b, &fingerprint);
+    TwoDesks {
+        a,
+        b,
+        a_enrolment,
+        fingerprint,
+    }
+}
+
+/// The entry of listing `key` (`{"listing": …, "signature": …}`) in a search result; panics
+/// naming the result when it is not there.
+pub fn listing_in<'a>(result: &'a Value, key: &str) -> &'a Value {
+    result["listings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["listing"]["ListingKey"] == key)
+        .unwrap_or_else(|| panic!("{key} not in {result}"))
+}
+
+/// The listing keys, sorted, of a JSON array of search results (`listing.ListingKey`) or of
+/// objects with a `listing_key` (hints, sent changes).
+pub fn keys_of(v: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            x["listing"]["ListingKey"]
+                .as_str()
+                .or(x["listing_key"].as_str())
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    keys.sort();
+    keys
 }
 
 /// A loopback port nothing listens on.

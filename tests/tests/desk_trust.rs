@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use e2e_tests::desk::{TwoDesks, keys_of, listing_in, two_enrolled_desks};
 use e2e_tests::{
     Desk, PASSPHRASE, add_agency, closed_port_url, platform, spawn_desk, spawn_platform,
 };
@@ -366,31 +367,8 @@ fn a_revoked_certificate_is_shown_as_revoked_online_and_offline() {
     assert_ne!(after["serial"], serial.as_str());
 }
 
-/// Listing keys of a JSON array of objects with a `listing` (search results) or `listing_key`.
-fn keys_of(v: &serde_json::Value) -> Vec<String> {
-    let mut keys: Vec<String> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| {
-            x["listing"]["ListingKey"]
-                .as_str()
-                .or(x["listing_key"].as_str())
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    keys.sort();
-    keys
-}
-
 fn signature_state(found: &serde_json::Value, key: &str) -> String {
-    found["listings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["listing"]["ListingKey"] == key)
-        .unwrap_or_else(|| panic!("{key} in {found}"))["signature"]["state"]
+    listing_in(found, key)["signature"]["state"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -407,32 +385,20 @@ fn rfc3339_seconds(t: time::OffsetDateTime) -> String {
 fn a_key_compromise_is_news_on_the_next_sync_and_the_agency_signs_anew_after_enrolling_again() {
     let app = spawn_platform();
     let url = app.agency_url();
-    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1").handover();
-    let (token_b, _) = add_agency(&app, "Beta Lettings", "BET-2").handover();
-    let a = spawn_desk();
-    let enrolled = a.enroll(std::slice::from_ref(&url), &token_a, &fp);
+    let TwoDesks {
+        a,
+        b,
+        a_enrolment: enrolled,
+        fingerprint: fp,
+    } = two_enrolled_desks(&app, "Beta Lettings", "BET-2");
     let acme = enrolled["agency_id"].to_string();
     let compromised_serial = enrolled["serial"].as_str().unwrap().to_owned();
-    let b = spawn_desk();
-    b.enroll(std::slice::from_ref(&url), &token_b, &fp);
 
     // A publishes two flats; B's tenant gets a hint for the first, B holds both verified.
     a.add_flat("A-1", "Lisbon", 1200);
     a.add_flat("A-2", "Lisbon", 2400);
     a.run(&["publish"]).ok();
-    b.run(&[
-        "customer",
-        "add-tenant",
-        "--name",
-        "Tina",
-        "--type",
-        "rent",
-        "--city",
-        "Lisbon",
-        "--max-price",
-        "1500",
-    ])
-    .ok();
+    b.add_tenant("Tina", "Lisbon", 1500);
     b.run(&["sync"]).ok();
     assert_eq!(keys_of(&b.run(&["hints"]).ok()), ["A-1"]);
     let held = b.run(&["search", "--city", "Lisbon"]).ok();
@@ -507,15 +473,13 @@ fn a_key_compromise_is_news_on_the_next_sync_and_the_agency_signs_anew_after_enr
 fn a_compromise_dated_back_keeps_what_a_desk_held_before_that_date() {
     let app = spawn_platform();
     let url = app.agency_url();
-    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1").handover();
-    let (token_b, _) = add_agency(&app, "Beta Lettings", "BET-2").handover();
-    let a = spawn_desk();
-    let serial = a.enroll(std::slice::from_ref(&url), &token_a, &fp)["serial"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let b = spawn_desk();
-    b.enroll(std::slice::from_ref(&url), &token_b, &fp);
+    let TwoDesks {
+        a,
+        b,
+        a_enrolment,
+        fingerprint: fp,
+    } = two_enrolled_desks(&app, "Beta Lettings", "BET-2");
+    let serial = a_enrolment["serial"].as_str().unwrap().to_owned();
 
     // B holds A-1 before the compromise date; A-2 reaches the platform and B after it.
     a.add_flat("A-1", "Porto", 900);

@@ -2,6 +2,7 @@
 //! `agency-client` binary (a new process for every command, so every step also survives a
 //! restart of the client).
 
+use e2e_tests::desk::{TwoDesks, listing_in, two_enrolled_desks};
 use e2e_tests::{add_agency, closed_port_url, platform, platform_sql, spawn_desk, spawn_platform};
 use serde_json::Value;
 
@@ -16,14 +17,13 @@ fn keys(v: &Value, field: &str) -> Vec<String> {
 #[test]
 fn a_publishes_b_pulls_gets_a_hint_and_sees_the_withdrawal() {
     let app = spawn_platform();
-    let url = app.agency_url();
-    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1").handover();
-    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2").handover();
-    let a = spawn_desk();
-    let b = spawn_desk();
-    let enrolled = a.enroll(std::slice::from_ref(&url), &token_a, &fp);
+    let TwoDesks {
+        a,
+        b,
+        a_enrolment: enrolled,
+        ..
+    } = two_enrolled_desks(&app, "Beta Realty", "BR-2");
     assert!(enrolled["days_left"].as_i64().unwrap() > 80, "{enrolled}");
-    b.enroll(std::slice::from_ref(&url), &token_b, &fp);
 
     a.add_flat("A-1", "Lisbon", 1200);
     a.add_flat("A-2", "Porto", 900);
@@ -333,28 +333,9 @@ fn bad_input_gets_a_clear_message_and_nothing_is_lost() {
 #[test]
 fn a_tenants_wishes_are_watched_on_the_platform_while_the_desk_is_off() {
     let app = spawn_platform();
-    let url = app.agency_url();
-    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1").handover();
-    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2").handover();
-    let a = spawn_desk();
-    let b = spawn_desk();
-    a.enroll(std::slice::from_ref(&url), &token_a, &fp);
-    b.enroll(std::slice::from_ref(&url), &token_b, &fp);
+    let TwoDesks { a, b, .. } = two_enrolled_desks(&app, "Beta Realty", "BR-2");
 
-    let tenant = b
-        .run(&[
-            "customer",
-            "add-tenant",
-            "--name",
-            "Tina",
-            "--type",
-            "rent",
-            "--city",
-            "lisbon",
-            "--max-price",
-            "1500",
-        ])
-        .ok();
+    let tenant = b.add_tenant("Tina", "lisbon", 1500);
     let tenant_id = tenant["id"].as_i64().unwrap().to_string();
     let owner = b.run(&["customer", "add-owner", "--name", "Otto"]).ok();
     let refused = b.run(&[
@@ -618,38 +599,11 @@ fn the_certificate_renews_itself_when_a_third_of_its_life_is_left() {
     assert_eq!(old["revocation_reason"], "superseded", "{old}");
 }
 
-fn signature_of<'a>(found: &'a Value, key: &str) -> &'a Value {
-    &found["listings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["listing"]["ListingKey"] == key)
-        .unwrap_or_else(|| panic!("{key} not in {found}"))["signature"]
-}
-
 #[test]
 fn signatures_are_checked_on_pull_and_remote_search_and_a_tampered_listing_is_flagged() {
     let app = spawn_platform();
-    let url = app.agency_url();
-    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1").handover();
-    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2").handover();
-    let a = spawn_desk();
-    let b = spawn_desk();
-    a.enroll(std::slice::from_ref(&url), &token_a, &fp);
-    b.enroll(std::slice::from_ref(&url), &token_b, &fp);
-    b.run(&[
-        "customer",
-        "add-tenant",
-        "--name",
-        "Tina",
-        "--type",
-        "rent",
-        "--city",
-        "lisbon",
-        "--max-price",
-        "1500",
-    ])
-    .ok();
+    let TwoDesks { a, b, .. } = two_enrolled_desks(&app, "Beta Realty", "BR-2");
+    b.add_tenant("Tina", "lisbon", 1500);
     a.add_flat("A-1", "Lisbon", 1200);
     a.add_flat("A-2", "Lisbon", 1300);
     a.run(&["publish"]).ok();
@@ -700,8 +654,8 @@ fn signatures_are_checked_on_pull_and_remote_search_and_a_tampered_listing_is_fl
 
     let here = b.run(&["search", "--city", "Lisbon"]).ok();
     assert_eq!(here["total"], 2);
-    assert_eq!(signature_of(&here, "A-1")["state"], "verified");
-    assert_eq!(signature_of(&here, "A-2")["state"], "invalid");
+    assert_eq!(listing_in(&here, "A-1")["signature"]["state"], "verified");
+    assert_eq!(listing_in(&here, "A-2")["signature"]["state"], "invalid");
     let (code, text, _) = b.run_text(&["search", "--city", "Lisbon"]);
     assert_eq!(code, 0);
     assert!(text.contains("INVALID SIGNATURE"), "{text}");
@@ -713,10 +667,10 @@ fn signatures_are_checked_on_pull_and_remote_search_and_a_tampered_listing_is_fl
     assert_eq!(remote["total"], 2, "{remote}");
     assert_eq!(remote["invalid"], 1, "{remote}");
     assert_eq!(remote["query_id"].to_string(), query_id);
-    assert_eq!(signature_of(&remote, "A-1")["state"], "verified");
-    assert_eq!(signature_of(&remote, "A-2")["state"], "invalid");
+    assert_eq!(listing_in(&remote, "A-1")["signature"]["state"], "verified");
+    assert_eq!(listing_in(&remote, "A-2")["signature"]["state"], "invalid");
     assert_eq!(
-        signature_of(&remote, "A-1")
+        listing_in(&remote, "A-1")["signature"]
             .get("problem")
             .cloned()
             .unwrap_or(Value::Null),
@@ -764,12 +718,12 @@ fn signatures_are_checked_on_pull_and_remote_search_and_a_tampered_listing_is_fl
     let remote = b.run(&["search", "--remote", "--city", "lisbon"]).ok();
     assert_eq!(remote["total"], 3, "{remote}");
     assert_eq!(
-        signature_of(&remote, "A-1")["state"],
+        listing_in(&remote, "A-1")["signature"]["state"],
         "verified",
         "{remote}"
     );
     assert_eq!(
-        signature_of(&remote, "A-3")["state"],
+        listing_in(&remote, "A-3")["signature"]["state"],
         "verified",
         "{remote}"
     );
@@ -804,8 +758,16 @@ fn signatures_are_checked_on_pull_and_remote_search_and_a_tampered_listing_is_fl
     );
     assert_eq!(keys(&b.run(&["hints"]).ok(), "listing_key"), ["A-1"]);
     let here = b.run(&["search", "--city", "Lisbon"]).ok();
-    assert_eq!(signature_of(&here, "A-3")["state"], "invalid", "{here}");
-    assert_eq!(signature_of(&here, "A-1")["state"], "verified", "{here}");
+    assert_eq!(
+        listing_in(&here, "A-3")["signature"]["state"],
+        "invalid",
+        "{here}"
+    );
+    assert_eq!(
+        listing_in(&here, "A-1")["signature"]["state"],
+        "verified",
+        "{here}"
+    );
     // The platform holds what the compromised key signed out of its search (until A signs it
     // again): the remote search no longer serves A-3 at all; A-1 still verifies.
     let remote = b.run(&["search", "--remote", "--city", "lisbon"]).ok();
@@ -816,7 +778,7 @@ fn signatures_are_checked_on_pull_and_remote_search_and_a_tampered_listing_is_fl
         .map(|l| l["listing"]["ListingKey"].as_str().unwrap())
         .collect();
     assert!(!served.contains(&"A-3"), "{remote}");
-    assert_eq!(signature_of(&remote, "A-1")["state"], "verified");
+    assert_eq!(listing_in(&remote, "A-1")["signature"]["state"], "verified");
 }
 
 #[test]
