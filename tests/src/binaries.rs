@@ -49,7 +49,7 @@ pub fn built_binary(name: &str) -> PathBuf {
     }
     let dir = profile_dir();
     let path = dir.join(name);
-    let build = "build it first with `cargo build --bins` (`./scripts/test` does), or set \
+    let build = "build it with `cargo build --bins` (`./scripts/test` does), or set \
                  E2E_BIN_DIR to a folder that holds it";
     let built = std::fs::metadata(&path)
         .and_then(|m| m.modified())
