@@ -1,16 +1,15 @@
 //! Benchmark: a fresh desk's initial pull of the whole change feed (100 000 listings by
 //! default; `BENCH_LISTINGS=N` to change), then a local search and a new tenant's hint scan.
 //!
-//! The real platform binary (release build; `PLATFORM_BIN` to choose another) runs on a fresh
+//! The real platform binary (the release build beside this benchmark, found as the end-to-end
+//! tests find theirs: `e2e_tests::binaries`; `E2E_BIN_DIR` to choose others) runs on a fresh
 //! SQLite database; a seeding agency enrols for real and its listings, each signed with its key,
 //! are written straight through the platform library (`ListingStore::publish_listing`, 5 000 per
 //! transaction). Then a desk enrols and pulls through the client library, exactly as
 //! `agency-client sync` does, checking every listing's signature on the way.
 //!
-//! Run: `cargo bench -p agency-client --bench initial_pull`
+//! Run: `cargo build --release -p platform && cargo bench -p agency-client --bench initial_pull`
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use agency_client::db::Store;
@@ -20,38 +19,12 @@ use api_types::search::SearchCriteria;
 use api_types::{ListingDocument, TransactionType};
 use diesel::Connection;
 use platform::listings::{ListingStore, PublishError, VerifiedListing};
+use platform::testing::TestDb;
 use platform::testing::agency::TestAgency;
-use platform::testing::{PlatformBuilder, TestDb};
 
 const CITIES: [&str; 10] = [
     "Lisbon", "Porto", "Faro", "Braga", "Coimbra", "Aveiro", "Evora", "Setubal", "Leiria", "Viseu",
 ];
-
-fn platform_bin() -> std::path::PathBuf {
-    if let Ok(p) = std::env::var("PLATFORM_BIN") {
-        return p.into();
-    }
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target dir")
-        .to_owned();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "-q",
-            "--release",
-            "-p",
-            "platform",
-            "--bin",
-            "platform",
-        ])
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .expect("cargo build --release -p platform");
-    assert!(status.success(), "building the platform failed");
-    target.join("release").join("platform")
-}
 
 fn doc(i: usize) -> ListingDocument {
     let mut d = ListingDocument::example(&format!("S-{i}"));
@@ -75,10 +48,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let bin = platform_bin();
-
     let db = TestDb::sqlite();
-    let app = PlatformBuilder::new(bin)
+    let app = e2e_tests::platform()
         .database_url(&db.url)
         .spawn()
         .expect("platform starts");

@@ -44,7 +44,9 @@ pub struct PlatformProcess {
 }
 
 impl PlatformBuilder {
-    /// A platform started from the binary at `bin` with a fresh temporary data directory.
+    /// A platform started from the binary at `bin` with a fresh temporary data directory. The
+    /// end-to-end suite finds the binary in one place (`e2e_tests::binaries`) and starts it with
+    /// `e2e_tests::platform()`.
     pub fn new(bin: impl Into<PathBuf>) -> PlatformBuilder {
         PlatformBuilder {
             bin: bin.into(),

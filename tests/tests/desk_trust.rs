@@ -3,12 +3,12 @@
 //! switch, weak passphrases are refused, the data folder is private, and a revoked certificate
 //! says so.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Desk, PASSPHRASE, add_agency, closed_port_url, platform, platform_bin};
-use platform::testing::PlatformBuilder;
+use e2e_tests::desk::{TwoDesks, keys_of, listing_in, two_enrolled_desks};
+use e2e_tests::{
+    Desk, PASSPHRASE, add_agency, closed_port_url, platform, spawn_desk, spawn_platform,
+};
 
 fn own_states(desk: &Desk) -> Vec<(String, String)> {
     desk.states()
@@ -16,16 +16,16 @@ fn own_states(desk: &Desk) -> Vec<(String, String)> {
 
 #[test]
 fn an_untrusted_platform_is_told_apart_from_an_outage_and_nothing_is_sent_to_it() {
-    let mut app = platform();
+    let mut app = spawn_platform();
     let url = app.agency_url();
-    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1");
-    let desk = Desk::new();
+    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1").handover();
+    let desk = spawn_desk();
     desk.enroll(std::slice::from_ref(&url), &token, &fp);
     desk.add_flat("T-1", "Lisbon", 1000);
     desk.run(&["publish"]).ok();
 
     // Another platform, with a CA of its own, at an address typed by mistake.
-    let other = platform();
+    let other = spawn_platform();
     desk.run(&["listing", "edit", "--key", "T-1", "--price", "950"])
         .ok();
     let refused = desk.run(&["publish", "--server", &other.agency_url()]);
@@ -68,7 +68,7 @@ fn an_untrusted_platform_is_told_apart_from_an_outage_and_nothing_is_sent_to_it(
 
     // The genuine platform, restarted on the same data with a certificate for another name.
     app.terminate(Duration::from_secs(20)).expect("stops");
-    let renamed = PlatformBuilder::new(platform_bin())
+    let renamed = platform()
         .data_dir(app.data_dir.clone())
         .args(["--agency-server-names", "platform.example.test"])
         .spawn()
@@ -87,7 +87,7 @@ fn an_untrusted_platform_is_told_apart_from_an_outage_and_nothing_is_sent_to_it(
     drop(renamed);
 
     // Back to the right name: the queue goes out as it was.
-    let fixed = PlatformBuilder::new(platform_bin())
+    let fixed = platform()
         .data_dir(app.data_dir.clone())
         .spawn()
         .expect("platform restarts");
@@ -129,11 +129,11 @@ fn other_feed_count(app: &platform::testing::PlatformProcess) -> (i64, i64) {
 
 #[test]
 fn a_token_of_another_agency_needs_a_confirmed_switch() {
-    let app = platform();
+    let app = spawn_platform();
     let url = app.agency_url();
-    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1");
-    let (token_b, _) = add_agency(&app, "Beta Lettings", "BET-2");
-    let desk = Desk::new();
+    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1").handover();
+    let (token_b, _) = add_agency(&app, "Beta Lettings", "BET-2").handover();
+    let desk = spawn_desk();
     let enrolled = desk.enroll(std::slice::from_ref(&url), &token_a, &fp);
     let acme = enrolled["agency_id"].as_i64().unwrap();
     assert_eq!(enrolled["agency_name"], "Acme Homes");
@@ -225,10 +225,10 @@ fn a_token_of_another_agency_needs_a_confirmed_switch() {
 
 #[test]
 fn a_weak_passphrase_or_a_mistyped_token_is_refused_and_nothing_is_stored() {
-    let app = platform();
+    let app = spawn_platform();
     let url = app.agency_url();
-    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1");
-    let desk = Desk::new();
+    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1").handover();
+    let desk = spawn_desk();
     for (weak, words) in [
         ("hunter2", "too short"),
         ("password1234", "too easy to guess"),
@@ -284,8 +284,8 @@ fn mode(path: &std::path::Path) -> u32 {
 fn the_desk_folder_and_its_files_are_private_to_the_user() {
     use std::os::unix::fs::PermissionsExt;
 
-    let app = platform();
-    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1");
+    let app = spawn_platform();
+    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1").handover();
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("desk");
     let desk = Desk::at(&dir);
@@ -318,10 +318,10 @@ fn the_desk_folder_and_its_files_are_private_to_the_user() {
 
 #[test]
 fn a_revoked_certificate_is_shown_as_revoked_online_and_offline() {
-    let mut app = platform();
+    let mut app = spawn_platform();
     let url = app.agency_url();
-    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1");
-    let desk = Desk::new();
+    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1").handover();
+    let desk = spawn_desk();
     let enrolled = desk.enroll(std::slice::from_ref(&url), &token, &fp);
     let serial = enrolled["serial"].as_str().unwrap().to_owned();
     let before = desk.run(&["cert"]).ok();
@@ -352,7 +352,7 @@ fn a_revoked_certificate_is_shown_as_revoked_online_and_offline() {
     assert!(text.contains("did not answer"), "{text}");
 
     // A new enrolment clears it.
-    let app = PlatformBuilder::new(platform_bin())
+    let app = platform()
         .data_dir(app.data_dir.clone())
         .spawn()
         .expect("platform restarts");
@@ -367,31 +367,8 @@ fn a_revoked_certificate_is_shown_as_revoked_online_and_offline() {
     assert_ne!(after["serial"], serial.as_str());
 }
 
-/// Listing keys of a JSON array of objects with a `listing` (search results) or `listing_key`.
-fn keys_of(v: &serde_json::Value) -> Vec<String> {
-    let mut keys: Vec<String> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| {
-            x["listing"]["ListingKey"]
-                .as_str()
-                .or(x["listing_key"].as_str())
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    keys.sort();
-    keys
-}
-
 fn signature_state(found: &serde_json::Value, key: &str) -> String {
-    found["listings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["listing"]["ListingKey"] == key)
-        .unwrap_or_else(|| panic!("{key} in {found}"))["signature"]["state"]
+    listing_in(found, key)["signature"]["state"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -406,34 +383,22 @@ fn rfc3339_seconds(t: time::OffsetDateTime) -> String {
 
 #[test]
 fn a_key_compromise_is_news_on_the_next_sync_and_the_agency_signs_anew_after_enrolling_again() {
-    let app = platform();
+    let app = spawn_platform();
     let url = app.agency_url();
-    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1");
-    let (token_b, _) = add_agency(&app, "Beta Lettings", "BET-2");
-    let a = Desk::new();
-    let enrolled = a.enroll(std::slice::from_ref(&url), &token_a, &fp);
+    let TwoDesks {
+        a,
+        b,
+        a_enrolment: enrolled,
+        fingerprint: fp,
+    } = two_enrolled_desks(&app, "Beta Lettings", "BET-2");
     let acme = enrolled["agency_id"].to_string();
     let compromised_serial = enrolled["serial"].as_str().unwrap().to_owned();
-    let b = Desk::new();
-    b.enroll(std::slice::from_ref(&url), &token_b, &fp);
 
     // A publishes two flats; B's tenant gets a hint for the first, B holds both verified.
     a.add_flat("A-1", "Lisbon", 1200);
     a.add_flat("A-2", "Lisbon", 2400);
     a.run(&["publish"]).ok();
-    b.run(&[
-        "customer",
-        "add-tenant",
-        "--name",
-        "Tina",
-        "--type",
-        "rent",
-        "--city",
-        "Lisbon",
-        "--max-price",
-        "1500",
-    ])
-    .ok();
+    b.add_tenant("Tina", "Lisbon", 1500);
     b.run(&["sync"]).ok();
     assert_eq!(keys_of(&b.run(&["hints"]).ok()), ["A-1"]);
     let held = b.run(&["search", "--city", "Lisbon"]).ok();
@@ -506,17 +471,15 @@ fn a_key_compromise_is_news_on_the_next_sync_and_the_agency_signs_anew_after_enr
 
 #[test]
 fn a_compromise_dated_back_keeps_what_a_desk_held_before_that_date() {
-    let app = platform();
+    let app = spawn_platform();
     let url = app.agency_url();
-    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1");
-    let (token_b, _) = add_agency(&app, "Beta Lettings", "BET-2");
-    let a = Desk::new();
-    let serial = a.enroll(std::slice::from_ref(&url), &token_a, &fp)["serial"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let b = Desk::new();
-    b.enroll(std::slice::from_ref(&url), &token_b, &fp);
+    let TwoDesks {
+        a,
+        b,
+        a_enrolment,
+        fingerprint: fp,
+    } = two_enrolled_desks(&app, "Beta Lettings", "BET-2");
+    let serial = a_enrolment["serial"].as_str().unwrap().to_owned();
 
     // B holds A-1 before the compromise date; A-2 reaches the platform and B after it.
     a.add_flat("A-1", "Porto", 900);
@@ -563,8 +526,8 @@ fn a_compromise_dated_back_keeps_what_a_desk_held_before_that_date() {
     assert_eq!(keys_of(&remote["listings"]), ["A-1"]);
 
     // A desk that first sees both after the date trusts neither.
-    let c = Desk::new();
-    let (token_c, _) = add_agency(&app, "Casa Nova", "CAS-3");
+    let c = spawn_desk();
+    let (token_c, _) = add_agency(&app, "Casa Nova", "CAS-3").handover();
     c.enroll(&[url], &token_c, &fp);
     c.run(&["sync"]).ok();
     let fresh = c.run(&["search", "--city", "Porto"]).ok();

@@ -11,15 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api_types::ListingDocument;
-use platform::testing::PlatformBuilder;
-use platform::testing::PlatformProcess;
+use e2e_tests::{PlatformBuilder, PlatformProcess, enrolled, platform};
 use platform::testing::agency::{TestAgency, anonymous_client, fetch_root};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-
-fn platform() -> PlatformBuilder {
-    PlatformBuilder::new(env!("CARGO_BIN_EXE_platform"))
-}
 
 /// The same binary on the data directory and database of `app`, for commands that need their
 /// own environment.
@@ -29,22 +24,6 @@ fn beside(app: &PlatformProcess, database_url: Option<&str>) -> PlatformBuilder 
         Some(url) => b.database_url(url),
         None => b,
     }
-}
-
-/// Adds an agency by CLI and enrols it over the real API.
-fn enrolled(app: &PlatformProcess, name: &str, licence: &str) -> TestAgency {
-    let out = app.cli_json(&[
-        "agency",
-        "add",
-        "--name",
-        name,
-        "--licence",
-        licence,
-        "--email",
-        "desk@agency.example",
-    ]);
-    let root = fetch_root(&app.agency_url());
-    TestAgency::enroll(&app.agency_url(), &root, out["token"].as_str().unwrap())
 }
 
 /// GET without a client certificate; status and body.

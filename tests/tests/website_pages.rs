@@ -1,15 +1,12 @@
 //! The buyer website through the front door: the real `platform` binary on a fresh SQLite or
 //! PostgreSQL database, driven over HTTP like a browser without JavaScript.
 
-#[path = "website_support.rs"]
-mod support;
-
 use diesel::prelude::*;
+use e2e_tests::website::{Browser, emailed_link, seed_listings, signed_in, site};
 use platform::db::Db;
 use platform::db::schema::{agencies, audit_log, dismissed_listings, notifications, users};
 use platform::notify::outbox::{MailKind, NewNotification, OutboxStore};
 use platform::testing::{PlatformProcess, TestDb};
-use support::{Browser, emailed_link, seed_listings, signed_in, site};
 
 fn on_both(name: &str, test: fn(&PlatformProcess, &Db)) {
     let db = TestDb::sqlite();

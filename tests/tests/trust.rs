@@ -11,46 +11,31 @@ use std::time::{Duration, Instant};
 
 use api_types::ListingDocument;
 use diesel::prelude::*;
+use e2e_tests::{
+    AddedAgency, PlatformBuilder, PlatformProcess, TestDb, add_agency_with_email, error_code,
+    platform, wait_until,
+};
 use platform::db::schema::{listings, notifications};
-use platform::testing::agency::{TestAgency, anonymous_client, fetch_root};
+use platform::testing::agency::{TestAgency, anonymous_client};
 use platform::testing::smtp::SmtpSink;
-use platform::testing::{PlatformBuilder, PlatformProcess, TestDb};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 fn builder(db: &TestDb) -> PlatformBuilder {
-    PlatformBuilder::new(env!("CARGO_BIN_EXE_platform")).database_url(db.url.clone())
+    platform().database_url(db.url.clone())
 }
 
-/// Adds an active agency by CLI with its own contact address; returns id, token and root.
-fn add_agency(app: &PlatformProcess, name: &str, licence: &str) -> (i64, String, String) {
+/// Adds an active agency by CLI with its own contact address (`<licence>@agency.example`).
+fn add_agency(app: &PlatformProcess, name: &str, licence: &str) -> AddedAgency {
     let email = format!("{}@agency.example", licence.to_ascii_lowercase());
-    let out = app.cli_json(&[
-        "agency",
-        "add",
-        "--name",
-        name,
-        "--licence",
-        licence,
-        "--email",
-        &email,
-    ]);
-    (
-        out["agency"]["id"].as_i64().unwrap(),
-        out["token"].as_str().unwrap().to_owned(),
-        fetch_root(&app.agency_url()),
-    )
+    add_agency_with_email(app, name, licence, &email)
 }
 
+/// An agency with its own contact address, enrolled over the real API.
 fn enrolled(app: &PlatformProcess, name: &str, licence: &str) -> TestAgency {
-    let (_, token, root) = add_agency(app, name, licence);
-    TestAgency::enroll(&app.agency_url(), &root, &token)
-}
-
-fn code(body: &serde_json::Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<no error code>")
+    add_agency(app, name, licence).enroll(app)
 }
 
 /// Sends a renewal request for `key` with `a`'s certificate; returns the raw answer.
@@ -82,7 +67,7 @@ fn renew(a: &TestAgency) -> TestAgency {
 /// Status and error code of `GET /api/v1/agency` with `a`'s certificate.
 fn whoami(a: &TestAgency) -> (u16, String) {
     let (status, body) = a.get("/api/v1/agency");
-    (status, code(&body).to_owned())
+    (status, error_code(&body).to_owned())
 }
 
 fn cert_row<'a>(list: &'a serde_json::Value, serial: &str) -> &'a serde_json::Value {
@@ -166,7 +151,7 @@ fn a_certificate_forged_with_another_agencys_serial_is_refused_and_audited() {
 
     let (status, body) = thief.get("/api/v1/agency");
     assert_eq!(
-        (status, code(&body)),
+        (status, error_code(&body)),
         (401, "certificate_mismatch"),
         "{body}"
     );
@@ -179,7 +164,7 @@ fn a_certificate_forged_with_another_agencys_serial_is_refused_and_audited() {
     );
     let (status, body) = thief.publish(&ListingDocument::example("FAKE-1"));
     assert_eq!(
-        (status, code(&body)),
+        (status, error_code(&body)),
         (401, "certificate_mismatch"),
         "{body}"
     );
@@ -230,7 +215,7 @@ fn renewal_refuses_the_same_key_and_is_rate_limited_per_desk() {
     let r = send_renewal(&x, &x.key);
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().unwrap();
-    assert_eq!(code(&body), "renewal_same_key", "{body}");
+    assert_eq!(error_code(&body), "renewal_same_key", "{body}");
     assert_eq!(body["error"]["field"], "csr");
     assert!(
         body["error"]["message"]
@@ -263,7 +248,7 @@ fn renewal_refuses_the_same_key_and_is_rate_limited_per_desk() {
         "a day after the enrolment: {retry_after}"
     );
     let body: serde_json::Value = r.json().unwrap();
-    assert_eq!(code(&body), "rate_limited");
+    assert_eq!(error_code(&body), "rate_limited");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("3 certificates in the last 24 hours") && message.contains("operator"),
@@ -339,7 +324,7 @@ fn renewals_twice_then_key_compromise(db: TestDb) {
     for a in [&x, &y, &z] {
         let (status, body) = a.get("/api/v1/agency");
         assert_eq!(
-            (status, code(&body)),
+            (status, error_code(&body)),
             (403, "certificate_revoked"),
             "{body}"
         );
@@ -351,7 +336,7 @@ fn renewals_twice_then_key_compromise(db: TestDb) {
         );
     }
     let (status, body) = z.publish(&ListingDocument::example("Z-1"));
-    assert_eq!((status, code(&body)), (403, "certificate_revoked"));
+    assert_eq!((status, error_code(&body)), (403, "certificate_revoked"));
     let list = app.cli_json(&["cert", "list", "--agency", &x.agency_id.to_string()]);
     for serial in [&x.serial, &y.serial, &z.serial] {
         assert_eq!(cert_row(&list, serial)["status"], "revoked");
@@ -642,14 +627,18 @@ fn the_certificate_event_feed_pages_and_refuses_bad_input_like_the_listing_feed(
     ] {
         let (status, body) = reader.get(&format!("/api/v1/changes/certificates?{query}"));
         assert_eq!(
-            (status, code(&body)),
+            (status, error_code(&body)),
             (400, "invalid_field"),
             "{query}: {body}"
         );
         assert_eq!(body["error"]["field"], field);
     }
     let (status, body) = reader.get("/api/v1/changes/certificates?after=x");
-    assert_eq!((status, code(&body)), (400, "invalid_query"), "{body}");
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, "invalid_query"),
+        "{body}"
+    );
     let r = anonymous_client(&reader.root_pem)
         .get(reader.url("/api/v1/changes/certificates"))
         .send()
@@ -674,7 +663,12 @@ fn the_certificate_event_feed_pages_and_refuses_bad_input_like_the_listing_feed(
 fn a_new_token_voids_the_older_unused_one_and_agency_show_lists_desks() {
     let db = TestDb::sqlite();
     let app = builder(&db).spawn().expect("platform starts");
-    let (id, first_token, root) = add_agency(&app, "Acme Homes", "AMI-1");
+    let AddedAgency {
+        id,
+        token: first_token,
+        root_pem: root,
+        ..
+    } = add_agency(&app, "Acme Homes", "AMI-1");
     let desk_one = TestAgency::enroll(&app.agency_url(), &root, &first_token);
     let second = app.cli_json(&["agency", "token", &id.to_string()]);
     let third = app.cli_json(&["agency", "token", &id.to_string()]);
@@ -689,7 +683,7 @@ fn a_new_token_voids_the_older_unused_one_and_agency_show_lists_desks() {
     );
     assert_eq!(r.status(), 403);
     let body: serde_json::Value = r.json().unwrap();
-    assert_eq!(code(&body), "token_voided", "{body}");
+    assert_eq!(error_code(&body), "token_voided", "{body}");
     assert!(
         body["error"]["message"]
             .as_str()
@@ -714,7 +708,7 @@ fn a_new_token_voids_the_older_unused_one_and_agency_show_lists_desks() {
     );
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().unwrap();
-    assert_eq!(code(&body), "key_already_certified", "{body}");
+    assert_eq!(error_code(&body), "key_already_certified", "{body}");
     assert!(
         body["error"]["message"]
             .as_str()
@@ -824,14 +818,6 @@ fn match_mails(sink: &SmtpSink) -> Vec<String> {
         .collect()
 }
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn listings_signed_by_a_compromised_key_leave_search_and_alerts_until_signed_again() {
     held_listings(TestDb::sqlite());
@@ -863,7 +849,11 @@ fn held_listings(db: TestDb) {
         .args(["--smtp-port".to_owned(), sink.port().to_string()])
         .spawn()
         .expect("platform starts");
-    let (acme_id, _, root) = add_agency(&app, "Acme Homes", "AMI-1");
+    let AddedAgency {
+        id: acme_id,
+        root_pem: root,
+        ..
+    } = add_agency(&app, "Acme Homes", "AMI-1");
     let acme_token = app.cli_json(&["agency", "token", &acme_id.to_string()]);
     let acme = TestAgency::enroll(
         &app.agency_url(),
@@ -1160,7 +1150,7 @@ fn revocation_reaches_another_process(db: TestDb) {
         let latency = exited.elapsed();
         assert!(ok.success(), "{err}");
         assert_eq!(
-            (status, code(&body)),
+            (status, error_code(&body)),
             (403, "certificate_revoked"),
             "{body}"
         );

@@ -3,23 +3,13 @@
 //! made of `openssl`, `curl` and a few lines of Python; and an intruder with write access to the
 //! platform's database.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{Desk, add_agency, platform};
 use diesel::prelude::*;
-use platform::testing::PlatformProcess;
+use e2e_tests::desk::{TwoDesks, keys_of, listing_in, two_enrolled_desks};
+use e2e_tests::{Desk, PlatformProcess, add_agency, platform_sql, spawn_desk, spawn_platform};
 use serde_json::Value;
-
-/// Runs one SQL statement on the platform's SQLite database (what an intruder with write access
-/// to it could do); returns the rows changed.
-fn platform_sql(app: &PlatformProcess, statement: &str) -> usize {
-    let db = app.data_dir.join("platform.db");
-    let mut conn = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
-    diesel::sql_query(statement).execute(&mut conn).unwrap()
-}
 
 /// Appends a change-feed event of `kind` for listing `key` as it stands, as the platform would.
 fn append_event(app: &PlatformProcess, key: &str, kind: &str) {
@@ -65,37 +55,8 @@ fn stored(app: &PlatformProcess, key: &str) -> StoredRow {
     .unwrap()
 }
 
-fn listing_keys(found: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = found["listings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["listing"]["ListingKey"].as_str().unwrap().to_owned())
-        .collect();
-    keys.sort();
-    keys
-}
-
 fn hinted(desk: &Desk) -> Vec<String> {
-    let mut keys: Vec<String> = desk
-        .run(&["hints"])
-        .ok()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["listing_key"].as_str().unwrap().to_owned())
-        .collect();
-    keys.sort();
-    keys
-}
-
-fn found<'a>(result: &'a Value, key: &str) -> &'a Value {
-    result["listings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["listing"]["ListingKey"] == key)
-        .unwrap_or_else(|| panic!("{key} not in {result}"))
+    keys_of(&desk.run(&["hints"]).ok())
 }
 
 /// The tools another implementation would use; `None` when one is missing.
@@ -136,10 +97,10 @@ fn a_listing_signed_with_openssl_and_python_is_accepted_and_verified_everywhere(
     if tools().is_none() {
         return;
     }
-    let app = platform();
+    let app = spawn_platform();
     let url = app.agency_url();
-    let (token, fingerprint) = add_agency(&app, "Outside Implementation", "OI-1");
-    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2");
+    let (token, fingerprint) = add_agency(&app, "Outside Implementation", "OI-1").handover();
+    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2").handover();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let curl = |args: &[&str]| {
@@ -269,21 +230,9 @@ fn a_listing_signed_with_openssl_and_python_is_accepted_and_verified_everywhere(
 
     // A desk pulls it, checks the signature itself, keeps the object exactly as served (the
     // documented canonical bytes) and hints it to a tenant.
-    let b = Desk::new();
+    let b = spawn_desk();
     b.enroll(std::slice::from_ref(&url), &token_b, &fingerprint);
-    b.run(&[
-        "customer",
-        "add-tenant",
-        "--name",
-        "Tina",
-        "--type",
-        "rent",
-        "--city",
-        "lisbon",
-        "--max-price",
-        "1500",
-    ])
-    .ok();
+    b.add_tenant("Tina", "lisbon", 1500);
     let synced = b.run(&["sync"]).ok();
     assert_eq!(synced["pulled"]["verified"], 1, "{synced}");
     assert_eq!(
@@ -294,14 +243,14 @@ fn a_listing_signed_with_openssl_and_python_is_accepted_and_verified_everywhere(
     assert_eq!(synced["pulled"]["new_hints"], 1, "{synced}");
     let here = b.run(&["search", "--city", "Lisbon"]).ok();
     assert_eq!(
-        found(&here, "DOC-1")["signature"]["state"],
+        listing_in(&here, "DOC-1")["signature"]["state"],
         "verified",
         "{here}"
     );
-    assert_eq!(found(&here, "DOC-1")["listing"]["LivingArea"], 84.0);
+    assert_eq!(listing_in(&here, "DOC-1")["listing"]["LivingArea"], 84.0);
     let remote = b.run(&["search", "--remote", "--city", "Lisbon"]).ok();
     assert_eq!(
-        found(&remote, "DOC-1")["signature"]["state"],
+        listing_in(&remote, "DOC-1")["signature"]["state"],
         "verified",
         "{remote}"
     );
@@ -345,10 +294,10 @@ fn a_listing_signed_with_openssl_and_python_is_accepted_and_verified_everywhere(
 
 #[test]
 fn a_listing_signed_before_rfc_8785_still_verifies_on_desks_and_the_website() {
-    let app = platform();
+    let app = spawn_platform();
     let url = app.agency_url();
-    let (token_a, fingerprint) = add_agency(&app, "Acme Homes", "AMI-1");
-    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2");
+    let (token_a, fingerprint) = add_agency(&app, "Acme Homes", "AMI-1").handover();
+    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2").handover();
     let root = platform::testing::agency::fetch_root(&url);
     let a = platform::testing::agency::TestAgency::enroll(&url, &root, &token_a);
     let doc = api_types::ListingDocument {
@@ -378,7 +327,7 @@ fn a_listing_signed_before_rfc_8785_still_verifies_on_desks_and_the_website() {
         .text()
         .unwrap();
     assert!(page.contains("Signature verified"), "{page}");
-    let b = Desk::new();
+    let b = spawn_desk();
     b.enroll(std::slice::from_ref(&url), &token_b, &fingerprint);
     let synced = b.run(&["sync"]).ok();
     assert_eq!(
@@ -387,7 +336,7 @@ fn a_listing_signed_before_rfc_8785_still_verifies_on_desks_and_the_website() {
     );
     let remote = b.run(&["search", "--remote"]).ok();
     assert_eq!(
-        found(&remote, "OLD-1")["signature"]["state"],
+        listing_in(&remote, "OLD-1")["signature"]["state"],
         "verified",
         "{remote}"
     );
@@ -398,7 +347,7 @@ fn a_listing_signed_before_rfc_8785_still_verifies_on_desks_and_the_website() {
     );
     let remote = b.run(&["search", "--remote"]).ok();
     assert_eq!(
-        found(&remote, "OLD-1")["signature"]["state"],
+        listing_in(&remote, "OLD-1")["signature"]["state"],
         "invalid",
         "{remote}"
     );
@@ -406,27 +355,9 @@ fn a_listing_signed_before_rfc_8785_still_verifies_on_desks_and_the_website() {
 
 #[test]
 fn a_desk_refuses_unsigned_removals_and_rollbacks_and_applies_signed_ones() {
-    let app = platform();
-    let url = app.agency_url();
-    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1");
-    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2");
-    let a = Desk::new();
-    let b = Desk::new();
-    a.enroll(std::slice::from_ref(&url), &token_a, &fp);
-    b.enroll(std::slice::from_ref(&url), &token_b, &fp);
-    b.run(&[
-        "customer",
-        "add-tenant",
-        "--name",
-        "Tina",
-        "--type",
-        "rent",
-        "--city",
-        "lisbon",
-        "--max-price",
-        "1500",
-    ])
-    .ok();
+    let app = spawn_platform();
+    let TwoDesks { a, b, .. } = two_enrolled_desks(&app, "Beta Realty", "BR-2");
+    b.add_tenant("Tina", "lisbon", 1500);
     for (key, price) in [
         ("A-1", 1200),
         ("A-2", 1300),
@@ -473,11 +404,11 @@ fn a_desk_refuses_unsigned_removals_and_rollbacks_and_applies_signed_ones() {
     assert_eq!(pulled["upserted"], 0, "{synced}");
     let here = b.run(&["search", "--city", "Lisbon"]).ok();
     assert_eq!(
-        found(&here, "A-2")["listing"]["ListPrice"],
+        listing_in(&here, "A-2")["listing"]["ListPrice"],
         1250,
         "the newer copy is kept"
     );
-    assert_eq!(found(&here, "A-2")["signature"]["state"], "verified");
+    assert_eq!(listing_in(&here, "A-2")["signature"]["state"], "verified");
 
     // The intruder marks A-1 withdrawn and A-3 taken down, without any signed document.
     platform_sql(
@@ -520,16 +451,16 @@ fn a_desk_refuses_unsigned_removals_and_rollbacks_and_applies_signed_ones() {
     assert_eq!(synced["pulled"]["removed"], 0, "{synced}");
     // Both stay, flagged, and keep their hints.
     let here = b.run(&["search", "--city", "Lisbon"]).ok();
-    assert_eq!(listing_keys(&here), all);
+    assert_eq!(keys_of(&here["listings"]), all);
     assert!(
-        found(&here, "A-1")["removal_refused"]
+        listing_in(&here, "A-1")["removal_refused"]
             .as_str()
             .unwrap()
             .contains("refused"),
         "{here}"
     );
     assert!(
-        found(&here, "A-4").get("removal_refused").is_none(),
+        listing_in(&here, "A-4").get("removal_refused").is_none(),
         "{here}"
     );
     assert_eq!(hinted(&b), all);
@@ -578,7 +509,7 @@ fn a_desk_refuses_unsigned_removals_and_rollbacks_and_applies_signed_ones() {
         "{synced}"
     );
     let here = b.run(&["search", "--city", "Lisbon"]).ok();
-    assert_eq!(listing_keys(&here), ["A-1", "A-2", "A-3"]);
+    assert_eq!(keys_of(&here["listings"]), ["A-1", "A-2", "A-3"]);
     assert_eq!(hinted(&b), ["A-1", "A-2", "A-3"]);
     // A forged statement (its signature made by another key) is refused too: the intruder
     // moves A-5's statement onto A-1 with A-1's facts.

@@ -7,9 +7,9 @@ use std::time::Duration;
 use api_types::{ListingDocument, StandardStatus};
 use base64::Engine;
 use diesel::prelude::*;
+use e2e_tests::{PlatformProcess, TestDb, enrolled, error_code, platform};
 use platform::db::Db;
-use platform::testing::agency::{TestAgency, fetch_root};
-use platform::testing::{PlatformBuilder, PlatformProcess, TestDb};
+use platform::testing::agency::TestAgency;
 
 /// Runs `test` against a platform on a fresh SQLite database, then on PostgreSQL when
 /// `TEST_POSTGRES_URL` is set (skipped loudly otherwise).
@@ -22,30 +22,10 @@ fn on_both(name: &str, test: fn(&PlatformProcess, &Db)) {
 }
 
 fn spawn(db: &TestDb) -> PlatformProcess {
-    PlatformBuilder::new(env!("CARGO_BIN_EXE_platform"))
+    platform()
         .database_url(&db.url)
         .spawn()
         .expect("platform starts")
-}
-
-/// An active agency enrolled over the real API.
-fn enrolled(app: &PlatformProcess, name: &str, licence: &str) -> TestAgency {
-    let out = app.cli_json(&[
-        "agency",
-        "add",
-        "--name",
-        name,
-        "--licence",
-        licence,
-        "--email",
-        "desk@agency.example",
-    ]);
-    let root = fetch_root(&app.agency_url());
-    TestAgency::enroll(&app.agency_url(), &root, out["token"].as_str().unwrap())
-}
-
-fn error_code(body: &serde_json::Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<no error code>")
 }
 
 /// How many buyer/agency alerts (`listing_match` mails) are queued.

@@ -2,13 +2,13 @@
 //! sending, then restarted on the same data, it loses nothing and sends nothing twice. Runs on
 //! SQLite and on PostgreSQL.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::prelude::*;
+use e2e_tests::{PlatformBuilder, TestDb, platform, wait_until};
 use platform::db::schema::notifications;
 use platform::notify::{MailKind, NewNotification, OutboxStore};
 use platform::testing::smtp::{SmtpMode, SmtpSink};
-use platform::testing::{PlatformBuilder, TestDb};
 use serde_json::json;
 
 fn statuses(db: &platform::db::Db) -> Vec<(String, String)> {
@@ -20,16 +20,8 @@ fn statuses(db: &platform::db::Db) -> Vec<(String, String)> {
     .unwrap()
 }
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn platform(test_db: &TestDb, sink: &SmtpSink) -> PlatformBuilder {
-    PlatformBuilder::new(env!("CARGO_BIN_EXE_platform"))
+fn platform_on(test_db: &TestDb, sink: &SmtpSink) -> PlatformBuilder {
+    platform()
         .database_url(test_db.url.clone())
         .args([
             "--smtp-host",
@@ -71,7 +63,9 @@ fn killed_while_sending_then_restarted(test_db: TestDb) {
     .unwrap();
     drop(conn);
 
-    let mut first = platform(&test_db, &sink).spawn().expect("platform starts");
+    let mut first = platform_on(&test_db, &sink)
+        .spawn()
+        .expect("platform starts");
     wait_until(
         "the worker is sending all three",
         Duration::from_secs(30),
@@ -88,7 +82,7 @@ fn killed_while_sending_then_restarted(test_db: TestDb) {
     assert_eq!(sink.count(), 0);
 
     sink.set_mode(SmtpMode::Accept);
-    let second = platform(&test_db, &sink)
+    let second = platform_on(&test_db, &sink)
         .data_dir(first.data_dir.clone())
         .spawn()
         .expect("platform restarts");

@@ -1,15 +1,14 @@
-//! Helpers shared by the website tests (included with `#[path]`): a tiny cookie-keeping HTTP
-//! "browser", CSRF extraction, reading emailed links from the outbox, and listing fixtures.
-#![allow(dead_code)]
+//! The website tests' helpers: a tiny cookie-keeping HTTP "browser", CSRF extraction, reading
+//! emailed links from the outbox, and listing fixtures.
 
 use diesel::prelude::*;
 use platform::db::Db;
 use platform::db::schema::notifications;
-use platform::testing::{PlatformBuilder, PlatformProcess, TestDb};
+use platform::testing::{PlatformProcess, TestDb};
 
 /// A platform process on `db`.
 pub fn site(db: &TestDb) -> PlatformProcess {
-    PlatformBuilder::new(env!("CARGO_BIN_EXE_platform"))
+    crate::platform()
         .database_url(&db.url)
         // Match emails are held for a batching window; a short one keeps the test quick.
         .env("PLATFORM_MAIL_BATCH_WINDOW_SECS", "1")

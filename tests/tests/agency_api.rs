@@ -5,55 +5,20 @@ use std::time::Duration;
 
 use api_types::ListingDocument;
 use diesel::prelude::*;
-use platform::testing::agency::{TestAgency, anonymous_client, client_with, fetch_root};
-use platform::testing::{PlatformBuilder, PlatformProcess, TestDb};
-
-fn platform() -> PlatformBuilder {
-    PlatformBuilder::new(env!("CARGO_BIN_EXE_platform"))
-}
-
-/// Adds an active agency by CLI; returns its id and enrolment token, checking the printed CA
-/// fingerprint against the root the server hands out.
-fn add_agency(app: &PlatformProcess, name: &str, licence: &str) -> (i64, String, String) {
-    let out = app.cli_json(&[
-        "agency",
-        "add",
-        "--name",
-        name,
-        "--licence",
-        licence,
-        "--email",
-        "desk@agency.example",
-    ]);
-    let root = fetch_root(&app.agency_url());
-    let der = ca::inspect::parse_chain_pem(&root).unwrap().remove(0);
-    let fingerprint = ca::inspect::Fingerprint::of(&der).to_string();
-    assert_eq!(
-        out["ca_fingerprint"], fingerprint,
-        "CLI shows the served root's fingerprint"
-    );
-    (
-        out["agency"]["id"].as_i64().unwrap(),
-        out["token"].as_str().unwrap().to_owned(),
-        root,
-    )
-}
-
-fn enrolled(app: &PlatformProcess, name: &str, licence: &str) -> TestAgency {
-    let (_, token, root) = add_agency(app, name, licence);
-    TestAgency::enroll(&app.agency_url(), &root, &token)
-}
+use e2e_tests::{AddedAgency, PlatformProcess, TestDb, add_agency, enrolled, error_code, platform};
+use platform::testing::agency::{TestAgency, anonymous_client, client_with};
 
 fn doc(key: &str) -> ListingDocument {
     ListingDocument::example(key)
 }
 
-fn error_code(body: &serde_json::Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<no error code>")
-}
-
 fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
-    let (agency_id, token, root) = add_agency(app, "Acme Homes", "AMI-100");
+    let AddedAgency {
+        id: agency_id,
+        token,
+        root_pem: root,
+        ..
+    } = add_agency(app, "Acme Homes", "AMI-100");
     let base = app.agency_url();
 
     // The CA, chain and CRL need no client certificate.
@@ -443,7 +408,11 @@ fn bad_listings_are_refused_naming_the_field() {
     assert_eq!(page["events"].as_array().unwrap().len(), 1);
 
     // Bad CSR at enrolment.
-    let (_, token, root) = add_agency(&app, "Gamma", "G-3");
+    let AddedAgency {
+        token,
+        root_pem: root,
+        ..
+    } = add_agency(&app, "Gamma", "G-3");
     let r = TestAgency::send_enroll(
         &app.agency_url(),
         &root,
@@ -616,7 +585,12 @@ fn certificate_refusals_each_have_their_own_error() {
 #[test]
 fn tokens_expire_and_renewal_supersedes_the_old_certificate() {
     let app = platform().spawn().expect("platform starts");
-    let (agency_id, token, root) = add_agency(&app, "Acme Homes", "AMI-1");
+    let AddedAgency {
+        id: agency_id,
+        token,
+        root_pem: root,
+        ..
+    } = add_agency(&app, "Acme Homes", "AMI-1");
 
     // An expired token (made old in the database).
     let mut conn =
@@ -700,7 +674,9 @@ fn tokens_expire_and_renewal_supersedes_the_old_certificate() {
 #[test]
 fn operator_commands_vet_agencies_and_refuse_bad_input_clearly() {
     let app = platform().spawn().expect("platform starts");
-    let (_, id_token, _) = add_agency(&app, "Acme Homes", "AMI-1");
+    let AddedAgency {
+        token: id_token, ..
+    } = add_agency(&app, "Acme Homes", "AMI-1");
     assert!(!id_token.is_empty());
     // The same licence again.
     let (ok, _, err) = app.cli([

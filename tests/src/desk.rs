@@ -1,72 +1,17 @@
-//! Helpers for the end-to-end tests: the real platform binary (built once through cargo), and
-//! desks that run the real `agency-client` binary, each in its own data directory.
-//!
-//! The platform binary: `PLATFORM_BIN` when set; otherwise `cargo build -p platform --bin
-//! platform` into this test's target directory (the parent of `CARGO_TARGET_TMPDIR`), which is
-//! a no-op when up to date. Run with `cargo nextest` (which releases the build lock before tests
-//! start); with plain `cargo test`, build the platform first and set `PLATFORM_BIN`.
-#![allow(dead_code)]
+//! Desks: the real `agency-client` binary, each desk in a data directory of its own, a new
+//! process for every command (so every step also survives a restart of the program).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
-use platform::testing::{PlatformBuilder, PlatformProcess};
+use platform::testing::PlatformProcess;
 use serde_json::Value;
 
 /// Passphrase the test desks use.
 pub const PASSPHRASE: &str = "correct horse battery staple";
 
-/// Path of the platform binary, built if needed.
-pub fn platform_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Ok(p) = std::env::var("PLATFORM_BIN") {
-            return p.into();
-        }
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .parent()
-            .expect("target dir")
-            .to_owned();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "platform", "--bin", "platform"])
-            .env("CARGO_TARGET_DIR", &target)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo build -p platform");
-        assert!(status.success(), "building the platform failed");
-        target.join("debug").join("platform")
-    })
-    .clone()
-}
-
-/// A fresh platform process.
-pub fn platform() -> PlatformProcess {
-    PlatformBuilder::new(platform_bin())
-        .spawn()
-        .expect("platform starts")
-}
-
-/// Adds an active agency; returns (token, CA fingerprint).
-pub fn add_agency(app: &PlatformProcess, name: &str, licence: &str) -> (String, String) {
-    let out = app.cli_json(&[
-        "agency",
-        "add",
-        "--name",
-        name,
-        "--licence",
-        licence,
-        "--email",
-        "desk@agency.example",
-    ]);
-    (
-        out["token"].as_str().unwrap().to_owned(),
-        out["ca_fingerprint"].as_str().unwrap().to_owned(),
-    )
-}
-
 /// One desk: a data directory and the real client binary.
+#[derive(Debug)]
 pub struct Desk {
     /// Kept alive for the test.
     pub dir: tempfile::TempDir,
@@ -102,14 +47,14 @@ impl Run {
     }
 }
 
-impl Desk {
-    /// A desk with an empty data directory.
-    pub fn new() -> Desk {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().to_owned();
-        Desk { dir, path }
-    }
+/// A desk with an empty data directory of its own.
+pub fn spawn_desk() -> Desk {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    Desk { dir, path }
+}
 
+impl Desk {
     /// A desk whose data directory is `path` (which may not exist yet).
     pub fn at(path: &Path) -> Desk {
         Desk {
@@ -125,13 +70,12 @@ impl Desk {
 
     /// Same, with another passphrase.
     pub fn run_with(&self, args: &[&str], passphrase: &str) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_agency-client"))
+        let output = self
+            .command(passphrase)
             .arg("--json")
             .arg("--data-dir")
             .arg(&self.path)
             .args(args)
-            .env("AGENCY_CLIENT_PASSPHRASE", passphrase)
-            .env_remove("AGENCY_CLIENT_DATA_DIR")
             .output()
             .expect("run agency-client");
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -144,12 +88,11 @@ impl Desk {
 
     /// Runs `agency-client --data-dir DIR args…` without `--json`: (exit code, stdout, stderr).
     pub fn run_text(&self, args: &[&str]) -> (i32, String, String) {
-        let output = Command::new(env!("CARGO_BIN_EXE_agency-client"))
+        let output = self
+            .command(PASSPHRASE)
             .arg("--data-dir")
             .arg(&self.path)
             .args(args)
-            .env("AGENCY_CLIENT_PASSPHRASE", PASSPHRASE)
-            .env_remove("AGENCY_CLIENT_DATA_DIR")
             .output()
             .expect("run agency-client");
         (
@@ -157,6 +100,15 @@ impl Desk {
             String::from_utf8_lossy(&output.stdout).into_owned(),
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
+    }
+
+    /// The client binary with `passphrase` and nothing from the developer's environment
+    /// choosing the data directory.
+    fn command(&self, passphrase: &str) -> Command {
+        let mut cmd = Command::new(crate::binaries::agency_client());
+        cmd.env("AGENCY_CLIENT_PASSPHRASE", passphrase)
+            .env_remove("AGENCY_CLIENT_DATA_DIR");
+        cmd
     }
 
     /// Runs one SQL statement on this desk's database; returns the rows changed.
@@ -205,6 +157,23 @@ impl Desk {
         .ok()
     }
 
+    /// Adds a tenant who wants to rent in `city` for at most `max_price`.
+    pub fn add_tenant(&self, name: &str, city: &str, max_price: u64) -> Value {
+        self.run(&[
+            "customer",
+            "add-tenant",
+            "--name",
+            name,
+            "--type",
+            "rent",
+            "--city",
+            city,
+            "--max-price",
+            &max_price.to_string(),
+        ])
+        .ok()
+    }
+
     /// Own listings by key: key → state.
     pub fn states(&self) -> Vec<(String, String)> {
         self.run(&["listing", "list"])
@@ -220,6 +189,67 @@ impl Desk {
             })
             .collect()
     }
+}
+
+/// Two agencies on one platform, each with its desk enrolled.
+#[derive(Debug)]
+pub struct TwoDesks {
+    /// The desk of Acme Homes (licence AMI-1).
+    pub a: Desk,
+    /// The desk of the other agency.
+    pub b: Desk,
+    /// What A's enrolment printed (`serial`, `agency_id`, `days_left`, …).
+    pub a_enrolment: Value,
+    /// The platform's CA fingerprint, which both desks checked on first contact.
+    pub fingerprint: String,
+}
+
+/// The operator adds Acme Homes (AMI-1) and `b_name` (`b_licence`) on `app`; each agency's
+/// desk enrols with its token.
+pub fn two_enrolled_desks(app: &PlatformProcess, b_name: &str, b_licence: &str) -> TwoDesks {
+    let url = app.agency_url();
+    let (token_a, fingerprint) = crate::add_agency(app, "Acme Homes", "AMI-1").handover();
+    let (token_b, _) = crate::add_agency(app, b_name, b_licence).handover();
+    let a = spawn_desk();
+    let b = spawn_desk();
+    let a_enrolment = a.enroll(std::slice::from_ref(&url), &token_a, &fingerprint);
+    b.enroll(std::slice::from_ref(&url), &token_b, &fingerprint);
+    TwoDesks {
+        a,
+        b,
+        a_enrolment,
+        fingerprint,
+    }
+}
+
+/// The entry of listing `key` (`{"listing": …, "signature": …}`) in a search result; panics
+/// naming the result when it is not there.
+pub fn listing_in<'a>(result: &'a Value, key: &str) -> &'a Value {
+    result["listings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["listing"]["ListingKey"] == key)
+        .unwrap_or_else(|| panic!("{key} not in {result}"))
+}
+
+/// The listing keys, sorted, of a JSON array of search results (`listing.ListingKey`) or of
+/// objects with a `listing_key` (hints, sent changes).
+pub fn keys_of(v: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            x["listing"]["ListingKey"]
+                .as_str()
+                .or(x["listing_key"].as_str())
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    keys.sort();
+    keys
 }
 
 /// A loopback port nothing listens on.

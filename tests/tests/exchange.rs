@@ -2,10 +2,8 @@
 //! `agency-client` binary (a new process for every command, so every step also survives a
 //! restart of the client).
 
-mod common;
-
-use common::{Desk, add_agency, closed_port_url, platform, platform_bin};
-use platform::testing::PlatformBuilder;
+use e2e_tests::desk::{TwoDesks, listing_in, two_enrolled_desks};
+use e2e_tests::{add_agency, closed_port_url, platform, platform_sql, spawn_desk, spawn_platform};
 use serde_json::Value;
 
 fn keys(v: &Value, field: &str) -> Vec<String> {
@@ -18,15 +16,14 @@ fn keys(v: &Value, field: &str) -> Vec<String> {
 
 #[test]
 fn a_publishes_b_pulls_gets_a_hint_and_sees_the_withdrawal() {
-    let app = platform();
-    let url = app.agency_url();
-    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1");
-    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2");
-    let a = Desk::new();
-    let b = Desk::new();
-    let enrolled = a.enroll(std::slice::from_ref(&url), &token_a, &fp);
+    let app = spawn_platform();
+    let TwoDesks {
+        a,
+        b,
+        a_enrolment: enrolled,
+        ..
+    } = two_enrolled_desks(&app, "Beta Realty", "BR-2");
     assert!(enrolled["days_left"].as_i64().unwrap() > 80, "{enrolled}");
-    b.enroll(std::slice::from_ref(&url), &token_b, &fp);
 
     a.add_flat("A-1", "Lisbon", 1200);
     a.add_flat("A-2", "Porto", 900);
@@ -145,10 +142,10 @@ fn a_publishes_b_pulls_gets_a_hint_and_sees_the_withdrawal() {
 
 #[test]
 fn publishing_offline_queues_in_order_and_drains_when_the_platform_returns() {
-    let mut app = platform();
+    let mut app = spawn_platform();
     let url = app.agency_url();
-    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1");
-    let a = Desk::new();
+    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1").handover();
+    let a = spawn_desk();
     a.enroll(std::slice::from_ref(&url), &token, &fp);
     a.add_flat("X-1", "Lisbon", 1000);
     a.run(&["publish"]).ok();
@@ -178,7 +175,7 @@ fn publishing_offline_queues_in_order_and_drains_when_the_platform_returns() {
     );
 
     // The same data directory, a new process (on new ports: the desk is told the new address).
-    let app = PlatformBuilder::new(platform_bin())
+    let app = platform()
         .data_dir(app.data_dir.clone())
         .spawn()
         .expect("platform restarts");
@@ -224,9 +221,9 @@ fn publishing_offline_queues_in_order_and_drains_when_the_platform_returns() {
 
 #[test]
 fn a_dead_first_endpoint_fails_over_to_the_second() {
-    let app = platform();
-    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1");
-    let a = Desk::new();
+    let app = spawn_platform();
+    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1").handover();
+    let a = spawn_desk();
     let dead = closed_port_url();
     a.enroll(&[dead.clone(), app.agency_url()], &token, &fp);
     let cert = a.run(&["cert"]).ok();
@@ -250,10 +247,10 @@ fn a_dead_first_endpoint_fails_over_to_the_second() {
 
 #[test]
 fn bad_input_gets_a_clear_message_and_nothing_is_lost() {
-    let app = platform();
+    let app = spawn_platform();
     let url = app.agency_url();
-    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1");
-    let a = Desk::new();
+    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1").handover();
+    let a = spawn_desk();
 
     // Fingerprint mismatch: refused, nothing stored, the token is still good.
     let wrong = "00".repeat(32);
@@ -335,29 +332,10 @@ fn bad_input_gets_a_clear_message_and_nothing_is_lost() {
 
 #[test]
 fn a_tenants_wishes_are_watched_on_the_platform_while_the_desk_is_off() {
-    let app = platform();
-    let url = app.agency_url();
-    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1");
-    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2");
-    let a = Desk::new();
-    let b = Desk::new();
-    a.enroll(std::slice::from_ref(&url), &token_a, &fp);
-    b.enroll(std::slice::from_ref(&url), &token_b, &fp);
+    let app = spawn_platform();
+    let TwoDesks { a, b, .. } = two_enrolled_desks(&app, "Beta Realty", "BR-2");
 
-    let tenant = b
-        .run(&[
-            "customer",
-            "add-tenant",
-            "--name",
-            "Tina",
-            "--type",
-            "rent",
-            "--city",
-            "lisbon",
-            "--max-price",
-            "1500",
-        ])
-        .ok();
+    let tenant = b.add_tenant("Tina", "lisbon", 1500);
     let tenant_id = tenant["id"].as_i64().unwrap().to_string();
     let owner = b.run(&["customer", "add-owner", "--name", "Otto"]).ok();
     let refused = b.run(&[
@@ -408,10 +386,10 @@ fn a_tenants_wishes_are_watched_on_the_platform_while_the_desk_is_off() {
 
 #[test]
 fn customers_are_edited_and_removed_and_a_watched_tenants_saved_search_goes_with_them() {
-    let app = platform();
+    let app = spawn_platform();
     let url = app.agency_url();
-    let (token, fp) = add_agency(&app, "Beta Realty", "BR-2");
-    let b = Desk::new();
+    let (token, fp) = add_agency(&app, "Beta Realty", "BR-2").handover();
+    let b = spawn_desk();
     b.enroll(std::slice::from_ref(&url), &token, &fp);
     b.add_flat("B-1", "Lisbon", 1200);
     let id_of = |v: &Value| v["id"].as_i64().unwrap().to_string();
@@ -578,10 +556,10 @@ fn customers_are_edited_and_removed_and_a_watched_tenants_saved_search_goes_with
 
 #[test]
 fn the_certificate_renews_itself_when_a_third_of_its_life_is_left() {
-    let app = platform();
+    let app = spawn_platform();
     let url = app.agency_url();
-    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1");
-    let desk = Desk::new();
+    let (token, fp) = add_agency(&app, "Acme Homes", "AMI-1").handover();
+    let desk = spawn_desk();
     desk.enroll(std::slice::from_ref(&url), &token, &fp);
     let before = desk.run(&["cert"]).ok();
     assert_eq!(before["renewal_due"], false, "{before}");
@@ -621,47 +599,11 @@ fn the_certificate_renews_itself_when_a_third_of_its_life_is_left() {
     assert_eq!(old["revocation_reason"], "superseded", "{old}");
 }
 
-/// Runs one SQL statement on the platform's SQLite database (what an intruder with write access
-/// to it could do); returns the rows changed.
-fn platform_sql(app: &platform::testing::PlatformProcess, statement: &str) -> usize {
-    let db = app.data_dir.join("platform.db");
-    let mut conn =
-        <diesel::SqliteConnection as diesel::Connection>::establish(db.to_str().unwrap()).unwrap();
-    diesel::RunQueryDsl::execute(diesel::sql_query(statement), &mut conn).unwrap()
-}
-
-fn signature_of<'a>(found: &'a Value, key: &str) -> &'a Value {
-    &found["listings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["listing"]["ListingKey"] == key)
-        .unwrap_or_else(|| panic!("{key} not in {found}"))["signature"]
-}
-
 #[test]
 fn signatures_are_checked_on_pull_and_remote_search_and_a_tampered_listing_is_flagged() {
-    let app = platform();
-    let url = app.agency_url();
-    let (token_a, fp) = add_agency(&app, "Acme Homes", "AMI-1");
-    let (token_b, _) = add_agency(&app, "Beta Realty", "BR-2");
-    let a = Desk::new();
-    let b = Desk::new();
-    a.enroll(std::slice::from_ref(&url), &token_a, &fp);
-    b.enroll(std::slice::from_ref(&url), &token_b, &fp);
-    b.run(&[
-        "customer",
-        "add-tenant",
-        "--name",
-        "Tina",
-        "--type",
-        "rent",
-        "--city",
-        "lisbon",
-        "--max-price",
-        "1500",
-    ])
-    .ok();
+    let app = spawn_platform();
+    let TwoDesks { a, b, .. } = two_enrolled_desks(&app, "Beta Realty", "BR-2");
+    b.add_tenant("Tina", "lisbon", 1500);
     a.add_flat("A-1", "Lisbon", 1200);
     a.add_flat("A-2", "Lisbon", 1300);
     a.run(&["publish"]).ok();
@@ -712,8 +654,8 @@ fn signatures_are_checked_on_pull_and_remote_search_and_a_tampered_listing_is_fl
 
     let here = b.run(&["search", "--city", "Lisbon"]).ok();
     assert_eq!(here["total"], 2);
-    assert_eq!(signature_of(&here, "A-1")["state"], "verified");
-    assert_eq!(signature_of(&here, "A-2")["state"], "invalid");
+    assert_eq!(listing_in(&here, "A-1")["signature"]["state"], "verified");
+    assert_eq!(listing_in(&here, "A-2")["signature"]["state"], "invalid");
     let (code, text, _) = b.run_text(&["search", "--city", "Lisbon"]);
     assert_eq!(code, 0);
     assert!(text.contains("INVALID SIGNATURE"), "{text}");
@@ -725,10 +667,10 @@ fn signatures_are_checked_on_pull_and_remote_search_and_a_tampered_listing_is_fl
     assert_eq!(remote["total"], 2, "{remote}");
     assert_eq!(remote["invalid"], 1, "{remote}");
     assert_eq!(remote["query_id"].to_string(), query_id);
-    assert_eq!(signature_of(&remote, "A-1")["state"], "verified");
-    assert_eq!(signature_of(&remote, "A-2")["state"], "invalid");
+    assert_eq!(listing_in(&remote, "A-1")["signature"]["state"], "verified");
+    assert_eq!(listing_in(&remote, "A-2")["signature"]["state"], "invalid");
     assert_eq!(
-        signature_of(&remote, "A-1")
+        listing_in(&remote, "A-1")["signature"]
             .get("problem")
             .cloned()
             .unwrap_or(Value::Null),
@@ -776,12 +718,12 @@ fn signatures_are_checked_on_pull_and_remote_search_and_a_tampered_listing_is_fl
     let remote = b.run(&["search", "--remote", "--city", "lisbon"]).ok();
     assert_eq!(remote["total"], 3, "{remote}");
     assert_eq!(
-        signature_of(&remote, "A-1")["state"],
+        listing_in(&remote, "A-1")["signature"]["state"],
         "verified",
         "{remote}"
     );
     assert_eq!(
-        signature_of(&remote, "A-3")["state"],
+        listing_in(&remote, "A-3")["signature"]["state"],
         "verified",
         "{remote}"
     );
@@ -816,8 +758,16 @@ fn signatures_are_checked_on_pull_and_remote_search_and_a_tampered_listing_is_fl
     );
     assert_eq!(keys(&b.run(&["hints"]).ok(), "listing_key"), ["A-1"]);
     let here = b.run(&["search", "--city", "Lisbon"]).ok();
-    assert_eq!(signature_of(&here, "A-3")["state"], "invalid", "{here}");
-    assert_eq!(signature_of(&here, "A-1")["state"], "verified", "{here}");
+    assert_eq!(
+        listing_in(&here, "A-3")["signature"]["state"],
+        "invalid",
+        "{here}"
+    );
+    assert_eq!(
+        listing_in(&here, "A-1")["signature"]["state"],
+        "verified",
+        "{here}"
+    );
     // The platform holds what the compromised key signed out of its search (until A signs it
     // again): the remote search no longer serves A-3 at all; A-1 still verifies.
     let remote = b.run(&["search", "--remote", "--city", "lisbon"]).ok();
@@ -828,15 +778,15 @@ fn signatures_are_checked_on_pull_and_remote_search_and_a_tampered_listing_is_fl
         .map(|l| l["listing"]["ListingKey"].as_str().unwrap())
         .collect();
     assert!(!served.contains(&"A-3"), "{remote}");
-    assert_eq!(signature_of(&remote, "A-1")["state"], "verified");
+    assert_eq!(listing_in(&remote, "A-1")["signature"]["state"], "verified");
 }
 
 #[test]
 fn remote_search_refuses_bad_options_clearly() {
-    let app = platform();
+    let app = spawn_platform();
     let url = app.agency_url();
-    let (token, fp) = add_agency(&app, "Beta Realty", "BR-2");
-    let b = Desk::new();
+    let (token, fp) = add_agency(&app, "Beta Realty", "BR-2").handover();
+    let b = spawn_desk();
     // Not enrolled yet.
     let r = b.run(&["search", "--remote"]);
     assert_eq!(r.error_code(), "not_enrolled", "{r:?}");

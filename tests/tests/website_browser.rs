@@ -8,19 +8,16 @@
 //! Set `WEBSITE_SCREENSHOTS=DIR` to write `home.png` and `results.png` into `DIR` (the README's
 //! screenshots come from `WEBSITE_SCREENSHOTS=docs/screenshots`).
 
-#[path = "website_support.rs"]
-mod support;
-
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
+use e2e_tests::website::{emailed_link, seed_listings, site};
 use fantoccini::{Client, ClientBuilder, Locator};
 use platform::testing::TestDb;
 use platform::testing::agency::{TestAgency, fetch_root};
-use support::{emailed_link, seed_listings, site};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";

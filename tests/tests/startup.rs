@@ -5,11 +5,7 @@
 use std::time::Duration;
 
 use diesel::prelude::*;
-use platform::testing::PlatformBuilder;
-
-fn platform() -> PlatformBuilder {
-    PlatformBuilder::new(env!("CARGO_BIN_EXE_platform"))
-}
+use e2e_tests::platform;
 
 fn get_json(url: &str) -> (u16, serde_json::Value) {
     let response = platform::testing::http_client()
