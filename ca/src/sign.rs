@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use ring::signature::{self, UnparsedPublicKey};
+use serde::{Deserialize, Serialize};
 use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_SIG_ED25519};
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::SubjectPublicKeyInfo;
@@ -11,12 +12,16 @@ use x509_parser::x509::SubjectPublicKeyInfo;
 use crate::CaError;
 use crate::keys::KeyAlgorithm;
 
-/// Signature algorithms supported for detached signatures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// How a detached signature was made: the one type for it, used by the keys that sign, by
+/// [`verify`], and on the wire (`api_types::SignatureEnvelope` serialises it by its wire name,
+/// [`SignatureAlgorithm::name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SignatureAlgorithm {
     /// ECDSA on P-256 with SHA-256; the signature is ASN.1 DER encoded.
+    #[serde(rename = "ECDSA-P256-SHA256")]
     EcdsaP256Sha256,
     /// Ed25519 (64-byte signature).
+    #[serde(rename = "Ed25519")]
     Ed25519,
 }
 
@@ -27,6 +32,16 @@ impl SignatureAlgorithm {
             SignatureAlgorithm::EcdsaP256Sha256 => "ECDSA-P256-SHA256",
             SignatureAlgorithm::Ed25519 => "Ed25519",
         }
+    }
+
+    /// Parses [`SignatureAlgorithm::name`] (exact match); `None` for any other text.
+    pub fn from_name(name: &str) -> Option<SignatureAlgorithm> {
+        [
+            SignatureAlgorithm::EcdsaP256Sha256,
+            SignatureAlgorithm::Ed25519,
+        ]
+        .into_iter()
+        .find(|a| a.name() == name)
     }
 
     /// The key algorithm that makes signatures of this kind.
@@ -49,13 +64,11 @@ impl FromStr for SignatureAlgorithm {
 
     /// Parses the wire name produced by [`SignatureAlgorithm::name`] (exact match).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "ECDSA-P256-SHA256" => Ok(SignatureAlgorithm::EcdsaP256Sha256),
-            "Ed25519" => Ok(SignatureAlgorithm::Ed25519),
-            other => Err(CaError::Signature(format!(
-                "unknown signature algorithm {other:?} (expected ECDSA-P256-SHA256 or Ed25519)"
-            ))),
-        }
+        SignatureAlgorithm::from_name(s).ok_or_else(|| {
+            CaError::Signature(format!(
+                "unknown signature algorithm {s:?} (expected ECDSA-P256-SHA256 or Ed25519)"
+            ))
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 use api_types::SignedTakedown;
 use base64::Engine;
 
-use super::verifier::{Lookup, Usage, ca_algorithm, verify_chain};
+use super::verifier::{Lookup, Usage, verify_chain};
 use super::{PLATFORM_PARTY, Verifier, lower_serial, signing_time_ok, to_ms};
 use crate::db::now_ms;
 
@@ -58,7 +58,7 @@ impl Verifier {
         };
         if ca::sign::verify(
             &prepared.spki,
-            ca_algorithm(takedown.signature.algorithm),
+            takedown.signature.algorithm,
             takedown.statement.canonical_bytes(),
             &bytes,
         )

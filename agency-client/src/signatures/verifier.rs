@@ -245,17 +245,6 @@ impl Verifier {
     }
 }
 
-pub(super) fn ca_algorithm(
-    algorithm: api_types::SignatureAlgorithm,
-) -> ca::sign::SignatureAlgorithm {
-    match algorithm {
-        api_types::SignatureAlgorithm::EcdsaP256Sha256 => {
-            ca::sign::SignatureAlgorithm::EcdsaP256Sha256
-        }
-        api_types::SignatureAlgorithm::Ed25519 => ca::sign::SignatureAlgorithm::Ed25519,
-    }
-}
-
 /// Verifies `chain` (leaf first) to the pinned root for `usage` at `at` (Unix ms).
 pub(super) fn verify_chain(
     root_der: &[u8],
@@ -338,7 +327,7 @@ fn check_listing(
     }
     // 3. The signature over the RFC 8785 form of the object as received (or, for a listing
     //    stored before RFC 8785, over the form it was signed in).
-    let algorithm = ca_algorithm(signature.algorithm);
+    let algorithm = signature.algorithm;
     let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(signature.value.trim()) else {
         return Verdict::invalid("its signature is not valid base64");
     };

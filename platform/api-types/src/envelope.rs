@@ -17,36 +17,10 @@ use time::OffsetDateTime;
 use crate::canonical::{self, CanonicalError};
 use crate::listing::{FieldError, ListingDocument};
 
-/// How a signature was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum SignatureAlgorithm {
-    /// ECDSA over P-256 with SHA-256; the value is the ASN.1 DER signature.
-    #[serde(rename = "ECDSA-P256-SHA256")]
-    EcdsaP256Sha256,
-    /// Ed25519; the value is the 64-byte signature.
-    #[serde(rename = "Ed25519")]
-    Ed25519,
-}
-
-impl SignatureAlgorithm {
-    /// The wire name.
-    pub fn name(self) -> &'static str {
-        match self {
-            SignatureAlgorithm::EcdsaP256Sha256 => "ECDSA-P256-SHA256",
-            SignatureAlgorithm::Ed25519 => "Ed25519",
-        }
-    }
-
-    /// Parses [`SignatureAlgorithm::name`].
-    pub fn from_name(name: &str) -> Option<SignatureAlgorithm> {
-        [
-            SignatureAlgorithm::EcdsaP256Sha256,
-            SignatureAlgorithm::Ed25519,
-        ]
-        .into_iter()
-        .find(|a| a.name() == name)
-    }
-}
+/// How a signature was made: the `ca` crate's type (which signs and verifies with it), on the
+/// wire by its name, `"ECDSA-P256-SHA256"` (the value is the ASN.1 DER signature) or
+/// `"Ed25519"` (the value is the 64-byte signature).
+pub use ca::sign::SignatureAlgorithm;
 
 /// A detached signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,6 +217,31 @@ pub struct SignedTakedown {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn algorithms_keep_their_wire_names() {
+        for (algorithm, name) in [
+            (SignatureAlgorithm::EcdsaP256Sha256, "ECDSA-P256-SHA256"),
+            (SignatureAlgorithm::Ed25519, "Ed25519"),
+        ] {
+            let envelope = SignatureEnvelope {
+                algorithm,
+                value: "AAAA".into(),
+            };
+            let wire = serde_json::to_string(&envelope).unwrap();
+            assert_eq!(wire, format!(r#"{{"algorithm":"{name}","value":"AAAA"}}"#));
+            assert_eq!(
+                serde_json::from_str::<SignatureEnvelope>(&wire).unwrap(),
+                envelope
+            );
+            assert_eq!(SignatureAlgorithm::from_name(name), Some(algorithm));
+        }
+        assert!(
+            serde_json::from_str::<SignatureEnvelope>(r#"{"algorithm":"RSA","value":"AAAA"}"#)
+                .is_err()
+        );
+        assert_eq!(SignatureAlgorithm::from_name("ed25519"), None);
+    }
 
     #[test]
     fn a_new_object_is_written_in_canonical_form() {

@@ -119,15 +119,10 @@ impl VerifiedListing {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(signature.value.trim())
             .map_err(|_| ListingRefusal::SignatureEncoding)?;
-        ca::sign::verify_with_certificate(
-            certificate_der,
-            ca_algorithm(signature.algorithm),
-            &canonical,
-            &bytes,
-        )
-        .map_err(|_| ListingRefusal::BadSignature {
-            canonical_sha256: api_types::canonical::sha256_hex(&canonical),
-        })?;
+        ca::sign::verify_with_certificate(certificate_der, signature.algorithm, &canonical, &bytes)
+            .map_err(|_| ListingRefusal::BadSignature {
+                canonical_sha256: api_types::canonical::sha256_hex(&canonical),
+            })?;
         let document: ListingDocument =
             api_types::envelope::read_typed(&tree).map_err(ListingRefusal::Field)?;
         document.validate().map_err(ListingRefusal::Field)?;
@@ -363,16 +358,6 @@ impl ListingRow {
             status: status.code().to_owned(),
             takedown: takedown.filter(|_| gone).and_then(TakedownRow::signed),
         }
-    }
-}
-
-/// The `ca` crate's name for a wire signature algorithm.
-pub fn ca_algorithm(algorithm: api_types::SignatureAlgorithm) -> ca::sign::SignatureAlgorithm {
-    match algorithm {
-        api_types::SignatureAlgorithm::EcdsaP256Sha256 => {
-            ca::sign::SignatureAlgorithm::EcdsaP256Sha256
-        }
-        api_types::SignatureAlgorithm::Ed25519 => ca::sign::SignatureAlgorithm::Ed25519,
     }
 }
 

@@ -14,7 +14,7 @@
 use std::fmt;
 
 use anyhow::Context;
-use api_types::{SignatureAlgorithm, SignatureEnvelope};
+use api_types::SignatureEnvelope;
 use base64::Engine;
 
 use super::Pki;
@@ -58,8 +58,7 @@ impl PlatformSigner {
     pub fn sign(&self, bytes: &[u8]) -> Result<SignatureEnvelope, ca::CaError> {
         let signature = self.key.sign(bytes)?;
         Ok(SignatureEnvelope {
-            algorithm: SignatureAlgorithm::from_name(signature.algorithm.name())
-                .unwrap_or(SignatureAlgorithm::EcdsaP256Sha256),
+            algorithm: signature.algorithm,
             value: base64::engine::general_purpose::STANDARD.encode(&signature.bytes),
         })
     }

@@ -556,12 +556,7 @@ pub fn check_signature(row: &ListingRow, cert_pem: Option<(&str, &str)>) -> Sign
             row.signature_alg
         ));
     };
-    let algorithm = match envelope.algorithm {
-        api_types::SignatureAlgorithm::EcdsaP256Sha256 => {
-            ca::sign::SignatureAlgorithm::EcdsaP256Sha256
-        }
-        api_types::SignatureAlgorithm::Ed25519 => ca::sign::SignatureAlgorithm::Ed25519,
-    };
+    let algorithm = envelope.algorithm;
     let Ok(signature) = base64::engine::general_purpose::STANDARD.decode(&envelope.value) else {
         return SignatureCheck::Failed("the signature is not valid base64".into());
     };
