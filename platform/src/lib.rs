@@ -56,10 +56,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Agency(cmd) => operator::agency(&config, cmd, cli.json),
-        Command::Cert(cmd) => operator::cert(&config, cmd, cli.json),
-        Command::Listing(cmd) => operator::listing(&config, cmd, cli.json),
-        Command::Ca(cmd) => operator::ca(&config, cmd, cli.json),
-        Command::Audit { action, limit } => operator::audit(&config, action, limit, cli.json),
+        Command::Agency(cmd) => Ok(operator::agency(&config, cmd, cli.json)?),
+        Command::Cert(cmd) => Ok(operator::cert(&config, cmd, cli.json)?),
+        Command::Listing(cmd) => Ok(operator::listing(&config, cmd, cli.json)?),
+        Command::Ca(cmd) => Ok(operator::ca(&config, cmd, cli.json)?),
+        Command::Audit { action, limit } => Ok(operator::audit(&config, action, limit, cli.json)?),
     }
 }

@@ -1,24 +1,51 @@
 //! Running the operator commands of the `platform` binary: opens the database (and the CA when a
 //! fingerprint is needed), calls [`crate::admin`], prints text or `--json`.
 
-use anyhow::Context;
 use serde::Serialize;
 
-use crate::admin::{self, AgencyDetails, IssuedToken};
+use crate::admin::{self, AdminError, AgencyDetails, IssuedToken};
 use crate::agencies::AgencyStatus;
 use crate::audit::AuditLog;
 use crate::cli::{AgencyCommand, CaCommand, CertCommand, ListingCommand};
 use crate::config::Config;
-use crate::db::DbConn;
-use crate::pki::{CertificateStore, Pki, Revocation, RevocationOutcome};
+use crate::db::{DbConn, DbError};
+use crate::pki::{CertificateStore, Pki, PkiError, Revocation, RevocationOutcome};
 
-fn connect(config: &Config) -> anyhow::Result<DbConn> {
-    crate::server::prepare_data_dir(config)?;
-    let db = crate::server::open_database(config)?;
+/// Why an operator command failed; the binary prints it with its causes on one line.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OperatorError {
+    /// The data directory or the database could not be prepared or opened (the cause says
+    /// which and why).
+    #[error(transparent)]
+    Startup(Box<dyn std::error::Error + Send + Sync>),
+    /// No database connection could be had.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A database query failed.
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    /// The certificate authority refused or failed.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// The operator action was refused (no such record, wrong state, bad input).
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    /// An option's value is not acceptable; the message names the option and what it takes.
+    #[error("{0}")]
+    Invalid(String),
+    /// A passphrase could not be had, or the two typed differ; nothing was written.
+    #[error("{0}")]
+    Passphrase(String),
+}
+
+fn connect(config: &Config) -> Result<DbConn, OperatorError> {
+    crate::server::prepare_data_dir(config).map_err(|e| OperatorError::Startup(e.into()))?;
+    let db = crate::server::open_database(config).map_err(|e| OperatorError::Startup(e.into()))?;
     Ok(db.get()?)
 }
 
-fn fingerprint(config: &Config) -> anyhow::Result<String> {
+fn fingerprint(config: &Config) -> Result<String, OperatorError> {
     let mut conn = connect(config)?;
     Ok(Pki::open(config, &mut conn)?.fingerprint())
 }
@@ -48,7 +75,7 @@ fn ms(ms: i64) -> String {
 }
 
 /// `platform agency …`
-pub fn agency(config: &Config, cmd: AgencyCommand, json: bool) -> anyhow::Result<()> {
+pub fn agency(config: &Config, cmd: AgencyCommand, json: bool) -> Result<(), OperatorError> {
     let mut conn = connect(config)?;
     match cmd {
         AgencyCommand::Add {
@@ -63,8 +90,10 @@ pub fn agency(config: &Config, cmd: AgencyCommand, json: bool) -> anyhow::Result
         AgencyCommand::List { status } => {
             let status = match status.as_deref() {
                 None => None,
-                Some(s) => Some(AgencyStatus::from_code(s).with_context(|| {
-                    format!("--status {s}: use pending, active, rejected or suspended")
+                Some(s) => Some(AgencyStatus::from_code(s).ok_or_else(|| {
+                    OperatorError::Invalid(format!(
+                        "--status {s}: use pending, active, rejected or suspended"
+                    ))
                 })?),
             };
             let list = admin::list_agencies(&mut conn, status)?;
@@ -174,7 +203,7 @@ fn details_text(d: &AgencyDetails) -> String {
 }
 
 /// Parses `--compromised-since`: RFC 3339, or a date (midnight UTC).
-fn parse_since(text: &str) -> anyhow::Result<i64> {
+fn parse_since(text: &str) -> Result<i64, OperatorError> {
     let text = text.trim();
     let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .or_else(|_| {
@@ -182,9 +211,9 @@ fn parse_since(text: &str) -> anyhow::Result<i64> {
                 .map(|d| d.midnight().assume_utc())
         })
         .map_err(|_| {
-            anyhow::anyhow!(
+            OperatorError::Invalid(format!(
                 "--compromised-since {text}: give a date (2026-11-30) or a time (2026-11-30T14:00:00Z)"
-            )
+            ))
         })?;
     Ok(crate::listings::time_to_ms(t))
 }
@@ -241,7 +270,7 @@ fn revocation_text(o: &RevocationOutcome) -> String {
 }
 
 /// `platform cert …`
-pub fn cert(config: &Config, cmd: CertCommand, json: bool) -> anyhow::Result<()> {
+pub fn cert(config: &Config, cmd: CertCommand, json: bool) -> Result<(), OperatorError> {
     let mut conn = connect(config)?;
     match cmd {
         CertCommand::List { agency } => {
@@ -287,13 +316,15 @@ pub fn cert(config: &Config, cmd: CertCommand, json: bool) -> anyhow::Result<()>
             compromised_since,
         } => {
             let reason: ca::RevocationReason = reason.parse().map_err(|_| {
-                anyhow::anyhow!(
+                OperatorError::Invalid(format!(
                     "--reason {reason}: use one of unspecified, key_compromise, affiliation_changed, superseded, cessation_of_operation, privilege_withdrawn"
-                )
+                ))
             })?;
             let compromised_since = compromised_since.as_deref().map(parse_since).transpose()?;
             if compromised_since.is_some() && reason != ca::RevocationReason::KeyCompromise {
-                anyhow::bail!("--compromised-since goes only with --reason key_compromise");
+                return Err(OperatorError::Invalid(
+                    "--compromised-since goes only with --reason key_compromise".into(),
+                ));
             }
             let outcome = admin::revoke_certificate(
                 &mut conn,
@@ -323,7 +354,7 @@ pub fn cert(config: &Config, cmd: CertCommand, json: bool) -> anyhow::Result<()>
 }
 
 /// `platform listing …`
-pub fn listing(config: &Config, cmd: ListingCommand, json: bool) -> anyhow::Result<()> {
+pub fn listing(config: &Config, cmd: ListingCommand, json: bool) -> Result<(), OperatorError> {
     let mut conn = connect(config)?;
     match cmd {
         ListingCommand::TakeDown { id, reason } => {
@@ -348,26 +379,28 @@ pub fn listing(config: &Config, cmd: ListingCommand, json: bool) -> anyhow::Resu
 
 /// The export passphrase from PLATFORM_CA_EXPORT_PASSPHRASE, else asked on the terminal
 /// (twice when `confirm`).
-fn export_passphrase(confirm: bool) -> anyhow::Result<String> {
+fn export_passphrase(confirm: bool) -> Result<String, OperatorError> {
     if let Ok(p) = std::env::var(crate::pki::custody::EXPORT_PASSPHRASE_ENV) {
         return Ok(p);
     }
     let ask = |prompt: &str| {
         rpassword::prompt_password(prompt).map_err(|e| {
-            anyhow::anyhow!(
+            OperatorError::Passphrase(format!(
                 "a passphrase for the root key export is needed: set PLATFORM_CA_EXPORT_PASSPHRASE or run on a terminal ({e})"
-            )
+            ))
         })
     };
     let first = ask("Root key export passphrase: ")?;
     if confirm && ask("Same passphrase again: ")? != first {
-        anyhow::bail!("the two passphrases differ; nothing was written");
+        return Err(OperatorError::Passphrase(
+            "the two passphrases differ; nothing was written".into(),
+        ));
     }
     Ok(first)
 }
 
 /// `platform ca …`
-pub fn ca(config: &Config, cmd: CaCommand, json: bool) -> anyhow::Result<()> {
+pub fn ca(config: &Config, cmd: CaCommand, json: bool) -> Result<(), OperatorError> {
     use crate::pki::ca_commands as ops;
     let mut conn = connect(config)?;
     match cmd {
@@ -422,8 +455,8 @@ restart the platform (on every node, after copying DATA_DIR/ca) to issue from th
         }
         CaCommand::EncryptKeys => {
             let passphrase = crate::pki::custody::passphrase_from_env().ok_or_else(|| {
-                anyhow::anyhow!(
-                    "set PLATFORM_CA_PASSPHRASE to the passphrase that is to encrypt the CA keys (the platform then needs it at every start)"
+                OperatorError::Passphrase(
+                    "set PLATFORM_CA_PASSPHRASE to the passphrase that is to encrypt the CA keys (the platform then needs it at every start)".into(),
                 )
             })?;
             let passphrase = zeroize::Zeroizing::new(passphrase);
@@ -441,14 +474,17 @@ restart the platform (on every node, after copying DATA_DIR/ca) to issue from th
     Ok(())
 }
 
-fn read_root_key(file: &std::path::Path) -> anyhow::Result<ca::custody::RootKey> {
+fn read_root_key(file: &std::path::Path) -> Result<ca::custody::RootKey, OperatorError> {
     use crate::pki::ca_commands as ops;
     let passphrase = if ops::root_key_file_encrypted(file)? {
         Some(zeroize::Zeroizing::new(export_passphrase(false)?))
     } else {
         None
     };
-    ops::read_root_key(file, passphrase.as_deref().map(|p| p.as_str()))
+    Ok(ops::read_root_key(
+        file,
+        passphrase.as_deref().map(|p| p.as_str()),
+    )?)
 }
 
 fn ca_status_text(s: &crate::pki::ca_commands::CaStatus) -> String {
@@ -500,7 +536,7 @@ pub fn audit(
     action: Option<String>,
     limit: i64,
     json: bool,
-) -> anyhow::Result<()> {
+) -> Result<(), OperatorError> {
     let mut conn = connect(config)?;
     let entries = crate::with_conn!(&mut conn, |c| c
         .audit_entries(action.as_deref(), limit.clamp(1, 10_000)))?;

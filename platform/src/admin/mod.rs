@@ -15,24 +15,25 @@ use crate::pki::{
     CertificateStore, Revocation, RevocationOutcome, RevokeError, TokenStore, tokens,
 };
 
-/// A refused operator action, with what to do instead.
+/// A refused operator action, with what to do instead. The message is the whole sentence the
+/// operator reads.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AdminError {
-    /// No such record.
+    /// No such record (agency, certificate, listing); the message names it and where to look.
     #[error("{0}")]
     NotFound(String),
-    /// The action does not fit the record's state.
+    /// The action does not fit the record's state (e.g. approving an active agency, revoking a
+    /// certificate again with the same reason); the message says what to do instead.
     #[error("{0}")]
     Refused(String),
-    /// Bad input.
+    /// Bad input: the message names the option (`--reason`, `--compromised-since`, …) and what
+    /// it accepts.
     #[error("{0}")]
     Invalid(String),
-    /// A database error.
+    /// A database query failed.
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
-    /// Anything else.
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
 }
 
 /// A freshly created enrolment token, shown once.

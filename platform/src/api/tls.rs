@@ -25,6 +25,24 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 
 use crate::pki::ServerIdentity;
 
+/// Why the agency port's TLS identity or configuration could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// The server certificate chain (`DATA_DIR/tls/server.crt`) is not PEM.
+    #[error("server certificate: {0}")]
+    Certificate(rustls_pki_types::pem::Error),
+    /// The server key (`DATA_DIR/tls/server.key`) is not a PEM private key.
+    #[error("server key: {0}")]
+    Key(rustls_pki_types::pem::Error),
+    /// The leaf certificate cannot be read.
+    #[error(transparent)]
+    Leaf(#[from] ca::CaError),
+    /// rustls refused the key, the certificate or the configuration.
+    #[error(transparent)]
+    Rustls(#[from] rustls::Error),
+}
+
 /// Asks for a client certificate, checks possession of its key, defers chain validation.
 #[derive(Debug)]
 struct DeferredClientVerifier {
@@ -92,14 +110,14 @@ struct Current {
 
 impl ServerCertResolver {
     /// A resolver serving `identity`.
-    pub fn new(identity: &ServerIdentity) -> anyhow::Result<ServerCertResolver> {
+    pub fn new(identity: &ServerIdentity) -> Result<ServerCertResolver, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let current = RwLock::new(certified(&provider, identity)?);
         Ok(ServerCertResolver { provider, current })
     }
 
     /// Serves `identity` to every new handshake from now on.
-    pub fn swap(&self, identity: &ServerIdentity) -> anyhow::Result<()> {
+    pub fn swap(&self, identity: &ServerIdentity) -> Result<(), TlsError> {
         let next = certified(&self.provider, identity)?;
         *self.current.write().expect("server certificate lock") = next;
         Ok(())
@@ -118,12 +136,11 @@ impl ServerCertResolver {
 fn certified(
     provider: &rustls::crypto::CryptoProvider,
     identity: &ServerIdentity,
-) -> anyhow::Result<Current> {
+) -> Result<Current, TlsError> {
     let chain = CertificateDer::pem_slice_iter(identity.chain_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow::anyhow!("server certificate: {e}"))?;
-    let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())
-        .map_err(|e| anyhow::anyhow!("server key: {e}"))?;
+        .map_err(TlsError::Certificate)?;
+    let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).map_err(TlsError::Key)?;
     let leaf = identity.leaf()?;
     let key = rustls::sign::CertifiedKey::from_der(chain, key, provider)?;
     Ok(Current {
@@ -144,7 +161,7 @@ impl rustls::server::ResolvesServerCert for ServerCertResolver {
 }
 
 /// The rustls configuration of the agency port, its certificate from `resolver`.
-pub fn server_config(resolver: Arc<ServerCertResolver>) -> anyhow::Result<rustls::ServerConfig> {
+pub fn server_config(resolver: Arc<ServerCertResolver>) -> Result<rustls::ServerConfig, TlsError> {
     let provider = Arc::clone(&resolver.provider);
     let verifier = Arc::new(DeferredClientVerifier {
         algorithms: provider.signature_verification_algorithms,

@@ -7,16 +7,16 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::Pki;
 use super::crl;
 use super::custody::{
     self, CaCertificateRow, CaStore, MIN_PASSPHRASE_CHARS, NewCaCertificate, ROLE_ISSUING,
     ROLE_ROOT, STATUS_ACTIVE,
 };
+use super::error::Context;
+use super::{Pki, PkiError};
 use crate::audit::AuditLog;
 use crate::config::Config;
 use crate::db::DbConn;
@@ -38,16 +38,16 @@ pub fn check_new_passphrase(
     passphrase: &str,
     what: &str,
     unlike_server: bool,
-) -> anyhow::Result<()> {
+) -> Result<(), PkiError> {
     if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
-        bail!(
+        return Err(PkiError::WeakPassphrase(format!(
             "{what} is too short: use at least {MIN_PASSPHRASE_CHARS} characters (a few random words)"
-        );
+        )));
     }
     if unlike_server && custody::passphrase_from_env().as_deref() == Some(passphrase) {
-        bail!(
+        return Err(PkiError::WeakPassphrase(format!(
             "{what} must differ from PLATFORM_CA_PASSPHRASE: the export protects the root while it is offline, away from the server's secrets"
-        );
+        )));
     }
     Ok(())
 }
@@ -124,7 +124,7 @@ pub struct CaStatus {
 }
 
 /// The CA's status from the database and the CA directory, without decrypting anything.
-pub fn status(config: &Config, conn: &mut DbConn) -> anyhow::Result<CaStatus> {
+pub fn status(config: &Config, conn: &mut DbConn) -> Result<CaStatus, PkiError> {
     let dir = custody::ca_dir(&config.data_dir);
     let files = ca::custody::CaFiles::read(&dir)?;
     let mut rows = crate::with_conn!(conn, |c| c.ca_certificates())?;
@@ -327,28 +327,31 @@ pub fn export_root(
     conn: &mut DbConn,
     out: &Path,
     export_passphrase: &str,
-) -> anyhow::Result<RootExport> {
+) -> Result<RootExport, PkiError> {
     check_new_passphrase(export_passphrase, "the export passphrase", true)?;
     if out.exists() {
-        bail!(
+        return Err(PkiError::Refused(format!(
             "{} already exists; choose another file name (an export is never overwritten)",
             out.display()
-        );
+        )));
     }
     let pki = Pki::open(config, conn)?;
     let ca = pki.ca();
     let root = ca
         .root_key(custody::passphrase_from_env().as_deref())
         .map_err(|e| match e {
-            ca::CaError::RootKeyOffline(_) => anyhow::anyhow!(
+            ca::CaError::RootKeyOffline(_) => PkiError::Refused(format!(
                 "the root key is already offline (not in {}): there is nothing to export; keep the export you made when removing it",
                 ca.dir().display()
-            ),
-            other => anyhow::Error::new(other).context("the root key in the CA directory"),
+            )),
+            other => PkiError::Context {
+                context: "the root key in the CA directory".into(),
+                source: Box::new(other.into()),
+            },
         })?;
     let text = ca.export_root(&root, export_passphrase, ca::keys::KdfCost::CA)?;
     let fingerprint = ca.root_fingerprint();
-    crate::write_tx!(conn, |c| -> anyhow::Result<()> {
+    crate::write_tx!(conn, |c| -> Result<(), PkiError> {
         write_new_private_file(out, text.as_bytes())?;
         c.mark_root_exported(&fingerprint.to_hex(), crate::db::now_ms())?;
         c.audit(
@@ -367,24 +370,25 @@ pub fn export_root(
 }
 
 /// Creates `path` (0600), refusing an existing file, and writes `bytes` durably.
-fn write_new_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+fn write_new_private_file(path: &Path, bytes: &[u8]) -> Result<(), PkiError> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| {
-        if path.exists() {
-            format!(
-                "{} already exists; choose another file name",
-                path.display()
-            )
-        } else {
-            format!("cannot create {}", path.display())
-        }
-    })?;
+    let mut file = options.open(path).map_err(PkiError::io(if path.exists() {
+        format!(
+            "{} already exists; choose another file name",
+            path.display()
+        )
+    } else {
+        format!("cannot create {}", path.display())
+    }))?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        .map_err(PkiError::io(format_args!(
+            "cannot write {}",
+            path.display()
+        )))?;
     Ok(())
 }
 
@@ -406,30 +410,30 @@ pub struct RootRemoved {
 /// Removes the root key from the CA directory (audited `ca.remove_root`), after signing the
 /// root's CRL one last time (valid a year). Refused without `yes`, when the root key is not
 /// there, or when no export of it was recorded.
-pub fn remove_root(config: &Config, conn: &mut DbConn, yes: bool) -> anyhow::Result<RootRemoved> {
+pub fn remove_root(config: &Config, conn: &mut DbConn, yes: bool) -> Result<RootRemoved, PkiError> {
     let pki = Pki::open(config, conn)?;
     let ca = pki.ca();
     if !ca.root_key_online() {
-        bail!(
+        return Err(PkiError::Refused(format!(
             "the root key is already offline (not in {}); nothing was removed",
             ca.dir().display()
-        );
+        )));
     }
     let rows = crate::with_conn!(conn, |c| c.ca_certificates())?;
     let root = rows
         .iter()
         .find(|r| r.role == ROLE_ROOT)
-        .context("the CA is not recorded in the database")?;
+        .ok_or_else(|| PkiError::Refused("the CA is not recorded in the database".into()))?;
     let Some(exported_at) = root.exported_at else {
-        bail!(
+        return Err(PkiError::Refused(format!(
             "no export of the root key is recorded: run `platform ca export-root --out FILE` first and keep FILE (and its passphrase) offline; nothing was removed"
-        );
+        )));
     };
     if !yes {
-        bail!(
+        return Err(PkiError::Refused(format!(
             "removing the root key needs --yes: after it, rollovers and the root's CRL need the export made {} (platform ca rollover --root-key FILE); nothing was removed",
             ms(exported_at)
-        );
+        )));
     }
     // The root's CRL starts a fresh year as the root goes offline.
     let root_key = ca
@@ -439,7 +443,7 @@ pub fn remove_root(config: &Config, conn: &mut DbConn, yes: bool) -> anyhow::Res
     drop(root_key);
     let removed = ca.dir().join("root.key");
     let fingerprint = ca.root_fingerprint().to_hex();
-    crate::write_tx!(conn, |c| -> anyhow::Result<()> {
+    crate::write_tx!(conn, |c| -> Result<(), PkiError> {
         c.audit(
             &crate::admin::operator(),
             "ca.remove_root",
@@ -462,19 +466,20 @@ pub fn remove_root(config: &Config, conn: &mut DbConn, yes: bool) -> anyhow::Res
 pub fn read_root_key(
     file: &Path,
     passphrase: Option<&str>,
-) -> anyhow::Result<ca::custody::RootKey> {
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read the root key file {}", file.display()))?,
-    );
+) -> Result<ca::custody::RootKey, PkiError> {
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(file).map_err(PkiError::io(
+        format_args!("cannot read the root key file {}", file.display()),
+    ))?);
     ca::custody::RootKey::from_export(&text, passphrase)
         .with_context(|| format!("root key file {}", file.display()))
 }
 
 /// True when a root key file holds an encrypted key (so a passphrase is needed).
-pub fn root_key_file_encrypted(file: &Path) -> anyhow::Result<bool> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read the root key file {}", file.display()))?;
+pub fn root_key_file_encrypted(file: &Path) -> Result<bool, PkiError> {
+    let text = std::fs::read_to_string(file).map_err(PkiError::io(format_args!(
+        "cannot read the root key file {}",
+        file.display()
+    )))?;
     Ok(text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----"))
 }
 
@@ -500,20 +505,20 @@ pub fn rollover(
     config: &Config,
     conn: &mut DbConn,
     root: &ca::custody::RootKey,
-) -> anyhow::Result<Rollover> {
+) -> Result<Rollover, PkiError> {
     let pki = Pki::open(config, conn)?;
     let ca = pki.ca();
     root.check_belongs_to(ca)?;
     let passphrase = custody::passphrase_from_env();
     let retired = NewCaCertificate::from_der(ca.issuing_der())?;
     let rolled = ca.rollover(root, passphrase.as_deref()).map_err(|e| match e {
-        ca::CaError::Passphrase => anyhow::anyhow!(
-            "the CA keys are encrypted: set PLATFORM_CA_PASSPHRASE so the new issuing key is encrypted too; nothing was changed"
+        ca::CaError::Passphrase => PkiError::Refused(
+            "the CA keys are encrypted: set PLATFORM_CA_PASSPHRASE so the new issuing key is encrypted too; nothing was changed".into(),
         ),
-        other => anyhow::Error::new(other),
+        other => other.into(),
     })?;
     let new = NewCaCertificate::from_der(rolled.issuing_der())?;
-    crate::write_tx!(conn, |c| -> anyhow::Result<()> {
+    crate::write_tx!(conn, |c| -> Result<(), PkiError> {
         c.retire_issuing(retired.fingerprint(), crate::db::now_ms())?;
         c.record_ca_certificate(&new, ROLE_ISSUING, STATUS_ACTIVE)?;
         c.audit(
@@ -550,7 +555,7 @@ pub fn sign_root_crl(
     config: &Config,
     conn: &mut DbConn,
     root: Option<&ca::custody::RootKey>,
-) -> anyhow::Result<RootCrlSigned> {
+) -> Result<RootCrlSigned, PkiError> {
     let pki = Pki::open(config, conn)?;
     let ca = pki.ca();
     let online;
@@ -560,10 +565,10 @@ pub fn sign_root_crl(
             online = ca
                 .root_key(custody::passphrase_from_env().as_deref())
                 .map_err(|e| match e {
-                    ca::CaError::RootKeyOffline(_) => anyhow::anyhow!(
-                        "the root key is offline: give its export with --root-key FILE"
+                    ca::CaError::RootKeyOffline(_) => PkiError::Refused(
+                        "the root key is offline: give its export with --root-key FILE".into(),
                     ),
-                    other => anyhow::Error::new(other),
+                    other => other.into(),
                 })?;
             &online
         }
@@ -590,18 +595,18 @@ pub fn encrypt_keys(
     config: &Config,
     conn: &mut DbConn,
     passphrase: &str,
-) -> anyhow::Result<KeysEncrypted> {
+) -> Result<KeysEncrypted, PkiError> {
     check_new_passphrase(passphrase, "PLATFORM_CA_PASSPHRASE", false)?;
     let pki = Pki::open(config, conn)?;
     let dir = pki.ca().dir().to_path_buf();
     let cost = ca::keys::KdfCost::CA;
-    let files = crate::write_tx!(conn, |c| -> anyhow::Result<Vec<PathBuf>> {
+    let files = crate::write_tx!(conn, |c| -> Result<Vec<PathBuf>, PkiError> {
         let files = ca::custody::encrypt_key_files(&dir, passphrase, cost).map_err(|e| match e {
-            ca::CaError::Passphrase => anyhow::anyhow!(
+            ca::CaError::Passphrase => PkiError::Refused(format!(
                 "a CA key in {} is encrypted with another passphrase: set PLATFORM_CA_PASSPHRASE to that one; nothing was changed",
                 dir.display()
-            ),
-            other => anyhow::Error::new(other),
+            )),
+            other => other.into(),
         })?;
         c.audit(
             &crate::admin::operator(),

@@ -12,10 +12,10 @@
 //! nodes, and a higher number never lists less than a lower one. A transaction that finds the
 //! stored CRL already fresh rolls back, leaving no gap.
 
-use anyhow::anyhow;
 use diesel::QueryResult;
 use time::{Duration, OffsetDateTime};
 
+use super::PkiError;
 use super::custody::{CaCertificateRow, CaStore, CrlRow, ROLE_ISSUING, STATUS_REVOKED};
 use super::{CertificateRow, CertificateStore};
 use crate::audit::{Actor, AuditLog};
@@ -124,7 +124,7 @@ enum Rebuild {
     /// A database error.
     Db(diesel::result::Error),
     /// Signing failed.
-    Failed(anyhow::Error),
+    Failed(ca::CaError),
 }
 
 impl From<diesel::result::Error> for Rebuild {
@@ -143,7 +143,7 @@ pub fn issuing_crl(
     ca: &ca::CertificateAuthority,
     conn: &mut DbConn,
     issuing: &ca::IssuingCertificate,
-) -> anyhow::Result<CrlRow> {
+) -> Result<CrlRow, PkiError> {
     let fingerprint = issuing.fingerprint().to_hex();
     let now = crate::db::now_ms();
     let (set, stored) = crate::with_conn!(conn, |c| {
@@ -157,10 +157,10 @@ pub fn issuing_crl(
     }
     if !issuing.signs_crls {
         return stored.ok_or_else(|| {
-            anyhow!(
+            PkiError::Refused(format!(
                 "the CRL of the retired issuing CA {} was never signed and its key is not on this node",
                 issuing.fingerprint()
-            )
+            ))
         });
     }
     let result = crate::write_tx!(conn, |c| -> Result<CrlRow, Rebuild> {
@@ -182,7 +182,7 @@ pub fn issuing_crl(
                 this_update,
                 next_update,
             )
-            .map_err(|e| Rebuild::Failed(e.into()))?;
+            .map_err(Rebuild::Failed)?;
         let row = CrlRow {
             issuer_fingerprint: fingerprint.clone(),
             crl_number: number,
@@ -205,7 +205,7 @@ pub fn issuing_crl(
         Ok(row) => Ok(row),
         Err(Rebuild::Fresh(row)) => Ok(row),
         Err(Rebuild::Db(e)) => Err(e.into()),
-        Err(Rebuild::Failed(e)) => Err(e),
+        Err(Rebuild::Failed(e)) => Err(e.into()),
     }
 }
 
@@ -217,7 +217,7 @@ pub fn root_crl(ca: &ca::CertificateAuthority, conn: &mut DbConn) -> QueryResult
 
 /// True when the root's CRL should be signed again: never signed, past half its life, or the
 /// revoked issuing CAs changed.
-pub fn root_crl_due(ca: &ca::CertificateAuthority, conn: &mut DbConn) -> anyhow::Result<bool> {
+pub fn root_crl_due(ca: &ca::CertificateAuthority, conn: &mut DbConn) -> Result<bool, PkiError> {
     let rows = crate::with_conn!(conn, |c| c.ca_certificates())?;
     let set = root_revoked(&rows);
     Ok(match root_crl(ca, conn)? {
@@ -232,9 +232,9 @@ pub fn sign_root_crl(
     root: &ca::custody::RootKey,
     conn: &mut DbConn,
     actor: &Actor,
-) -> anyhow::Result<CrlRow> {
+) -> Result<CrlRow, PkiError> {
     let fingerprint = ca.root_fingerprint().to_hex();
-    crate::write_tx!(conn, |c| -> anyhow::Result<CrlRow> {
+    crate::write_tx!(conn, |c| -> Result<CrlRow, PkiError> {
         let number = c.next_counter(CRL_COUNTER)?;
         let set = root_revoked(&c.ca_certificates()?);
         let now = OffsetDateTime::now_utc();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::agencies::AgencyStore;
 use crate::db::{Db, DbConn};
 use crate::notify::outbox::{MailKind, NewNotification, OutboxStore};
-use crate::pki::CertificateStore;
+use crate::pki::{CertificateStore, PkiError};
 use crate::server::Shutdown;
 
 /// How far ahead of expiry the agency is told.
@@ -14,7 +14,7 @@ pub const NOTICE_DAYS: i64 = 14;
 
 /// Queues an expiry notice for every client certificate that expires within [`NOTICE_DAYS`],
 /// was not renewed, and whose agency was not yet told. Returns how many were queued.
-pub fn queue_expiry_notices(conn: &mut DbConn) -> anyhow::Result<usize> {
+pub fn queue_expiry_notices(conn: &mut DbConn) -> Result<usize, PkiError> {
     let now = crate::db::now_ms();
     let due = crate::with_conn!(conn, |c| c
         .expiring_unnoticed(now + NOTICE_DAYS * 86_400_000, now))?;
@@ -23,7 +23,7 @@ pub fn queue_expiry_notices(conn: &mut DbConn) -> anyhow::Result<usize> {
         let Some(agency_id) = cert.agency_id else {
             continue;
         };
-        crate::write_tx!(conn, |c| -> anyhow::Result<()> {
+        crate::write_tx!(conn, |c| -> Result<(), PkiError> {
             let Some(agency) = c.find_agency(agency_id)? else {
                 return Ok(());
             };
@@ -54,7 +54,7 @@ pub fn queue_expiry_notices(conn: &mut DbConn) -> anyhow::Result<usize> {
 /// Runs [`queue_expiry_notices`] at start and then every `every`, until shutdown.
 pub async fn expiry_notices(db: Db, every: Duration, mut shutdown: Shutdown) {
     loop {
-        let result = db.run::<_, anyhow::Error, _>(queue_expiry_notices).await;
+        let result = db.run::<_, PkiError, _>(queue_expiry_notices).await;
         match result {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "queued certificate expiry notices"),

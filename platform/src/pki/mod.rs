@@ -8,6 +8,7 @@ pub mod ca_commands;
 pub mod certs;
 pub mod crl;
 pub mod custody;
+pub mod error;
 pub mod jobs;
 pub mod revocation;
 pub mod signer;
@@ -17,7 +18,6 @@ pub mod upkeep;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
 use zeroize::Zeroizing;
 
 use crate::agencies::{Agency, AgencyStatus, AgencyStore};
@@ -28,6 +28,8 @@ use crate::db::DbConn;
 use crate::error::ApiError;
 pub use certs::{CertificateRow, CertificateStore, NewCertificate};
 pub use custody::{CaCertificateRow, CaStore, CrlRow, Opening};
+use error::Context;
+pub use error::PkiError;
 pub use revocation::{Revocation, RevocationOutcome, RevokeError, revoke_family};
 pub use signer::PlatformSigner;
 pub use tokens::{TokenProblem, TokenStore};
@@ -66,8 +68,8 @@ pub struct ServerIdentity {
 
 impl ServerIdentity {
     /// The leaf certificate, parsed.
-    pub fn leaf(&self) -> anyhow::Result<ca::inspect::CertificateInfo> {
-        Ok(ca::inspect::parse_certificate_pem(&self.chain_pem)?)
+    pub fn leaf(&self) -> Result<ca::inspect::CertificateInfo, ca::CaError> {
+        ca::inspect::parse_certificate_pem(&self.chain_pem)
     }
 }
 
@@ -75,17 +77,17 @@ impl Pki {
     /// Opens the CA of this database from `<data_dir>/ca` for an operator command (see
     /// [`custody::open_authority`]: it is created only for a fresh database and an empty
     /// directory, and refused when the two do not belong together).
-    pub fn open(config: &Config, conn: &mut DbConn) -> anyhow::Result<Pki> {
+    pub fn open(config: &Config, conn: &mut DbConn) -> Result<Pki, PkiError> {
         Self::open_for(config, conn, Opening::Operator)
     }
 
     /// Like [`Pki::open`] for the server, which also refuses unencrypted CA keys under a
     /// production configuration unless `ca.allow_unencrypted_keys` is set.
-    pub fn open_to_serve(config: &Config, conn: &mut DbConn) -> anyhow::Result<Pki> {
+    pub fn open_to_serve(config: &Config, conn: &mut DbConn) -> Result<Pki, PkiError> {
         Self::open_for(config, conn, Opening::Serve)
     }
 
-    fn open_for(config: &Config, conn: &mut DbConn, opening: Opening) -> anyhow::Result<Pki> {
+    fn open_for(config: &Config, conn: &mut DbConn, opening: Opening) -> Result<Pki, PkiError> {
         let passphrase = custody::passphrase_from_env();
         let ca = custody::open_authority(config, conn, passphrase.as_deref(), opening)?;
         if ca.root_key_online() && crl::root_crl_due(&ca, conn)? {
@@ -124,7 +126,7 @@ impl Pki {
     }
 
     /// Reloads the issuing CAs the trust store accepts from the database.
-    pub fn refresh_trust(&self, conn: &mut DbConn) -> anyhow::Result<()> {
+    pub fn refresh_trust(&self, conn: &mut DbConn) -> Result<(), PkiError> {
         let rows = crate::with_conn!(conn, |c| c.ca_certificates())?;
         let now = crate::db::now_ms();
         let mut intermediates: Vec<Vec<u8>> =
@@ -177,7 +179,7 @@ impl Pki {
         &self,
         conn: &mut DbConn,
         names: &[String],
-    ) -> anyhow::Result<ServerIdentity> {
+    ) -> Result<ServerIdentity, PkiError> {
         let tls = self.dir.join("tls");
         let key_path = tls.join("server.key");
         let cert_path = tls.join("server.crt");
@@ -205,14 +207,16 @@ impl Pki {
         conn: &mut DbConn,
         names: &[String],
         why: &str,
-    ) -> anyhow::Result<ServerIdentity> {
+    ) -> Result<ServerIdentity, PkiError> {
         let tls = self.dir.join("tls");
-        std::fs::create_dir_all(&tls)
-            .with_context(|| format!("cannot create {}", tls.display()))?;
+        std::fs::create_dir_all(&tls).map_err(PkiError::io(format_args!(
+            "cannot create {}",
+            tls.display()
+        )))?;
         let key = ca::keys::PrivateKey::generate_p256()?;
         let issued = self.ca.issue_server(&key, names, SERVER_VALIDITY_DAYS)?;
         let chain_pem = format!("{}{}", issued.pem, self.ca.issuing_pem());
-        crate::write_tx!(conn, |c| -> anyhow::Result<()> {
+        crate::write_tx!(conn, |c| -> Result<(), PkiError> {
             c.insert_certificate(&NewCertificate {
                 issued: &issued,
                 agency_id: None,
@@ -513,8 +517,8 @@ fn refuse_known_key<C: CertificateStore>(
     what: &str,
 ) -> Result<(), ApiError> {
     let Some(key) = certs::key_sha256(&issued.der) else {
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "the CA issued a certificate it cannot parse"
+        return Err(ApiError::internal(ca::CaError::Certificate(
+            "the CA issued a certificate it cannot parse".into(),
         )));
     };
     if c.certificates_with_key(&key)?.is_empty() {

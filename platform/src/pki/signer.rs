@@ -13,7 +13,8 @@
 
 use std::fmt;
 
-use anyhow::Context;
+use super::PkiError;
+use super::error::Context;
 use api_types::SignatureEnvelope;
 use base64::Engine;
 
@@ -68,10 +69,12 @@ impl Pki {
     /// The document-signing key and certificate from `<data_dir>/tls`, the key made and the
     /// certificate issued (registered and audited in one transaction) when needed; see the
     /// module documentation.
-    pub fn platform_signer(&self, conn: &mut DbConn) -> anyhow::Result<PlatformSigner> {
+    pub fn platform_signer(&self, conn: &mut DbConn) -> Result<PlatformSigner, PkiError> {
         let tls = self.dir.join("tls");
-        std::fs::create_dir_all(&tls)
-            .with_context(|| format!("cannot create {}", tls.display()))?;
+        std::fs::create_dir_all(&tls).map_err(PkiError::io(format_args!(
+            "cannot create {}",
+            tls.display()
+        )))?;
         let key_path = tls.join("signer.key");
         let cert_path = tls.join("signer.crt");
         let key = match std::fs::read_to_string(&key_path) {
@@ -82,7 +85,12 @@ impl Pki {
                 ca::write_private_file(&key_path, key.to_pem().as_bytes())?;
                 key
             }
-            Err(e) => return Err(e).context(format!("cannot read {}", key_path.display())),
+            Err(e) => {
+                return Err(PkiError::io(format_args!(
+                    "cannot read {}",
+                    key_path.display()
+                ))(e));
+            }
         };
         if let Ok(chain) = std::fs::read_to_string(&cert_path)
             && let Some(serial) = self.signer_cert_usable(conn, &chain, &key)?
@@ -95,7 +103,7 @@ impl Pki {
         }
         let issued = self.ca.issue_signer(&key, SIGNER_VALIDITY_DAYS)?;
         let chain_pem = format!("{}{}", issued.pem, self.ca.issuing_pem());
-        crate::write_tx!(conn, |c| -> anyhow::Result<()> {
+        crate::write_tx!(conn, |c| -> Result<(), PkiError> {
             c.insert_certificate(&NewCertificate {
                 issued: &issued,
                 agency_id: None,
@@ -128,7 +136,7 @@ impl Pki {
         conn: &mut DbConn,
         chain: &str,
         key: &ca::keys::PrivateKey,
-    ) -> anyhow::Result<Option<String>> {
+    ) -> Result<Option<String>, PkiError> {
         let Ok(ders) = ca::inspect::parse_chain_pem(chain) else {
             return Ok(None);
         };

@@ -20,7 +20,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use time::OffsetDateTime;
 
-use super::Pki;
+use super::{Pki, PkiError};
 use crate::api::tls::ServerCertResolver;
 use crate::db::{Db, DbConn};
 use crate::listings::ms_to_time;
@@ -178,7 +178,7 @@ impl Upkeep {
     }
 
     /// One run (blocking; see the module documentation).
-    pub fn run_once(&self, conn: &mut DbConn) -> anyhow::Result<Report> {
+    pub fn run_once(&self, conn: &mut DbConn) -> Result<Report, PkiError> {
         let now = OffsetDateTime::now_utc();
         let leaf = self.resolver.leaf();
         let from_current_issuer =
@@ -247,10 +247,7 @@ impl Upkeep {
 pub async fn run(db: Db, upkeep: Arc<Upkeep>, every: Duration, mut shutdown: Shutdown) {
     loop {
         let u = Arc::clone(&upkeep);
-        match db
-            .run::<_, anyhow::Error, _>(move |conn| u.run_once(conn))
-            .await
-        {
+        match db.run::<_, PkiError, _>(move |conn| u.run_once(conn)).await {
             Ok(report) => upkeep.observe(&report),
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "CA upkeep failed; will retry"),
         }

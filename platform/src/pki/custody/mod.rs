@@ -22,7 +22,8 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use crate::pki::PkiError;
+use crate::pki::error::Context;
 
 use crate::config::Config;
 use crate::db::DbConn;
@@ -76,7 +77,7 @@ pub fn passphrase_from_env() -> Option<String> {
 }
 
 /// Where the CA publishes its downloads, from the configuration.
-pub fn publication(config: &Config) -> anyhow::Result<ca::Publication> {
+pub fn publication(config: &Config) -> Result<ca::Publication, PkiError> {
     ca::Publication::new(&config.ca_public_url()).context("ca.public_url")
 }
 
@@ -87,7 +88,7 @@ pub fn open_authority(
     conn: &mut DbConn,
     passphrase: Option<&str>,
     opening: Opening,
-) -> anyhow::Result<ca::CertificateAuthority> {
+) -> Result<ca::CertificateAuthority, PkiError> {
     let dir = ca_dir(&config.data_dir);
     let publication = publication(config)?;
     let rows = crate::with_conn!(conn, |c| c.ca_certificates())?;
@@ -102,27 +103,29 @@ pub fn open_authority(
     }
 
     match (&recorded_root, files.is_empty()) {
-        (Some(root), true) => bail!(
-            "the database belongs to the certificate authority with root fingerprint {}, but {} \
+        (Some(root), true) => {
+            return Err(PkiError::Refused(format!(
+                "the database belongs to the certificate authority with root fingerprint {}, but {} \
              holds no CA: restore that CA's files (root.crt, issuing.crt, issuing.key and \
              retired/) into {} from its backup, or start with the database of this data \
              directory; nothing was created",
-            root.fingerprint_display(),
-            dir.display(),
-            dir.display()
-        ),
+                root.fingerprint_display(),
+                dir.display(),
+                dir.display()
+            )));
+        }
         (Some(root), false) => {
             if let Some(on_disk) = files.root_fingerprint()
                 && on_disk.to_hex() != root.fingerprint
             {
-                bail!(
+                return Err(PkiError::Refused(format!(
                     "{} holds the certificate authority with root fingerprint {on_disk}, but the \
                      database belongs to the root {}: restore that CA's files into {} from its \
                      backup (or start with the database of this CA); nothing was changed",
                     dir.display(),
                     root.fingerprint_display(),
                     dir.display()
-                );
+                )));
             }
             check_production_keys(config, &files, opening)?;
             let ca = load(&dir, passphrase)?.with_publication(Some(publication));
@@ -132,27 +135,27 @@ pub fn open_authority(
         (None, true) => {
             let registered = crate::with_conn!(conn, |c| c.registered_certificates())?;
             if let Some((serial, _)) = registered.first() {
-                bail!(
+                return Err(PkiError::Refused(format!(
                     "the database holds {} registered certificate(s) (e.g. {serial}) but no record \
                      of its certificate authority, and {} is empty: restore the CA that issued \
                      them into {} from its backup; nothing was created",
                     registered.len(),
                     dir.display(),
                     dir.display()
-                );
+                )));
             }
             if opening == Opening::Serve
                 && config.is_production()
                 && passphrase.is_none()
                 && !config.ca.allow_unencrypted_keys
             {
-                bail!(
+                return Err(PkiError::Refused(format!(
                     "refusing to create the certificate authority with unencrypted keys under a \
                      production configuration (web.public_url {} is https://): set \
                      PLATFORM_CA_PASSPHRASE, or set ca.allow_unencrypted_keys = true to accept \
                      the risk",
                     config.web.public_url
-                );
+                )));
             }
             create(config, conn, &dir, passphrase, &publication)
         }
@@ -166,14 +169,14 @@ pub fn open_authority(
                     .and_then(|ders| ca.issuing_ca_of(&ders[0]))
                     .is_some();
                 if !issued_here {
-                    bail!(
+                    return Err(PkiError::Refused(format!(
                         "the database holds certificate {serial}, which the certificate authority \
                          in {} (root fingerprint {}) did not issue: restore the CA that issued \
                          the registered certificates into {}; nothing was recorded",
                         dir.display(),
                         ca.root_fingerprint(),
                         dir.display()
-                    );
+                    )));
                 }
             }
             record_new_ca(conn, &ca, "ca.record", registered.len())?;
@@ -187,7 +190,7 @@ pub fn open_authority(
     }
 }
 
-fn load(dir: &Path, passphrase: Option<&str>) -> anyhow::Result<ca::CertificateAuthority> {
+fn load(dir: &Path, passphrase: Option<&str>) -> Result<ca::CertificateAuthority, PkiError> {
     ca::CertificateAuthority::load(dir, passphrase)
         .with_context(|| format!("certificate authority in {}", dir.display()))
 }
@@ -198,7 +201,7 @@ fn check_production_keys(
     config: &Config,
     files: &ca::custody::CaFiles,
     opening: Opening,
-) -> anyhow::Result<()> {
+) -> Result<(), PkiError> {
     let plain = files.unencrypted_keys();
     if opening != Opening::Serve || !config.is_production() || plain.is_empty() {
         return Ok(());
@@ -211,7 +214,7 @@ fn check_production_keys(
         );
         return Ok(());
     }
-    bail!(
+    return Err(PkiError::Refused(format!(
         "refusing to start: the CA keys {} are not encrypted and this is a production \
          configuration (web.public_url {} is https://): encrypt them with \
          `PLATFORM_CA_PASSPHRASE=... platform ca encrypt-keys` and start with \
@@ -219,5 +222,5 @@ fn check_production_keys(
          (PLATFORM_CA_ALLOW_UNENCRYPTED_KEYS=true) to accept the risk",
         names.join(", "),
         config.web.public_url
-    )
+    )));
 }

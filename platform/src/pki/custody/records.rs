@@ -1,7 +1,6 @@
 //! The CA's own certificates (`ca_certificates`) and CRLs (`ca_crls`) as recorded, their
 //! queries ([`CaStore`]), and recording a CA found or made in the data directory.
 
-use anyhow::{Context, bail};
 use ca::inspect::Fingerprint;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -11,6 +10,7 @@ use crate::audit::{Actor, AuditLog};
 use crate::db::DbConn;
 use crate::db::schema::{ca_certificates, ca_crls, certificates};
 use crate::listings::time_to_ms;
+use crate::pki::PkiError;
 
 /// One of the CA's own certificates as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize)]
@@ -87,12 +87,11 @@ impl NewCaCertificate {
     }
 
     /// Reads a CA certificate.
-    pub fn from_der(der: &[u8]) -> anyhow::Result<NewCaCertificate> {
+    pub fn from_der(der: &[u8]) -> Result<NewCaCertificate, PkiError> {
         let info = ca::inspect::parse_certificate_der(der)?;
-        let key_id = info
-            .subject_key_id
-            .clone()
-            .context("a CA certificate without a subject key identifier")?;
+        let key_id = info.subject_key_id.clone().ok_or_else(|| {
+            PkiError::Refused("a CA certificate without a subject key identifier".into())
+        })?;
         Ok(NewCaCertificate {
             fingerprint: info.fingerprint.to_hex(),
             subject: info.subject.clone(),
@@ -131,7 +130,7 @@ pub struct CrlRow {
 
 impl CrlRow {
     /// The CRL, DER.
-    pub fn der(&self) -> anyhow::Result<Vec<u8>> {
+    pub fn der(&self) -> Result<Vec<u8>, pem::PemError> {
         Ok(pem::parse(&self.pem)?.into_contents())
     }
 }
@@ -252,14 +251,14 @@ pub(crate) fn record_new_ca(
     ca: &ca::CertificateAuthority,
     action: &str,
     registered: usize,
-) -> anyhow::Result<()> {
+) -> Result<(), PkiError> {
     let root = NewCaCertificate::from_der(ca.root_der())?;
     let issuing: Vec<(NewCaCertificate, bool)> = ca
         .issuing_cas()
         .iter()
         .map(|i| Ok((NewCaCertificate::from_der(&i.der)?, i.current)))
-        .collect::<anyhow::Result<_>>()?;
-    crate::write_tx!(conn, |c| -> anyhow::Result<()> {
+        .collect::<Result<_, PkiError>>()?;
+    crate::write_tx!(conn, |c| -> Result<(), PkiError> {
         c.record_ca_certificate(&root, ROLE_ROOT, STATUS_ACTIVE)?;
         for (cert, current) in &issuing {
             let status = if *current {
@@ -289,22 +288,24 @@ pub(super) fn reconcile_issuing(
     ca: &ca::CertificateAuthority,
     conn: &mut DbConn,
     rows: &[CaCertificateRow],
-) -> anyhow::Result<()> {
+) -> Result<(), PkiError> {
     let current = Fingerprint::of(ca.issuing_der()).to_hex();
     let active = rows
         .iter()
         .find(|r| r.role == ROLE_ISSUING && r.status == STATUS_ACTIVE);
     match rows.iter().find(|r| r.fingerprint == current) {
         Some(row) if row.status == STATUS_ACTIVE => Ok(()),
-        Some(row) => bail!(
-            "{} holds the issuing CA {}, which this database records as {} (the active issuing \
+        Some(row) => {
+            return Err(PkiError::Refused(format!(
+                "{} holds the issuing CA {}, which this database records as {} (the active issuing \
              CA is {}): copy the current CA directory from the node that made the rollover, or \
              restore it from backup",
-            ca.dir().display(),
-            row.fingerprint_display(),
-            row.status,
-            active.map_or_else(|| "none".to_owned(), CaCertificateRow::fingerprint_display)
-        ),
+                ca.dir().display(),
+                row.fingerprint_display(),
+                row.status,
+                active.map_or_else(|| "none".to_owned(), CaCertificateRow::fingerprint_display)
+            )));
+        }
         None => {
             let new = NewCaCertificate::from_der(ca.issuing_der())?;
             let unknown_retired: Vec<NewCaCertificate> = ca
@@ -317,9 +318,9 @@ pub(super) fn reconcile_issuing(
                         .any(|r| r.fingerprint == i.fingerprint().to_hex())
                 })
                 .map(|i| NewCaCertificate::from_der(&i.der))
-                .collect::<anyhow::Result<_>>()?;
+                .collect::<Result<_, PkiError>>()?;
             let previous = active.map(|r| r.fingerprint.clone());
-            crate::write_tx!(conn, |c| -> anyhow::Result<()> {
+            crate::write_tx!(conn, |c| -> Result<(), PkiError> {
                 let now = crate::db::now_ms();
                 if let Some(previous) = &previous {
                     c.retire_issuing(previous, now)?;

@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use anyhow::Context;
-
 use super::load;
 use super::records::record_new_ca;
 use crate::config::Config;
 use crate::db::DbConn;
+use crate::pki::PkiError;
+use crate::pki::error::Context;
 
 /// A fresh database and an empty directory: the CA is made in a staging directory, recorded,
 /// and only then moved into place, so a process that loses a race to record its CA (or fails)
@@ -20,7 +20,7 @@ pub(super) fn create(
     dir: &Path,
     passphrase: Option<&str>,
     publication: &ca::Publication,
-) -> anyhow::Result<ca::CertificateAuthority> {
+) -> Result<ca::CertificateAuthority, PkiError> {
     let staging = config
         .data_dir
         .join(format!(".ca-new-{:016x}", rand::random::<u64>()));
@@ -52,18 +52,19 @@ pub(super) fn create(
     Ok(ca)
 }
 
-fn move_into_place(staging: &Path, dir: &Path) -> anyhow::Result<()> {
+fn move_into_place(staging: &Path, dir: &Path) -> Result<(), PkiError> {
     if dir.is_dir() {
         // An empty directory (checked by the caller) is replaced.
-        std::fs::remove_dir(dir).with_context(|| format!("cannot replace {}", dir.display()))?;
-    }
-    std::fs::rename(staging, dir).with_context(|| {
-        format!(
-            "cannot move the new CA from {} to {}",
-            staging.display(),
+        std::fs::remove_dir(dir).map_err(PkiError::io(format_args!(
+            "cannot replace {}",
             dir.display()
-        )
-    })
+        )))?;
+    }
+    std::fs::rename(staging, dir).map_err(PkiError::io(format_args!(
+        "cannot move the new CA from {} to {}",
+        staging.display(),
+        dir.display()
+    )))
 }
 
 /// A CA recorded by a process that stopped before moving it into place is moved now.
@@ -71,7 +72,7 @@ pub(super) fn finish_staged_creation(
     data_dir: &Path,
     dir: &Path,
     expected_fingerprint: &str,
-) -> anyhow::Result<bool> {
+) -> Result<bool, PkiError> {
     let Ok(entries) = std::fs::read_dir(data_dir) else {
         return Ok(false);
     };
