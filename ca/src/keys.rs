@@ -298,24 +298,24 @@ impl PrivateKey {
         let mut iv = [0u8; 16];
         rng.fill(&mut salt)
             .and_then(|()| rng.fill(&mut iv))
-            .map_err(|_| CaError::Rcgen("the system random generator failed".into()))?;
+            .map_err(|_| CaError::Random)?;
         let params = match cost {
             KdfCost::Scrypt { log_n, r, p } => {
                 let scrypt = pkcs8::pkcs5::scrypt::Params::new(log_n, r, p, 32)
-                    .map_err(|e| CaError::Rcgen(format!("scrypt parameters: {e}")))?;
+                    .map_err(|e| CaError::key_encryption("scrypt parameters", e))?;
                 pkcs8::pkcs5::pbes2::Parameters::scrypt_aes256cbc(scrypt, &salt, &iv)
             }
             KdfCost::Pbkdf2Sha256 { iterations } => {
                 pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(iterations, &salt, &iv)
             }
         }
-        .map_err(|e| CaError::Rcgen(format!("PBES2 parameters: {e}")))?;
+        .map_err(|e| CaError::key_encryption("PBES2 parameters", e))?;
         let der = self.portable_pkcs8_der();
         let info = pkcs8::PrivateKeyInfo::from_der(&der)
-            .map_err(|e| CaError::Rcgen(format!("PKCS#8 encoding: {e}")))?;
+            .map_err(|e| CaError::key_encryption("PKCS#8 encoding", e))?;
         let doc = info
             .encrypt_with_params(params, passphrase.as_bytes())
-            .map_err(|e| CaError::Rcgen(format!("key encryption: {e}")))?;
+            .map_err(|e| CaError::key_encryption("key encryption", e))?;
         let block = pem::Pem::new(ENCRYPTED_LABEL, doc.as_bytes().to_vec());
         Ok(Zeroizing::new(pem::encode_config(&block, pem_config())))
     }

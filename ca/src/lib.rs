@@ -24,7 +24,13 @@ pub mod sign;
 pub use authority::*;
 
 /// Everything that can go wrong in the certificate authority.
+///
+/// The message ([`Display`](std::fmt::Display)) is what an operator or an agency reads: it names
+/// the file, certificate or request at fault and what to do. Variants group failures by what a
+/// caller can do about them (bring a passphrase, bring the root key, fix a request); new ones
+/// may be added.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CaError {
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
@@ -68,12 +74,33 @@ pub enum CaError {
     Signature(String),
     /// Certificate, CSR or CRL generation failed inside rcgen.
     #[error("certificate generation failed: {0}")]
-    Rcgen(String),
+    Rcgen(rcgen::Error),
+    /// The operating system's random generator failed (no serial, salt or key could be made).
+    #[error("certificate generation failed: the system random generator failed")]
+    Random,
+    /// Encrypting a private key failed at `step` (scrypt or PBES2 parameters, PKCS#8 encoding,
+    /// the encryption itself).
+    #[error("certificate generation failed: {step}: {reason}")]
+    KeyEncryption {
+        /// The step that failed.
+        step: &'static str,
+        /// What the encoder said.
+        reason: String,
+    },
 }
 
 impl From<rcgen::Error> for CaError {
     fn from(e: rcgen::Error) -> Self {
-        CaError::Rcgen(e.to_string())
+        CaError::Rcgen(e)
+    }
+}
+
+impl CaError {
+    fn key_encryption(step: &'static str, reason: impl std::fmt::Display) -> CaError {
+        CaError::KeyEncryption {
+            step,
+            reason: reason.to_string(),
+        }
     }
 }
 

@@ -218,7 +218,7 @@ pub(crate) fn random_serial() -> Result<SerialNumber, CaError> {
     let mut bytes = [0u8; 16];
     ring::rand::SystemRandom::new()
         .fill(&mut bytes)
-        .map_err(|_| CaError::Rcgen("the system random generator failed".into()))?;
+        .map_err(|_| CaError::Random)?;
     bytes[0] = (bytes[0] & 0x7f).max(1);
     Ok(SerialNumber::from_slice(&bytes))
 }

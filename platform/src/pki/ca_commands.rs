@@ -425,9 +425,9 @@ pub fn remove_root(config: &Config, conn: &mut DbConn, yes: bool) -> Result<Root
         .find(|r| r.role == ROLE_ROOT)
         .ok_or_else(|| PkiError::Refused("the CA is not recorded in the database".into()))?;
     let Some(exported_at) = root.exported_at else {
-        return Err(PkiError::Refused(format!(
-            "no export of the root key is recorded: run `platform ca export-root --out FILE` first and keep FILE (and its passphrase) offline; nothing was removed"
-        )));
+        return Err(PkiError::Refused(
+            "no export of the root key is recorded: run `platform ca export-root --out FILE` first and keep FILE (and its passphrase) offline; nothing was removed".into(),
+        ));
     };
     if !yes {
         return Err(PkiError::Refused(format!(

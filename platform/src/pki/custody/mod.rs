@@ -103,17 +103,15 @@ pub fn open_authority(
     }
 
     match (&recorded_root, files.is_empty()) {
-        (Some(root), true) => {
-            return Err(PkiError::Refused(format!(
-                "the database belongs to the certificate authority with root fingerprint {}, but {} \
+        (Some(root), true) => Err(PkiError::Refused(format!(
+            "the database belongs to the certificate authority with root fingerprint {}, but {} \
              holds no CA: restore that CA's files (root.crt, issuing.crt, issuing.key and \
              retired/) into {} from its backup, or start with the database of this data \
              directory; nothing was created",
-                root.fingerprint_display(),
-                dir.display(),
-                dir.display()
-            )));
-        }
+            root.fingerprint_display(),
+            dir.display(),
+            dir.display()
+        ))),
         (Some(root), false) => {
             if let Some(on_disk) = files.root_fingerprint()
                 && on_disk.to_hex() != root.fingerprint
@@ -214,7 +212,7 @@ fn check_production_keys(
         );
         return Ok(());
     }
-    return Err(PkiError::Refused(format!(
+    Err(PkiError::Refused(format!(
         "refusing to start: the CA keys {} are not encrypted and this is a production \
          configuration (web.public_url {} is https://): encrypt them with \
          `PLATFORM_CA_PASSPHRASE=... platform ca encrypt-keys` and start with \
@@ -222,5 +220,5 @@ fn check_production_keys(
          (PLATFORM_CA_ALLOW_UNENCRYPTED_KEYS=true) to accept the risk",
         names.join(", "),
         config.web.public_url
-    )));
+    )))
 }

@@ -295,17 +295,15 @@ pub(super) fn reconcile_issuing(
         .find(|r| r.role == ROLE_ISSUING && r.status == STATUS_ACTIVE);
     match rows.iter().find(|r| r.fingerprint == current) {
         Some(row) if row.status == STATUS_ACTIVE => Ok(()),
-        Some(row) => {
-            return Err(PkiError::Refused(format!(
-                "{} holds the issuing CA {}, which this database records as {} (the active issuing \
+        Some(row) => Err(PkiError::Refused(format!(
+            "{} holds the issuing CA {}, which this database records as {} (the active issuing \
              CA is {}): copy the current CA directory from the node that made the rollover, or \
              restore it from backup",
-                ca.dir().display(),
-                row.fingerprint_display(),
-                row.status,
-                active.map_or_else(|| "none".to_owned(), CaCertificateRow::fingerprint_display)
-            )));
-        }
+            ca.dir().display(),
+            row.fingerprint_display(),
+            row.status,
+            active.map_or_else(|| "none".to_owned(), CaCertificateRow::fingerprint_display)
+        ))),
         None => {
             let new = NewCaCertificate::from_der(ca.issuing_der())?;
             let unknown_retired: Vec<NewCaCertificate> = ca
