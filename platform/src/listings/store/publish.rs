@@ -114,8 +114,8 @@ crate::impl_for_backends!(ListingWrites {
             listings::district_key.eq(doc.district.as_deref().map(api_types::search::normalize)),
             listings::postal_code.eq(doc.postal_code.as_deref()),
             listings::address.eq(doc.unparsed_address.as_deref()),
-            listings::price.eq(i64::try_from(doc.list_price).unwrap_or(i64::MAX)),
-            listings::currency.eq(&doc.currency),
+            listings::price.eq(i64::try_from(doc.list_price.get()).unwrap_or(i64::MAX)),
+            listings::currency.eq(doc.currency.as_str()),
             listings::living_area.eq(doc.living_area),
             listings::rooms.eq(doc.rooms_total.map(|v| v as i32)),
             listings::bedrooms.eq(doc.bedrooms_total.map(|v| v as i32)),
@@ -135,7 +135,7 @@ crate::impl_for_backends!(ListingWrites {
 
         let previous = listings::table
             .filter(listings::agency_id.eq(agency_id))
-            .filter(listings::listing_key.eq(&doc.listing_key))
+            .filter(listings::listing_key.eq(doc.listing_key.as_str()))
             .select(ListingRow::as_select())
             .first(self)
             .optional()?;
@@ -145,7 +145,7 @@ crate::impl_for_backends!(ListingWrites {
                 let inserted = diesel::insert_into(listings::table)
                     .values((
                         listings::agency_id.eq(agency_id),
-                        listings::listing_key.eq(&doc.listing_key),
+                        listings::listing_key.eq(doc.listing_key.as_str()),
                         listings::version.eq(1_i64),
                         listings::created_at.eq(now),
                         values,
@@ -157,12 +157,12 @@ crate::impl_for_backends!(ListingWrites {
                     .optional()?;
                 match inserted {
                     Some(row) => (row, ChangeKind::Created),
-                    None => return Err(PublishError::Concurrent(doc.listing_key.clone())),
+                    None => return Err(PublishError::Concurrent(doc.listing_key.to_string())),
                 }
             }
             Some(old) => {
                 if old.status() == ListingStatus::TakenDown {
-                    return Err(PublishError::TakenDown(doc.listing_key.clone()));
+                    return Err(PublishError::TakenDown(doc.listing_key.to_string()));
                 }
                 let stored = || {
                     ms_to_time(old.modified_at)
@@ -171,7 +171,7 @@ crate::impl_for_backends!(ListingWrites {
                 };
                 if modified_at < old.modified_at {
                     return Err(PublishError::Stale {
-                        key: doc.listing_key.clone(),
+                        key: doc.listing_key.to_string(),
                         stored: stored(),
                     });
                 }
@@ -179,7 +179,7 @@ crate::impl_for_backends!(ListingWrites {
                 if modified_at == old.modified_at {
                     if !same_document(&old.document, listing.canonical()) {
                         return Err(PublishError::SameTimestamp {
-                            key: doc.listing_key.clone(),
+                            key: doc.listing_key.to_string(),
                             stored: stored(),
                         });
                     }
@@ -204,7 +204,7 @@ crate::impl_for_backends!(ListingWrites {
                 .get_result(self)
                 .optional()?;
                 let Some(row) = updated else {
-                    return Err(PublishError::Concurrent(doc.listing_key.clone()));
+                    return Err(PublishError::Concurrent(doc.listing_key.to_string()));
                 };
                 let kind = if resign {
                     ChangeKind::Resigned

@@ -31,7 +31,7 @@ crate::db_test!(publish_is_idempotent_versioned_and_fed, |db| {
 
     // A price drop: version 2, an `updated` event.
     let cheaper = ListingDocument {
-        list_price: 300_000,
+        list_price: api_types::Price::new(300_000).unwrap(),
         ..later(doc("K-1"), 60)
     };
     let second = fixtures::publish(&mut conn, agency.id, &serial, &cheaper).unwrap();
@@ -64,7 +64,7 @@ crate::db_test!(publish_is_idempotent_versioned_and_fed, |db| {
     assert_eq!(events[2].entity_event_sequence, 3);
     assert_eq!(events[2].list_office_name, "Acme");
     assert_eq!(
-        events[2].listing.as_ref().unwrap().get().list_price,
+        events[2].listing.as_ref().unwrap().get().list_price.get(),
         300_000
     );
     let (count, latest) = crate::with_conn!(&mut conn, |c| c.count_changes_after(1)).unwrap();
@@ -82,7 +82,7 @@ crate::db_test!(
         fixtures::publish(&mut conn, agency.id, &serial, &doc("K-1")).unwrap();
         // The same ModificationTimestamp with other content: refused, nothing changes.
         let sneaky = ListingDocument {
-            list_price: 1,
+            list_price: api_types::Price::new(1).unwrap(),
             ..doc("K-1")
         };
         let err = fixtures::publish(&mut conn, agency.id, &serial, &sneaky).unwrap_err();
@@ -246,7 +246,7 @@ crate::db_test!(search_applies_the_shared_semantics, |db| {
     let listings = [
         ListingDocument::example("S-1"),
         ListingDocument {
-            list_price: 1200,
+            list_price: api_types::Price::new(1200).unwrap(),
             transaction_type: TransactionType::Rent,
             city: "Porto".into(),
             district: None,
@@ -254,7 +254,7 @@ crate::db_test!(search_applies_the_shared_semantics, |db| {
             ..ListingDocument::example("S-2")
         },
         ListingDocument {
-            list_price: 900_000,
+            list_price: api_types::Price::new(900_000).unwrap(),
             property_type: PropertyType::House,
             bedrooms_total: Some(4),
             rooms_total: Some(7),
