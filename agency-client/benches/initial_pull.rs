@@ -34,11 +34,12 @@ fn doc(i: usize) -> ListingDocument {
     } else {
         TransactionType::Sale
     };
-    d.list_price = if i.is_multiple_of(2) {
+    d.list_price = api_types::Price::new(if i.is_multiple_of(2) {
         500 + (i % 2000) as u64
     } else {
         100_000 + (i % 500) as u64 * 1000
-    };
+    })
+    .expect("a price in range");
     d.title = format!("Listing {i} in {}", d.city);
     d
 }

@@ -612,7 +612,7 @@ pub fn apply_page(
                         shared_listings::sequence.eq(event.entity_event_sequence),
                         shared_listings::transaction_type.eq(doc.transaction_type.code()),
                         shared_listings::city_norm.eq(api_types::search::normalize(&doc.city)),
-                        shared_listings::price.eq(doc.list_price as i64),
+                        shared_listings::price.eq(doc.list_price.get() as i64),
                         shared_listings::document.eq(object.raw()),
                         shared_listings::signature.eq(&signature),
                         shared_listings::certificate_serial.eq(&event.certificate_serial),

@@ -145,7 +145,7 @@ pub fn get(conn: &mut SqliteConnection, key: &str) -> Result<OwnListing, ClientE
 /// Adds a new draft. The document must be valid and its key new.
 pub fn add(conn: &mut SqliteConnection, doc: ListingDocument) -> Result<OwnListing, ClientError> {
     doc.validate()?;
-    let key = doc.listing_key.clone();
+    let key = doc.listing_key.to_string();
     conn.immediate_transaction(|c| {
         let exists = own_listings::table
             .find(&key)

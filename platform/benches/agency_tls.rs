@@ -97,7 +97,7 @@ fn publishes(agency: &TestAgency, threads: usize, total: usize, tag: &str) -> f6
             (0..per_thread)
                 .map(|i| {
                     let mut doc = api_types::ListingDocument::example(&format!("{tag}-{t}-{i}"));
-                    doc.list_price = 100_000 + i as u64;
+                    doc.list_price = api_types::Price::new(100_000 + i as u64).unwrap();
                     let body = serde_json::to_string(&agency.sign(&doc)).unwrap();
                     (
                         agency.url(&format!("/api/v1/listings/{}", doc.listing_key)),

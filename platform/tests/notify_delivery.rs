@@ -71,7 +71,7 @@ fn enqueue(db: &Db, n: &NewNotification) {
 fn listing(conn: &mut DbConn, agency: &(i64, String), key: &str, title: &str, price: i64) -> i64 {
     let mut doc = ListingDocument::example(key);
     doc.title = title.to_owned();
-    doc.list_price = u64::try_from(price).unwrap();
+    doc.list_price = api_types::Price::new(u64::try_from(price).unwrap()).unwrap();
     fixtures::publish(conn, agency.0, &agency.1, &doc)
         .unwrap()
         .current

@@ -233,7 +233,7 @@ pub fn seed_listings(db: &Db) -> Vec<i64> {
     for (key, city, price, t, p, title) in docs {
         let doc = ListingDocument {
             city: city.into(),
-            list_price: price,
+            list_price: api_types::Price::new(price).unwrap(),
             transaction_type: t,
             property_type: p,
             title: title.into(),

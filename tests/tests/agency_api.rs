@@ -82,7 +82,7 @@ fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
         (200, Some("unchanged")),
         "{body}"
     );
-    d.list_price = 340_000;
+    d.list_price = api_types::Price::new(340_000).unwrap();
     d.modification_timestamp += Duration::from_secs(60);
     let (status, body) = a.publish(&d);
     assert_eq!(
@@ -373,7 +373,7 @@ fn bad_listings_are_refused_naming_the_field() {
     assert_eq!(a.publish(&newer).0, 201);
     let stored = newer.clone();
     newer.modification_timestamp -= Duration::from_secs(3600);
-    newer.list_price = 1;
+    newer.list_price = api_types::Price::new(1).unwrap();
     let (status, body) = a.publish(&newer);
     assert_eq!(
         (status, error_code(&body)),
@@ -382,7 +382,7 @@ fn bad_listings_are_refused_naming_the_field() {
     );
     // So is other content with the stored timestamp: every change needs a newer one.
     let same_time = api_types::ListingDocument {
-        list_price: 1,
+        list_price: api_types::Price::new(1).unwrap(),
         ..stored.clone()
     };
     let (status, body) = a.publish(&same_time);
@@ -886,7 +886,7 @@ fn agency_saved_searches_bring_matches_from_other_agencies() {
         .unwrap();
     assert_eq!(r.status(), 204);
     let mut d = doc("B-2");
-    d.list_price = 300_000;
+    d.list_price = api_types::Price::new(300_000).unwrap();
     assert_eq!(b.publish(&d).0, 201);
     let n: Vec<Row> = diesel::sql_query(
         "SELECT recipient, payload FROM notifications WHERE kind = 'listing_match'",
@@ -923,15 +923,15 @@ fn search_and_certificates(app: &PlatformProcess) {
     let a = enrolled(app, "Acme Homes", "AMI-1");
     let b = enrolled(app, "Beta Realty", "BR-2");
     let mut lisbon = doc("A-1");
-    lisbon.list_price = 300_000;
+    lisbon.list_price = api_types::Price::new(300_000).unwrap();
     let mut porto = doc("A-2");
     porto.city = "Porto".into();
     porto.district = None;
-    porto.list_price = 200_000;
+    porto.list_price = api_types::Price::new(200_000).unwrap();
     let mut gone = doc("A-3");
-    gone.list_price = 100_000;
+    gone.list_price = api_types::Price::new(100_000).unwrap();
     let mut beta = doc("B-1");
-    beta.list_price = 400_000;
+    beta.list_price = api_types::Price::new(400_000).unwrap();
     for (agency, d) in [(&a, &lisbon), (&a, &porto), (&a, &gone), (&b, &beta)] {
         let (status, body) = agency.publish(d);
         assert_eq!(status, 201, "{body}");

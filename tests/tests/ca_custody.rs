@@ -661,7 +661,7 @@ fn the_root_key_goes_offline_and_comes_back_for_a_rollover_with_overlap() {
         200,
         "a certificate of the old CA"
     );
-    doc.list_price += 1000;
+    doc.list_price = api_types::Price::new(doc.list_price.get() + 1000).unwrap();
     doc.modification_timestamp += Duration::from_secs(60);
     let (status, body) = a.publish(&doc);
     assert_eq!(

@@ -73,7 +73,7 @@ fn resigning(app: &PlatformProcess, db: &Db) {
     );
     // Other content with the same ModificationTimestamp: refused, nothing changes.
     let (status, body) = a.publish(&ListingDocument {
-        list_price: 100_000,
+        list_price: api_types::Price::new(100_000).unwrap(),
         ..d.clone()
     });
     assert_eq!(
@@ -161,7 +161,7 @@ fn resigning(app: &PlatformProcess, db: &Db) {
 
     // A real change still alerts nobody new here (same price) but is an update.
     let later = ListingDocument {
-        list_price: 300_000,
+        list_price: api_types::Price::new(300_000).unwrap(),
         modification_timestamp: d.modification_timestamp + Duration::from_secs(60),
         ..d.clone()
     };

@@ -206,7 +206,7 @@ fn a_buyer_registers_searches_saves_and_sees_a_match_live() {
     let agency = TestAgency::enroll(&app.agency_url(), &root, token);
     let doc = api_types::ListingDocument {
         title: "Sunny terrace flat by the castle".into(),
-        list_price: 450_000,
+        list_price: api_types::Price::new(450_000).unwrap(),
         ..api_types::ListingDocument::example("TEJO-1")
     };
     let (status, body) = agency.publish(&doc);

@@ -162,7 +162,7 @@ pub fn list_hints(conn: &mut SqliteConnection, all: bool) -> Result<Vec<Hint>, C
                     title: doc.as_ref().map(|d| d.title.clone()).unwrap_or_default(),
                     price: doc
                         .as_ref()
-                        .map(|d| d.list_price as i64)
+                        .map(|d| d.list_price.get() as i64)
                         .unwrap_or_default(),
                     city: doc.map(|d| d.city).unwrap_or_default(),
                 }

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use api_types::{ListingDocument, PropertyType, StandardStatus, TransactionType};
+use api_types::{
+    CurrencyCode, ListingDocument, ListingKey, Price, PropertyType, StandardStatus, TransactionType,
+};
 
 use crate::error::ClientError;
 use crate::listings;
@@ -77,7 +79,7 @@ impl ListingForm {
     /// A form filled from an existing listing, for editing it.
     pub fn from_listing(doc: &ListingDocument) -> ListingForm {
         let mut f = ListingForm {
-            editing: Some(doc.listing_key.clone()),
+            editing: Some(doc.listing_key.to_string()),
             transaction_type: doc.transaction_type,
             property_type: doc.property_type,
             ..ListingForm::default()
@@ -85,14 +87,14 @@ impl ListingForm {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
         let num = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_default();
         for (k, v) in [
-            ("ListingKey", doc.listing_key.clone()),
+            ("ListingKey", doc.listing_key.to_string()),
             ("Title", doc.title.clone()),
             ("City", doc.city.clone()),
             ("District", opt(&doc.district)),
             ("PostalCode", opt(&doc.postal_code)),
             ("UnparsedAddress", opt(&doc.unparsed_address)),
             ("ListPrice", doc.list_price.to_string()),
-            ("Currency", doc.currency.clone()),
+            ("Currency", doc.currency.to_string()),
             (
                 "LivingArea",
                 doc.living_area.map(|a| a.to_string()).unwrap_or_default(),
@@ -111,6 +113,18 @@ impl ListingForm {
         self.values.get(field).map(String::as_str).unwrap_or("")
     }
 
+    fn price(&self) -> Result<Price, ClientError> {
+        let units = number("ListPrice", self.value("ListPrice"), "a whole number")?
+            .ok_or_else(|| ClientError::input("ListPrice", "is required"))?;
+        Ok(Price::new(units)?)
+    }
+
+    fn currency(&self) -> Result<CurrencyCode, ClientError> {
+        Ok(CurrencyCode::parse(
+            self.value("Currency").trim().to_uppercase(),
+        )?)
+    }
+
     /// Writes the form's fields into `doc` (key and status excepted); numbers are checked here.
     pub fn apply(&self, doc: &mut ListingDocument) -> Result<(), ClientError> {
         doc.transaction_type = self.transaction_type;
@@ -120,9 +134,8 @@ impl ListingForm {
         doc.district = optional(self.value("District"));
         doc.postal_code = optional(self.value("PostalCode"));
         doc.unparsed_address = optional(self.value("UnparsedAddress"));
-        doc.list_price = number("ListPrice", self.value("ListPrice"), "a whole number")?
-            .ok_or_else(|| ClientError::input("ListPrice", "is required"))?;
-        doc.currency = self.value("Currency").trim().to_uppercase();
+        doc.list_price = self.price()?;
+        doc.currency = self.currency()?;
         doc.living_area = number("LivingArea", self.value("LivingArea"), "a number of m²")?;
         doc.rooms_total = number("RoomsTotal", self.value("RoomsTotal"), "a whole number")?;
         doc.bedrooms_total = number(
@@ -141,8 +154,11 @@ impl ListingForm {
 
     /// A new document from the form (status active), checked.
     pub fn to_new_document(&self) -> Result<ListingDocument, ClientError> {
+        // The price first, then the key: the order the form has always reported problems in.
+        let list_price = self.price()?;
+        let currency = self.currency()?;
         let mut doc = ListingDocument {
-            listing_key: self.value("ListingKey").trim().to_owned(),
+            listing_key: ListingKey::parse(self.value("ListingKey").trim())?,
             transaction_type: self.transaction_type,
             property_type: self.property_type,
             standard_status: StandardStatus::Active,
@@ -150,8 +166,8 @@ impl ListingForm {
             district: None,
             postal_code: None,
             unparsed_address: None,
-            list_price: 0,
-            currency: "EUR".into(),
+            list_price,
+            currency,
             living_area: None,
             rooms_total: None,
             bedrooms_total: None,

@@ -241,6 +241,48 @@ mod tests {
     use crate::listing::ListingDocument;
 
     #[test]
+    fn answers_once_written_with_json_macros_keep_their_bytes() {
+        // These answers were `json!` objects (members sorted); the structs write the same bytes.
+        let who = AgencyIdentity {
+            agency: AgencyProfile {
+                created_at: 1,
+                email: "a@b.example".into(),
+                id: 3,
+                licence: "L-1".into(),
+                name: "Acme".into(),
+                status: "active".into(),
+                updated_at: 2,
+            },
+            certificate: PresentedCertificate {
+                fingerprint: None,
+                not_after: Some("2027-01-01 0:00:00.0 +00:00:00".into()),
+                serial: "0a".into(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&who).unwrap(),
+            r#"{"agency":{"created_at":1,"email":"a@b.example","id":3,"licence":"L-1","name":"Acme","status":"active","updated_at":2},"certificate":{"fingerprint":null,"not_after":"2027-01-01 0:00:00.0 +00:00:00","serial":"0a"}}"#
+        );
+        let health = |database: Option<&str>, error: Option<&str>, status: &str| {
+            serde_json::to_string(&HealthStatus {
+                database: database.map(str::to_owned),
+                error: error.map(str::to_owned),
+                status: status.to_owned(),
+            })
+            .unwrap()
+        };
+        assert_eq!(health(None, None, "ok"), r#"{"status":"ok"}"#);
+        assert_eq!(
+            health(Some("sqlite"), None, "ready"),
+            r#"{"database":"sqlite","status":"ready"}"#
+        );
+        assert_eq!(
+            health(Some("postgres"), Some("down"), "unavailable"),
+            r#"{"database":"postgres","error":"down","status":"unavailable"}"#
+        );
+    }
+
+    #[test]
     fn change_event_uses_reso_entity_event_names() {
         let event = ChangeEvent {
             entity_event_sequence: 7,
@@ -578,4 +620,88 @@ pub struct CertificateEventsPage {
     pub next_after: i64,
     /// True when more events follow this page.
     pub has_more: bool,
+}
+
+/// The answer to `GET /api/v1/agency`: the calling agency as the platform holds it, and the
+/// certificate the request came with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgencyIdentity {
+    /// The agency.
+    pub agency: AgencyProfile,
+    /// The certificate presented.
+    pub certificate: PresentedCertificate,
+}
+
+/// An agency as the platform holds it (members in alphabetical order, as they have always been
+/// sent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgencyProfile {
+    /// When the agency applied (ms since the epoch).
+    pub created_at: i64,
+    /// Contact address for enrolment and certificate mail.
+    pub email: String,
+    /// Platform id; also in the agency's certificates (SAN URI).
+    pub id: i64,
+    /// Licence or registration number.
+    pub licence: String,
+    /// Trading name.
+    pub name: String,
+    /// Status code: `pending`, `active`, `rejected` or `suspended`.
+    pub status: String,
+    /// Last change (ms since the epoch).
+    pub updated_at: i64,
+}
+
+/// The certificate a request came with (members in alphabetical order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresentedCertificate {
+    /// SHA-256 of its DER, lowercase hex (null when it could not be read).
+    pub fingerprint: Option<String>,
+    /// End of validity, as the platform's certificate inspection writes it (null when it could
+    /// not be read).
+    pub not_after: Option<String>,
+    /// Serial, lowercase hex.
+    pub serial: String,
+}
+
+/// The answer to `GET /api/v1/listings/{ListingKey}`: the agency's own listing as stored (the
+/// object exactly as its signature covers it), its signature and, once taken down, the
+/// platform's signed statement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredListing {
+    /// The listing's key.
+    #[serde(rename = "ListingKey")]
+    pub listing_key: String,
+    /// Current version.
+    pub version: i64,
+    /// The platform's status code (`active`, `withdrawn`, `taken_down`, …).
+    pub status: String,
+    /// The listing object exactly as signed.
+    pub listing: ListingObject,
+    /// The agency's signature over the listing's RFC 8785 bytes.
+    pub signature: Option<SignatureEnvelope>,
+    /// Serial of the certificate whose key made the signature.
+    pub certificate_serial: String,
+    /// Why an operator took it down.
+    pub takedown_reason: Option<String>,
+    /// Once taken down: the operator's statement, signed by the platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub takedown: Option<SignedTakedown>,
+    /// Set while the listing is held because its signing key was reported compromised:
+    /// publishing it again, signed with a current certificate, clears it.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub held_at: Option<OffsetDateTime>,
+}
+
+/// The answer to the website's `GET /healthz` and `GET /readyz` (members in alphabetical order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthStatus {
+    /// The database backend (`sqlite`, `postgres`), for readiness.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// What is wrong, when not ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `ok` (alive), `ready` or `unavailable`.
+    pub status: String,
 }

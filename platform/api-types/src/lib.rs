@@ -20,6 +20,7 @@ pub use envelope::{
     TakedownStatement,
 };
 pub use listing::{
-    FieldError, ListingDocument, MediaItem, PropertyType, StandardStatus, TransactionType,
+    CurrencyCode, FieldError, ListingDocument, ListingKey, MediaItem, Price, PropertyType,
+    StandardStatus, TransactionType,
 };
 pub use search::SearchCriteria;

@@ -2,9 +2,12 @@
 //! where one fits (ListingKey, ListPrice, BedroomsTotal, LivingArea, City, PostalCode,
 //! StandardStatus, ModificationTimestamp, PublicRemarks, Media/MediaURL, …).
 //!
-//! [`ListingDocument::validate`] is the single definition of a well-formed listing; the platform
-//! refuses any other with a [`FieldError`] naming the field, and the client checks the same rules
-//! before it signs.
+//! The key, the price and the currency are types that can only hold a valid value
+//! ([`ListingKey`], [`Price`], [`CurrencyCode`]): built by their `parse`/`new`, or by serde
+//! through the same check, so reading a document refuses a bad one and names the field.
+//! [`ListingDocument::validate`] checks the rest (texts, counts, photos, the timestamp); together
+//! they are the single definition of a well-formed listing: the platform refuses any other with a
+//! [`FieldError`] naming the field, and the client checks the same rules before it signs.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -149,6 +152,227 @@ impl StandardStatus {
     }
 }
 
+/// Why a value was refused, with what would be right; the field is named where it is read (by
+/// the newtype's `parse`, or by the path serde was at).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(&'static str);
+
+impl InvalidValue {
+    /// What is wrong and what would be right.
+    pub fn message(&self) -> &'static str {
+        self.0
+    }
+
+    fn in_field(self, field: &str) -> FieldError {
+        FieldError::new(field, self.0)
+    }
+}
+
+/// The agency's own key for a listing: 1 to 64 of `A-Z a-z 0-9 . _ -` (see
+/// [`is_valid_listing_key`]). Sent as a JSON string.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ListingKey(String);
+
+/// Written as the bare value (`"K-1"`, `350000`), as messages showed it when it was plain.
+impl std::fmt::Debug for ListingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl ListingKey {
+    const RULE: &'static str = "must be 1 to 64 characters of letters, digits, '.', '_' or '-'";
+
+    /// Checks a key; a bad one is a [`FieldError`] naming `ListingKey`.
+    pub fn parse(key: impl Into<String>) -> Result<ListingKey, FieldError> {
+        ListingKey::try_from(key.into()).map_err(|e| e.in_field("ListingKey"))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ListingKey {
+    type Error = InvalidValue;
+
+    fn try_from(key: String) -> Result<ListingKey, InvalidValue> {
+        if is_valid_listing_key(&key) {
+            Ok(ListingKey(key))
+        } else {
+            Err(InvalidValue(ListingKey::RULE))
+        }
+    }
+}
+
+impl std::ops::Deref for ListingKey {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for ListingKey {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ListingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<ListingKey> for String {
+    fn from(key: ListingKey) -> String {
+        key.0
+    }
+}
+
+impl PartialEq<str> for ListingKey {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for ListingKey {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for ListingKey {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+/// An asking price (sale) or monthly rent in whole currency units: 1 to [`MAX_PRICE`]. Sent as
+/// a JSON integer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u64")]
+pub struct Price(u64);
+
+/// Written as the bare value (`"K-1"`, `350000`), as messages showed it when it was plain.
+impl std::fmt::Debug for Price {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl Price {
+    const RULE: &'static str = "must be between 1 and 1000000000000";
+
+    /// Checks a price; a bad one is a [`FieldError`] naming `ListPrice`.
+    pub fn new(units: u64) -> Result<Price, FieldError> {
+        Price::try_from(units).map_err(|e| e.in_field("ListPrice"))
+    }
+
+    /// The price in whole currency units.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl TryFrom<u64> for Price {
+    type Error = InvalidValue;
+
+    fn try_from(units: u64) -> Result<Price, InvalidValue> {
+        if units == 0 || units > MAX_PRICE {
+            Err(InvalidValue(Price::RULE))
+        } else {
+            Ok(Price(units))
+        }
+    }
+}
+
+impl From<Price> for u64 {
+    fn from(price: Price) -> u64 {
+        price.0
+    }
+}
+
+impl std::fmt::Display for Price {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An ISO 4217 currency code: three capital letters (`EUR`). Sent as a JSON string.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String")]
+pub struct CurrencyCode(String);
+
+/// Written as the bare value (`"K-1"`, `350000`), as messages showed it when it was plain.
+impl std::fmt::Debug for CurrencyCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl CurrencyCode {
+    const RULE: &'static str = "must be an ISO 4217 code of three capital letters, e.g. EUR";
+
+    /// Checks a code; a bad one is a [`FieldError`] naming `Currency`.
+    pub fn parse(code: impl Into<String>) -> Result<CurrencyCode, FieldError> {
+        CurrencyCode::try_from(code.into()).map_err(|e| e.in_field("Currency"))
+    }
+
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CurrencyCode {
+    type Error = InvalidValue;
+
+    fn try_from(code: String) -> Result<CurrencyCode, InvalidValue> {
+        if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+            Ok(CurrencyCode(code))
+        } else {
+            Err(InvalidValue(CurrencyCode::RULE))
+        }
+    }
+}
+
+impl std::ops::Deref for CurrencyCode {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for CurrencyCode {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for CurrencyCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for CurrencyCode {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for CurrencyCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// One photo.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -162,8 +386,8 @@ pub struct MediaItem {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ListingDocument {
-    /// The agency's own key for the listing: 1 to 64 of `A-Z a-z 0-9 . _ -`.
-    pub listing_key: String,
+    /// The agency's own key for the listing.
+    pub listing_key: ListingKey,
     /// Sale or rent.
     pub transaction_type: TransactionType,
     /// Kind of property.
@@ -182,9 +406,9 @@ pub struct ListingDocument {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unparsed_address: Option<String>,
     /// Asking price (sale) or monthly rent, in whole units of `Currency`.
-    pub list_price: u64,
+    pub list_price: Price,
     /// ISO 4217 code, three capital letters (`EUR`).
-    pub currency: String,
+    pub currency: CurrencyCode,
     /// Living area in square metres.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub living_area: Option<f64>,
@@ -287,30 +511,13 @@ fn count(field: &str, value: Option<u32>, max: u32) -> Result<(), FieldError> {
 }
 
 impl ListingDocument {
-    /// Checks every field; the first problem is returned with the field's wire name.
+    /// Checks every field the types do not (the key, price and currency are valid by
+    /// construction); the first problem is returned with the field's wire name.
     pub fn validate(&self) -> Result<(), FieldError> {
-        if !is_valid_listing_key(&self.listing_key) {
-            return Err(FieldError::new(
-                "ListingKey",
-                "must be 1 to 64 characters of letters, digits, '.', '_' or '-'",
-            ));
-        }
         text("City", &self.city, 1, 100)?;
         optional_text("District", &self.district, 100)?;
         optional_text("PostalCode", &self.postal_code, 16)?;
         optional_text("UnparsedAddress", &self.unparsed_address, 200)?;
-        if self.list_price == 0 || self.list_price > MAX_PRICE {
-            return Err(FieldError::new(
-                "ListPrice",
-                format!("must be between 1 and {MAX_PRICE}"),
-            ));
-        }
-        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(FieldError::new(
-                "Currency",
-                "must be an ISO 4217 code of three capital letters, e.g. EUR",
-            ));
-        }
         if let Some(area) = self.living_area
             && (!area.is_finite() || area <= 0.0 || area > MAX_LIVING_AREA)
         {
@@ -390,7 +597,7 @@ impl ListingDocument {
     /// A realistic valid listing for tests and examples.
     pub fn example(key: &str) -> ListingDocument {
         ListingDocument {
-            listing_key: key.to_owned(),
+            listing_key: ListingKey::parse(key).expect("an example key is valid"),
             transaction_type: TransactionType::Sale,
             property_type: PropertyType::Apartment,
             standard_status: StandardStatus::Active,
@@ -398,8 +605,8 @@ impl ListingDocument {
             district: Some("Alfama".to_owned()),
             postal_code: Some("1100-001".to_owned()),
             unparsed_address: Some("Rua dos Remédios 12".to_owned()),
-            list_price: 350_000,
-            currency: "EUR".to_owned(),
+            list_price: Price(350_000),
+            currency: CurrencyCode("EUR".to_owned()),
             living_area: Some(84.5),
             rooms_total: Some(4),
             bedrooms_total: Some(2),
@@ -457,27 +664,6 @@ mod tests {
         let ok = ListingDocument::example("A-1");
         assert_eq!(
             field_of(ListingDocument {
-                listing_key: "has space".into(),
-                ..ok.clone()
-            }),
-            "ListingKey"
-        );
-        assert_eq!(
-            field_of(ListingDocument {
-                list_price: 0,
-                ..ok.clone()
-            }),
-            "ListPrice"
-        );
-        assert_eq!(
-            field_of(ListingDocument {
-                currency: "eur".into(),
-                ..ok.clone()
-            }),
-            "Currency"
-        );
-        assert_eq!(
-            field_of(ListingDocument {
                 city: "".into(),
                 ..ok.clone()
             }),
@@ -523,6 +709,67 @@ mod tests {
             }),
             "ModificationTimestamp"
         );
+    }
+
+    #[test]
+    fn key_price_and_currency_are_refused_when_read_naming_the_field() {
+        // The messages are the ones `validate` gave before these were types.
+        for (field, value, message) in [
+            (
+                "ListingKey",
+                serde_json::json!("has space"),
+                "must be 1 to 64 characters of letters, digits, '.', '_' or '-'",
+            ),
+            ("ListingKey", serde_json::json!(""), ListingKey::RULE),
+            (
+                "ListingKey",
+                serde_json::json!("k".repeat(65)),
+                ListingKey::RULE,
+            ),
+            (
+                "ListPrice",
+                serde_json::json!(0),
+                "must be between 1 and 1000000000000",
+            ),
+            ("ListPrice", serde_json::json!(MAX_PRICE + 1), Price::RULE),
+            (
+                "Currency",
+                serde_json::json!("eur"),
+                "must be an ISO 4217 code of three capital letters, e.g. EUR",
+            ),
+            ("Currency", serde_json::json!("EURO"), CurrencyCode::RULE),
+        ] {
+            let mut json = serde_json::to_value(ListingDocument::example("A-1")).unwrap();
+            json[field] = value.clone();
+            let err = crate::envelope::read_typed::<ListingDocument>(&json).unwrap_err();
+            assert_eq!(
+                (err.field.as_str(), err.message.as_str()),
+                (field, message),
+                "{value}"
+            );
+        }
+        assert_eq!(Price::RULE, format!("must be between 1 and {MAX_PRICE}"));
+        assert_eq!(
+            ListingKey::parse("has space").unwrap_err(),
+            FieldError::new("ListingKey", ListingKey::RULE)
+        );
+        assert_eq!(
+            Price::new(0).unwrap_err(),
+            FieldError::new("ListPrice", Price::RULE)
+        );
+        assert_eq!(
+            CurrencyCode::parse("eur").unwrap_err(),
+            FieldError::new("Currency", CurrencyCode::RULE)
+        );
+        assert_eq!(ListingKey::parse("A-1._x").unwrap(), "A-1._x");
+        assert_eq!(Price::new(MAX_PRICE).unwrap().get(), MAX_PRICE);
+        assert_eq!(CurrencyCode::parse("EUR").unwrap(), "EUR");
+        // On the wire they are the plain string and integer they always were.
+        let doc = ListingDocument::example("A-1");
+        let json = serde_json::to_value(&doc).unwrap();
+        assert_eq!(json["ListingKey"], "A-1");
+        assert_eq!(json["ListPrice"], 350_000);
+        assert_eq!(json["Currency"], "EUR");
     }
 
     #[test]

@@ -112,7 +112,7 @@ impl ListingFacts {
             status: doc.standard_status,
             city: normalize(&doc.city),
             district: doc.district.as_deref().map(normalize),
-            price: doc.list_price,
+            price: doc.list_price.get(),
             living_area: doc.living_area,
             bedrooms: doc.bedrooms_total,
             title: normalize(&doc.title),

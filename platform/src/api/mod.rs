@@ -14,13 +14,14 @@ pub mod tls;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use api_types::api::{
-    CertificateResponse, ChangesCount, ChangesPage, EnrollCheck, EnrollCheckRequest, EnrollRequest,
-    PublishResponse, RenewRequest,
+    AgencyIdentity, AgencyProfile, CertificateResponse, ChangesCount, ChangesPage, EnrollCheck,
+    EnrollCheckRequest, EnrollRequest, PresentedCertificate, PublishResponse, RenewRequest,
+    StoredListing,
 };
 use api_types::listing::is_valid_listing_key;
-use api_types::{ListingObject, SignatureEnvelope, StandardStatus};
+use api_types::{SignatureEnvelope, StandardStatus};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::error::ApiError;
@@ -179,14 +180,23 @@ async fn renew(
 
 async fn whoami(caller: AuthenticatedAgency) -> HttpResponse {
     let info = ca::inspect::parse_certificate_der(&caller.certificate_der).ok();
-    HttpResponse::Ok().json(serde_json::json!({
-        "agency": caller.agency,
-        "certificate": {
-            "serial": caller.serial,
-            "not_after": info.as_ref().map(|i| i.not_after.to_string()),
-            "fingerprint": info.as_ref().map(|i| i.fingerprint.to_hex()),
+    let agency = caller.agency;
+    HttpResponse::Ok().json(AgencyIdentity {
+        agency: AgencyProfile {
+            created_at: agency.created_at,
+            email: agency.email,
+            id: agency.id,
+            licence: agency.licence,
+            name: agency.name,
+            status: agency.status,
+            updated_at: agency.updated_at,
         },
-    }))
+        certificate: PresentedCertificate {
+            fingerprint: info.as_ref().map(|i| i.fingerprint.to_hex()),
+            not_after: info.as_ref().map(|i| i.not_after.to_string()),
+            serial: caller.serial,
+        },
+    })
 }
 
 fn check_key(key: &str) -> Result<(), ApiError> {
@@ -353,26 +363,6 @@ async fn publish(
         );
     }
     Ok(Some(published))
-}
-
-/// The answer to `GET /api/v1/listings/{key}`: the listing object as stored (exactly the bytes
-/// its signature covers), its signature and, once taken down, the platform's signed statement.
-#[derive(Debug, Serialize)]
-struct StoredListing {
-    #[serde(rename = "ListingKey")]
-    listing_key: String,
-    version: i64,
-    status: String,
-    listing: ListingObject,
-    signature: Option<SignatureEnvelope>,
-    certificate_serial: String,
-    takedown_reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    takedown: Option<api_types::SignedTakedown>,
-    /// Set while the listing is held because its signing key was reported compromised:
-    /// publishing it again, signed with a current certificate, clears it.
-    #[serde(with = "time::serde::rfc3339::option")]
-    held_at: Option<time::OffsetDateTime>,
 }
 
 async fn get_listing(

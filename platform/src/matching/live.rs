@@ -411,7 +411,7 @@ mod tests {
         assert!(publish_and_match(&mut conn, &m, agency.id, &serial, &doc).is_empty());
 
         // A price drop: s1 hears "price dropped", s3 "now matches"; the agency search too.
-        doc.list_price = 290_000;
+        doc.list_price = api_types::Price::new(290_000).unwrap();
         doc.modification_timestamp += std::time::Duration::from_secs(60);
         let due = publish_and_match(&mut conn, &m, agency.id, &serial, &doc);
         assert_eq!(
@@ -446,7 +446,7 @@ mod tests {
         ))
         .execute(c))
         .unwrap();
-        doc.list_price = 280_000;
+        doc.list_price = api_types::Price::new(280_000).unwrap();
         doc.modification_timestamp += std::time::Duration::from_secs(60);
         let due = publish_and_match(&mut conn, &m, agency.id, &serial, &doc);
         assert_eq!(

@@ -1,7 +1,7 @@
 //! `/healthz` (the process is up), `/readyz` (it can serve: the database answers) and `/metrics`.
 
 use actix_web::{HttpResponse, get, web};
-use serde_json::json;
+use api_types::api::HealthStatus;
 
 use crate::state::AppState;
 
@@ -13,7 +13,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Liveness: answers as long as the process serves HTTP.
 #[get("/healthz")]
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(HealthStatus {
+        database: None,
+        error: None,
+        status: "ok".into(),
+    })
 }
 
 /// Readiness: 200 when the database answers a query, 503 otherwise.
@@ -23,18 +27,26 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let backend = db.backend().name();
     let ping = tokio::task::spawn_blocking(move || db.ping()).await;
     match ping {
-        Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready", "database": backend})),
+        Ok(Ok(())) => HttpResponse::Ok().json(HealthStatus {
+            database: Some(backend.into()),
+            error: None,
+            status: "ready".into(),
+        }),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable().json(json!({
-                "status": "unavailable",
-                "database": backend,
-                "error": "the database is not answering",
-            }))
+            HttpResponse::ServiceUnavailable().json(HealthStatus {
+                database: Some(backend.into()),
+                error: Some("the database is not answering".into()),
+                status: "unavailable".into(),
+            })
         }
         Err(e) => {
             tracing::error!(error = %e, "readiness check task failed");
-            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"}))
+            HttpResponse::ServiceUnavailable().json(HealthStatus {
+                database: None,
+                error: None,
+                status: "unavailable".into(),
+            })
         }
     }
 }

@@ -1,7 +1,10 @@
 //! `listing …`: the agency's own listings on this desk (nothing is sent until `publish` or
 //! `sync`). A listing comes from `--file doc.json` (RESO names), the options, or both.
 
-use api_types::{ListingDocument, MediaItem, PropertyType, StandardStatus, TransactionType};
+use api_types::{
+    CurrencyCode, ListingDocument, ListingKey, MediaItem, Price, PropertyType, StandardStatus,
+    TransactionType,
+};
 
 use crate::cli::args::{ListingCommand, ListingFields};
 use crate::cli::render::{self, Output};
@@ -70,10 +73,10 @@ impl ListingFields {
             doc.unparsed_address = Some(v.clone()).filter(|s| !s.is_empty());
         }
         if let Some(v) = self.price {
-            doc.list_price = v;
+            doc.list_price = Price::new(v)?;
         }
         if let Some(v) = &self.currency {
-            doc.currency = v.clone();
+            doc.currency = CurrencyCode::parse(v.clone())?;
         }
         if self.area.is_some() {
             doc.living_area = self.area;
@@ -131,29 +134,36 @@ impl ListingFields {
                     .property
                     .as_deref()
                     .ok_or_else(|| missing("PropertyType", "--property"))?;
+                let transaction_type = parse_code(
+                    "TransactionType",
+                    transaction_type,
+                    TransactionType::from_code,
+                )?;
+                let property_type = parse_code("PropertyType", property, PropertyType::from_code)?;
+                let city = self.city.clone().ok_or_else(|| missing("City", "--city"))?;
+                let price = self.price.ok_or_else(|| missing("ListPrice", "--price"))?;
+                let title = self
+                    .title
+                    .clone()
+                    .ok_or_else(|| missing("Title", "--title"))?;
+                // Checked after what is missing, as when the key was checked with the document.
+                let listing_key = ListingKey::parse(key)?;
                 ListingDocument {
-                    listing_key: key,
-                    transaction_type: parse_code(
-                        "TransactionType",
-                        transaction_type,
-                        TransactionType::from_code,
-                    )?,
-                    property_type: parse_code("PropertyType", property, PropertyType::from_code)?,
+                    listing_key,
+                    transaction_type,
+                    property_type,
                     standard_status: StandardStatus::Active,
-                    city: self.city.clone().ok_or_else(|| missing("City", "--city"))?,
+                    city,
                     district: None,
                     postal_code: None,
                     unparsed_address: None,
-                    list_price: self.price.ok_or_else(|| missing("ListPrice", "--price"))?,
-                    currency: "EUR".into(),
+                    list_price: Price::new(price)?,
+                    currency: CurrencyCode::parse("EUR")?,
                     living_area: None,
                     rooms_total: None,
                     bedrooms_total: None,
                     bathrooms_total_integer: None,
-                    title: self
-                        .title
-                        .clone()
-                        .ok_or_else(|| missing("Title", "--title"))?,
+                    title,
                     public_remarks: String::new(),
                     media: Vec::new(),
                     modification_timestamp: listings::timestamp_now(),
@@ -161,7 +171,7 @@ impl ListingFields {
             }
         };
         if let Some(key) = &self.key {
-            doc.listing_key = key.clone();
+            doc.listing_key = ListingKey::parse(key.clone())?;
         }
         self.apply(&mut doc)?;
         doc.modification_timestamp = listings::timestamp_now();

@@ -174,7 +174,7 @@ impl App {
                 ui.end_row();
                 for f in &found.listings {
                     ui.label(&f.office_name);
-                    ui.label(&f.listing.listing_key);
+                    ui.label(f.listing.listing_key.as_str());
                     ui.label(&f.listing.title);
                     ui.label(format!("{} {}", f.listing.list_price, f.listing.currency));
                     ui.label(&f.listing.city);
