@@ -34,8 +34,9 @@ use super::mailer::{Mailer, SendError};
 use super::outbox::{MailKind, MatchReason};
 use super::render::{self, Links, ListingSummary, MatchItem, Rendered};
 use super::unsubscribe::UnsubscribeKey;
+use crate::accounts::UserStore;
 use crate::config::{Config, MailConfig};
-use crate::db::schema::{listings, notifications, saved_searches, users};
+use crate::db::schema::{listings, notifications, saved_searches};
 use crate::db::{Db, DbConn, DbError};
 use crate::metrics::Metrics;
 use crate::server::Shutdown;
@@ -890,8 +891,6 @@ pub trait DeliveryStore {
     fn finish(&mut self, id: i64, me: &str, status: &str, reason: &str) -> QueryResult<()>;
     /// Puts a row claimed by `me` back to `pending` until `at`, not counting an attempt.
     fn defer(&mut self, id: i64, me: &str, at: i64) -> QueryResult<()>;
-    /// The user's `notify_mode`, if the user exists.
-    fn notify_mode(&mut self, user_id: i64) -> QueryResult<Option<String>>;
     /// (listing id, price) pairs among `listing_ids` already sent as matches to the user (when
     /// known) or else to the address `recipient`.
     fn told_prices(
@@ -1042,14 +1041,6 @@ crate::impl_for_backends!(DeliveryStore {
         ))
         .execute(self)?;
         Ok(())
-    }
-
-    fn notify_mode(&mut self, user_id: i64) -> QueryResult<Option<String>> {
-        users::table
-            .find(user_id)
-            .select(users::notify_mode)
-            .first(self)
-            .optional()
     }
 
     fn told_prices(

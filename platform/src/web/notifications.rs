@@ -14,7 +14,8 @@ use super::saved::ActionForm;
 use super::search::dismissed_ids;
 use super::session::Visitor;
 use super::{WebError, see_other};
-use crate::db::schema::{dismissed_listings, listings, notifications, saved_searches, users};
+use crate::accounts::UserStore;
+use crate::db::schema::{dismissed_listings, listings, notifications, saved_searches};
 use crate::events::LiveEvent;
 use crate::listings::{ListingRow, ListingStore};
 use crate::state::AppState;
@@ -82,9 +83,7 @@ async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
                         saved_searches::name.nullable(),
                     ))
                     .load(c)?;
-                diesel::update(users::table.find(user.id))
-                    .set(users::last_seen_at.eq(crate::db::now_ms()))
-                    .execute(c)?;
+                c.mark_matches_seen(user.id, crate::db::now_ms())?;
                 Ok(rows
                     .into_iter()
                     .filter(|(_, l, _)| !dismissed.contains(&l.id) && l.status != "taken_down")
@@ -230,9 +229,9 @@ mod tests {
     use actix_web::{App, test};
     use diesel::prelude::*;
 
+    use crate::accounts::secrets::sha256_hex;
+    use crate::db::schema::web_sessions;
     use crate::events::LiveEvent;
-    use crate::web::schema::web_sessions;
-    use crate::web::session::sha256_hex;
 
     async fn next_chunk(body: &mut Pin<Box<actix_web::body::BoxBody>>) -> String {
         let chunk = tokio::time::timeout(

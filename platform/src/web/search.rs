@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::WebError;
 use super::pages::{self, Card, FieldErrors, Layout, SelectOption};
-use super::schema::search_history;
 use super::session::Visitor;
-use crate::db::schema::{agencies, certificates, dismissed_listings, notifications};
+use crate::db::schema::{
+    agencies, certificates, dismissed_listings, notifications, search_history,
+};
 use crate::listings::{ListingQuery, ListingRow, ListingSort, ListingStore};
 use crate::state::AppState;
 
