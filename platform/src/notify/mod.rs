@@ -12,9 +12,11 @@ pub mod mailer;
 pub mod outbox;
 pub mod render;
 pub mod smtp_pool;
+pub mod store;
 pub mod unsubscribe;
 pub mod worker;
 
 pub use mailer::{Mailer, SendError};
 pub use outbox::{MailKind, MatchReason, NewNotification, OutboxStore};
+pub use store::NotificationStatus;
 pub use worker::{RoundReport, Worker, WorkerSettings};

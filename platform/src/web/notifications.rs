@@ -15,9 +15,10 @@ use super::search::dismissed_ids;
 use super::session::Visitor;
 use super::{WebError, see_other};
 use crate::accounts::UserStore;
-use crate::db::schema::{dismissed_listings, listings, notifications, saved_searches};
+use crate::db::schema::{dismissed_listings, saved_searches};
 use crate::events::LiveEvent;
-use crate::listings::{ListingRow, ListingStore};
+use crate::listings::ListingStore;
+use crate::notify::store::MatchHistory;
 use crate::state::AppState;
 
 /// Matches shown on the page.
@@ -65,24 +66,7 @@ async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
         .run(move |conn| -> Result<_, WebError> {
             let dismissed = dismissed_ids(conn, user.id)?;
             crate::with_conn!(conn, |c| {
-                let rows: Vec<(i64, ListingRow, Option<String>)> = notifications::table
-                    .inner_join(
-                        listings::table.on(notifications::listing_id.eq(listings::id.nullable())),
-                    )
-                    .left_join(
-                        saved_searches::table
-                            .on(notifications::saved_search_id.eq(saved_searches::id.nullable())),
-                    )
-                    .filter(notifications::user_id.eq(user.id))
-                    .filter(notifications::kind.eq("listing_match"))
-                    .order(notifications::id.desc())
-                    .limit(MATCHES_SHOWN)
-                    .select((
-                        notifications::created_at,
-                        ListingRow::as_select(),
-                        saved_searches::name.nullable(),
-                    ))
-                    .load(c)?;
+                let rows = c.recent_matches(user.id, MATCHES_SHOWN)?;
                 c.mark_matches_seen(user.id, crate::db::now_ms())?;
                 Ok(rows
                     .into_iter()
