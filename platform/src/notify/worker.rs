@@ -30,9 +30,10 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use prometheus_client::metrics::counter::Counter;
 
-use super::mailer::{Mailer, SendError};
+use super::mailer::Mailer;
 use super::outbox::{MailKind, MatchPayload};
 use super::render::{self, Links, ListingSummary, MatchItem, Rendered};
+use super::send_error::SendError;
 use super::store::{DeliveryStore, NotificationRow, NotificationStatus, claim};
 use super::unsubscribe::UnsubscribeKey;
 use crate::accounts::{NotifyMode, UserStore};
