@@ -2,6 +2,7 @@
 //! The listing exchange platform as a library: the `platform` binary only parses its arguments
 //! and calls [`run`]; tests drive the same functions.
 
+pub mod accounts;
 pub mod admin;
 pub mod agencies;
 pub mod api;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::live::{LiveMatcher, MatchConn};
+use crate::accounts::UserStore;
 use crate::db::{Db, DbConn};
 use crate::notify::outbox::{MailKind, NewNotification, OutboxStore};
 use crate::searches::{Owner, SavedSearchStore};

@@ -23,7 +23,8 @@ use api_types::search::ListingFacts;
 use diesel::prelude::*;
 
 use super::{Matcher, SearchId};
-use crate::db::schema::{agencies, dismissed_listings, saved_search_log, saved_searches, users};
+use crate::accounts::UserStore;
+use crate::db::schema::{agencies, dismissed_listings, saved_search_log, saved_searches};
 use crate::events::LiveEvent;
 use crate::listings::Published;
 use crate::notify::outbox::{MailKind, MatchReason, NewNotification, OutboxStore};
@@ -56,13 +57,11 @@ pub struct DueMatch {
 }
 
 /// Connections the matcher's queries run on.
-pub trait MatchConn: SavedSearchStore + OutboxStore {
+pub trait MatchConn: SavedSearchStore + OutboxStore + UserStore {
     /// The newest saved-search log sequence number (0 when empty).
     fn latest_log_seq(&mut self) -> QueryResult<i64>;
     /// Live saved searches among `ids` (not deleted, not expired at `now_ms`).
     fn live_searches_among(&mut self, ids: &[i64], now_ms: i64) -> QueryResult<Vec<SavedSearch>>;
-    /// Email address and notification mode of each user among `ids`.
-    fn user_emails(&mut self, ids: &[i64]) -> QueryResult<Vec<(i64, String)>>;
     /// Email address of each agency among `ids`.
     fn agency_emails(&mut self, ids: &[i64]) -> QueryResult<Vec<(i64, String)>>;
     /// Users among `ids` who marked `listing_id` "not interested".
@@ -87,19 +86,6 @@ crate::impl_for_backends!(MatchConn {
                     .filter(saved_searches::expires_at.gt(now_ms))
                     .select(SavedSearch::as_select())
                     .load(self)?,
-            );
-        }
-        Ok(out)
-    }
-
-    fn user_emails(&mut self, ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
-        let mut out = Vec::new();
-        for chunk in ids.chunks(500) {
-            out.extend(
-                users::table
-                    .filter(users::id.eq_any(chunk))
-                    .select((users::id, users::email))
-                    .load::<(i64, String)>(self)?,
             );
         }
         Ok(out)

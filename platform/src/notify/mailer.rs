@@ -17,6 +17,7 @@ use lettre::Message;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, TlsParameters};
 
+use super::send_error::SendError;
 use super::smtp_pool::{PoolSettings, Security, SmtpPool, implicit_tls_config};
 use crate::config::{MailConfig, SmtpTls};
 
@@ -25,18 +26,6 @@ pub const SMTP_PASSWORD_ENV: &str = "PLATFORM_SMTP_PASSWORD";
 
 /// Idle pooled SMTP connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(45);
-
-/// Why a message was not delivered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SendError {
-    /// Worth retrying later: the server is down, busy (4xx) or the network failed.
-    #[error("temporary failure: {0}")]
-    Transient(String),
-    /// Retrying will not help: the server refused the message or recipient (5xx).
-    #[error("permanent failure: {0}")]
-    Permanent(String),
-}
 
 /// A backend that cannot be built from the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -203,18 +192,6 @@ fn check_ca_pem(pem: &[u8]) -> Result<(), String> {
         return Err("it holds no PEM certificate".into());
     }
     Ok(())
-}
-
-/// The error and its sources on one line.
-pub(crate) fn one_line(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Writes `bytes` to a new `.eml` file in `dir` atomically (a temporary file renamed into place),

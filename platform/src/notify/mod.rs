@@ -11,10 +11,14 @@
 pub mod mailer;
 pub mod outbox;
 pub mod render;
+pub mod send_error;
 pub mod smtp_pool;
+pub mod store;
 pub mod unsubscribe;
 pub mod worker;
 
-pub use mailer::{Mailer, SendError};
+pub use mailer::Mailer;
 pub use outbox::{MailKind, MatchReason, NewNotification, OutboxStore};
+pub use send_error::SendError;
+pub use store::NotificationStatus;
 pub use worker::{RoundReport, Worker, WorkerSettings};

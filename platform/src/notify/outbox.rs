@@ -19,6 +19,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::store::NotificationStatus;
 use crate::db::schema::notifications;
 
 /// What an email is about; decides its template.
@@ -143,6 +144,18 @@ impl NewNotification {
     }
 }
 
+/// The `listing_match` payload, as the worker reads it back.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MatchPayload {
+    /// Why the listing matched.
+    pub reason: MatchReason,
+    /// The price matched.
+    pub price: i64,
+    /// The price before, for a price drop.
+    #[serde(default)]
+    pub previous_price: Option<i64>,
+}
+
 /// Writing to the outbox; implemented for both connection types. Call it inside the transaction
 /// of the change that causes the email.
 pub trait OutboxStore {
@@ -163,7 +176,7 @@ crate::impl_for_backends!(OutboxStore {
                 notifications::listing_id.eq(n.listing_id),
                 notifications::listing_version.eq(n.listing_version),
                 notifications::payload.eq(n.payload.to_string()),
-                notifications::status.eq("pending"),
+                notifications::status.eq(NotificationStatus::Pending),
                 notifications::attempts.eq(0),
                 notifications::next_attempt_at.eq(n.not_before),
                 notifications::created_at.eq(crate::db::now_ms()),

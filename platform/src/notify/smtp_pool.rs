@@ -29,7 +29,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-use super::mailer::{SendError, one_line};
+use super::send_error::{SendError, one_line};
 
 /// A pooled connection idle for longer than this is probed with `NOOP` before it is reused.
 pub const CHECK_AFTER_IDLE: Duration = Duration::from_secs(2);

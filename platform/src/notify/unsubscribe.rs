@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use diesel::prelude::*;
 use ring::hmac;
 
-use crate::db::schema::users;
+use crate::accounts::{NotifyMode, UserStore};
 use crate::state::AppState;
 
 /// The key that signs unsubscribe tokens. Its bytes are never printed.
@@ -118,10 +118,7 @@ impl UnsubscribeKey {
 /// user exists.
 pub fn unsubscribe_user(conn: &mut crate::db::DbConn, user_id: i64) -> QueryResult<bool> {
     let now = crate::db::now_ms();
-    let n = crate::with_conn!(conn, |c| diesel::update(users::table.find(user_id))
-        .set((users::notify_mode.eq("off"), users::updated_at.eq(now)))
-        .execute(c))?;
-    Ok(n == 1)
+    crate::with_conn!(conn, |c| c.set_notify_mode(user_id, NotifyMode::Off, now))
 }
 
 /// Registers `GET /unsubscribe` (a confirmation page) and `POST /unsubscribe` (does it; also the

@@ -30,12 +30,15 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use prometheus_client::metrics::counter::Counter;
 
-use super::mailer::{Mailer, SendError};
-use super::outbox::{MailKind, MatchReason};
+use super::mailer::Mailer;
+use super::outbox::{MailKind, MatchPayload};
 use super::render::{self, Links, ListingSummary, MatchItem, Rendered};
+use super::send_error::SendError;
+use super::store::{DeliveryStore, NotificationRow, NotificationStatus, claim};
 use super::unsubscribe::UnsubscribeKey;
+use crate::accounts::{NotifyMode, UserStore};
 use crate::config::{Config, MailConfig};
-use crate::db::schema::{listings, notifications, saved_searches, users};
+use crate::db::schema::{listings, saved_searches};
 use crate::db::{Db, DbConn, DbError};
 use crate::metrics::Metrics;
 use crate::server::Shutdown;
@@ -44,48 +47,6 @@ use crate::server::Shutdown;
 const MAX_BACKOFF_MS: u64 = 6 * 3_600_000;
 /// `last_error` is cut to this many characters.
 const MAX_ERROR_LEN: usize = 500;
-
-/// A row of the `notifications` table.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
-#[diesel(table_name = notifications)]
-pub struct NotificationRow {
-    /// Row id.
-    pub id: i64,
-    /// Unique per intended email.
-    pub idempotency_key: String,
-    /// [`MailKind::code`].
-    pub kind: String,
-    /// Email address.
-    pub recipient: String,
-    /// The user it concerns.
-    pub user_id: Option<i64>,
-    /// The agency it concerns.
-    pub agency_id: Option<i64>,
-    /// The saved search it concerns.
-    pub saved_search_id: Option<i64>,
-    /// The listing it concerns.
-    pub listing_id: Option<i64>,
-    /// The listing version it concerns.
-    pub listing_version: Option<i64>,
-    /// JSON payload.
-    pub payload: String,
-    /// `pending`, `sending`, `sent`, `failed` or `cancelled`.
-    pub status: String,
-    /// Failed attempts so far.
-    pub attempts: i32,
-    /// Not to be tried before this time (ms).
-    pub next_attempt_at: i64,
-    /// Worker holding the claim.
-    pub claimed_by: Option<String>,
-    /// When the claim lapses (ms).
-    pub claimed_until: Option<i64>,
-    /// Why the last attempt failed or the row was cancelled.
-    pub last_error: Option<String>,
-    /// When it was queued (ms).
-    pub created_at: i64,
-    /// When it was sent (ms).
-    pub sent_at: Option<i64>,
-}
 
 /// The worker's knobs, from [`MailConfig`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -534,8 +495,8 @@ impl Worker {
             None => None,
         };
         let mut digest = false;
-        match mode.as_deref() {
-            Some("off") => {
+        match mode.as_deref().and_then(NotifyMode::from_code) {
+            Some(NotifyMode::Off) => {
                 for r in rows {
                     disp.cancel.push((
                         r.id,
@@ -544,7 +505,7 @@ impl Worker {
                 }
                 return Ok(None);
             }
-            Some("daily") => {
+            Some(NotifyMode::Daily) => {
                 digest = true;
                 let (hold, due): (Vec<_>, Vec<_>) = rows
                     .into_iter()
@@ -719,120 +680,8 @@ enum SendOutcome {
     Failed,
 }
 
-/// The `listing_match` payload (see [`crate::notify::outbox`]).
-#[derive(Debug, serde::Deserialize)]
-struct MatchPayload {
-    reason: MatchReason,
-    price: i64,
-    #[serde(default)]
-    previous_price: Option<i64>,
-}
-
 fn truncate(s: &str) -> String {
     s.chars().take(MAX_ERROR_LEN).collect()
-}
-
-/// The filter of rows a worker may claim at `$now`: due pending rows (matches only after their
-/// batch window) and rows whose claim lapsed.
-macro_rules! claimable {
-    ($now:expr, $window_start:expr) => {
-        notifications::table.filter(
-            notifications::status
-                .eq("pending")
-                .and(notifications::next_attempt_at.le($now))
-                .and(
-                    notifications::kind
-                        .ne("listing_match")
-                        .or(notifications::created_at.le($window_start)),
-                )
-                .or(notifications::status
-                    .eq("sending")
-                    .and(notifications::claimed_until.lt($now))),
-        )
-    };
-}
-
-/// The other due matches of the recipients in `$recipients`.
-macro_rules! same_recipient_matches {
-    ($now:expr, $recipients:expr) => {
-        notifications::table.filter(
-            notifications::status
-                .eq("pending")
-                .and(notifications::kind.eq("listing_match"))
-                .and(notifications::next_attempt_at.le($now))
-                .and(notifications::recipient.eq_any($recipients)),
-        )
-    };
-}
-
-/// Claims due rows for worker `me` at time `now` (see the module documentation).
-pub fn claim(
-    conn: &mut DbConn,
-    me: &str,
-    now: i64,
-    settings: &WorkerSettings,
-) -> Result<Vec<NotificationRow>, DbError> {
-    let window_start = now.saturating_sub(settings.batch_window_ms);
-    let until = now.saturating_add(settings.claim_timeout_ms);
-    let limit = settings.claim_limit;
-    let rows = match conn {
-        DbConn::Sqlite(c) => {
-            let c: &mut SqliteConnection = c;
-            c.immediate_transaction(|c| -> QueryResult<Vec<NotificationRow>> {
-                let ids: Vec<i64> = claimable!(now, window_start)
-                    .select(notifications::id)
-                    .order(notifications::id)
-                    .limit(limit)
-                    .load(c)?;
-                let mut rows = c.mark_claimed(&ids, me, until)?;
-                let recipients = match_recipients(&rows);
-                if !recipients.is_empty() {
-                    let more: Vec<i64> = same_recipient_matches!(now, &recipients)
-                        .select(notifications::id)
-                        .limit(1000)
-                        .load(c)?;
-                    rows.extend(c.mark_claimed(&more, me, until)?);
-                }
-                Ok(rows)
-            })?
-        }
-        DbConn::Postgres(c) => {
-            let c: &mut PgConnection = c;
-            c.transaction(|c| -> QueryResult<Vec<NotificationRow>> {
-                let ids: Vec<i64> = claimable!(now, window_start)
-                    .select(notifications::id)
-                    .order(notifications::id)
-                    .limit(limit)
-                    .for_update()
-                    .skip_locked()
-                    .load(c)?;
-                let mut rows = c.mark_claimed(&ids, me, until)?;
-                let recipients = match_recipients(&rows);
-                if !recipients.is_empty() {
-                    let more: Vec<i64> = same_recipient_matches!(now, &recipients)
-                        .select(notifications::id)
-                        .limit(1000)
-                        .for_update()
-                        .skip_locked()
-                        .load(c)?;
-                    rows.extend(c.mark_claimed(&more, me, until)?);
-                }
-                Ok(rows)
-            })?
-        }
-    };
-    Ok(rows)
-}
-
-fn match_recipients(rows: &[NotificationRow]) -> Vec<String> {
-    let mut r: Vec<String> = rows
-        .iter()
-        .filter(|r| r.kind == MailKind::ListingMatch.code())
-        .map(|r| r.recipient.clone())
-        .collect();
-    r.sort();
-    r.dedup();
-    r
 }
 
 fn record_dispositions(conn: &mut DbConn, me: &str, d: Dispositions) -> Result<(), DbError> {
@@ -841,10 +690,10 @@ fn record_dispositions(conn: &mut DbConn, me: &str, d: Dispositions) -> Result<(
     }
     crate::write_tx!(conn, |c| -> Result<(), DbError> {
         for (id, reason) in &d.cancel {
-            c.finish(*id, me, "cancelled", &truncate(reason))?;
+            c.finish(*id, me, NotificationStatus::Cancelled, &truncate(reason))?;
         }
         for (id, reason) in &d.fail {
-            c.finish(*id, me, "failed", &truncate(reason))?;
+            c.finish(*id, me, NotificationStatus::Failed, &truncate(reason))?;
         }
         for (id, at) in &d.defer {
             c.defer(*id, me, *at)?;
@@ -864,42 +713,8 @@ pub enum Availability {
     Held,
 }
 
-/// The worker's queries, for both backends.
-pub trait DeliveryStore {
-    /// Marks rows `sending` under `me` until `until`; returns them.
-    fn mark_claimed(
-        &mut self,
-        ids: &[i64],
-        me: &str,
-        until: i64,
-    ) -> QueryResult<Vec<NotificationRow>>;
-    /// Marks rows claimed by `me` sent (scrubbing the payload when `secret`); returns how many.
-    fn mark_sent(&mut self, ids: &[i64], me: &str, now: i64, secret: bool) -> QueryResult<usize>;
-    /// Counts a failed attempt on rows claimed by `me`: back to `pending` after a backoff, or
-    /// `failed` when `permanent` or out of attempts. Returns (retried, failed).
-    fn mark_attempt_failed(
-        &mut self,
-        ids: &[i64],
-        me: &str,
-        now: i64,
-        error: &str,
-        permanent: bool,
-        settings: &WorkerSettings,
-    ) -> QueryResult<(usize, usize)>;
-    /// Ends a row claimed by `me` with `status` (`cancelled` or `failed`) and a reason.
-    fn finish(&mut self, id: i64, me: &str, status: &str, reason: &str) -> QueryResult<()>;
-    /// Puts a row claimed by `me` back to `pending` until `at`, not counting an attempt.
-    fn defer(&mut self, id: i64, me: &str, at: i64) -> QueryResult<()>;
-    /// The user's `notify_mode`, if the user exists.
-    fn notify_mode(&mut self, user_id: i64) -> QueryResult<Option<String>>;
-    /// (listing id, price) pairs among `listing_ids` already sent as matches to the user (when
-    /// known) or else to the address `recipient`.
-    fn told_prices(
-        &mut self,
-        user_id: Option<i64>,
-        recipient: &str,
-        listing_ids: &[i64],
-    ) -> QueryResult<Vec<(i64, i64)>>;
+/// What the worker reads of listings and saved searches, for both backends.
+pub trait MatchFacts {
     /// Key facts of listings and whether each may be alerted.
     fn listing_summaries(
         &mut self,
@@ -909,184 +724,7 @@ pub trait DeliveryStore {
     fn search_names(&mut self, ids: &[i64]) -> QueryResult<HashMap<i64, String>>;
 }
 
-crate::impl_for_backends!(DeliveryStore {
-    fn mark_claimed(
-        &mut self,
-        ids: &[i64],
-        me: &str,
-        until: i64,
-    ) -> QueryResult<Vec<NotificationRow>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        diesel::update(notifications::table.filter(notifications::id.eq_any(ids)))
-            .set((
-                notifications::status.eq("sending"),
-                notifications::claimed_by.eq(me),
-                notifications::claimed_until.eq(until),
-            ))
-            .returning(NotificationRow::as_returning())
-            .get_results(self)
-    }
-
-    fn mark_sent(&mut self, ids: &[i64], me: &str, now: i64, secret: bool) -> QueryResult<usize> {
-        let target = notifications::table.filter(
-            notifications::id
-                .eq_any(ids)
-                .and(notifications::status.eq("sending"))
-                .and(notifications::claimed_by.eq(me)),
-        );
-        if secret {
-            diesel::update(target)
-                .set((
-                    notifications::status.eq("sent"),
-                    notifications::sent_at.eq(now),
-                    notifications::claimed_by.eq(None::<String>),
-                    notifications::claimed_until.eq(None::<i64>),
-                    notifications::last_error.eq(None::<String>),
-                    notifications::payload.eq("{}"),
-                ))
-                .execute(self)
-        } else {
-            diesel::update(target)
-                .set((
-                    notifications::status.eq("sent"),
-                    notifications::sent_at.eq(now),
-                    notifications::claimed_by.eq(None::<String>),
-                    notifications::claimed_until.eq(None::<i64>),
-                    notifications::last_error.eq(None::<String>),
-                ))
-                .execute(self)
-        }
-    }
-
-    fn mark_attempt_failed(
-        &mut self,
-        ids: &[i64],
-        me: &str,
-        now: i64,
-        error: &str,
-        permanent: bool,
-        settings: &WorkerSettings,
-    ) -> QueryResult<(usize, usize)> {
-        let rows: Vec<(i64, i32)> = notifications::table
-            .filter(
-                notifications::id
-                    .eq_any(ids)
-                    .and(notifications::status.eq("sending"))
-                    .and(notifications::claimed_by.eq(me)),
-            )
-            .select((notifications::id, notifications::attempts))
-            .load(self)?;
-        let (mut retried, mut failed) = (0, 0);
-        for (id, attempts) in rows {
-            let attempts = attempts.saturating_add(1);
-            let give_up = permanent || attempts >= settings.max_attempts;
-            let status = if give_up { "failed" } else { "pending" };
-            diesel::update(notifications::table.find(id))
-                .set((
-                    notifications::status.eq(status),
-                    notifications::attempts.eq(attempts),
-                    notifications::next_attempt_at.eq(now + settings.backoff_ms(attempts)),
-                    notifications::claimed_by.eq(None::<String>),
-                    notifications::claimed_until.eq(None::<i64>),
-                    notifications::last_error.eq(error),
-                ))
-                .execute(self)?;
-            if give_up {
-                failed += 1;
-            } else {
-                retried += 1;
-            }
-        }
-        Ok((retried, failed))
-    }
-
-    fn finish(
-        &mut self,
-        id: i64,
-        me: &str,
-        status: &str,
-        reason: &str,
-    ) -> QueryResult<()> {
-        diesel::update(
-            notifications::table.filter(
-                notifications::id
-                    .eq(id)
-                    .and(notifications::claimed_by.eq(me)),
-            ),
-        )
-        .set((
-            notifications::status.eq(status),
-            notifications::claimed_by.eq(None::<String>),
-            notifications::claimed_until.eq(None::<i64>),
-            notifications::last_error.eq(reason),
-        ))
-        .execute(self)?;
-        Ok(())
-    }
-
-    fn defer(&mut self, id: i64, me: &str, at: i64) -> QueryResult<()> {
-        diesel::update(
-            notifications::table.filter(
-                notifications::id
-                    .eq(id)
-                    .and(notifications::claimed_by.eq(me)),
-            ),
-        )
-        .set((
-            notifications::status.eq("pending"),
-            notifications::next_attempt_at.eq(at),
-            notifications::claimed_by.eq(None::<String>),
-            notifications::claimed_until.eq(None::<i64>),
-        ))
-        .execute(self)?;
-        Ok(())
-    }
-
-    fn notify_mode(&mut self, user_id: i64) -> QueryResult<Option<String>> {
-        users::table
-            .find(user_id)
-            .select(users::notify_mode)
-            .first(self)
-            .optional()
-    }
-
-    fn told_prices(
-        &mut self,
-        user_id: Option<i64>,
-        recipient: &str,
-        listing_ids: &[i64],
-    ) -> QueryResult<Vec<(i64, i64)>> {
-        if listing_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sent = notifications::table.filter(
-            notifications::kind
-                .eq("listing_match")
-                .and(notifications::status.eq("sent"))
-                .and(notifications::listing_id.eq_any(listing_ids)),
-        );
-        let columns = (notifications::listing_id, notifications::payload);
-        let rows: Vec<(Option<i64>, String)> = match user_id {
-            Some(user) => sent
-                .filter(notifications::user_id.eq(user))
-                .select(columns)
-                .load(self)?,
-            None => sent
-                .filter(notifications::recipient.eq(recipient))
-                .select(columns)
-                .load(self)?,
-        };
-        Ok(rows
-            .into_iter()
-            .filter_map(|(listing, payload)| {
-                let p: MatchPayload = serde_json::from_str(&payload).ok()?;
-                Some((listing?, p.price))
-            })
-            .collect())
-    }
-
+crate::impl_for_backends!(MatchFacts {
     fn listing_summaries(
         &mut self,
         ids: &[i64],

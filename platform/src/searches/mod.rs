@@ -10,8 +10,9 @@ use api_types::SearchCriteria;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use crate::accounts::UserStore;
 use crate::audit::AuditLog;
-use crate::db::schema::{agencies, saved_search_log, saved_searches, users};
+use crate::db::schema::{agencies, saved_search_log, saved_searches};
 
 /// Most active saved searches a website user may keep.
 pub const MAX_ACTIVE_PER_USER: i64 = 3;
@@ -469,10 +470,7 @@ crate::impl_for_backends!(OwnerLock {
         Ok(match owner {
             Owner::User(u) => (
                 MAX_ACTIVE_PER_USER,
-                diesel::update(users::table.find(u))
-                    .set(users::updated_at.eq(users::updated_at))
-                    .execute(self)?
-                    == 1,
+                self.lock_user(u)?,
             ),
             Owner::Agency(a) => (
                 MAX_ACTIVE_PER_AGENCY,

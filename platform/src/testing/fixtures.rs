@@ -11,9 +11,10 @@ use api_types::{ListingDocument, ListingObject, SignatureAlgorithm, SignatureEnv
 use base64::Engine;
 use diesel::prelude::*;
 
+use crate::accounts::UserStore;
 use crate::agencies::{Agency, AgencyStatus, AgencyStore, NewAgency};
 use crate::db::DbConn;
-use crate::db::schema::{certificates, users};
+use crate::db::schema::certificates;
 use crate::listings::{ListingStore, PublishError, Published, VerifiedListing};
 
 /// The fixture CA: made in a temporary directory that is removed at once (the CA stays in
@@ -131,15 +132,12 @@ pub fn platform_signer(db: &crate::db::Db) -> (tempfile::TempDir, crate::pki::Pl
 /// A verified website user with this email; returns the user id.
 pub fn user(conn: &mut DbConn, email: &str) -> i64 {
     let now = crate::db::now_ms();
-    crate::with_conn!(conn, |c| diesel::insert_into(users::table)
-        .values((
-            users::email.eq(email.to_lowercase()),
-            users::password_hash.eq("fixture: no password"),
-            users::email_verified_at.eq(Some(now)),
-            users::created_at.eq(now),
-            users::updated_at.eq(now),
-        ))
-        .returning(users::id)
-        .get_result(c))
+    crate::with_conn!(conn, |c| c.insert_user(
+        &email.to_lowercase(),
+        "fixture: no password",
+        Some(now),
+        now
+    ))
     .expect("insert user")
+    .expect("a new address")
 }

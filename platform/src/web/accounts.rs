@@ -1,46 +1,21 @@
-//! Accounts: register, confirm the email address, sign in and out, reset a forgotten password,
-//! and the account page with email preferences.
-//!
-//! * Passwords are hashed with argon2id, m = 19456 KiB, t = 2, p = 1 (OWASP), on the blocking
-//!   pool; an unknown email is checked against a dummy hash so timing does not tell which
-//!   addresses have accounts.
-//! * Email links carry a random 256-bit token; only its SHA-256 is stored. A verification link
-//!   lives [`VERIFY_TTL_MS`], a reset link [`RESET_TTL_MS`]; each works once.
-//! * Sign-in failures are counted per account and per client address (see
-//!   [`super::session::client_addr`]); after [`MAX_FAILURES`] within [`FAILURE_WINDOW_MS`]
-//!   further attempts are refused with a clear message until the window passes.
-//! * Registering an address that already has an account, or asking a reset for an unknown one,
-//!   shows the same page as success, so the site does not reveal who has an account.
+//! The account pages: register, confirm the email address, sign in and out, reset a forgotten
+//! password, and the account page with email preferences. Each handler parses the form, calls
+//! one function of [`crate::accounts`] (which owns the queries, hashing and the limiter) and
+//! renders the outcome.
 
-use std::sync::OnceLock;
-
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use askama::Template;
-use diesel::prelude::*;
 use serde::Deserialize;
 
 use super::pages::{self, FieldErrors, Layout, MessagePage, SelectOption};
-use super::schema::{email_tokens, sign_in_attempts, web_sessions};
-use super::session::{Visitor, client_addr, random_token, sha256_hex};
+use super::session::{Visitor, client_addr};
 use super::{WebError, see_other};
-use crate::db::schema::users;
+use crate::accounts::passwords::check_password;
+use crate::accounts::tokens::TokenOutcome;
+use crate::accounts::{self, NotifyMode, SignIn};
 use crate::email_address::EmailAddress;
-use crate::notify::outbox::{MailKind, NewNotification, OutboxStore};
 use crate::state::AppState;
-
-/// Shortest password accepted.
-pub const MIN_PASSWORD_CHARS: usize = 10;
-/// Longest password accepted (argon2 handles any length; this bounds the work per request).
-pub const MAX_PASSWORD_CHARS: usize = 1024;
-/// Lifetime of an email verification link.
-pub const VERIFY_TTL_MS: i64 = 24 * 3_600_000;
-/// Lifetime of a password reset link.
-pub const RESET_TTL_MS: i64 = 3_600_000;
-/// Failed sign-ins allowed per account and per address within the window.
-pub const MAX_FAILURES: i64 = 5;
-/// The rate-limit window.
-pub const FAILURE_WINDOW_MS: i64 = 15 * 60_000;
 
 /// Registers the account routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -57,193 +32,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/account", web::get().to(account))
         .route("/account/preferences", web::post().to(preferences));
 }
-
-fn argon2() -> Argon2<'static> {
-    Argon2::new(
-        Algorithm::Argon2id,
-        Version::V0x13,
-        Params::new(19_456, 2, 1, None).expect("valid argon2 parameters"),
-    )
-}
-
-/// Hashes a password (PHC string). Slow on purpose: call it on the blocking pool.
-pub fn hash_password(password: &str) -> Result<String, WebError> {
-    let salt: [u8; 16] = rand::random();
-    argon2()
-        .hash_password_with_salt(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| WebError::Internal(format!("password hashing failed: {e}")))
-}
-
-/// Checks a password against a stored PHC string. Slow on purpose: call it on the blocking pool.
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    argon2().verify_password(password.as_bytes(), hash).is_ok()
-}
-
-/// A hash that no password matches in practice, checked for unknown emails.
-fn dummy_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| hash_password(&random_token()).unwrap_or_default())
-}
-
-/// Checks the password policy.
-pub fn check_password(password: &str) -> Result<(), String> {
-    let n = password.chars().count();
-    if n < MIN_PASSWORD_CHARS {
-        return Err(format!(
-            "use at least {MIN_PASSWORD_CHARS} characters (a few words make a good password)"
-        ));
-    }
-    if n > MAX_PASSWORD_CHARS {
-        return Err(format!("use at most {MAX_PASSWORD_CHARS} characters"));
-    }
-    Ok(())
-}
-
-/// What an email token is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenPurpose {
-    /// Confirm the address.
-    VerifyEmail,
-    /// Reset the password.
-    PasswordReset,
-}
-
-impl TokenPurpose {
-    /// The code stored in `email_tokens.purpose` (equal to the mail kind's code).
-    pub fn code(self) -> &'static str {
-        match self {
-            TokenPurpose::VerifyEmail => "verify_email",
-            TokenPurpose::PasswordReset => "password_reset",
-        }
-    }
-
-    fn ttl(self) -> i64 {
-        match self {
-            TokenPurpose::VerifyEmail => VERIFY_TTL_MS,
-            TokenPurpose::PasswordReset => RESET_TTL_MS,
-        }
-    }
-
-    fn mail(self) -> MailKind {
-        match self {
-            TokenPurpose::VerifyEmail => MailKind::VerifyEmail,
-            TokenPurpose::PasswordReset => MailKind::PasswordReset,
-        }
-    }
-
-    fn path(self) -> &'static str {
-        match self {
-            TokenPurpose::VerifyEmail => "/account/verify",
-            TokenPurpose::PasswordReset => "/account/reset",
-        }
-    }
-}
-
-/// Stores a new token for `user_id` and queues the email carrying its link. Call inside the
-/// transaction of the change that causes it.
-fn issue_token<C>(
-    c: &mut C,
-    public_url: &str,
-    user_id: i64,
-    email: &str,
-    purpose: TokenPurpose,
-) -> QueryResult<()>
-where
-    C: OutboxStore + TokenStore,
-{
-    let token = random_token();
-    let hash = sha256_hex(&token);
-    let now = crate::db::now_ms();
-    c.insert_token(user_id, purpose, &hash, now, now + purpose.ttl())?;
-    let mut mail = NewNotification::new(
-        purpose.mail(),
-        email,
-        format!("{}:{hash}", purpose.code()),
-        serde_json::json!({"link": format!("{public_url}{}?token={token}", purpose.path())}),
-    );
-    mail.user_id = Some(user_id);
-    c.enqueue_notification(&mail)?;
-    Ok(())
-}
-
-/// What happened to a token presented from a link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenOutcome {
-    /// Valid: it is now used; the user it was for.
-    Used(i64),
-    /// It was valid once but expired.
-    Expired,
-    /// Already used, or never issued.
-    Invalid,
-}
-
-/// Email-token storage, per backend.
-trait TokenStore {
-    fn insert_token(
-        &mut self,
-        user_id: i64,
-        purpose: TokenPurpose,
-        hash: &str,
-        now: i64,
-        expires: i64,
-    ) -> QueryResult<()>;
-    fn consume_token(&mut self, purpose: TokenPurpose, token: &str) -> QueryResult<TokenOutcome>;
-}
-
-crate::impl_for_backends!(TokenStore {
-    fn insert_token(
-        &mut self,
-        user_id: i64,
-        purpose: TokenPurpose,
-        hash: &str,
-        now: i64,
-        expires: i64,
-    ) -> QueryResult<()> {
-        diesel::insert_into(email_tokens::table)
-            .values((
-                email_tokens::user_id.eq(user_id),
-                email_tokens::purpose.eq(purpose.code()),
-                email_tokens::token_hash.eq(hash),
-                email_tokens::created_at.eq(now),
-                email_tokens::expires_at.eq(expires),
-            ))
-            .execute(self)
-            .map(drop)
-    }
-
-    fn consume_token(&mut self, purpose: TokenPurpose, token: &str) -> QueryResult<TokenOutcome> {
-        let hash = sha256_hex(token);
-        let now = crate::db::now_ms();
-        // One UPDATE decides: of two concurrent uses, only one finds the token unused.
-        let used: Option<i64> = diesel::update(
-            email_tokens::table
-                .filter(email_tokens::token_hash.eq(&hash))
-                .filter(email_tokens::purpose.eq(purpose.code()))
-                .filter(email_tokens::used_at.is_null())
-                .filter(email_tokens::expires_at.gt(now)),
-        )
-        .set(email_tokens::used_at.eq(now))
-        .returning(email_tokens::user_id)
-        .get_result(self)
-        .optional()?;
-        if let Some(user) = used {
-            return Ok(TokenOutcome::Used(user));
-        }
-        let expired = email_tokens::table
-            .filter(email_tokens::token_hash.eq(&hash))
-            .filter(email_tokens::purpose.eq(purpose.code()))
-            .filter(email_tokens::used_at.is_null())
-            .count()
-            .get_result::<i64>(self)?
-            > 0;
-        Ok(if expired {
-            TokenOutcome::Expired
-        } else {
-            TokenOutcome::Invalid
-        })
-    }
-});
 
 /// Register / sign-in / forgot form fields.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -386,35 +174,7 @@ async fn register(
         return Ok(pages::invalid(&visitor, &page));
     }
     let password = form.into_inner().password;
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| WebError::Internal(e.to_string()))??;
-    let public_url = state.config.web.public_url.clone();
-    state
-        .db
-        .run(move |conn| -> Result<(), WebError> {
-            crate::write_tx!(conn, |c| -> Result<(), WebError> {
-                let now = crate::db::now_ms();
-                let id: Option<i64> = diesel::insert_into(users::table)
-                    .values((
-                        users::email.eq(email.key()),
-                        users::password_hash.eq(&hash),
-                        users::created_at.eq(now),
-                        users::updated_at.eq(now),
-                    ))
-                    .on_conflict(users::email)
-                    .do_nothing()
-                    .returning(users::id)
-                    .get_result(c)
-                    .optional()?;
-                // An existing account gets nothing: the page below is the same either way.
-                if let Some(id) = id {
-                    issue_token(c, &public_url, id, &email.key(), TokenPurpose::VerifyEmail)?;
-                }
-                Ok(())
-            })
-        })
-        .await?;
+    accounts::register(&state.db, &state.config.web.public_url, &email, password).await?;
     let page = message(
         &visitor,
         "Check your email",
@@ -431,26 +191,10 @@ async fn verify(
     q: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, WebError> {
     let visitor = Visitor::load(&state, &req).await?;
-    let token = q.into_inner().token;
-    let outcome = state
-        .db
-        .run(move |conn| -> Result<TokenOutcome, WebError> {
-            crate::write_tx!(conn, |c| -> Result<TokenOutcome, WebError> {
-                let outcome = c.consume_token(TokenPurpose::VerifyEmail, &token)?;
-                if let TokenOutcome::Used(user) = outcome {
-                    let now = crate::db::now_ms();
-                    diesel::update(users::table.find(user))
-                        .filter(users::email_verified_at.is_null())
-                        .set((users::email_verified_at.eq(now), users::updated_at.eq(now)))
-                        .execute(c)?;
-                }
-                Ok(outcome)
-            })
-        })
-        .await?;
+    let outcome = accounts::verify_email(&state.db, q.into_inner().token).await?;
     let (status, page) = match outcome {
         TokenOutcome::Used(_) => (
-            actix_web::http::StatusCode::OK,
+            StatusCode::OK,
             message(
                 &visitor,
                 "Email confirmed",
@@ -459,7 +203,7 @@ async fn verify(
             ),
         ),
         TokenOutcome::Expired => (
-            actix_web::http::StatusCode::GONE,
+            StatusCode::GONE,
             message(
                 &visitor,
                 "This link has expired",
@@ -468,7 +212,7 @@ async fn verify(
             ),
         ),
         TokenOutcome::Invalid => (
-            actix_web::http::StatusCode::NOT_FOUND,
+            StatusCode::NOT_FOUND,
             message(
                 &visitor,
                 "This link does not work",
@@ -478,14 +222,6 @@ async fn verify(
         ),
     };
     Ok(visitor.finish(pages::html(status, &page)))
-}
-
-/// What a sign-in attempt found in the database.
-enum SignInCheck {
-    /// Too many recent failures for the account or the address.
-    Limited,
-    /// `(user id, email, hash, verified)`, or None for an unknown email.
-    Account(Option<(i64, String, String, bool)>),
 }
 
 /// `POST /account/sign-in`.
@@ -499,125 +235,39 @@ async fn sign_in(
     let form = form.into_inner();
     let mut page = CredentialsPage::new("sign-in", &visitor);
     page.email = form.email.trim().to_owned();
-    let email = form.email.trim().to_lowercase();
-    let account_key = format!("account:{email}");
-    let addr_key = format!("addr:{}", client_addr(&req, &state.config.web));
-    let check = {
-        let (email, account_key, addr_key) = (email.clone(), account_key.clone(), addr_key.clone());
-        state
-            .db
-            .run(move |conn| -> Result<SignInCheck, WebError> {
-                crate::with_conn!(conn, |c| {
-                    let since = crate::db::now_ms() - FAILURE_WINDOW_MS;
-                    for key in [&account_key, &addr_key] {
-                        let failures: i64 = sign_in_attempts::table
-                            .filter(sign_in_attempts::key.eq(key))
-                            .filter(sign_in_attempts::at.gt(since))
-                            .count()
-                            .get_result(c)?;
-                        if failures >= MAX_FAILURES {
-                            return Ok(SignInCheck::Limited);
-                        }
-                    }
-                    let user: Option<(i64, String, String, Option<i64>)> = users::table
-                        .filter(users::email.eq(&email))
-                        .select((
-                            users::id,
-                            users::email,
-                            users::password_hash,
-                            users::email_verified_at,
-                        ))
-                        .first(c)
-                        .optional()?;
-                    Ok(SignInCheck::Account(
-                        user.map(|(id, e, h, v)| (id, e, h, v.is_some())),
-                    ))
-                })
-            })
-            .await?
-    };
-    let account = match check {
-        SignInCheck::Limited => {
+    let addr = client_addr(&req, &state.config.web);
+    let outcome = accounts::sign_in(
+        &state.db,
+        &state.config.web.public_url,
+        &form.email,
+        &addr,
+        form.password,
+    )
+    .await?;
+    match outcome {
+        SignIn::Limited => {
             page.errors.add(
                 "form",
                 "Too many failed sign-ins. Wait 15 minutes and try again, or reset your password.",
             );
-            return Ok(visitor.finish(pages::html(
-                actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-                &page,
-            )));
+            Ok(visitor.finish(pages::html(StatusCode::TOO_MANY_REQUESTS, &page)))
         }
-        SignInCheck::Account(a) => a,
-    };
-    let password = form.password.clone();
-    let stored = account
-        .as_ref()
-        .map(|(_, _, h, _)| h.clone())
-        .unwrap_or_else(|| dummy_hash().to_owned());
-    let matches = tokio::task::spawn_blocking(move || verify_password(&password, &stored))
-        .await
-        .map_err(|e| WebError::Internal(e.to_string()))?;
-    let Some((user_id, email, _, verified)) = account.filter(|_| matches) else {
-        state
-            .db
-            .run(move |conn| -> Result<(), WebError> {
-                crate::with_conn!(conn, |c| {
-                    let now = crate::db::now_ms();
-                    diesel::insert_into(sign_in_attempts::table)
-                        .values(&vec![
-                            (
-                                sign_in_attempts::key.eq(&account_key),
-                                sign_in_attempts::at.eq(now),
-                            ),
-                            (
-                                sign_in_attempts::key.eq(&addr_key),
-                                sign_in_attempts::at.eq(now),
-                            ),
-                        ])
-                        .execute(c)?;
-                    diesel::delete(
-                        sign_in_attempts::table
-                            .filter(sign_in_attempts::at.lt(now - FAILURE_WINDOW_MS)),
-                    )
-                    .execute(c)?;
-                    Ok(())
-                })
-            })
-            .await?;
-        page.errors.add("form", "Wrong email or password.");
-        return Ok(pages::invalid(&visitor, &page));
-    };
-    if !verified {
-        let public_url = state.config.web.public_url.clone();
-        state
-            .db
-            .run(move |conn| -> Result<(), WebError> {
-                crate::write_tx!(conn, |c| -> Result<(), WebError> {
-                    issue_token(c, &public_url, user_id, &email, TokenPurpose::VerifyEmail)?;
-                    Ok(())
-                })
-            })
-            .await?;
-        page.errors.add(
-            "form",
-            "Confirm your email address first: we just sent you a new link.",
-        );
-        return Ok(pages::invalid(&visitor, &page));
+        SignIn::WrongCredentials => {
+            page.errors.add("form", "Wrong email or password.");
+            Ok(pages::invalid(&visitor, &page))
+        }
+        SignIn::Unconfirmed => {
+            page.errors.add(
+                "form",
+                "Confirm your email address first: we just sent you a new link.",
+            );
+            Ok(pages::invalid(&visitor, &page))
+        }
+        SignIn::SignedIn(user_id) => {
+            visitor.start(&state, Some(user_id)).await?;
+            Ok(visitor.finish(see_other("/")))
+        }
     }
-    state
-        .db
-        .run(move |conn| -> Result<(), WebError> {
-            crate::with_conn!(conn, |c| {
-                diesel::delete(
-                    sign_in_attempts::table.filter(sign_in_attempts::key.eq(&account_key)),
-                )
-                .execute(c)?;
-                Ok(())
-            })
-        })
-        .await?;
-    visitor.start(&state, Some(user_id)).await?;
-    Ok(visitor.finish(see_other("/")))
 }
 
 /// A form with only a CSRF token.
@@ -649,7 +299,7 @@ async fn forgot(
     let visitor = Visitor::load(&state, &req).await?;
     visitor.check_csrf(&form.csrf)?;
     let email = match EmailAddress::parse(&form.email) {
-        Ok(e) => e.key(),
+        Ok(e) => e,
         Err(e) => {
             let mut page = CredentialsPage::new("forgot", &visitor);
             page.email = form.email.trim().to_owned();
@@ -657,23 +307,7 @@ async fn forgot(
             return Ok(pages::invalid(&visitor, &page));
         }
     };
-    let public_url = state.config.web.public_url.clone();
-    state
-        .db
-        .run(move |conn| -> Result<(), WebError> {
-            crate::write_tx!(conn, |c| -> Result<(), WebError> {
-                let user: Option<i64> = users::table
-                    .filter(users::email.eq(&email))
-                    .select(users::id)
-                    .first(c)
-                    .optional()?;
-                if let Some(id) = user {
-                    issue_token(c, &public_url, id, &email, TokenPurpose::PasswordReset)?;
-                }
-                Ok(())
-            })
-        })
-        .await?;
+    accounts::request_reset(&state.db, &state.config.web.public_url, &email).await?;
     let page = message(
         &visitor,
         "Check your email",
@@ -698,37 +332,10 @@ async fn reset(
         page.errors.add("password", e);
         return Ok(pages::invalid(&visitor, &page));
     }
-    let password = form.password;
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| WebError::Internal(e.to_string()))??;
-    let token = form.token;
-    let outcome = state
-        .db
-        .run(move |conn| -> Result<TokenOutcome, WebError> {
-            crate::write_tx!(conn, |c| -> Result<TokenOutcome, WebError> {
-                let outcome = c.consume_token(TokenPurpose::PasswordReset, &token)?;
-                if let TokenOutcome::Used(user) = outcome {
-                    let now = crate::db::now_ms();
-                    diesel::update(users::table.find(user))
-                        .set((users::password_hash.eq(&hash), users::updated_at.eq(now)))
-                        .execute(c)?;
-                    // The link reached the mailbox, so the address is confirmed.
-                    diesel::update(users::table.find(user))
-                        .filter(users::email_verified_at.is_null())
-                        .set(users::email_verified_at.eq(now))
-                        .execute(c)?;
-                    // Signed in elsewhere with the old password: not any more.
-                    diesel::delete(web_sessions::table.filter(web_sessions::user_id.eq(user)))
-                        .execute(c)?;
-                }
-                Ok(outcome)
-            })
-        })
-        .await?;
+    let outcome = accounts::reset_password(&state.db, form.token, form.password).await?;
     let (status, page) = match outcome {
         TokenOutcome::Used(_) => (
-            actix_web::http::StatusCode::OK,
+            StatusCode::OK,
             message(
                 &visitor,
                 "Password changed",
@@ -737,7 +344,7 @@ async fn reset(
             ),
         ),
         TokenOutcome::Expired => (
-            actix_web::http::StatusCode::GONE,
+            StatusCode::GONE,
             message(
                 &visitor,
                 "This link has expired",
@@ -746,7 +353,7 @@ async fn reset(
             ),
         ),
         TokenOutcome::Invalid => (
-            actix_web::http::StatusCode::NOT_FOUND,
+            StatusCode::NOT_FOUND,
             message(
                 &visitor,
                 "This link does not work",
@@ -812,8 +419,7 @@ async fn preferences(
     let visitor = Visitor::load(&state, &req).await?;
     let user = visitor.require_user()?.clone();
     visitor.check_csrf(&form.csrf)?;
-    let mode = form.into_inner().notify_mode;
-    if !matches!(mode.as_str(), "instant" | "daily" | "off") {
+    let Some(mode) = NotifyMode::from_code(&form.notify_mode) else {
         let mut page = AccountPage {
             layout: Layout::new("Your account", &visitor),
             email: user.email.clone(),
@@ -821,77 +427,7 @@ async fn preferences(
         };
         page.layout.notice = Some("Choose one of the three email options.".into());
         return Ok(pages::invalid(&visitor, &page));
-    }
-    state
-        .db
-        .run(move |conn| -> Result<(), WebError> {
-            crate::with_conn!(conn, |c| {
-                diesel::update(users::table.find(user.id))
-                    .set((
-                        users::notify_mode.eq(&mode),
-                        users::updated_at.eq(crate::db::now_ms()),
-                    ))
-                    .execute(c)?;
-                Ok(())
-            })
-        })
-        .await?;
+    };
+    accounts::set_notify_mode(&state.db, user.id, mode).await?;
     Ok(see_other("/account?saved=1"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_hash_with_argon2id_owasp_parameters() {
-        let h = hash_password("correct horse battery").unwrap();
-        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        assert!(verify_password("correct horse battery", &h));
-        assert!(!verify_password("correct horse battery!", &h));
-        assert!(!verify_password("x", "not a hash"));
-        assert!(check_password("short").is_err());
-        assert!(check_password("long enough!").is_ok());
-    }
-
-    crate::db_test!(tokens_work_once_and_expire, |db| {
-        let mut conn = db.get().unwrap();
-        let user = crate::testing::fixtures::user(&mut conn, "a@example.com");
-        crate::with_conn!(&mut conn, |c| {
-            let now = crate::db::now_ms();
-            c.insert_token(
-                user,
-                TokenPurpose::PasswordReset,
-                &sha256_hex("t1"),
-                now,
-                now + 1000,
-            )
-            .unwrap();
-            c.insert_token(
-                user,
-                TokenPurpose::PasswordReset,
-                &sha256_hex("t2"),
-                now - 10,
-                now - 1,
-            )
-            .unwrap();
-            // The wrong purpose does not consume it.
-            assert_eq!(
-                c.consume_token(TokenPurpose::VerifyEmail, "t1").unwrap(),
-                TokenOutcome::Invalid
-            );
-            assert_eq!(
-                c.consume_token(TokenPurpose::PasswordReset, "t1").unwrap(),
-                TokenOutcome::Used(user)
-            );
-            assert_eq!(
-                c.consume_token(TokenPurpose::PasswordReset, "t1").unwrap(),
-                TokenOutcome::Invalid
-            );
-            assert_eq!(
-                c.consume_token(TokenPurpose::PasswordReset, "t2").unwrap(),
-                TokenOutcome::Expired
-            );
-        });
-    });
 }

@@ -14,7 +14,6 @@ pub mod health;
 pub mod notifications;
 pub mod pages;
 pub mod saved;
-pub mod schema;
 pub mod search;
 pub mod session;
 
@@ -59,6 +58,15 @@ pub enum WebError {
 impl From<diesel::result::Error> for WebError {
     fn from(e: diesel::result::Error) -> Self {
         WebError::Db(DbError::Query(e))
+    }
+}
+
+impl From<crate::accounts::AccountError> for WebError {
+    fn from(e: crate::accounts::AccountError) -> Self {
+        match e {
+            crate::accounts::AccountError::Db(e) => WebError::Db(e),
+            other => WebError::Internal(other.to_string()),
+        }
     }
 }
 

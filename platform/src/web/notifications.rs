@@ -14,9 +14,11 @@ use super::saved::ActionForm;
 use super::search::dismissed_ids;
 use super::session::Visitor;
 use super::{WebError, see_other};
-use crate::db::schema::{dismissed_listings, listings, notifications, saved_searches, users};
+use crate::accounts::UserStore;
+use crate::db::schema::{dismissed_listings, saved_searches};
 use crate::events::LiveEvent;
-use crate::listings::{ListingRow, ListingStore};
+use crate::listings::ListingStore;
+use crate::notify::store::MatchHistory;
 use crate::state::AppState;
 
 /// Matches shown on the page.
@@ -64,27 +66,8 @@ async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
         .run(move |conn| -> Result<_, WebError> {
             let dismissed = dismissed_ids(conn, user.id)?;
             crate::with_conn!(conn, |c| {
-                let rows: Vec<(i64, ListingRow, Option<String>)> = notifications::table
-                    .inner_join(
-                        listings::table.on(notifications::listing_id.eq(listings::id.nullable())),
-                    )
-                    .left_join(
-                        saved_searches::table
-                            .on(notifications::saved_search_id.eq(saved_searches::id.nullable())),
-                    )
-                    .filter(notifications::user_id.eq(user.id))
-                    .filter(notifications::kind.eq("listing_match"))
-                    .order(notifications::id.desc())
-                    .limit(MATCHES_SHOWN)
-                    .select((
-                        notifications::created_at,
-                        ListingRow::as_select(),
-                        saved_searches::name.nullable(),
-                    ))
-                    .load(c)?;
-                diesel::update(users::table.find(user.id))
-                    .set(users::last_seen_at.eq(crate::db::now_ms()))
-                    .execute(c)?;
+                let rows = c.recent_matches(user.id, MATCHES_SHOWN)?;
+                c.mark_matches_seen(user.id, crate::db::now_ms())?;
                 Ok(rows
                     .into_iter()
                     .filter(|(_, l, _)| !dismissed.contains(&l.id) && l.status != "taken_down")
@@ -230,9 +213,9 @@ mod tests {
     use actix_web::{App, test};
     use diesel::prelude::*;
 
+    use crate::accounts::secrets::sha256_hex;
+    use crate::db::schema::web_sessions;
     use crate::events::LiveEvent;
-    use crate::web::schema::web_sessions;
-    use crate::web::session::sha256_hex;
 
     async fn next_chunk(body: &mut Pin<Box<actix_web::body::BoxBody>>) -> String {
         let chunk = tokio::time::timeout(

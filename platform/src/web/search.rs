@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::WebError;
 use super::pages::{self, Card, FieldErrors, Layout, SelectOption};
-use super::schema::search_history;
 use super::session::Visitor;
-use crate::db::schema::{agencies, certificates, dismissed_listings, notifications};
+use crate::db::schema::{agencies, certificates, dismissed_listings, search_history};
 use crate::listings::{ListingQuery, ListingRow, ListingSort, ListingStore};
+use crate::notify::store::MatchHistory;
 use crate::state::AppState;
 
 /// Results per page.
@@ -323,12 +323,7 @@ async fn home(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
                                 search_history::created_at,
                             ))
                             .load(c)?;
-                        let new_matches: i64 = notifications::table
-                            .filter(notifications::user_id.eq(user_id))
-                            .filter(notifications::kind.eq("listing_match"))
-                            .filter(notifications::created_at.gt(since))
-                            .count()
-                            .get_result(c)?;
+                        let new_matches = c.matches_since(user_id, since)?;
                         Ok((rows, new_matches))
                     })
                 })

@@ -14,13 +14,12 @@
 
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite};
-use base64::Engine;
-use diesel::prelude::*;
 
 use super::WebError;
-use super::schema::web_sessions;
+use crate::accounts::SignedInUser;
+use crate::accounts::secrets::{constant_time_eq, random_token, sha256_hex};
+use crate::accounts::sessions::{SessionRow, SessionStore};
 use crate::config::WebConfig;
-use crate::db::schema::users;
 use crate::state::AppState;
 
 /// How long a session lives without being renewed by a new sign-in.
@@ -66,36 +65,6 @@ impl CookiePolicy {
     }
 }
 
-/// A row of `web_sessions`.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
-#[diesel(table_name = web_sessions)]
-pub struct SessionRow {
-    /// SHA-256 of the id.
-    pub id_hash: String,
-    /// Signed-in user.
-    pub user_id: Option<i64>,
-    /// CSRF token.
-    pub csrf_token: String,
-    /// Created (ms).
-    pub created_at: i64,
-    /// Expires (ms).
-    pub expires_at: i64,
-}
-
-/// The signed-in user as pages need it.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
-#[diesel(table_name = users)]
-pub struct SignedInUser {
-    /// Id.
-    pub id: i64,
-    /// Email (lowercased).
-    pub email: String,
-    /// `instant`, `daily` or `off`.
-    pub notify_mode: String,
-    /// When the notifications page was last opened (ms).
-    pub last_seen_at: Option<i64>,
-}
-
 /// Who is asking: the session (if any), the signed-in user (if any), and the cookie to set on
 /// the response when the session changed.
 #[derive(Debug, Default)]
@@ -105,26 +74,6 @@ pub struct Visitor {
     /// The signed-in user.
     pub user: Option<SignedInUser>,
     set_cookie: Option<Cookie<'static>>,
-}
-
-/// A random 256-bit value, base64url without padding.
-pub fn random_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// SHA-256 of `text`, lowercase hex.
-pub fn sha256_hex(text: &str) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()))
-}
-
-/// Constant-time equality of two strings (lengths may leak; tokens have a fixed length).
-pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 /// The client's address for rate limiting: the TCP peer, or, only when
@@ -160,23 +109,7 @@ impl Visitor {
         let (session, user) = state
             .db
             .run(move |conn| -> Result<_, WebError> {
-                crate::with_conn!(conn, |c| {
-                    let session: Option<SessionRow> = web_sessions::table
-                        .find(&hash)
-                        .filter(web_sessions::expires_at.gt(now))
-                        .select(SessionRow::as_select())
-                        .first(c)
-                        .optional()?;
-                    let user = match session.as_ref().and_then(|s| s.user_id) {
-                        Some(id) => users::table
-                            .find(id)
-                            .select(SignedInUser::as_select())
-                            .first(c)
-                            .optional()?,
-                        None => None,
-                    };
-                    Ok((session, user))
-                })
+                crate::with_conn!(conn, |c| Ok(c.live_session(&hash, now)?))
             })
             .await?;
         Ok(Visitor {
@@ -233,24 +166,11 @@ impl Visitor {
         state
             .db
             .run(move |conn| -> Result<(), WebError> {
-                crate::with_conn!(conn, |c| {
-                    if let Some(old) = old {
-                        diesel::delete(web_sessions::table.find(old)).execute(c)?;
-                    }
-                    // Expired sessions go whenever someone starts a new one.
-                    diesel::delete(web_sessions::table.filter(web_sessions::expires_at.le(now)))
-                        .execute(c)?;
-                    diesel::insert_into(web_sessions::table)
-                        .values((
-                            web_sessions::id_hash.eq(&new.id_hash),
-                            web_sessions::user_id.eq(new.user_id),
-                            web_sessions::csrf_token.eq(&new.csrf_token),
-                            web_sessions::created_at.eq(new.created_at),
-                            web_sessions::expires_at.eq(new.expires_at),
-                        ))
-                        .execute(c)?;
-                    Ok(())
-                })
+                crate::with_conn!(conn, |c| Ok(c.replace_session(
+                    old.as_deref(),
+                    &new,
+                    now
+                )?))
             })
             .await?;
         self.session = Some(row);
@@ -268,10 +188,7 @@ impl Visitor {
             state
                 .db
                 .run(move |conn| -> Result<(), WebError> {
-                    crate::with_conn!(conn, |c| {
-                        diesel::delete(web_sessions::table.find(s.id_hash)).execute(c)?;
-                        Ok(())
-                    })
+                    crate::with_conn!(conn, |c| Ok(c.delete_session(&s.id_hash)?))
                 })
                 .await?;
         }

@@ -1,0 +1,218 @@
+//! Website accounts, the model behind the account pages: the `users` table ([`users`]),
+//! passwords ([`passwords`]), one-time email tokens ([`tokens`]), the sign-in limiter
+//! ([`limiter`]) and stored sessions ([`sessions`]). Each table here is queried only from its
+//! file; the website's handlers ([`crate::web::accounts`]) parse the form, call one function
+//! below and render the outcome.
+//!
+//! * Passwords are hashed with argon2id (OWASP parameters) on the blocking pool; an unknown
+//!   email is checked against a dummy hash so timing does not tell which addresses have
+//!   accounts.
+//! * Email links carry a random 256-bit token; only its SHA-256 is stored; each works once.
+//! * Sign-in failures are counted per account and per client address; after
+//!   [`limiter::MAX_FAILURES`] within [`limiter::FAILURE_WINDOW_MS`] further attempts are refused
+//!   until the window passes.
+//! * Registering an address that already has an account, or asking a reset for an unknown one,
+//!   does nothing visible, so the site does not reveal who has an account.
+
+pub mod limiter;
+pub mod passwords;
+pub mod secrets;
+pub mod sessions;
+pub mod tokens;
+pub mod users;
+
+pub use users::{NotifyMode, SignedInUser, UserStore};
+
+use crate::db::{Db, DbError};
+use crate::email_address::EmailAddress;
+use limiter::SignInLimiter;
+use passwords::{dummy_hash, hash_password_blocking, verify_password_blocking};
+use sessions::SessionStore;
+use tokens::{TokenOutcome, TokenPurpose, TokenStore, issue_token};
+
+/// Why an account operation failed. Policy: wrong input is not an error here (the outcome enums
+/// say what happened); these are failures of ours, shown as an opaque 500 and logged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccountError {
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Hashing a password failed, or its blocking task did not finish.
+    #[error("{0}")]
+    Hashing(String),
+}
+
+impl From<diesel::result::Error> for AccountError {
+    fn from(e: diesel::result::Error) -> Self {
+        AccountError::Db(DbError::Query(e))
+    }
+}
+
+/// Creates an account for `email` and sends the link to confirm it. An address that already has
+/// an account gets nothing, and the caller cannot tell the difference.
+pub async fn register(
+    db: &Db,
+    public_url: &str,
+    email: &EmailAddress,
+    password: String,
+) -> Result<(), AccountError> {
+    let hash = hash_password_blocking(password).await?;
+    let public_url = public_url.to_owned();
+    let email = email.key();
+    db.run(move |conn| -> Result<(), AccountError> {
+        crate::write_tx!(conn, |c| -> Result<(), AccountError> {
+            if let Some(id) = c.insert_user(&email, &hash, None, crate::db::now_ms())? {
+                issue_token(c, &public_url, id, &email, TokenPurpose::VerifyEmail)?;
+            }
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// Confirms an address with the token from its link.
+pub async fn verify_email(db: &Db, token: String) -> Result<TokenOutcome, AccountError> {
+    db.run(move |conn| -> Result<TokenOutcome, AccountError> {
+        crate::write_tx!(conn, |c| -> Result<TokenOutcome, AccountError> {
+            let outcome = c.consume_token(TokenPurpose::VerifyEmail, &token)?;
+            if let TokenOutcome::Used(user) = outcome {
+                c.mark_email_verified(user, crate::db::now_ms())?;
+            }
+            Ok(outcome)
+        })
+    })
+    .await
+}
+
+/// How a sign-in attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignIn {
+    /// Too many recent failures for the account or the address; nothing was checked.
+    Limited,
+    /// Unknown address or wrong password (not told apart); the failure was counted.
+    WrongCredentials,
+    /// Right password, unconfirmed address: a new confirmation link was sent.
+    Unconfirmed,
+    /// Right password, confirmed address: the user to sign in.
+    SignedIn(i64),
+}
+
+/// Checks a sign-in of `email` (as typed) with `password` from the client address `addr`.
+pub async fn sign_in(
+    db: &Db,
+    public_url: &str,
+    email: &str,
+    addr: &str,
+    password: String,
+) -> Result<SignIn, AccountError> {
+    let email = email.trim().to_lowercase();
+    let account_key = limiter::account_key(&email);
+    let addr_key = limiter::addr_key(addr);
+    let check = {
+        let (account_key, addr_key) = (account_key.clone(), addr_key.clone());
+        db.run(move |conn| -> Result<_, AccountError> {
+            crate::with_conn!(conn, |c| {
+                if c.is_limited(&[&account_key, &addr_key], crate::db::now_ms())? {
+                    return Ok(None);
+                }
+                Ok(Some(c.credentials(&email)?))
+            })
+        })
+        .await?
+    };
+    let Some(account) = check else {
+        return Ok(SignIn::Limited);
+    };
+    let stored = account
+        .as_ref()
+        .map(|a| a.password_hash.clone())
+        .unwrap_or_else(|| dummy_hash().to_owned());
+    let matches = verify_password_blocking(password, stored).await?;
+    let Some(account) = account.filter(|_| matches) else {
+        db.run(move |conn| -> Result<(), AccountError> {
+            crate::with_conn!(conn, |c| Ok(
+                c.record_failure(&[&account_key, &addr_key], crate::db::now_ms())?
+            ))
+        })
+        .await?;
+        return Ok(SignIn::WrongCredentials);
+    };
+    if !account.verified {
+        let public_url = public_url.to_owned();
+        db.run(move |conn| -> Result<(), AccountError> {
+            crate::write_tx!(conn, |c| -> Result<(), AccountError> {
+                issue_token(
+                    c,
+                    &public_url,
+                    account.id,
+                    &account.email,
+                    TokenPurpose::VerifyEmail,
+                )?;
+                Ok(())
+            })
+        })
+        .await?;
+        return Ok(SignIn::Unconfirmed);
+    }
+    db.run(move |conn| -> Result<(), AccountError> {
+        crate::with_conn!(conn, |c| Ok(c.clear_failures(&account_key)?))
+    })
+    .await?;
+    Ok(SignIn::SignedIn(account.id))
+}
+
+/// Sends a reset link to `email` if an account uses it; the caller cannot tell whether one does.
+pub async fn request_reset(
+    db: &Db,
+    public_url: &str,
+    email: &EmailAddress,
+) -> Result<(), AccountError> {
+    let public_url = public_url.to_owned();
+    let email = email.key();
+    db.run(move |conn| -> Result<(), AccountError> {
+        crate::write_tx!(conn, |c| -> Result<(), AccountError> {
+            if let Some(id) = c.user_id_by_email(&email)? {
+                issue_token(c, &public_url, id, &email, TokenPurpose::PasswordReset)?;
+            }
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// Sets a new password with the token from a reset link (a valid policy is checked by the
+/// caller). The link reached the mailbox, so the address counts as confirmed; every session of
+/// the user ends.
+pub async fn reset_password(
+    db: &Db,
+    token: String,
+    password: String,
+) -> Result<TokenOutcome, AccountError> {
+    let hash = hash_password_blocking(password).await?;
+    db.run(move |conn| -> Result<TokenOutcome, AccountError> {
+        crate::write_tx!(conn, |c| -> Result<TokenOutcome, AccountError> {
+            let outcome = c.consume_token(TokenPurpose::PasswordReset, &token)?;
+            if let TokenOutcome::Used(user) = outcome {
+                let now = crate::db::now_ms();
+                c.set_password_hash(user, &hash, now)?;
+                c.mark_email_verified(user, now)?;
+                // Signed in elsewhere with the old password: not any more.
+                c.delete_user_sessions(user)?;
+            }
+            Ok(outcome)
+        })
+    })
+    .await
+}
+
+/// Sets how the user wants listing emails.
+pub async fn set_notify_mode(db: &Db, user_id: i64, mode: NotifyMode) -> Result<(), AccountError> {
+    db.run(move |conn| -> Result<(), AccountError> {
+        crate::with_conn!(conn, |c| {
+            c.set_notify_mode(user_id, mode, crate::db::now_ms())?;
+            Ok(())
+        })
+    })
+    .await
+}

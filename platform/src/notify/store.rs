@@ -1,0 +1,537 @@
+//! The `notifications` table apart from enqueueing ([`super::outbox`]): a row's
+//! [`NotificationStatus`], claiming due rows for a worker, recording what became of them, and what
+//! the website shows of a user's matches. Every other query on the table is here.
+
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
+use diesel::prelude::*;
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Text;
+
+use super::outbox::{MailKind, MatchPayload};
+use super::worker::WorkerSettings;
+use crate::db::schema::{listings, notifications, saved_searches};
+use crate::db::{DbConn, DbError};
+use crate::listings::ListingRow;
+
+/// Where a notification is in its delivery; stored as text in `notifications.status` (the
+/// migration's `CHECK` lists the same codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow)]
+#[diesel(sql_type = Text)]
+pub enum NotificationStatus {
+    /// Queued; due at `next_attempt_at`.
+    Pending,
+    /// Claimed by a worker until `claimed_until`.
+    Sending,
+    /// Accepted by the mail server (or written to a file). Never claimed again.
+    Sent,
+    /// Given up: a permanent error, too many attempts, or it cannot be rendered.
+    Failed,
+    /// Not sent on purpose: a duplicate, the user turned emails off, the listing is gone.
+    Cancelled,
+}
+
+impl NotificationStatus {
+    /// Every status.
+    pub const ALL: [NotificationStatus; 5] = [
+        NotificationStatus::Pending,
+        NotificationStatus::Sending,
+        NotificationStatus::Sent,
+        NotificationStatus::Failed,
+        NotificationStatus::Cancelled,
+    ];
+
+    /// The code stored in `notifications.status`.
+    pub fn code(self) -> &'static str {
+        match self {
+            NotificationStatus::Pending => "pending",
+            NotificationStatus::Sending => "sending",
+            NotificationStatus::Sent => "sent",
+            NotificationStatus::Failed => "failed",
+            NotificationStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status of a stored code; `None` for anything else.
+    pub fn from_code(code: &str) -> Option<NotificationStatus> {
+        NotificationStatus::ALL
+            .into_iter()
+            .find(|s| s.code() == code)
+    }
+}
+
+impl std::fmt::Display for NotificationStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl<DB> ToSql<Text, DB> for NotificationStatus
+where
+    DB: diesel::backend::Backend,
+    str: ToSql<Text, DB>,
+{
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+        self.code().to_sql(out)
+    }
+}
+
+impl<DB> FromSql<Text, DB> for NotificationStatus
+where
+    DB: diesel::backend::Backend,
+    String: FromSql<Text, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+        let code = String::from_sql(bytes)?;
+        NotificationStatus::from_code(&code)
+            .ok_or_else(|| format!("unknown notification status {code:?}").into())
+    }
+}
+
+/// A row of the `notifications` table.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = notifications)]
+pub struct NotificationRow {
+    /// Row id.
+    pub id: i64,
+    /// Unique per intended email.
+    pub idempotency_key: String,
+    /// [`MailKind::code`].
+    pub kind: String,
+    /// Email address.
+    pub recipient: String,
+    /// The user it concerns.
+    pub user_id: Option<i64>,
+    /// The agency it concerns.
+    pub agency_id: Option<i64>,
+    /// The saved search it concerns.
+    pub saved_search_id: Option<i64>,
+    /// The listing it concerns.
+    pub listing_id: Option<i64>,
+    /// The listing version it concerns.
+    pub listing_version: Option<i64>,
+    /// JSON payload.
+    pub payload: String,
+    /// Where the row is in its delivery.
+    pub status: NotificationStatus,
+    /// Failed attempts so far.
+    pub attempts: i32,
+    /// Not to be tried before this time (ms).
+    pub next_attempt_at: i64,
+    /// Worker holding the claim.
+    pub claimed_by: Option<String>,
+    /// When the claim lapses (ms).
+    pub claimed_until: Option<i64>,
+    /// Why the last attempt failed or the row was cancelled.
+    pub last_error: Option<String>,
+    /// When it was queued (ms).
+    pub created_at: i64,
+    /// When it was sent (ms).
+    pub sent_at: Option<i64>,
+}
+
+/// The filter of rows a worker may claim at `$now`: due pending rows (matches only after their
+/// batch window) and rows whose claim lapsed.
+macro_rules! claimable {
+    ($now:expr, $window_start:expr) => {
+        notifications::table.filter(
+            notifications::status
+                .eq(NotificationStatus::Pending)
+                .and(notifications::next_attempt_at.le($now))
+                .and(
+                    notifications::kind
+                        .ne(MailKind::ListingMatch.code())
+                        .or(notifications::created_at.le($window_start)),
+                )
+                .or(notifications::status
+                    .eq(NotificationStatus::Sending)
+                    .and(notifications::claimed_until.lt($now))),
+        )
+    };
+}
+
+/// The other due matches of the recipients in `$recipients`.
+macro_rules! same_recipient_matches {
+    ($now:expr, $recipients:expr) => {
+        notifications::table.filter(
+            notifications::status
+                .eq(NotificationStatus::Pending)
+                .and(notifications::kind.eq(MailKind::ListingMatch.code()))
+                .and(notifications::next_attempt_at.le($now))
+                .and(notifications::recipient.eq_any($recipients)),
+        )
+    };
+}
+
+/// Claims due rows for worker `me` at time `now` (see the module documentation).
+pub fn claim(
+    conn: &mut DbConn,
+    me: &str,
+    now: i64,
+    settings: &WorkerSettings,
+) -> Result<Vec<NotificationRow>, DbError> {
+    let window_start = now.saturating_sub(settings.batch_window_ms);
+    let until = now.saturating_add(settings.claim_timeout_ms);
+    let limit = settings.claim_limit;
+    let rows = match conn {
+        DbConn::Sqlite(c) => {
+            let c: &mut SqliteConnection = c;
+            c.immediate_transaction(|c| -> QueryResult<Vec<NotificationRow>> {
+                let ids: Vec<i64> = claimable!(now, window_start)
+                    .select(notifications::id)
+                    .order(notifications::id)
+                    .limit(limit)
+                    .load(c)?;
+                let mut rows = c.mark_claimed(&ids, me, until)?;
+                let recipients = match_recipients(&rows);
+                if !recipients.is_empty() {
+                    let more: Vec<i64> = same_recipient_matches!(now, &recipients)
+                        .select(notifications::id)
+                        .limit(1000)
+                        .load(c)?;
+                    rows.extend(c.mark_claimed(&more, me, until)?);
+                }
+                Ok(rows)
+            })?
+        }
+        DbConn::Postgres(c) => {
+            let c: &mut PgConnection = c;
+            c.transaction(|c| -> QueryResult<Vec<NotificationRow>> {
+                let ids: Vec<i64> = claimable!(now, window_start)
+                    .select(notifications::id)
+                    .order(notifications::id)
+                    .limit(limit)
+                    .for_update()
+                    .skip_locked()
+                    .load(c)?;
+                let mut rows = c.mark_claimed(&ids, me, until)?;
+                let recipients = match_recipients(&rows);
+                if !recipients.is_empty() {
+                    let more: Vec<i64> = same_recipient_matches!(now, &recipients)
+                        .select(notifications::id)
+                        .limit(1000)
+                        .for_update()
+                        .skip_locked()
+                        .load(c)?;
+                    rows.extend(c.mark_claimed(&more, me, until)?);
+                }
+                Ok(rows)
+            })?
+        }
+    };
+    Ok(rows)
+}
+
+fn match_recipients(rows: &[NotificationRow]) -> Vec<String> {
+    let mut r: Vec<String> = rows
+        .iter()
+        .filter(|r| r.kind == MailKind::ListingMatch.code())
+        .map(|r| r.recipient.clone())
+        .collect();
+    r.sort();
+    r.dedup();
+    r
+}
+
+/// The worker's queries, for both backends.
+pub trait DeliveryStore {
+    /// Marks rows `sending` under `me` until `until`; returns them.
+    fn mark_claimed(
+        &mut self,
+        ids: &[i64],
+        me: &str,
+        until: i64,
+    ) -> QueryResult<Vec<NotificationRow>>;
+    /// Marks rows claimed by `me` sent (scrubbing the payload when `secret`); returns how many.
+    fn mark_sent(&mut self, ids: &[i64], me: &str, now: i64, secret: bool) -> QueryResult<usize>;
+    /// Counts a failed attempt on rows claimed by `me`: back to `pending` after a backoff, or
+    /// `failed` when `permanent` or out of attempts. Returns (retried, failed).
+    fn mark_attempt_failed(
+        &mut self,
+        ids: &[i64],
+        me: &str,
+        now: i64,
+        error: &str,
+        permanent: bool,
+        settings: &WorkerSettings,
+    ) -> QueryResult<(usize, usize)>;
+    /// Ends a row claimed by `me` with `status` (`cancelled` or `failed`) and a reason.
+    fn finish(
+        &mut self,
+        id: i64,
+        me: &str,
+        status: NotificationStatus,
+        reason: &str,
+    ) -> QueryResult<()>;
+    /// Puts a row claimed by `me` back to `pending` until `at`, not counting an attempt.
+    fn defer(&mut self, id: i64, me: &str, at: i64) -> QueryResult<()>;
+    /// (listing id, price) pairs among `listing_ids` already sent as matches to the user (when
+    /// known) or else to the address `recipient`.
+    fn told_prices(
+        &mut self,
+        user_id: Option<i64>,
+        recipient: &str,
+        listing_ids: &[i64],
+    ) -> QueryResult<Vec<(i64, i64)>>;
+}
+
+crate::impl_for_backends!(DeliveryStore {
+    fn mark_claimed(
+        &mut self,
+        ids: &[i64],
+        me: &str,
+        until: i64,
+    ) -> QueryResult<Vec<NotificationRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::update(notifications::table.filter(notifications::id.eq_any(ids)))
+            .set((
+                notifications::status.eq(NotificationStatus::Sending),
+                notifications::claimed_by.eq(me),
+                notifications::claimed_until.eq(until),
+            ))
+            .returning(NotificationRow::as_returning())
+            .get_results(self)
+    }
+
+    fn mark_sent(&mut self, ids: &[i64], me: &str, now: i64, secret: bool) -> QueryResult<usize> {
+        let target = notifications::table.filter(
+            notifications::id
+                .eq_any(ids)
+                .and(notifications::status.eq(NotificationStatus::Sending))
+                .and(notifications::claimed_by.eq(me)),
+        );
+        if secret {
+            diesel::update(target)
+                .set((
+                    notifications::status.eq(NotificationStatus::Sent),
+                    notifications::sent_at.eq(now),
+                    notifications::claimed_by.eq(None::<String>),
+                    notifications::claimed_until.eq(None::<i64>),
+                    notifications::last_error.eq(None::<String>),
+                    notifications::payload.eq("{}"),
+                ))
+                .execute(self)
+        } else {
+            diesel::update(target)
+                .set((
+                    notifications::status.eq(NotificationStatus::Sent),
+                    notifications::sent_at.eq(now),
+                    notifications::claimed_by.eq(None::<String>),
+                    notifications::claimed_until.eq(None::<i64>),
+                    notifications::last_error.eq(None::<String>),
+                ))
+                .execute(self)
+        }
+    }
+
+    fn mark_attempt_failed(
+        &mut self,
+        ids: &[i64],
+        me: &str,
+        now: i64,
+        error: &str,
+        permanent: bool,
+        settings: &WorkerSettings,
+    ) -> QueryResult<(usize, usize)> {
+        let rows: Vec<(i64, i32)> = notifications::table
+            .filter(
+                notifications::id
+                    .eq_any(ids)
+                    .and(notifications::status.eq(NotificationStatus::Sending))
+                    .and(notifications::claimed_by.eq(me)),
+            )
+            .select((notifications::id, notifications::attempts))
+            .load(self)?;
+        let (mut retried, mut failed) = (0, 0);
+        for (id, attempts) in rows {
+            let attempts = attempts.saturating_add(1);
+            let give_up = permanent || attempts >= settings.max_attempts;
+            let status = if give_up {
+                NotificationStatus::Failed
+            } else {
+                NotificationStatus::Pending
+            };
+            diesel::update(notifications::table.find(id))
+                .set((
+                    notifications::status.eq(status),
+                    notifications::attempts.eq(attempts),
+                    notifications::next_attempt_at.eq(now + settings.backoff_ms(attempts)),
+                    notifications::claimed_by.eq(None::<String>),
+                    notifications::claimed_until.eq(None::<i64>),
+                    notifications::last_error.eq(error),
+                ))
+                .execute(self)?;
+            if give_up {
+                failed += 1;
+            } else {
+                retried += 1;
+            }
+        }
+        Ok((retried, failed))
+    }
+
+    fn finish(
+        &mut self,
+        id: i64,
+        me: &str,
+        status: NotificationStatus,
+        reason: &str,
+    ) -> QueryResult<()> {
+        diesel::update(
+            notifications::table.filter(
+                notifications::id
+                    .eq(id)
+                    .and(notifications::claimed_by.eq(me)),
+            ),
+        )
+        .set((
+            notifications::status.eq(status),
+            notifications::claimed_by.eq(None::<String>),
+            notifications::claimed_until.eq(None::<i64>),
+            notifications::last_error.eq(reason),
+        ))
+        .execute(self)?;
+        Ok(())
+    }
+
+    fn defer(&mut self, id: i64, me: &str, at: i64) -> QueryResult<()> {
+        diesel::update(
+            notifications::table.filter(
+                notifications::id
+                    .eq(id)
+                    .and(notifications::claimed_by.eq(me)),
+            ),
+        )
+        .set((
+            notifications::status.eq(NotificationStatus::Pending),
+            notifications::next_attempt_at.eq(at),
+            notifications::claimed_by.eq(None::<String>),
+            notifications::claimed_until.eq(None::<i64>),
+        ))
+        .execute(self)?;
+        Ok(())
+    }
+
+    fn told_prices(
+        &mut self,
+        user_id: Option<i64>,
+        recipient: &str,
+        listing_ids: &[i64],
+    ) -> QueryResult<Vec<(i64, i64)>> {
+        if listing_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sent = notifications::table.filter(
+            notifications::kind
+                .eq(MailKind::ListingMatch.code())
+                .and(notifications::status.eq(NotificationStatus::Sent))
+                .and(notifications::listing_id.eq_any(listing_ids)),
+        );
+        let columns = (notifications::listing_id, notifications::payload);
+        let rows: Vec<(Option<i64>, String)> = match user_id {
+            Some(user) => sent
+                .filter(notifications::user_id.eq(user))
+                .select(columns)
+                .load(self)?,
+            None => sent
+                .filter(notifications::recipient.eq(recipient))
+                .select(columns)
+                .load(self)?,
+        };
+        Ok(rows
+            .into_iter()
+            .filter_map(|(listing, payload)| {
+                let p: MatchPayload = serde_json::from_str(&payload).ok()?;
+                Some((listing?, p.price))
+            })
+            .collect())
+    }
+});
+
+/// A past match as the website shows it: when it was queued, the listing, the saved search's
+/// name (if the search still exists).
+pub type MatchRecord = (i64, ListingRow, Option<String>);
+
+/// What the website reads of a user's matches, for both backends.
+pub trait MatchHistory {
+    /// The user's newest `limit` matches, newest first.
+    fn recent_matches(&mut self, user_id: i64, limit: i64) -> QueryResult<Vec<MatchRecord>>;
+    /// How many matches the user got after `since` (ms).
+    fn matches_since(&mut self, user_id: i64, since: i64) -> QueryResult<i64>;
+}
+
+crate::impl_for_backends!(MatchHistory {
+    fn recent_matches(&mut self, user_id: i64, limit: i64) -> QueryResult<Vec<MatchRecord>> {
+        notifications::table
+            .inner_join(listings::table.on(notifications::listing_id.eq(listings::id.nullable())))
+            .left_join(
+                saved_searches::table
+                    .on(notifications::saved_search_id.eq(saved_searches::id.nullable())),
+            )
+            .filter(notifications::user_id.eq(user_id))
+            .filter(notifications::kind.eq(MailKind::ListingMatch.code()))
+            .order(notifications::id.desc())
+            .limit(limit)
+            .select((
+                notifications::created_at,
+                ListingRow::as_select(),
+                saved_searches::name.nullable(),
+            ))
+            .load(self)
+    }
+
+    fn matches_since(&mut self, user_id: i64, since: i64) -> QueryResult<i64> {
+        notifications::table
+            .filter(notifications::user_id.eq(user_id))
+            .filter(notifications::kind.eq(MailKind::ListingMatch.code()))
+            .filter(notifications::created_at.gt(since))
+            .count()
+            .get_result(self)
+    }
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_their_codes() {
+        for status in NotificationStatus::ALL {
+            assert_eq!(NotificationStatus::from_code(status.code()), Some(status));
+        }
+        assert_eq!(NotificationStatus::from_code("queued"), None);
+    }
+
+    crate::db_test!(statuses_are_stored_as_their_codes, |db| {
+        use crate::notify::outbox::{NewNotification, OutboxStore};
+        let mut conn = db.get().unwrap();
+        let n = NewNotification::new(
+            MailKind::AgencyRejected,
+            "desk@agency.example",
+            "agency_rejected:1",
+            serde_json::json!({"agency_name": "Acme"}),
+        );
+        crate::write_tx!(&mut conn, |c| c.enqueue_notification(&n)).unwrap();
+        let (text, typed): (String, NotificationStatus) = crate::with_conn!(&mut conn, |c| {
+            notifications::table
+                .select((notifications::status, notifications::status))
+                .first::<(String, NotificationStatus)>(c)
+        })
+        .unwrap();
+        assert_eq!(
+            (text.as_str(), typed),
+            ("pending", NotificationStatus::Pending)
+        );
+        crate::with_conn!(&mut conn, |c| diesel::update(notifications::table)
+            .set(notifications::status.eq(NotificationStatus::Cancelled))
+            .execute(c))
+        .unwrap();
+        let text: String = crate::with_conn!(&mut conn, |c| notifications::table
+            .select(notifications::status)
+            .first(c))
+        .unwrap();
+        assert_eq!(text, "cancelled");
+    });
+}
