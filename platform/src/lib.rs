@@ -13,6 +13,7 @@ pub mod db;
 pub mod email_address;
 pub mod error;
 pub mod events;
+pub mod http_metrics;
 pub mod listings;
 pub mod matching;
 pub mod metrics;
@@ -21,6 +22,7 @@ mod operator;
 pub mod pki;
 pub mod searches;
 pub mod server;
+pub mod shutdown;
 pub mod state;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
@@ -37,7 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref(), &cli.overrides)?;
     telemetry::init(&config.log)?;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => actix_web::rt::System::new().block_on(server::serve(config)),
+        Command::Serve => Ok(actix_web::rt::System::new().block_on(server::serve(config))?),
         Command::Migrate => {
             server::prepare_data_dir(&config)?;
             let db = server::open_database(&config).context("migrate")?;

@@ -1,16 +1,11 @@
 //! Prometheus metrics, served as text at `/metrics` on the website port.
 //!
 //! Each part of the platform registers its own metrics with [`Metrics::register`] at start; the
-//! HTTP middleware here counts requests by method, matched route pattern (never the raw path, to
-//! keep label sets small) and status, and times them.
+//! HTTP middleware ([`crate::http_metrics::track`]) fills the request counter and histogram
+//! declared here. This module knows nothing of the application state.
 
 use std::sync::RwLock;
-use std::time::Instant;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::web;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -115,42 +110,4 @@ impl Metrics {
             .expect("writing to a String cannot fail");
         out
     }
-}
-
-/// Which server a request came through, stored as app data on each server.
-#[derive(Debug, Clone, Copy)]
-pub struct ServerName(pub &'static str);
-
-/// Middleware: counts and times every request.
-pub async fn track(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let start = Instant::now();
-    let method = req.method().to_string();
-    let metrics = req
-        .app_data::<web::Data<crate::state::AppState>>()
-        .map(|s| s.metrics.clone());
-    let server = req.app_data::<ServerName>().map_or("website", |s| s.0);
-    let response = next.call(req).await?;
-    if let Some(metrics) = metrics {
-        let route = response
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
-        metrics
-            .http_requests
-            .get_or_create(&RequestLabels {
-                server,
-                method,
-                route: route.clone(),
-                status: response.status().as_u16(),
-            })
-            .inc();
-        metrics
-            .http_duration
-            .get_or_create(&RouteLabels { server, route })
-            .observe(start.elapsed().as_secs_f64());
-    }
-    Ok(response)
 }

@@ -5,41 +5,98 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use actix_web::{App, HttpServer, middleware, web};
-use anyhow::Context;
-use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::db::Db;
-use crate::metrics::ServerName;
+use crate::db::{Db, DbError};
+use crate::http_metrics::ServerName;
+use crate::shutdown::Shutdown;
 use crate::state::AppState;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Tells background jobs to stop; cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
+/// A cause too varied to name here (the CA, TLS and mail modules report their own), kept whole so
+/// its message and causes reach the log unchanged.
+type Cause = Box<dyn std::error::Error + Send + Sync>;
 
-impl Shutdown {
-    /// A pair: the trigger and the receiver side.
-    pub fn new() -> (watch::Sender<bool>, Shutdown) {
-        let (tx, rx) = watch::channel(false);
-        (tx, Shutdown(rx))
+/// Why the platform could not start or stopped with an error. Each message says what failed; the
+/// binary prints it with its causes on one line.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {}", path.display())]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// A query at start failed.
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    /// The saved-search index could not be loaded.
+    #[error("loading saved searches")]
+    SavedSearches(#[source] DbError),
+    /// The certificate authority could not be opened, or the server or signing certificate issued.
+    #[error(transparent)]
+    CertificateAuthority(Cause),
+    /// The agency port's TLS configuration could not be built.
+    #[error(transparent)]
+    Tls(Cause),
+    /// The mail worker could not start (its configuration).
+    #[error(transparent)]
+    MailWorker(Cause),
+    /// A port could not be bound; `hint` says what to do.
+    #[error("cannot listen on {addr} for the {what}: {error}; {hint}")]
+    Listen {
+        /// `website` or `agency API`.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// What the system said.
+        error: std::io::Error,
+        /// What to do about it.
+        hint: String,
+    },
+    /// The SIGTERM and Ctrl-C handlers could not be installed.
+    #[error("installing signal handlers")]
+    Signals(#[source] std::io::Error),
+    /// A server failed while running.
+    #[error(transparent)]
+    Serve(std::io::Error),
+    /// A start-up task was cancelled or panicked.
+    #[error(transparent)]
+    Blocking(#[from] tokio::task::JoinError),
+    /// A server's task was cancelled or panicked.
+    #[error("{what} task")]
+    Task {
+        /// `website` or `agency API`.
+        what: &'static str,
+        /// What happened to it.
+        source: tokio::task::JoinError,
+    },
+}
+
+impl ServerError {
+    fn ca(cause: impl Into<Cause>) -> ServerError {
+        ServerError::CertificateAuthority(cause.into())
     }
 
-    /// True once shutdown has begun.
-    pub fn is_requested(&self) -> bool {
-        *self.0.borrow()
+    fn tls(cause: impl Into<Cause>) -> ServerError {
+        ServerError::Tls(cause.into())
     }
 
-    /// Resolves when shutdown begins.
-    pub async fn requested(&mut self) {
-        let _ = self.0.wait_for(|stop| *stop).await;
+    fn mail_worker(cause: impl Into<Cause>) -> ServerError {
+        ServerError::MailWorker(cause.into())
     }
 }
 
 /// Creates the data directory, readable by the owner only (it holds the CA's keys).
-pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
+pub fn prepare_data_dir(config: &Config) -> Result<(), ServerError> {
     let dir = &config.data_dir;
     if dir.exists() {
         return Ok(());
@@ -48,13 +105,14 @@ pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))
+    builder.create(dir).map_err(|source| ServerError::DataDir {
+        path: dir.clone(),
+        source,
+    })
 }
 
 /// Opens the database named by the configuration and applies pending migrations.
-pub fn open_database(config: &Config) -> anyhow::Result<Db> {
+pub fn open_database(config: &Config) -> Result<Db, ServerError> {
     let url = config.database_url();
     let db = Db::connect(
         &url,
@@ -76,7 +134,7 @@ pub fn open_database(config: &Config) -> anyhow::Result<Db> {
 }
 
 /// Runs the platform until SIGTERM or Ctrl-C.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(config: Config) -> Result<(), ServerError> {
     prepare_data_dir(&config)?;
     let db = {
         let config = config.clone();
@@ -90,12 +148,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (pki, identity) = {
         let config = config.clone();
         let db = db.clone();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        tokio::task::spawn_blocking(move || -> Result<_, ServerError> {
             let mut conn = db.get()?;
-            let pki = crate::pki::Pki::open_to_serve(&config, &mut conn)?;
-            let identity = pki.server_identity(&mut conn, &config.agency.server_names)?;
+            let pki = crate::pki::Pki::open_to_serve(&config, &mut conn).map_err(ServerError::ca)?;
+            let identity = pki
+                .server_identity(&mut conn, &config.agency.server_names)
+                .map_err(ServerError::ca)?;
             // Issued (and registered) now, so take-downs from this node can be checked by desks.
-            let signer = pki.platform_signer(&mut conn)?;
+            let signer = pki.platform_signer(&mut conn).map_err(ServerError::ca)?;
             tracing::info!(serial = %signer.serial(), "platform document-signing certificate ready");
             Ok((pki, identity))
         })
@@ -104,8 +164,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(fingerprint = %pki.fingerprint(), "certificate authority ready");
     let pki = std::sync::Arc::new(pki);
     let trust = pki.trust();
-    let resolver = std::sync::Arc::new(crate::api::tls::ServerCertResolver::new(&identity)?);
-    let tls_config = crate::api::tls::server_config(std::sync::Arc::clone(&resolver))?;
+    let resolver = std::sync::Arc::new(
+        crate::api::tls::ServerCertResolver::new(&identity).map_err(ServerError::tls)?,
+    );
+    let tls_config = crate::api::tls::server_config(std::sync::Arc::clone(&resolver))
+        .map_err(ServerError::tls)?;
     drop(identity);
     let state = web::Data::new(AppState::new(
         config.clone(),
@@ -122,11 +185,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let (db, matcher) = (state.db.clone(), state.matcher.clone());
         let started = std::time::Instant::now();
         let n = db
-            .run::<_, anyhow::Error, _>(move |conn| {
+            .run::<_, DbError, _>(move |conn| {
                 Ok(crate::with_conn!(conn, |c| matcher.rebuild(c, crate::db::now_ms()))?)
             })
             .await
-            .context("loading saved searches")?;
+            .map_err(ServerError::SavedSearches)?;
         tracing::info!(
             saved_searches = n,
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -160,14 +223,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             shutdown.clone(),
         )),
     ];
-    jobs.push(crate::notify::worker::spawn(&state, shutdown.clone())?);
+    jobs.push(
+        crate::notify::worker::spawn(&state, shutdown.clone()).map_err(ServerError::mail_worker)?,
+    );
 
     let web_state = state.clone();
     let web_server = HttpServer::new(move || {
         App::new()
             .app_data(web_state.clone())
             .app_data(ServerName("website"))
-            .wrap(middleware::from_fn(crate::metrics::track))
+            .wrap(middleware::from_fn(crate::http_metrics::track))
             .wrap(middleware::NormalizePath::trim())
             .configure(crate::web::routes)
     })
@@ -185,7 +250,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         App::new()
             .app_data(agency_state.clone())
             .app_data(ServerName("agency"))
-            .wrap(middleware::from_fn(crate::metrics::track))
+            .wrap(middleware::from_fn(crate::http_metrics::track))
             .configure(crate::api::routes)
     })
     .on_connect(move |conn, ext| crate::api::tls::inspect_peer(&trust, conn, ext))
@@ -198,7 +263,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let agency_handle = agency_server.handle();
     let agency_task = tokio::spawn(agency_server);
 
-    let signal = shutdown_signal().context("installing signal handlers")?;
+    let signal = shutdown_signal().map_err(ServerError::Signals)?;
     tracing::info!(
         web = %web_addr,
         agency = %agency_addr,
@@ -210,8 +275,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutdown requested; finishing in-flight requests");
     let _ = stop_jobs.send(true);
     tokio::join!(web_handle.stop(true), agency_handle.stop(true));
-    web_task.await.context("website task")??;
-    agency_task.await.context("agency API task")??;
+    web_task
+        .await
+        .map_err(|source| ServerError::Task {
+            what: "website",
+            source,
+        })?
+        .map_err(ServerError::Serve)?;
+    agency_task
+        .await
+        .map_err(|source| ServerError::Task {
+            what: "agency API",
+            source,
+        })?
+        .map_err(ServerError::Serve)?;
     for job in jobs {
         let _ = job.await;
     }
@@ -220,7 +297,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// The error for a port that cannot be bound, with what to do about it.
-fn listen_error(what: &str, addr: SocketAddr, flag: &str, e: std::io::Error) -> anyhow::Error {
+fn listen_error(
+    what: &'static str,
+    addr: SocketAddr,
+    flag: &str,
+    e: std::io::Error,
+) -> ServerError {
     let hint = match e.kind() {
         std::io::ErrorKind::AddrInUse => {
             format!(
@@ -232,7 +314,12 @@ fn listen_error(what: &str, addr: SocketAddr, flag: &str, e: std::io::Error) -> 
         }
         _ => format!("choose another address with {flag}"),
     };
-    anyhow::anyhow!("cannot listen on {addr} for the {what}: {e}; {hint}")
+    ServerError::Listen {
+        what,
+        addr,
+        error: e,
+        hint,
+    }
 }
 
 /// Installs the SIGTERM and Ctrl-C (SIGINT) handlers now and returns a future that resolves on

@@ -7,10 +7,25 @@ use std::time::Duration;
 
 use super::live::{LiveMatcher, MatchConn};
 use crate::accounts::UserStore;
-use crate::db::{Db, DbConn};
+use crate::db::{Db, DbConn, DbError};
 use crate::notify::outbox::{MailKind, NewNotification, OutboxStore};
 use crate::searches::{Owner, SavedSearchStore};
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
+
+/// Why a round of saved-search housekeeping failed (the job logs it and tries again later).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HousekeepingError {
+    /// No database connection, or the blocking task failed.
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// A query failed (the transaction was rolled back).
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    /// A saved search's expiry time could not be written as RFC 3339 (out of range).
+    #[error(transparent)]
+    ExpiryTime(#[from] time::error::Format),
+}
 
 /// How long before expiry the owner is told.
 pub const EXPIRY_NOTICE_MS: i64 = 3 * 86_400_000;
@@ -27,7 +42,7 @@ pub async fn keep_in_step(
     loop {
         let m = matcher.clone();
         let result = db
-            .run::<_, anyhow::Error, _>(move |conn| {
+            .run::<_, DbError, _>(move |conn| {
                 Ok(crate::with_conn!(conn, |c| m.catch_up(c, crate::db::now_ms()))?)
             })
             .await;
@@ -51,13 +66,13 @@ pub fn expiry_housekeeping(
     conn: &mut DbConn,
     public_url: &str,
     agency_url: &str,
-) -> anyhow::Result<(usize, usize)> {
+) -> Result<(usize, usize), HousekeepingError> {
     let now = crate::db::now_ms();
     let due = crate::with_conn!(conn, |c| c
         .saved_searches_expiring(now, now + EXPIRY_NOTICE_MS))?;
     let mut notices = 0;
     for search in due {
-        let queued = crate::write_tx!(conn, |c| -> anyhow::Result<bool> {
+        let queued = crate::write_tx!(conn, |c| -> Result<bool, HousekeepingError> {
             let recipient = match search.owner() {
                 Owner::User(u) => c.user_emails(&[u])?.pop(),
                 Owner::Agency(a) => c.agency_emails(&[a])?.pop(),
@@ -112,7 +127,7 @@ pub async fn housekeeping(
     loop {
         let (url, agency) = (public_url.clone(), agency_url.clone());
         match db
-            .run::<_, anyhow::Error, _>(move |conn| expiry_housekeeping(conn, &url, &agency))
+            .run::<_, HousekeepingError, _>(move |conn| expiry_housekeeping(conn, &url, &agency))
             .await
         {
             Ok((0, 0)) => {}

@@ -41,7 +41,7 @@ use crate::config::{Config, MailConfig};
 use crate::db::schema::{listings, saved_searches};
 use crate::db::{Db, DbConn, DbError};
 use crate::metrics::Metrics;
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
 
 /// Longest delay between two attempts.
 const MAX_BACKOFF_MS: u64 = 6 * 3_600_000;

@@ -7,7 +7,7 @@ use crate::agencies::AgencyStore;
 use crate::db::{Db, DbConn};
 use crate::notify::outbox::{MailKind, NewNotification, OutboxStore};
 use crate::pki::{CertificateStore, PkiError};
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
 
 /// How far ahead of expiry the agency is told.
 pub const NOTICE_DAYS: i64 = 14;

@@ -25,7 +25,7 @@ use crate::api::tls::ServerCertResolver;
 use crate::db::{Db, DbConn};
 use crate::listings::ms_to_time;
 use crate::metrics::Metrics;
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
 
 /// Warn when the server certificate has fewer days left (it renews itself well before).
 pub const SERVER_WARN_DAYS: i64 = 14;

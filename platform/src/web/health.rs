@@ -72,7 +72,7 @@ mod tests {
         let app = test::init_service(
             App::new()
                 .app_data(state.clone())
-                .wrap(actix_web::middleware::from_fn(crate::metrics::track))
+                .wrap(actix_web::middleware::from_fn(crate::http_metrics::track))
                 .configure(crate::web::health::routes),
         )
         .await;
