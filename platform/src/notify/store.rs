@@ -9,7 +9,7 @@ use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Text;
 
 use super::outbox::{MailKind, MatchPayload};
-use super::worker::WorkerSettings;
+use super::worker::settings::WorkerSettings;
 use crate::db::schema::{listings, notifications, saved_searches};
 use crate::db::{DbConn, DbError};
 use crate::listings::ListingRow;
