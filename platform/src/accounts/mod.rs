@@ -1,6 +1,7 @@
 //! Website accounts, the model behind the account pages: the `users` table ([`users`]),
 //! passwords ([`passwords`]), one-time email tokens ([`tokens`]), the sign-in limiter
-//! ([`limiter`]) and stored sessions ([`sessions`]). Each table here is queried only from its
+//! ([`limiter`]), stored sessions ([`sessions`]), and what a user keeps on the site: the search
+//! history ([`history`]) and listings marked "not interested" ([`dismissals`]). Each table here is queried only from its
 //! file; the website's handlers ([`crate::web::accounts`]) parse the form, call one function
 //! below and render the outcome.
 //!
@@ -14,6 +15,8 @@
 //! * Registering an address that already has an account, or asking a reset for an unknown one,
 //!   does nothing visible, so the site does not reveal who has an account.
 
+pub mod dismissals;
+pub mod history;
 pub mod limiter;
 pub mod passwords;
 pub mod secrets;
