@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use lettre::Message;
 
-use super::Worker;
+use super::compose::Composer;
 use super::facts::{Availability, MatchFacts};
 use crate::accounts::{NotifyMode, UserStore};
 use crate::db::{DbConn, DbError};
@@ -30,7 +30,7 @@ pub(super) struct Dispositions {
     pub(super) defer: Vec<(i64, i64)>,
 }
 
-impl Worker {
+impl Composer {
     /// Turns claimed rows into emails; decides which rows are cancelled, failed or deferred.
     pub(super) fn prepare(
         &self,

@@ -5,10 +5,21 @@ use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 
-use super::Worker;
+use super::settings::WorkerSettings;
 use crate::notify::render::Rendered;
+use crate::notify::unsubscribe::UnsubscribeKey;
 
-impl Worker {
+/// What turns claimed rows into messages: the batching and digest settings, the site's address
+/// (for links), the sender, and the key that signs unsubscribe links.
+#[derive(Debug, Clone)]
+pub(super) struct Composer {
+    pub(super) settings: WorkerSettings,
+    pub(super) public_url: String,
+    pub(super) from: Mailbox,
+    pub(super) key: UnsubscribeKey,
+}
+
+impl Composer {
     /// A multipart message; the Message-ID derives from `key`, so a retry of the same email
     /// carries the same id.
     pub(super) fn message(

@@ -1,7 +1,8 @@
 //! The worker's loop: a round right after a busy one, else after the poll interval, until
 //! shutdown; and [`spawn`], which starts it in a serving process.
 
-use super::{Worker, WorkerError};
+use super::error::WorkerError;
+use super::round::Worker;
 use crate::server::Shutdown;
 
 impl Worker {
@@ -13,7 +14,7 @@ impl Worker {
             let mut busy = false;
             match self.run_once(crate::db::now_ms()).await {
                 Ok(report) => {
-                    busy = report.claimed as i64 >= self.settings.claim_limit;
+                    busy = report.claimed as i64 >= self.composer.settings.claim_limit;
                     if report.claimed > 0 {
                         tracing::info!(
                             emails_sent = report.emails_sent,
@@ -35,7 +36,7 @@ impl Worker {
                 continue;
             }
             tokio::select! {
-                () = tokio::time::sleep(self.settings.poll_interval) => {}
+                () = tokio::time::sleep(self.composer.settings.poll_interval) => {}
                 () = shutdown.requested() => break,
             }
         }
