@@ -240,7 +240,7 @@ platform::db_test!(async every_mail_kind_renders_and_secrets_are_scrubbed, |db| 
     assert!(approved.text.contains("ENROLTOKEN") && approved.text.contains("AB:CD"));
     assert!(approved.html.contains("ENROLTOKEN"));
     let rejected = &for_recipient(&mails, "rejected@agency.example")[0];
-    assert!(rejected.html.contains("Shady &lt;b&gt;Homes&lt;/b&gt;"), "{}", rejected.html);
+    assert!(rejected.html.contains("Shady &#60;b&#62;Homes&#60;/b&#62;"), "{}", rejected.html);
     assert!(!rejected.html.contains("<b>Homes"));
     let certs = &for_recipient(&mails, "certs@agency.example")[0];
     assert!(certs.subject.contains("certificate of Casa Lisboa expires"));
@@ -326,7 +326,7 @@ platform::db_test!(async matches_of_one_user_are_batched_capped_and_explained, |
     assert!(m.text.contains(&format!("See all: {PUBLIC_URL}/account/notifications")));
     assert!(m.text.contains("price dropped from 320,000 EUR to 300,000 EUR"), "{}", m.text);
     assert!(m.text.contains("\"Alfama flats\", \"Cheap & cheerful\""), "{}", m.text);
-    assert!(m.html.contains("Cheap &amp; cheerful"));
+    assert!(m.html.contains("Cheap &#38; cheerful"));
     assert!(m.list_unsubscribe.as_deref().unwrap().contains(&h.key.token(ana)));
     let to_bob = for_recipient(&mails, "bob@example.org");
     assert_eq!(to_bob.len(), 1);

@@ -1,6 +1,7 @@
 //! Website accounts, the model behind the account pages: the `users` table ([`users`]),
 //! passwords ([`passwords`]), one-time email tokens ([`tokens`]), the sign-in limiter
-//! ([`limiter`]) and stored sessions ([`sessions`]). Each table here is queried only from its
+//! ([`limiter`]), stored sessions ([`sessions`]), and what a user keeps on the site: the search
+//! history ([`history`]) and listings marked "not interested" ([`dismissals`]). Each table here is queried only from its
 //! file; the website's handlers ([`crate::web::accounts`]) parse the form, call one function
 //! below and render the outcome.
 //!
@@ -14,6 +15,9 @@
 //! * Registering an address that already has an account, or asking a reset for an unknown one,
 //!   does nothing visible, so the site does not reveal who has an account.
 
+pub mod dismissals;
+mod error;
+pub mod history;
 pub mod limiter;
 pub mod passwords;
 pub mod secrets;
@@ -21,33 +25,15 @@ pub mod sessions;
 pub mod tokens;
 pub mod users;
 
+pub use error::AccountError;
 pub use users::{NotifyMode, SignedInUser, UserStore};
 
-use crate::db::{Db, DbError};
+use crate::db::Db;
 use crate::email_address::EmailAddress;
 use limiter::SignInLimiter;
 use passwords::{dummy_hash, hash_password_blocking, verify_password_blocking};
 use sessions::SessionStore;
 use tokens::{TokenOutcome, TokenPurpose, TokenStore, issue_token};
-
-/// Why an account operation failed. Policy: wrong input is not an error here (the outcome enums
-/// say what happened); these are failures of ours, shown as an opaque 500 and logged.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AccountError {
-    /// The database failed.
-    #[error(transparent)]
-    Db(#[from] DbError),
-    /// Hashing a password failed, or its blocking task did not finish.
-    #[error("{0}")]
-    Hashing(String),
-}
-
-impl From<diesel::result::Error> for AccountError {
-    fn from(e: diesel::result::Error) -> Self {
-        AccountError::Db(DbError::Query(e))
-    }
-}
 
 /// Creates an account for `email` and sends the link to confirm it. An address that already has
 /// an account gets nothing, and the caller cannot tell the difference.

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 
-use super::AccountError;
+use super::error::AccountError;
 use super::secrets::random_token;
 
 /// Shortest password accepted.

@@ -19,7 +19,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::store::NotificationStatus;
+use super::status::NotificationStatus;
 use crate::db::schema::notifications;
 
 /// What an email is about; decides its template.

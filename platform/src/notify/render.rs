@@ -1,9 +1,10 @@
-//! Mail templates, compiled into the binary: a subject, a plain-text body and an HTML body for
-//! every [`MailKind`]. Every value that comes from a user, an agency or a listing is escaped in
-//! the HTML body ([`escape_html`]); plain text is left as written.
+//! Mail templates: a subject, a plain-text body and an HTML body for every [`MailKind`]. The
+//! wording is decided here, from the payload; the layout is in askama templates under
+//! `templates/mail/` (`single.*` for one-off mails, `matches.*` for match emails, `_footer.*`),
+//! compiled into the binary like the site's pages. askama escapes every value in the `.html`
+//! bodies (user, agency and listing text included); `.txt` bodies are left as written.
 
-use std::fmt::Write as _;
-
+use askama::Template;
 use serde_json::Value;
 
 use super::outbox::{MailKind, MatchReason};
@@ -84,22 +85,6 @@ pub struct MatchItem {
     pub price: i64,
     /// The price before, for a price drop.
     pub previous_price: Option<i64>,
-}
-
-/// Escapes text for use in HTML element content and attribute values.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `1234567` and `EUR` as `1,234,567 EUR`.
@@ -209,26 +194,14 @@ pub fn render_single(
             )
         }
     };
-    let mut text = String::new();
-    let mut html = String::from(HTML_HEAD);
-    for p in &paragraphs {
-        let _ = writeln!(text, "{p}\n");
-        let _ = writeln!(html, "<p>{}</p>", escape_html(p));
-    }
-    if let Some((label, url)) = &action {
-        let _ = writeln!(text, "{label}: {url}\n");
-        let _ = writeln!(
-            html,
-            "<p><a href=\"{}\">{}</a></p>",
-            escape_html(url),
-            escape_html(label)
-        );
-    }
-    footer(
-        &mut text,
-        &mut html,
-        links,
-        kind == MailKind::SavedSearchExpiring,
+    let view = SingleView {
+        paragraphs,
+        action,
+        footer: Footer::new(links, kind == MailKind::SavedSearchExpiring),
+    };
+    let (text, html) = (
+        layout(SingleText { m: &view }),
+        layout(SingleHtml { m: &view }),
     );
     Ok(Rendered {
         subject,
@@ -249,57 +222,49 @@ pub fn render_matches(items: &[MatchItem], total: usize, digest: bool, links: &L
         },
         (false, n) => format!("{n} new listings match your searches"),
     };
-    let mut text = String::new();
-    let mut html = String::from(HTML_HEAD);
     let intro = if total == 1 {
         "A listing matches your saved search.".to_owned()
     } else {
         format!("{total} listings match your saved searches.")
     };
-    let _ = writeln!(text, "{intro}\n");
-    let _ = writeln!(html, "<p>{}</p>\n<ul>", escape_html(&intro));
-    for item in items {
-        let l = &item.listing;
-        let place = match &l.district {
-            Some(d) => format!("{}, {d}", l.city),
-            None => l.city.clone(),
-        };
-        let mut facts = vec![place, format_price(l.price, &l.currency)];
-        if let Some(b) = l.bedrooms {
-            facts.push(if b == 1 {
-                "1 bedroom".to_owned()
-            } else {
-                format!("{b} bedrooms")
-            });
-        }
-        if let Some(a) = l.living_area {
-            facts.push(format!("{a:.0} m²"));
-        }
-        let facts = facts.join(" · ");
-        let why = why(item, &l.currency);
-        let url = links.listing(l.id);
-        let _ = writeln!(text, "* {}\n  {facts}\n  {why}\n  {url}\n", l.title);
-        let _ = writeln!(
-            html,
-            "<li><a href=\"{}\"><strong>{}</strong></a><br>{}<br><em>{}</em></li>",
-            escape_html(&url),
-            escape_html(&l.title),
-            escape_html(&facts),
-            escape_html(&why)
-        );
-    }
-    let _ = writeln!(html, "</ul>");
-    let see_all = links.manage();
-    if total > items.len() {
-        let more = total - items.len();
-        let _ = writeln!(text, "… and {more} more. See all: {see_all}\n");
-        let _ = writeln!(
-            html,
-            "<p>… and {more} more. <a href=\"{}\">See all your matches</a></p>",
-            escape_html(&see_all)
-        );
-    }
-    footer(&mut text, &mut html, links, true);
+    let lines = items
+        .iter()
+        .map(|item| {
+            let l = &item.listing;
+            let place = match &l.district {
+                Some(d) => format!("{}, {d}", l.city),
+                None => l.city.clone(),
+            };
+            let mut facts = vec![place, format_price(l.price, &l.currency)];
+            if let Some(b) = l.bedrooms {
+                facts.push(if b == 1 {
+                    "1 bedroom".to_owned()
+                } else {
+                    format!("{b} bedrooms")
+                });
+            }
+            if let Some(a) = l.living_area {
+                facts.push(format!("{a:.0} m²"));
+            }
+            MatchLine {
+                title: l.title.clone(),
+                facts: facts.join(" · "),
+                why: why(item, &l.currency),
+                url: links.listing(l.id),
+            }
+        })
+        .collect();
+    let view = MatchesView {
+        intro,
+        items: lines,
+        more: total.saturating_sub(items.len()),
+        see_all: links.manage(),
+        footer: Footer::new(links, true),
+    };
+    let (text, html) = (
+        layout(MatchesText { m: &view }),
+        layout(MatchesHtml { m: &view }),
+    );
     Rendered {
         subject,
         text,
@@ -332,31 +297,82 @@ fn why(item: &MatchItem, currency: &str) -> String {
     }
 }
 
-const HTML_HEAD: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n";
+/// The end of every mail: where to manage notifications and how to unsubscribe (mails about a
+/// subscription), or just the site's name.
+#[derive(Debug)]
+struct Footer {
+    subscription: bool,
+    manage: String,
+    unsubscribe: Option<String>,
+}
 
-fn footer(text: &mut String, html: &mut String, links: &Links, subscription: bool) {
-    if subscription {
-        let manage = links.manage();
-        let _ = writeln!(text, "--\nManage your notifications: {manage}");
-        let _ = write!(
-            html,
-            "<hr><p><a href=\"{}\">Manage your notifications</a>",
-            escape_html(&manage)
-        );
-        if let Some(unsubscribe) = &links.unsubscribe {
-            let _ = writeln!(text, "Unsubscribe from listing emails: {unsubscribe}");
-            let _ = write!(
-                html,
-                " · <a href=\"{}\">Unsubscribe</a>",
-                escape_html(unsubscribe)
-            );
+impl Footer {
+    fn new(links: &Links, subscription: bool) -> Footer {
+        Footer {
+            subscription,
+            manage: links.manage(),
+            unsubscribe: links.unsubscribe.clone(),
         }
-        let _ = writeln!(html, "</p>");
-    } else {
-        let _ = writeln!(text, "--\nListing Exchange");
-        let _ = writeln!(html, "<hr><p>Listing Exchange</p>");
     }
-    html.push_str("</body></html>\n");
+}
+
+/// What a one-off mail says: paragraphs, an optional (label, link) action, the footer.
+#[derive(Debug)]
+struct SingleView {
+    paragraphs: Vec<String>,
+    action: Option<(String, String)>,
+    footer: Footer,
+}
+
+/// One listing of a match email, worded.
+#[derive(Debug)]
+struct MatchLine {
+    title: String,
+    facts: String,
+    why: String,
+    url: String,
+}
+
+/// What a match email says.
+#[derive(Debug)]
+struct MatchesView {
+    intro: String,
+    items: Vec<MatchLine>,
+    /// Matches not shown (a "see all" link covers them).
+    more: usize,
+    see_all: String,
+    footer: Footer,
+}
+
+#[derive(Template)]
+#[template(path = "mail/single.txt")]
+struct SingleText<'a> {
+    m: &'a SingleView,
+}
+
+#[derive(Template)]
+#[template(path = "mail/single.html")]
+struct SingleHtml<'a> {
+    m: &'a SingleView,
+}
+
+#[derive(Template)]
+#[template(path = "mail/matches.txt")]
+struct MatchesText<'a> {
+    m: &'a MatchesView,
+}
+
+#[derive(Template)]
+#[template(path = "mail/matches.html")]
+struct MatchesHtml<'a> {
+    m: &'a MatchesView,
+}
+
+/// Renders a mail template. These templates only write strings, which cannot fail.
+fn layout(template: impl Template) -> String {
+    template
+        .render()
+        .expect("mail templates only write strings into a String")
 }
 
 #[cfg(test)]
@@ -399,7 +415,7 @@ mod tests {
         assert!(!r.html.contains("<script>"), "{}", r.html);
         assert!(
             r.html
-                .contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co")
+                .contains("&#60;script&#62;alert(1)&#60;/script&#62; &#38; co")
         );
         assert!(r.text.contains("price dropped from 200 EUR to 100 EUR"));
         assert!(r.text.contains("https://homes.example/listings/7"));

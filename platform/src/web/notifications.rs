@@ -15,7 +15,8 @@ use super::search::dismissed_ids;
 use super::session::Visitor;
 use super::{WebError, see_other};
 use crate::accounts::UserStore;
-use crate::db::schema::{dismissed_listings, saved_searches};
+use crate::accounts::dismissals::Dismissals;
+use crate::db::schema::saved_searches;
 use crate::events::LiveEvent;
 use crate::listings::ListingStore;
 use crate::notify::store::MatchHistory;
@@ -187,14 +188,7 @@ async fn dismiss(
                 if c.find_listing_by_id(id)?.is_none() {
                     return Ok(false);
                 }
-                diesel::insert_into(dismissed_listings::table)
-                    .values((
-                        dismissed_listings::user_id.eq(user.id),
-                        dismissed_listings::listing_id.eq(id),
-                        dismissed_listings::created_at.eq(crate::db::now_ms()),
-                    ))
-                    .on_conflict_do_nothing()
-                    .execute(c)?;
+                c.dismiss(user.id, id, crate::db::now_ms())?;
                 Ok(true)
             })
         })

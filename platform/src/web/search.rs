@@ -11,17 +11,16 @@ use serde::{Deserialize, Serialize};
 use super::WebError;
 use super::pages::{self, Card, FieldErrors, Layout, SelectOption};
 use super::session::Visitor;
-use crate::db::schema::{agencies, certificates, dismissed_listings, search_history};
+use crate::accounts::dismissals::Dismissals;
+use crate::accounts::history::SearchHistory;
+use crate::db::schema::{agencies, certificates};
 use crate::listings::{ListingQuery, ListingRow, ListingSort, ListingStore};
 use crate::notify::store::MatchHistory;
 use crate::state::AppState;
 
 /// Results per page.
 pub const PAGE_SIZE: i64 = 20;
-/// Searches kept per user.
-pub const HISTORY_KEPT: i64 = 20;
-/// Searches shown on the home page.
-pub const HISTORY_SHOWN: i64 = 10;
+pub use crate::accounts::history::{HISTORY_KEPT, HISTORY_SHOWN};
 
 /// Registers the search routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -313,16 +312,7 @@ async fn home(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
                 .db
                 .run(move |conn| -> Result<_, WebError> {
                     crate::with_conn!(conn, |c| {
-                        let rows: Vec<(String, String, i64)> = search_history::table
-                            .filter(search_history::user_id.eq(user_id))
-                            .order(search_history::id.desc())
-                            .limit(HISTORY_SHOWN)
-                            .select((
-                                search_history::query,
-                                search_history::summary,
-                                search_history::created_at,
-                            ))
-                            .load(c)?;
+                        let rows = c.recent_searches(user_id, HISTORY_SHOWN)?;
                         let new_matches = c.matches_since(user_id, since)?;
                         Ok((rows, new_matches))
                     })
@@ -355,18 +345,11 @@ async fn home(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
     Ok(pages::ok(&visitor, &page))
 }
 
-/// Most "not interested" marks a search leaves out: the newest ones (older marks beyond this
-/// many may show up again).
-pub const MAX_EXCLUDED: i64 = 5_000;
+pub use crate::accounts::dismissals::MAX_EXCLUDED;
 
 /// Listing ids the user marked "not interested", newest first, at most [`MAX_EXCLUDED`].
 pub fn dismissed_ids(conn: &mut crate::db::DbConn, user_id: i64) -> Result<Vec<i64>, WebError> {
-    Ok(crate::with_conn!(conn, |c| dismissed_listings::table
-        .filter(dismissed_listings::user_id.eq(user_id))
-        .order(dismissed_listings::created_at.desc())
-        .select(dismissed_listings::listing_id)
-        .limit(MAX_EXCLUDED)
-        .load(c))?)
+    Ok(crate::with_conn!(conn, |c| c.dismissed_ids(user_id))?)
 }
 
 /// Runs a search for the website: the page asked for, without listings the user dismissed (left
@@ -486,41 +469,7 @@ fn record_history(
     summary: &str,
 ) -> Result<(), WebError> {
     let now = crate::db::now_ms();
-    crate::with_conn!(conn, |c| {
-        let last: Option<String> = search_history::table
-            .filter(search_history::user_id.eq(user_id))
-            .order(search_history::id.desc())
-            .select(search_history::query)
-            .first(c)
-            .optional()?;
-        if last.as_deref() == Some(query) {
-            return Ok(());
-        }
-        diesel::insert_into(search_history::table)
-            .values((
-                search_history::user_id.eq(user_id),
-                search_history::query.eq(query),
-                search_history::summary.eq(summary),
-                search_history::created_at.eq(now),
-            ))
-            .execute(c)?;
-        let keep_from: Option<i64> = search_history::table
-            .filter(search_history::user_id.eq(user_id))
-            .order(search_history::id.desc())
-            .offset(HISTORY_KEPT - 1)
-            .select(search_history::id)
-            .first(c)
-            .optional()?;
-        if let Some(id) = keep_from {
-            diesel::delete(
-                search_history::table
-                    .filter(search_history::user_id.eq(user_id))
-                    .filter(search_history::id.lt(id)),
-            )
-            .execute(c)?;
-        }
-        Ok(())
-    })
+    Ok(crate::with_conn!(conn, |c| c.record_search(user_id, query, summary, now))?)
 }
 
 /// Whether a listing's stored signature verifies.
@@ -624,13 +573,7 @@ async fn listing_page(
                     .first(c)
                     .optional()?;
                 let dismissed = match user_id {
-                    Some(u) => {
-                        dismissed_listings::table
-                            .find((u, id))
-                            .count()
-                            .get_result::<i64>(c)?
-                            > 0
-                    }
+                    Some(u) => c.is_dismissed(u, id)?,
                     None => false,
                 };
                 Ok(Some((row, agency, cert, dismissed)))
