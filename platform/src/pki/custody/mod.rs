@@ -17,7 +17,7 @@
 //! stored unencrypted, unless `ca.allow_unencrypted_keys` says otherwise.
 
 //!
-//! The parts: [`records`] holds the `ca_certificates` and `ca_crls` rows and their queries;
+//! The parts: `records` holds the `ca_certificates` and `ca_crls` rows and their queries;
 //! `staging` makes a new CA in a staging directory and moves it into place once recorded.
 
 use std::path::{Path, PathBuf};
