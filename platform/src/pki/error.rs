@@ -63,6 +63,19 @@ pub enum PkiError {
 }
 
 impl PkiError {
+    /// The message and each of its causes after `: `, on one line (what the binary prints, and
+    /// what the upkeep logs).
+    pub fn with_causes(&self) -> String {
+        let mut out = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(cause) = next {
+            out.push_str(": ");
+            out.push_str(&cause.to_string());
+            next = cause.source();
+        }
+        out
+    }
+
     /// A file-system failure, `what` naming the file and the action.
     pub(crate) fn io(what: impl Display) -> impl FnOnce(std::io::Error) -> PkiError {
         move |source| PkiError::Io {
@@ -100,15 +113,8 @@ impl<T, E: Into<PkiError>> Context<T> for Result<T, E> {
 mod tests {
     use super::*;
 
-    /// What the binary prints: the message, then each cause after `: `.
-    fn chain(e: &dyn std::error::Error) -> String {
-        let mut out = e.to_string();
-        let mut next = e.source();
-        while let Some(cause) = next {
-            out.push_str(&format!(": {cause}"));
-            next = cause.source();
-        }
-        out
+    fn chain(e: &PkiError) -> String {
+        e.with_causes()
     }
 
     #[test]
