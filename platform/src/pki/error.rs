@@ -36,9 +36,10 @@ pub enum PkiError {
         #[source]
         source: std::io::Error,
     },
-    /// The CA directory and the database do not belong together, or the CA's state does not
-    /// allow what was asked (e.g. the root key is already offline); the message says what to do
-    /// and that nothing was changed.
+    /// The CA directory and the database do not belong together, a CA certificate does not fit
+    /// its role, or the CA's state does not allow what was asked (e.g. the root key is already
+    /// offline, a retired issuing CA's CRL cannot be signed on this node); the message says what
+    /// to do and that nothing was changed.
     #[error("{0}")]
     Refused(String),
     /// A new passphrase for CA keys or a root key export is not acceptable (too short, or the
