@@ -69,9 +69,9 @@ pub enum CaError {
     /// A certificate could not be parsed or does not fit its role.
     #[error("certificate error: {0}")]
     Certificate(String),
-    /// A signature did not verify.
+    /// A signature did not verify; the [`SignatureProblem`](sign::SignatureProblem) says why.
     #[error("signature verification failed: {0}")]
-    Signature(String),
+    Signature(sign::SignatureProblem),
     /// Certificate, CSR or CRL generation failed inside rcgen.
     #[error("certificate generation failed: {0}")]
     Rcgen(rcgen::Error),

@@ -64,12 +64,46 @@ impl FromStr for SignatureAlgorithm {
 
     /// Parses the wire name produced by [`SignatureAlgorithm::name`] (exact match).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SignatureAlgorithm::from_name(s).ok_or_else(|| {
-            CaError::Signature(format!(
-                "unknown signature algorithm {s:?} (expected ECDSA-P256-SHA256 or Ed25519)"
-            ))
-        })
+        SignatureAlgorithm::from_name(s)
+            .ok_or_else(|| CaError::Signature(SignatureProblem::UnknownAlgorithm(s.to_owned())))
     }
+}
+
+/// Why a signature did not verify: the detail of [`CaError::Signature`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureProblem {
+    /// The algorithm's name is not one of [`SignatureAlgorithm::name`].
+    #[error("unknown signature algorithm {0:?} (expected ECDSA-P256-SHA256 or Ed25519)")]
+    UnknownAlgorithm(String),
+    /// The public key is not a DER SubjectPublicKeyInfo (the parser's reason).
+    #[error("the public key is not valid DER: {0}")]
+    PublicKeyDer(String),
+    /// The public key's DER is followed by more bytes.
+    #[error("trailing bytes after the public key")]
+    TrailingBytes,
+    /// The key's type does not make signatures of the algorithm named.
+    #[error("the public key ({key}) does not fit the signature algorithm {algorithm}")]
+    KeyDoesNotFit {
+        /// The key's type, or `unsupported type`.
+        key: &'static str,
+        /// The algorithm the signature claims.
+        algorithm: SignatureAlgorithm,
+    },
+    /// The signature is not one the key made over the message.
+    #[error("the {0} signature does not match the message and key")]
+    Mismatch(SignatureAlgorithm),
+    /// A certificate is not signed by the issuer it was checked against.
+    #[error("the certificate is not signed by that issuer")]
+    NotSignedByIssuer,
+    /// A CA certificate of the CA directory is not signed by the root (both files named).
+    #[error("{certificate} is not signed by {root}")]
+    NotSignedByRoot {
+        /// The CA certificate's file.
+        certificate: String,
+        /// The root certificate's file.
+        root: String,
+    },
 }
 
 /// A detached signature together with its algorithm.
@@ -103,19 +137,16 @@ pub fn verify(
     signature: &[u8],
 ) -> Result<(), CaError> {
     let (rest, spki) = SubjectPublicKeyInfo::from_der(spki_der)
-        .map_err(|e| CaError::Signature(format!("the public key is not valid DER: {e}")))?;
+        .map_err(|e| CaError::Signature(SignatureProblem::PublicKeyDer(e.to_string())))?;
     if !rest.is_empty() {
-        return Err(CaError::Signature(
-            "trailing bytes after the public key".into(),
-        ));
+        return Err(CaError::Signature(SignatureProblem::TrailingBytes));
     }
     let key_alg = spki_key_algorithm(&spki);
     if key_alg != Some(algorithm.key_algorithm()) {
-        return Err(CaError::Signature(format!(
-            "the public key ({}) does not fit the signature algorithm {}",
-            key_alg.map_or("unsupported type", KeyAlgorithm::name),
-            algorithm.name()
-        )));
+        return Err(CaError::Signature(SignatureProblem::KeyDoesNotFit {
+            key: key_alg.map_or("unsupported type", KeyAlgorithm::name),
+            algorithm,
+        }));
     }
     let ring_alg: &dyn signature::VerificationAlgorithm = match algorithm {
         SignatureAlgorithm::EcdsaP256Sha256 => &signature::ECDSA_P256_SHA256_ASN1,
@@ -123,12 +154,7 @@ pub fn verify(
     };
     UnparsedPublicKey::new(ring_alg, &spki.subject_public_key.data)
         .verify(message, signature)
-        .map_err(|_| {
-            CaError::Signature(format!(
-                "the {} signature does not match the message and key",
-                algorithm.name()
-            ))
-        })
+        .map_err(|_| CaError::Signature(SignatureProblem::Mismatch(algorithm)))
 }
 
 /// Like [`verify`], with the public key taken from a DER certificate.
@@ -177,6 +203,48 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("does not fit"), "{err}");
+    }
+
+    #[test]
+    fn problems_read_as_before_they_were_typed() {
+        let key = PrivateKey::generate_ed25519().unwrap();
+        let sig = key.sign(b"m").unwrap();
+        let spki = key.public_key_der();
+        let text = |r: Result<(), CaError>| r.unwrap_err().to_string();
+        assert_eq!(
+            text(verify(
+                &spki,
+                SignatureAlgorithm::EcdsaP256Sha256,
+                b"m",
+                &sig.bytes
+            )),
+            "signature verification failed: the public key (Ed25519) does not fit the signature \
+             algorithm ECDSA-P256-SHA256"
+        );
+        assert_eq!(
+            text(verify(&spki, SignatureAlgorithm::Ed25519, b"n", &sig.bytes)),
+            "signature verification failed: the Ed25519 signature does not match the message and key"
+        );
+        assert_eq!(
+            text(verify(
+                &[spki.clone(), vec![0]].concat(),
+                SignatureAlgorithm::Ed25519,
+                b"m",
+                &sig.bytes
+            )),
+            "signature verification failed: trailing bytes after the public key"
+        );
+        assert_eq!(
+            "RSA".parse::<SignatureAlgorithm>().unwrap_err().to_string(),
+            "signature verification failed: unknown signature algorithm \"RSA\" (expected \
+             ECDSA-P256-SHA256 or Ed25519)"
+        );
+        assert!(matches!(
+            verify(&spki, SignatureAlgorithm::Ed25519, b"n", &sig.bytes),
+            Err(CaError::Signature(SignatureProblem::Mismatch(
+                SignatureAlgorithm::Ed25519
+            )))
+        ));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::{
 use crate::custody::CaFiles;
 use crate::inspect;
 use crate::keys::{KdfCost, KeyProtection, PrivateKey};
+use crate::sign::SignatureProblem;
 use crate::{CaError, io_err, write_private_file, write_public_file};
 
 impl CertificateAuthority {
@@ -170,7 +171,10 @@ impl CertificateAuthority {
             )));
         }
         verify_signed_by(&issuing_der, &root_der).map_err(|_| {
-            CaError::Signature(format!("{ISSUING_CRT} is not signed by {ROOT_CRT}"))
+            CaError::Signature(SignatureProblem::NotSignedByRoot {
+                certificate: ISSUING_CRT.into(),
+                root: ROOT_CRT.into(),
+            })
         })?;
 
         let now = OffsetDateTime::now_utc();
@@ -185,8 +189,12 @@ impl CertificateAuthority {
             if info.not_after <= now || key_id == issuing_key_id {
                 continue;
             }
-            verify_signed_by(&der, &root_der)
-                .map_err(|_| CaError::Signature(format!("{name} is not signed by {ROOT_CRT}")))?;
+            verify_signed_by(&der, &root_der).map_err(|_| {
+                CaError::Signature(SignatureProblem::NotSignedByRoot {
+                    certificate: name.clone(),
+                    root: ROOT_CRT.into(),
+                })
+            })?;
             let issuer = match fs::read_to_string(&key_path) {
                 Ok(pem) => {
                     let pem = zeroize::Zeroizing::new(pem);

@@ -19,6 +19,7 @@ use x509_parser::extensions::ParsedExtension;
 
 use crate::inspect::{self, Fingerprint};
 use crate::keys::pem_config;
+use crate::sign::SignatureProblem;
 use crate::{CaError, io_err};
 
 mod crl;
@@ -188,7 +189,7 @@ pub(crate) fn verify_signed_by(cert_der: &[u8], issuer_der: &[u8]) -> Result<(),
     let (_, issuer) = x509_parser::parse_x509_certificate(issuer_der)
         .map_err(|e| CaError::Certificate(format!("the issuer could not be parsed: {e}")))?;
     cert.verify_signature(Some(issuer.public_key()))
-        .map_err(|_| CaError::Signature("the certificate is not signed by that issuer".into()))
+        .map_err(|_| CaError::Signature(SignatureProblem::NotSignedByIssuer))
 }
 
 pub(crate) fn create_private_dir(dir: &Path) -> Result<(), CaError> {

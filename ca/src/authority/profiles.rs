@@ -75,8 +75,9 @@ impl CertificateAuthority {
     /// The parameters every end-entity certificate of the current issuing CA starts from: a
     /// random positive 16-byte serial, validity from `not_before` to `not_after` but never past
     /// the issuing CA's own end ([`CaError::Certificate`] when nothing is left), CA:false,
-    /// authority key identifier, and, with a [`Publication`], the issuing CA's CRL
-    /// distribution point and CA-issuers address. Callers add subject, SANs and key usages.
+    /// authority key identifier, and, with a [`Publication`](super::Publication), the issuing
+    /// CA's CRL distribution point and CA-issuers address. Callers add subject, SANs and key
+    /// usages.
     pub fn leaf_params(
         &self,
         not_before: OffsetDateTime,
@@ -108,7 +109,8 @@ impl CertificateAuthority {
     /// subject CN = O = agency name, SAN URI [`agency_uri`], EKU clientAuth only,
     /// key usage digitalSignature (critical), CA:false, random positive 16-byte
     /// serial, authority/subject key identifiers, CRL distribution point and CA issuers
-    /// (with a [`Publication`]); signed by the current issuing CA, ending no later than it.
+    /// (with a [`Publication`](super::Publication)); signed by the current issuing CA, ending no
+    /// later than it.
     /// Bad PEM, bad DER or a bad signature give [`CaError::Csr`].
     pub fn issue_client(&self, csr_pem: &str, profile: &ClientProfile) -> Result<Issued, CaError> {
         if profile.agency_id.is_empty() || !profile.agency_id.bytes().all(|b| b.is_ascii_graphic())

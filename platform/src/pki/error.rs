@@ -36,9 +36,10 @@ pub enum PkiError {
         #[source]
         source: std::io::Error,
     },
-    /// The CA directory and the database do not belong together, or the CA's state does not
-    /// allow what was asked (e.g. the root key is already offline); the message says what to do
-    /// and that nothing was changed.
+    /// The CA directory and the database do not belong together, a CA certificate does not fit
+    /// its role, or the CA's state does not allow what was asked (e.g. the root key is already
+    /// offline, a retired issuing CA's CRL cannot be signed on this node); the message says what
+    /// to do and that nothing was changed.
     #[error("{0}")]
     Refused(String),
     /// A new passphrase for CA keys or a root key export is not acceptable (too short, or the
@@ -63,6 +64,19 @@ pub enum PkiError {
 }
 
 impl PkiError {
+    /// The message and each of its causes after `: `, on one line (what the binary prints, and
+    /// what the upkeep logs).
+    pub fn with_causes(&self) -> String {
+        let mut out = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(cause) = next {
+            out.push_str(": ");
+            out.push_str(&cause.to_string());
+            next = cause.source();
+        }
+        out
+    }
+
     /// A file-system failure, `what` naming the file and the action.
     pub(crate) fn io(what: impl Display) -> impl FnOnce(std::io::Error) -> PkiError {
         move |source| PkiError::Io {
@@ -100,15 +114,8 @@ impl<T, E: Into<PkiError>> Context<T> for Result<T, E> {
 mod tests {
     use super::*;
 
-    /// What the binary prints: the message, then each cause after `: `.
-    fn chain(e: &dyn std::error::Error) -> String {
-        let mut out = e.to_string();
-        let mut next = e.source();
-        while let Some(cause) = next {
-            out.push_str(&format!(": {cause}"));
-            next = cause.source();
-        }
-        out
+    fn chain(e: &PkiError) -> String {
+        e.with_causes()
     }
 
     #[test]

@@ -249,7 +249,7 @@ pub async fn run(db: Db, upkeep: Arc<Upkeep>, every: Duration, mut shutdown: Shu
         let u = Arc::clone(&upkeep);
         match db.run::<_, PkiError, _>(move |conn| u.run_once(conn)).await {
             Ok(report) => upkeep.observe(&report),
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "CA upkeep failed; will retry"),
+            Err(e) => tracing::warn!(error = %e.with_causes(), "CA upkeep failed; will retry"),
         }
         tokio::select! {
             () = tokio::time::sleep(every) => {}

@@ -5,7 +5,8 @@ use serde_json::Value;
 /// **Verify-only.** The bytes a listing signature covered before this platform adopted
 /// RFC 8785: members sorted by UTF-8 bytes, strings and numbers as serde_json writes them
 /// (`84.0` stays `84.0`, `1e21` is `1e21`). Stored listings signed in that form keep verifying
-/// through this function; nothing may be signed with it. Feed it a value from [`parse_strict`]
+/// through this function; nothing may be signed with it. Feed it a value from
+/// [`parse_strict`](super::parse_strict)
 /// so integers and doubles keep the form they were written in.
 pub fn legacy_form_for_verification_only(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);

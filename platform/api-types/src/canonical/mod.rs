@@ -28,8 +28,8 @@
 //! received text strictly and canonicalises it (what a verifier does).
 //! [`legacy_form_for_verification_only`] reproduces the form signed before RFC 8785 was adopted,
 //! only so that stored signatures made then can still be checked.
-
-//! The parts: [`number`] writes numbers as ECMAScript does, `writer` writes a value in
+//!
+//! The parts: `number` writes numbers as ECMAScript does, `writer` writes a value in
 //! canonical form, `reader` parses received text strictly ([`parse_strict`]) and `legacy` keeps
 //! the pre-RFC 8785 form for verification only.
 

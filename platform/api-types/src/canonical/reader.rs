@@ -10,7 +10,8 @@ use super::{CanonicalError, MAX_DEPTH, MAX_EXACT_INTEGER, Path, Segment};
 /// deeper than [`MAX_DEPTH`], or anything after the value is refused, naming where.
 ///
 /// Integers come back as integer numbers and the rest as doubles, so
-/// [`legacy_form_for_verification_only`] can still tell `84` from `84.0`.
+/// [`legacy_form_for_verification_only`](super::legacy_form_for_verification_only) can still
+/// tell `84` from `84.0`.
 pub fn parse_strict(text: &str) -> Result<Value, CanonicalError> {
     let mut parser = Parser {
         text: text.as_bytes(),

@@ -15,18 +15,16 @@
 //!
 //! Under a production configuration (an `https://` website) the server also refuses CA keys
 //! stored unencrypted, unless `ca.allow_unencrypted_keys` says otherwise.
-
 //!
-//! The parts: [`records`] holds the `ca_certificates` and `ca_crls` rows and their queries;
+//! The parts: `records` holds the `ca_certificates` and `ca_crls` rows and their queries;
 //! `staging` makes a new CA in a staging directory and moves it into place once recorded.
 
 use std::path::{Path, PathBuf};
 
-use crate::pki::PkiError;
-use crate::pki::error::Context;
-
 use crate::config::Config;
 use crate::db::DbConn;
+use crate::pki::PkiError;
+use crate::pki::error::Context;
 
 mod records;
 mod staging;
