@@ -18,7 +18,7 @@ pub enum OperatorError {
     /// The data directory or the database could not be prepared or opened (the cause says
     /// which and why).
     #[error(transparent)]
-    Startup(Box<dyn std::error::Error + Send + Sync>),
+    Startup(#[from] crate::server::ServerError),
     /// No database connection could be had.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -40,8 +40,8 @@ pub enum OperatorError {
 }
 
 fn connect(config: &Config) -> Result<DbConn, OperatorError> {
-    crate::server::prepare_data_dir(config).map_err(|e| OperatorError::Startup(e.into()))?;
-    let db = crate::server::open_database(config).map_err(|e| OperatorError::Startup(e.into()))?;
+    crate::server::prepare_data_dir(config).map_err(OperatorError::Startup)?;
+    let db = crate::server::open_database(config).map_err(OperatorError::Startup)?;
     Ok(db.get()?)
 }
 

@@ -15,10 +15,6 @@ use crate::state::AppState;
 /// How long in-flight requests get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// A cause too varied to name here (the CA, TLS and mail modules report their own), kept whole so
-/// its message and causes reach the log unchanged.
-type Cause = Box<dyn std::error::Error + Send + Sync>;
-
 /// Why the platform could not start or stopped with an error. Each message says what failed; the
 /// binary prints it with its causes on one line.
 #[derive(Debug, thiserror::Error)]
@@ -43,13 +39,13 @@ pub enum ServerError {
     SavedSearches(#[source] DbError),
     /// The certificate authority could not be opened, or the server or signing certificate issued.
     #[error(transparent)]
-    CertificateAuthority(Cause),
+    CertificateAuthority(#[from] crate::pki::PkiError),
     /// The agency port's TLS configuration could not be built.
     #[error(transparent)]
-    Tls(Cause),
+    Tls(#[from] crate::api::tls::TlsError),
     /// The mail worker could not start (its configuration).
     #[error(transparent)]
-    MailWorker(Cause),
+    MailWorker(#[from] crate::notify::worker::WorkerError),
     /// A port could not be bound; `hint` says what to do.
     #[error("cannot listen on {addr} for the {what}: {error}; {hint}")]
     Listen {
@@ -82,15 +78,15 @@ pub enum ServerError {
 }
 
 impl ServerError {
-    fn ca(cause: impl Into<Cause>) -> ServerError {
+    fn ca(cause: impl Into<crate::pki::PkiError>) -> ServerError {
         ServerError::CertificateAuthority(cause.into())
     }
 
-    fn tls(cause: impl Into<Cause>) -> ServerError {
+    fn tls(cause: impl Into<crate::api::tls::TlsError>) -> ServerError {
         ServerError::Tls(cause.into())
     }
 
-    fn mail_worker(cause: impl Into<Cause>) -> ServerError {
+    fn mail_worker(cause: impl Into<crate::notify::worker::WorkerError>) -> ServerError {
         ServerError::MailWorker(cause.into())
     }
 }
