@@ -29,20 +29,55 @@ pub mod telemetry;
 pub mod testing;
 pub mod web;
 
-use anyhow::Context;
-
 use crate::cli::{Cli, Command};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
+
+pub use operator::OperatorError;
+
+/// Why a command failed. The binary prints it with its chain of causes (`source()`) on one line.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The configuration (file, variables, flags) is not acceptable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The log filter is not valid.
+    #[error(transparent)]
+    Log(#[from] telemetry::LogFilterError),
+    /// The server could not start, or stopped with an error.
+    #[error(transparent)]
+    Server(#[from] server::ServerError),
+    /// `platform migrate` failed.
+    #[error("migrate")]
+    Migrate(#[source] server::ServerError),
+    /// An operator command failed.
+    #[error(transparent)]
+    Operator(#[from] OperatorError),
+}
+
+impl RunError {
+    /// The message and each of its causes, joined by `": "` on one line.
+    pub fn one_line(&self) -> String {
+        let mut line = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(error) = cause {
+            line.push_str(": ");
+            line.push_str(&error.to_string());
+            cause = error.source();
+        }
+        line.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+}
 
 /// Runs the command the user asked for.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn run(cli: Cli) -> Result<(), RunError> {
     let config = Config::load(cli.config.as_deref(), &cli.overrides)?;
     telemetry::init(&config.log)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => Ok(actix_web::rt::System::new().block_on(server::serve(config))?),
         Command::Migrate => {
             server::prepare_data_dir(&config)?;
-            let db = server::open_database(&config).context("migrate")?;
+            let db = server::open_database(&config).map_err(RunError::Migrate)?;
             let report = serde_json::json!({
                 "database": db::redact(&config.database_url()),
                 "backend": db.backend().name(),

@@ -10,11 +10,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line, the whole chain of causes, no backtrace.
-            let message = format!("{e:#}");
-            eprintln!(
-                "error: {}",
-                message.split_whitespace().collect::<Vec<_>>().join(" ")
-            );
+            eprintln!("error: {}", e.one_line());
             ExitCode::FAILURE
         }
     }
