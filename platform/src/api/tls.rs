@@ -23,9 +23,23 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 
-use crate::pki::ServerIdentity;
-
 /// Why the agency port's TLS identity or configuration could not be set up.
+/// The agency port's TLS identity.
+#[derive(Debug)]
+pub struct ServerIdentity {
+    /// Leaf then issuing CA, PEM.
+    pub chain_pem: String,
+    /// PKCS#8 private key, PEM.
+    pub key_pem: zeroize::Zeroizing<String>,
+}
+
+impl ServerIdentity {
+    /// The leaf certificate, parsed.
+    pub fn leaf(&self) -> Result<ca::inspect::CertificateInfo, ca::CaError> {
+        ca::inspect::parse_certificate_pem(&self.chain_pem)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use crate::agencies::{Agency, AgencyStatus, AgencyStore};
+pub use crate::api::tls::ServerIdentity;
 use crate::api::tls::TrustStore;
 use crate::audit::{Actor, AuditLog};
 use crate::config::Config;
@@ -55,22 +56,6 @@ pub struct Pki {
     client_validity_days: u32,
     server_renew_days: u32,
     trust: Arc<TrustStore>,
-}
-
-/// The agency port's TLS identity.
-#[derive(Debug)]
-pub struct ServerIdentity {
-    /// Leaf then issuing CA, PEM.
-    pub chain_pem: String,
-    /// PKCS#8 private key, PEM.
-    pub key_pem: Zeroizing<String>,
-}
-
-impl ServerIdentity {
-    /// The leaf certificate, parsed.
-    pub fn leaf(&self) -> Result<ca::inspect::CertificateInfo, ca::CaError> {
-        ca::inspect::parse_certificate_pem(&self.chain_pem)
-    }
 }
 
 impl Pki {
