@@ -6,7 +6,6 @@ use std::time::Duration;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use diesel::prelude::*;
 use futures_util::StreamExt;
 
 use super::pages::{self, Card, Layout};
@@ -16,10 +15,10 @@ use super::session::Visitor;
 use super::{WebError, see_other};
 use crate::accounts::UserStore;
 use crate::accounts::dismissals::Dismissals;
-use crate::db::schema::saved_searches;
 use crate::events::LiveEvent;
 use crate::listings::ListingStore;
 use crate::notify::store::MatchHistory;
+use crate::searches::SavedSearchStore;
 use crate::state::AppState;
 
 /// Matches shown on the page.
@@ -109,11 +108,7 @@ fn match_event(state: &AppState, event: &LiveEvent) -> impl Future<Output = Opti
                 }
                 crate::with_conn!(conn, |c| {
                     let listing = c.find_listing_by_id(listing_id)?;
-                    let name: Option<String> = saved_searches::table
-                        .find(saved_search_id)
-                        .select(saved_searches::name)
-                        .first(c)
-                        .optional()?;
+                    let name = c.find_saved_search(saved_search_id)?.map(|s| s.name);
                     Ok(listing.map(|l| (l, name)))
                 })
             })

@@ -5,7 +5,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use api_types::{PropertyType, SearchCriteria, TransactionType};
 use askama::Template;
 use base64::Engine;
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::WebError;
@@ -13,9 +12,10 @@ use super::pages::{self, Card, FieldErrors, Layout, SelectOption};
 use super::session::Visitor;
 use crate::accounts::dismissals::Dismissals;
 use crate::accounts::history::SearchHistory;
-use crate::db::schema::{agencies, certificates};
+use crate::agencies::AgencyStore;
 use crate::listings::{ListingQuery, ListingRow, ListingSort, ListingStore};
 use crate::notify::store::MatchHistory;
+use crate::pki::CertificateStore;
 use crate::state::AppState;
 
 /// Results per page.
@@ -563,15 +563,13 @@ async fn listing_page(
                 let Some(row) = c.find_listing_by_id(id)? else {
                     return Ok(None);
                 };
-                let agency: String = agencies::table
-                    .find(row.agency_id)
-                    .select(agencies::name)
-                    .first(c)?;
-                let cert: Option<(String, String)> = certificates::table
-                    .find(&row.cert_serial)
-                    .select((certificates::pem, certificates::subject))
-                    .first(c)
-                    .optional()?;
+                let agency = c
+                    .find_agency(row.agency_id)?
+                    .ok_or(diesel::result::Error::NotFound)?
+                    .name;
+                let cert = c
+                    .find_certificate(&row.cert_serial)?
+                    .map(|cert| (cert.pem, cert.subject));
                 let dismissed = match user_id {
                     Some(u) => c.is_dismissed(u, id)?,
                     None => false,
