@@ -1,12 +1,16 @@
 //! The `users` table: every query on website accounts is here, so the table is touched from one
 //! place (sign-in, the account page, the mail worker's `notify_mode`, matching's addresses).
 
+use diesel::deserialize::FromSqlRow;
+use diesel::expression::AsExpression;
 use diesel::prelude::*;
+use diesel::sql_types::Text;
 
 use crate::db::schema::users;
 
-/// How a user wants listing emails (`users.notify_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a user wants listing emails (`users.notify_mode`, stored as its [`code`](Self::code)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow)]
+#[diesel(sql_type = Text)]
 pub enum NotifyMode {
     /// One email per batch of matches, right away.
     Instant,
@@ -35,6 +39,8 @@ impl NotifyMode {
     }
 }
 
+crate::text_enum!(NotifyMode, "notify mode");
+
 /// The signed-in user as pages need it.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -43,8 +49,8 @@ pub struct SignedInUser {
     pub id: i64,
     /// Email (lowercased).
     pub email: String,
-    /// `instant`, `daily` or `off` (see [`NotifyMode`]).
-    pub notify_mode: String,
+    /// How the user wants listing emails.
+    pub notify_mode: NotifyMode,
     /// When the notifications page was last opened (ms).
     pub last_seen_at: Option<i64>,
 }
@@ -85,7 +91,7 @@ pub trait UserStore {
     /// Sets how the user wants listing emails; whether the user exists.
     fn set_notify_mode(&mut self, id: i64, mode: NotifyMode, now: i64) -> QueryResult<bool>;
     /// The user's `notify_mode`, if the user exists.
-    fn notify_mode(&mut self, id: i64) -> QueryResult<Option<String>>;
+    fn notify_mode(&mut self, id: i64) -> QueryResult<Option<NotifyMode>>;
     /// Records that the user opened the notifications page at `now`.
     fn mark_matches_seen(&mut self, id: i64, now: i64) -> QueryResult<()>;
     /// (id, email) of the users among `ids` that exist.
@@ -170,12 +176,12 @@ crate::impl_for_backends!(UserStore {
 
     fn set_notify_mode(&mut self, id: i64, mode: NotifyMode, now: i64) -> QueryResult<bool> {
         let n = diesel::update(users::table.find(id))
-            .set((users::notify_mode.eq(mode.code()), users::updated_at.eq(now)))
+            .set((users::notify_mode.eq(mode), users::updated_at.eq(now)))
             .execute(self)?;
         Ok(n == 1)
     }
 
-    fn notify_mode(&mut self, id: i64) -> QueryResult<Option<String>> {
+    fn notify_mode(&mut self, id: i64) -> QueryResult<Option<NotifyMode>> {
         users::table
             .find(id)
             .select(users::notify_mode)
@@ -244,10 +250,10 @@ mod tests {
             c.set_password_hash(id, "h3", 8).unwrap();
             let creds = c.credentials("a@example.com").unwrap().unwrap();
             assert_eq!((creds.password_hash.as_str(), creds.verified), ("h3", true));
-            assert_eq!(c.notify_mode(id).unwrap().as_deref(), Some("instant"));
+            assert_eq!(c.notify_mode(id).unwrap(), Some(NotifyMode::Instant));
             assert!(c.set_notify_mode(id, NotifyMode::Daily, 9).unwrap());
             assert!(!c.set_notify_mode(id + 1, NotifyMode::Daily, 9).unwrap());
-            assert_eq!(c.notify_mode(id).unwrap().as_deref(), Some("daily"));
+            assert_eq!(c.notify_mode(id).unwrap(), Some(NotifyMode::Daily));
             c.mark_matches_seen(id, 10).unwrap();
             let user = c.signed_in_user(id).unwrap().unwrap();
             assert_eq!(user.last_seen_at, Some(10));

@@ -255,6 +255,40 @@ macro_rules! impl_for_backends {
     };
 }
 
+/// Stores an enum as text: `text_enum!(NotificationStatus, "notification status")` gives it
+/// diesel's `ToSql`/`FromSql` for `Text` on both backends through its `code()` and `from_code()`
+/// (the type also derives `AsExpression` and `FromSqlRow` with `#[diesel(sql_type = Text)]`).
+/// A stored code the type does not know is an error naming `what`, never a silent default.
+#[macro_export]
+macro_rules! text_enum {
+    ($type:ty, $what:literal) => {
+        impl<DB> ::diesel::serialize::ToSql<::diesel::sql_types::Text, DB> for $type
+        where
+            DB: ::diesel::backend::Backend,
+            str: ::diesel::serialize::ToSql<::diesel::sql_types::Text, DB>,
+        {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut ::diesel::serialize::Output<'b, '_, DB>,
+            ) -> ::diesel::serialize::Result {
+                self.code().to_sql(out)
+            }
+        }
+
+        impl<DB> ::diesel::deserialize::FromSql<::diesel::sql_types::Text, DB> for $type
+        where
+            DB: ::diesel::backend::Backend,
+            String: ::diesel::deserialize::FromSql<::diesel::sql_types::Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> ::diesel::deserialize::Result<Self> {
+                let code = String::from_sql(bytes)?;
+                <$type>::from_code(&code)
+                    .ok_or_else(|| format!("unknown {} {code:?}", $what).into())
+            }
+        }
+    };
+}
+
 impl Db {
     /// Opens a pool for `url` and checks that one connection works, so a wrong URL or a database
     /// that is down is reported at start. For SQLite the file (and its directory) is created.

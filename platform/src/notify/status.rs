@@ -1,9 +1,8 @@
 //! [`NotificationStatus`]: where a notification is in its delivery, stored as text in
 //! `notifications.status` through diesel's `ToSql`/`FromSql`.
 
-use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::deserialize::FromSqlRow;
 use diesel::expression::AsExpression;
-use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Text;
 
 /// Where a notification is in its delivery; stored as text in `notifications.status` (the
@@ -58,27 +57,7 @@ impl std::fmt::Display for NotificationStatus {
     }
 }
 
-impl<DB> ToSql<Text, DB> for NotificationStatus
-where
-    DB: diesel::backend::Backend,
-    str: ToSql<Text, DB>,
-{
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
-        self.code().to_sql(out)
-    }
-}
-
-impl<DB> FromSql<Text, DB> for NotificationStatus
-where
-    DB: diesel::backend::Backend,
-    String: FromSql<Text, DB>,
-{
-    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
-        let code = String::from_sql(bytes)?;
-        NotificationStatus::from_code(&code)
-            .ok_or_else(|| format!("unknown notification status {code:?}").into())
-    }
-}
+crate::text_enum!(NotificationStatus, "notification status");
 
 #[cfg(test)]
 mod tests {

@@ -384,19 +384,19 @@ async fn account(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
     let page = AccountPage {
         layout: Layout::new("Your account", &visitor),
         email: user.email.clone(),
-        modes: mode_options(&user.notify_mode),
+        modes: mode_options(user.notify_mode),
     };
     Ok(pages::ok(&visitor, &page))
 }
 
-fn mode_options(current: &str) -> Vec<SelectOption> {
+fn mode_options(current: NotifyMode) -> Vec<SelectOption> {
     SelectOption::list(
         &[
             ("instant", "Right away, one email per batch of matches"),
             ("daily", "Once a day, a digest"),
             ("off", "Never (matches still show on the site)"),
         ],
-        current,
+        current.code(),
     )
 }
 
@@ -423,7 +423,7 @@ async fn preferences(
         let mut page = AccountPage {
             layout: Layout::new("Your account", &visitor),
             email: user.email.clone(),
-            modes: mode_options(&user.notify_mode),
+            modes: mode_options(user.notify_mode),
         };
         page.layout.notice = Some("Choose one of the three email options.".into());
         return Ok(pages::invalid(&visitor, &page));

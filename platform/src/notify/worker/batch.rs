@@ -110,7 +110,7 @@ impl Composer {
             None => None,
         };
         let mut digest = false;
-        match mode.as_deref().and_then(NotifyMode::from_code) {
+        match mode {
             Some(NotifyMode::Off) => {
                 for r in rows {
                     disp.cancel.push((
