@@ -2,7 +2,7 @@
 //! `agency-client` binaries, talk to them over real TLS and real HTTP, and read what a user (or
 //! an intruder with access to a database file) would see.
 //!
-//! * [`platform`] / [`spawn_platform`]: the real platform process on free loopback ports in a
+//! * [`platform()`] / [`spawn_platform`]: the real platform process on free loopback ports in a
 //!   temporary data directory, stopped when dropped ([`PlatformBuilder`], [`PlatformProcess`]).
 //! * [`add_agency`], [`enrolled`]: the operator adds an agency by the CLI; an agency enrols over
 //!   the real API with a key of its own ([`TestAgency`]).

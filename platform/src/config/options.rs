@@ -4,6 +4,8 @@
 //! [`ConfigOverrides`], [`ConfigOverrides::apply`] and [`OptionDoc`] rows; the options a TOML file
 //! alone sets, and the variables read only from the environment (secrets), are listed beside it so
 //! that the whole table is generated here ([`documented_options`]).
+// The help lines are clap's `--help` text: their `[default: …]` is not a link.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::borrow::Cow;
 use std::net::SocketAddr;

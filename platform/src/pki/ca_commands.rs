@@ -1,4 +1,4 @@
-//! What the `platform ca …` commands do, for the command line in [`crate::operator`]: the CA's
+//! What the `platform ca …` commands do, for the command line in `crate::operator`: the CA's
 //! status, and the custody operations that keep the root key offline (export it, remove it,
 //! bring it back in memory for a rollover or to sign the root's CRL) and encrypt the keys at
 //! rest. Each changes the disk and records the change (audited) in one database transaction:
