@@ -20,6 +20,7 @@ pub const MAX_LIVING_AREA: f64 = 100_000.0;
 pub const MAX_MEDIA: usize = 50;
 
 /// Sale or rent.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum TransactionType {
     /// For sale.
@@ -49,6 +50,7 @@ impl TransactionType {
 }
 
 /// The kind of property.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum PropertyType {
     /// A flat in a building.
@@ -110,6 +112,7 @@ impl PropertyType {
 }
 
 /// Where a listing stands. Only `Active` listings appear in searches and alerts.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum StandardStatus {
     /// On the market.
@@ -374,6 +377,7 @@ impl PartialEq<&str> for CurrencyCode {
 }
 
 /// One photo.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MediaItem {
@@ -383,6 +387,7 @@ pub struct MediaItem {
 }
 
 /// A listing as its agency publishes and signs it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ListingDocument {
