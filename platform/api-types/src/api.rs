@@ -224,7 +224,6 @@ pub struct ChangesCount {
 }
 
 /// The body of every error answer: `{"error": {"code", "message", "field"}}`.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// The error.

@@ -1,6 +1,6 @@
 //! OpenAPI schemas (utoipa) of the wire types whose shape serde does not derive: the newtypes
-//! that carry a rule (a pattern, a range), and the signed envelopes, whose listing object is kept
-//! as received. Every other wire type derives `utoipa::ToSchema` beside its definition. Only
+//! that carry a rule (a pattern, a range), the signed envelopes, whose listing object is kept
+//! as received, and the error body (named `Error`, its detail inline, as clients know it). Every other wire type derives `utoipa::ToSchema` beside its definition. Only
 //! with the `openapi` feature (the platform serves the document; the desk does without).
 
 use std::borrow::Cow;
@@ -9,6 +9,7 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
+use crate::api::{ErrorBody, ErrorDetail};
 use crate::envelope::{
     ListingObject, SignatureAlgorithm, SignatureEnvelope, SignedListing, SignedTakedown,
     TakedownStatement,
@@ -191,3 +192,16 @@ named!(SignedTakedown, "SignedTakedown", |s| {
     collect::<TakedownStatement>(s);
     collect::<SignatureEnvelope>(s);
 });
+
+impl PartialSchema for ErrorBody {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .description(Some(
+                "the body of every error answer: {\"error\": {\"code\", \"message\", \"field\"}}",
+            ))
+            .property("error", ErrorDetail::schema())
+            .required("error")
+            .into()
+    }
+}
+named!(ErrorBody, "Error", |s| {});

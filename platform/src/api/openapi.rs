@@ -488,17 +488,24 @@ pub fn document() -> OpenApi {
     );
 
     let answer = b.json::<ChangesPage>();
+    let errors = b.errors(&[(
+        "400",
+        "invalid_query, or invalid_field naming after or limit",
+    )]);
     b.add(
         op(Get, "/api/v1/changes", Agency, "Change feed of all agencies' listings after a sequence number (RESO EntityEvent style), oldest first")
             .param(after_param("the last EntityEventSequence already seen"))
             .param(limit_param())
-            .answer("200", "a page; pass next_after as after for the next", answer),
+            .answer("200", "a page; pass next_after as after for the next", answer)
+            .answers(errors),
     );
     let answer = b.json::<ChangesCount>();
+    let errors = b.errors(&[("400", "invalid_query, or invalid_field naming after")]);
     b.add(
         op(Get, "/api/v1/changes/count", Agency, "How many changes follow a sequence number (\"N updates available\"), and the newest certificate-event sequence")
             .param(after_param("the last EntityEventSequence already seen"))
-            .answer("200", "count", answer),
+            .answer("200", "count", answer)
+            .answers(errors),
     );
     let answer = b.json::<CertificateEventsPage>();
     let errors = b.errors(&[(

@@ -181,6 +181,12 @@ fn every_reference_resolves_and_the_security_is_mutual_tls() {
         );
     }
     assert_eq!(spec["openapi"], "3.1.0");
+    // The error body keeps its name and shape (clients read `canonical_sha256` from it).
+    let error = &spec["components"]["schemas"]["Error"]["properties"]["error"];
+    assert!(
+        error["properties"]["canonical_sha256"].is_object(),
+        "{error}"
+    );
     assert_eq!(
         spec["components"]["securitySchemes"]["agencyCertificate"]["type"],
         "mutualTLS"
@@ -216,7 +222,7 @@ fn the_error_codes_keep_their_descriptions() {
     );
     assert_eq!(
         put["400"]["content"]["application/json"]["schema"]["$ref"],
-        "#/components/schemas/ErrorBody"
+        "#/components/schemas/Error"
     );
 }
 
