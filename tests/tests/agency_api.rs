@@ -39,6 +39,11 @@ fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
         .json()
         .unwrap();
     assert!(openapi["paths"]["/api/v1/listings/{ListingKey}"]["put"].is_object());
+    // Each real answer below is what the document says it is.
+    let documented = |method: &str, path: &str, status: u16, answer: &serde_json::Value| {
+        platform::api::openapi::check_answer(&openapi, method, path, status, answer)
+            .unwrap_or_else(|e| panic!("{method} {path} {status}: {e}\n{answer}"));
+    };
 
     // Enrolment: the key stays here, the certificate comes back with the issuing CA.
     let a = TestAgency::enroll(&base, &root, &token);
@@ -69,6 +74,7 @@ fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
     let (status, me) = a.get("/api/v1/agency");
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["agency"]["name"], "Acme Homes");
+    documented("GET", "/api/v1/agency", status, &me);
 
     // Publish: created, the same again is unchanged, a change is an update.
     let mut d = doc("A-1");
@@ -76,12 +82,14 @@ fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["outcome"], "created");
     assert_eq!(body["version"], 1);
+    documented("PUT", "/api/v1/listings/{ListingKey}", status, &body);
     let (status, body) = a.publish(&d);
     assert_eq!(
         (status, body["outcome"].as_str()),
         (200, Some("unchanged")),
         "{body}"
     );
+    documented("PUT", "/api/v1/listings/{ListingKey}", status, &body);
     d.list_price = api_types::Price::new(340_000).unwrap();
     d.modification_timestamp += Duration::from_secs(60);
     let (status, body) = a.publish(&d);
@@ -97,6 +105,7 @@ fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
     assert_eq!(status, 200, "{stored}");
     assert_eq!(stored["certificate_serial"], a.serial.as_str());
     assert_eq!(stored["listing"]["ListPrice"], 340_000);
+    documented("GET", "/api/v1/listings/{ListingKey}", status, &stored);
 
     // Status change and withdrawal. A withdrawal must be signed: a bare DELETE is refused and
     // says how, and changes nothing.
@@ -111,6 +120,7 @@ fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
     assert_eq!(r.status(), 400);
     let refused: serde_json::Value = r.json().unwrap();
     assert_eq!(error_code(&refused), "signature_required", "{refused}");
+    documented("DELETE", "/api/v1/listings/{ListingKey}", 400, &refused);
     let message = refused["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("StandardStatus \"Withdrawn\"")
@@ -120,6 +130,7 @@ fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
     assert_eq!(a.get("/api/v1/listings/A-1").1["status"], "under_offer");
     let (status, body) = a.withdraw(&d, 60);
     assert_eq!((status, body["version"].as_i64()), (200, Some(4)), "{body}");
+    documented("DELETE", "/api/v1/listings/{ListingKey}", status, &body);
     let (status, _) = a.withdraw(&doc("NOPE"), 60);
     assert_eq!(status, 404);
 
@@ -142,6 +153,7 @@ fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
     // The feed: every change in order, with RESO names; paged; count-only.
     let (status, page) = b.get("/api/v1/changes?after=0");
     assert_eq!(status, 200, "{page}");
+    documented("GET", "/api/v1/changes", status, &page);
     let events = page["events"].as_array().unwrap();
     let kinds: Vec<&str> = events
         .iter()
@@ -195,8 +207,10 @@ fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
     let (_, count) = b.get(&format!("/api/v1/changes/count?after={}", seqs[1]));
     assert_eq!(count["count"], 3);
     assert_eq!(count["latest"], seqs[4]);
+    documented("GET", "/api/v1/changes/count", 200, &count);
     let (status, bad) = b.get("/api/v1/changes?after=-1");
     assert_eq!((status, error_code(&bad)), (400, "invalid_field"));
+    documented("GET", "/api/v1/changes", status, &bad);
 
     // Every CA action is in the audit log.
     let audit = app.cli_json(&["audit", "--limit", "100"]);
@@ -847,6 +861,23 @@ fn agency_saved_searches_bring_matches_from_other_agencies() {
     assert_eq!(saved["criteria"]["city"], "lisbon");
     let list: serde_json::Value = client.get(&url).send().unwrap().json().unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1);
+    // Both answers are what the API's document says they are.
+    let openapi: serde_json::Value = client
+        .get(a.url("/api/openapi.json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    for (method, status, answer) in [("POST", 201, &saved), ("GET", 200, &list)] {
+        platform::api::openapi::check_answer(
+            &openapi,
+            method,
+            "/api/v1/saved-searches",
+            status,
+            answer,
+        )
+        .unwrap_or_else(|e| panic!("{method} {status}: {e}\n{answer}"));
+    }
     // Another agency cannot see or change it.
     let r = b
         .client()
@@ -1096,6 +1127,15 @@ fn search_and_certificates(app: &PlatformProcess) {
     assert!(openapi["paths"]["/api/v1/search"]["post"].is_object());
     assert!(openapi["paths"]["/api/v1/certificates/{serial}"]["get"].is_object());
     assert!(openapi["components"]["schemas"]["SearchPage"].is_object());
+    // Real answers are what the document says they are.
+    for (method, path, status, answer) in [
+        ("POST", "/api/v1/search", 200, &all),
+        ("GET", "/api/v1/certificates/{serial}", 200, &cert),
+        ("GET", "/api/v1/certificates/{serial}", 400, &err),
+    ] {
+        platform::api::openapi::check_answer(&openapi, method, path, status, answer)
+            .unwrap_or_else(|e| panic!("{method} {path} {status}: {e}\n{answer}"));
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ use crate::envelope::{ListingObject, SignatureEnvelope, SignedTakedown};
 
 /// `POST /api/v1/enroll`: a one-time enrolment token and a PKCS#10 CSR (PEM). The private key
 /// stays with the client.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollRequest {
@@ -18,6 +19,7 @@ pub struct EnrollRequest {
 }
 
 /// The answer to enrolment and to renewal.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateResponse {
     /// PEM: the new client certificate, then the issuing CA.
@@ -36,6 +38,7 @@ pub struct CertificateResponse {
 /// `POST /api/v1/enroll/check`: which agency a one-time enrolment token enrols into, asked
 /// before enrolling (the token is not spent), so a desk already enrolled with one agency never
 /// silently becomes another.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollCheckRequest {
@@ -44,6 +47,7 @@ pub struct EnrollCheckRequest {
 }
 
 /// The answer to `POST /api/v1/enroll/check`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrollCheck {
     /// The agency the token enrols into.
@@ -57,6 +61,7 @@ pub struct EnrollCheck {
 
 /// `POST /api/v1/certificates/renew`: a CSR for a new key, sent over mutual TLS with the current
 /// (still valid) certificate.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RenewRequest {
@@ -65,6 +70,7 @@ pub struct RenewRequest {
 }
 
 /// What a publish did.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PublishOutcome {
@@ -80,6 +86,7 @@ pub enum PublishOutcome {
 }
 
 /// The answer to `PUT /api/v1/listings/{ListingKey}` and `DELETE` of the same.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishResponse {
     /// The listing's key.
@@ -95,6 +102,7 @@ pub struct PublishResponse {
 }
 
 /// Kinds of change-feed events.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
@@ -149,6 +157,7 @@ impl ChangeKind {
 
 /// One change-feed event, in the manner of RESO's EntityEvent: a sequence number per change (not
 /// a timestamp), the record it concerns, and the record's current state.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ChangeEvent {
@@ -186,6 +195,7 @@ pub struct ChangeEvent {
 }
 
 /// `GET /api/v1/changes?after=N&limit=M`: events with sequence greater than `after`, oldest first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangesPage {
     /// The events.
@@ -197,6 +207,7 @@ pub struct ChangesPage {
 }
 
 /// `GET /api/v1/changes/count?after=N`: how many updates are waiting.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangesCount {
     /// The `after` asked about.
@@ -220,6 +231,7 @@ pub struct ErrorBody {
 }
 
 /// What went wrong.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetail {
     /// Stable machine-readable code, e.g. `certificate_revoked`, `invalid_field`.
@@ -387,6 +399,7 @@ mod tests {
 
 /// `POST /api/v1/saved-searches` and `PUT /api/v1/saved-searches/{id}`: a tenant's or buyer's
 /// wishes kept on the platform, so matches reach the agency by email while its desk is off.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgencySavedSearchRequest {
@@ -398,6 +411,7 @@ pub struct AgencySavedSearchRequest {
 }
 
 /// One of the agency's saved searches on the platform.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgencySavedSearch {
     /// Platform id.
@@ -417,6 +431,7 @@ pub const SEARCH_MAX_PER_PAGE: u32 = 100;
 pub const SEARCH_DEFAULT_PER_PAGE: u32 = 50;
 
 /// Order of `POST /api/v1/search` results (the website's orders).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SearchSort {
@@ -460,6 +475,7 @@ fn default_per_page() -> u32 {
 }
 
 /// `POST /api/v1/search`: every agency's active listings that match `criteria`, a page at a time.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
@@ -490,6 +506,7 @@ impl Default for SearchRequest {
 
 /// One listing as the platform holds it, in the change feed's shape (RESO names) without the
 /// event fields: the agency's signed document, its signature and the signing certificate.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListingRecord {
@@ -516,6 +533,7 @@ fn client_kind() -> String {
 }
 
 /// The answer to `POST /api/v1/search`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchPage {
     /// The listings of this page, in the order asked for.
@@ -534,6 +552,7 @@ pub struct SearchPage {
 
 /// `GET /api/v1/certificates/{serial}`: a signing certificate, public like what it signs: an
 /// agency's certificate, or the platform's document-signing certificate (take-down statements).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateRecord {
     /// Serial, lowercase hex.
@@ -571,6 +590,7 @@ pub struct CertificateRecord {
 }
 
 /// Kinds of certificate events (`GET /api/v1/changes/certificates`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CertificateEventType {
@@ -585,6 +605,7 @@ pub enum CertificateEventType {
 /// One certificate event: what happened to a certificate, and its revocation as it stands after
 /// the event. Signatures made with a certificate revoked for `key_compromise` at or after
 /// `compromised_since` (every one, when it is absent) are not to be trusted.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateEvent {
     /// Position in the certificate-event sequence; strictly increasing, never reused (its own
@@ -612,6 +633,7 @@ pub struct CertificateEvent {
 
 /// `GET /api/v1/changes/certificates?after=N&limit=M`: certificate events with sequence greater
 /// than `after`, oldest first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateEventsPage {
     /// The events.
@@ -624,6 +646,7 @@ pub struct CertificateEventsPage {
 
 /// The answer to `GET /api/v1/agency`: the calling agency as the platform holds it, and the
 /// certificate the request came with.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgencyIdentity {
     /// The agency.
@@ -634,6 +657,7 @@ pub struct AgencyIdentity {
 
 /// An agency as the platform holds it (members in alphabetical order, as they have always been
 /// sent).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgencyProfile {
     /// When the agency applied (ms since the epoch).
@@ -653,6 +677,7 @@ pub struct AgencyProfile {
 }
 
 /// The certificate a request came with (members in alphabetical order).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PresentedCertificate {
     /// SHA-256 of its DER, lowercase hex (null when it could not be read).
@@ -667,6 +692,7 @@ pub struct PresentedCertificate {
 /// The answer to `GET /api/v1/listings/{ListingKey}`: the agency's own listing as stored (the
 /// object exactly as its signature covers it), its signature and, once taken down, the
 /// platform's signed statement.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredListing {
     /// The listing's key.
@@ -694,6 +720,7 @@ pub struct StoredListing {
 }
 
 /// The answer to the website's `GET /healthz` and `GET /readyz` (members in alphabetical order).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthStatus {
     /// The database backend (`sqlite`, `postgres`), for readiness.

@@ -7,12 +7,16 @@
 //!   sent to `PUT /api/v1/listings/{key}`, and the platform's signed take-down statement;
 //! * [`search`]: search criteria and their matching semantics (shared by the platform's matcher,
 //!   the website's search and the client's tenant hints);
-//! * [`api`]: request and response bodies of the agency API and its change feed.
+//! * [`api`]: request and response bodies of the agency API and its change feed;
+//! * `openapi` (feature `openapi`): the OpenAPI schemas of these types, from which the platform
+//!   derives its `/api/openapi.json`.
 
 pub mod api;
 pub mod canonical;
 pub mod envelope;
 pub mod listing;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod search;
 
 pub use envelope::{

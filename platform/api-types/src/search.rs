@@ -43,6 +43,7 @@ pub fn normalize(text: &str) -> String {
 }
 
 /// What a buyer or tenant is looking for.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchCriteria {

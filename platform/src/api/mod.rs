@@ -43,7 +43,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ca/chain.pem", web::get().to(chain_pem))
         .route("/ca/crl.pem", web::get().to(crl_pem))
         .configure(ca_downloads::routes)
-        .route("/api/openapi.json", web::get().to(openapi::document))
+        .route("/api/openapi.json", web::get().to(openapi::serve))
         .route(
             "/healthz",
             web::get().to(|| async { HttpResponse::Ok().body("ok") }),

@@ -46,7 +46,7 @@ pub trait ListingStore {
         listing: &VerifiedListing,
     ) -> Result<Published, PublishError>;
 
-    /// An operator takes a listing down: a take-down statement ([`TakedownStatement`]) signed by
+    /// An operator takes a listing down: a take-down statement ([`TakedownStatement`](api_types::TakedownStatement)) signed by
     /// the platform's document-signing key is stored with the listing and carried by its
     /// change-feed event; audited. `Ok(None)` when there is no such listing.
     fn take_down_listing(

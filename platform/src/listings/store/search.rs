@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use crate::db::schema::listings;
 use crate::listings::{ListingRow, ListingStatus};
 
-/// [`ListingStore::search_listings`] counts matches up to this many and answers `COUNT_CAP + 1`
+/// [`ListingStore::search_listings`](super::ListingStore::search_listings) counts matches up to this many and answers `COUNT_CAP + 1`
 /// for anything more ("10,000+").
 pub const COUNT_CAP: i64 = 10_000;
 
