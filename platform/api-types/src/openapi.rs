@@ -98,7 +98,11 @@ named!(ListingObject, "Listing", |s| {
     ListingDocument::schemas(s);
 });
 
-impl PartialSchema for SignatureAlgorithm {
+/// The schema of [`SignatureAlgorithm`], which the `ca` crate owns (a foreign type cannot
+/// implement utoipa's traits here).
+struct SignatureAlgorithmSchema;
+
+impl PartialSchema for SignatureAlgorithmSchema {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::String)
@@ -109,12 +113,12 @@ impl PartialSchema for SignatureAlgorithm {
             .into()
     }
 }
-named!(SignatureAlgorithm, "SignatureAlgorithm", |s| {});
+named!(SignatureAlgorithmSchema, "SignatureAlgorithm", |s| {});
 
 impl PartialSchema for SignatureEnvelope {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
-            .property("algorithm", reference::<SignatureAlgorithm>())
+            .property("algorithm", reference::<SignatureAlgorithmSchema>())
             .required("algorithm")
             .property(
                 "value",
@@ -128,7 +132,7 @@ impl PartialSchema for SignatureEnvelope {
     }
 }
 named!(SignatureEnvelope, "SignatureEnvelope", |s| {
-    collect::<SignatureAlgorithm>(s);
+    collect::<SignatureAlgorithmSchema>(s);
 });
 
 impl PartialSchema for SignedListing {
