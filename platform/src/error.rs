@@ -83,9 +83,9 @@ pub enum ApiError {
         /// SHA-256 (lowercase hex) of the canonical bytes verified.
         canonical_sha256: String,
     },
-    /// A fault of ours (500). The cause is logged, never shown.
-    #[error("internal error: {0:#}")]
-    Internal(anyhow::Error),
+    /// A fault of ours (500). The cause is logged with its causes, never shown.
+    #[error("internal error: {}", causes(.0.as_ref()))]
+    Internal(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl ApiError {
@@ -99,7 +99,7 @@ impl ApiError {
     }
 
     /// Wraps any error as a 500.
-    pub fn internal(error: impl Into<anyhow::Error>) -> ApiError {
+    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ApiError {
         ApiError::Internal(error.into())
     }
 
@@ -117,6 +117,18 @@ impl ApiError {
             ApiError::Internal(_) => "internal",
         }
     }
+}
+
+/// An error and each of its causes (`source()`), joined by `": "` on one line.
+pub fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    line
 }
 
 impl From<DbError> for ApiError {
@@ -153,7 +165,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let (message, field) = match self {
             ApiError::Internal(cause) => {
-                tracing::error!(error = %format!("{cause:#}"), "request failed");
+                tracing::error!(error = %causes(cause.as_ref()), "request failed");
                 (
                     "something went wrong on our side; please try again later",
                     None,
@@ -234,8 +246,7 @@ mod tests {
 
     #[actix_web::test]
     async fn internal_errors_do_not_leak_their_cause() {
-        let response =
-            ApiError::internal(anyhow::anyhow!("password=hunter2 in a query")).error_response();
+        let response = ApiError::internal("password=hunter2 in a query").error_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let body = to_bytes(response.into_body()).await.unwrap();
         let text = String::from_utf8(body.to_vec()).unwrap();

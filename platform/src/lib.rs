@@ -58,14 +58,10 @@ pub enum RunError {
 impl RunError {
     /// The message and each of its causes, joined by `": "` on one line.
     pub fn one_line(&self) -> String {
-        let mut line = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(error) = cause {
-            line.push_str(": ");
-            line.push_str(&error.to_string());
-            cause = error.source();
-        }
-        line.split_whitespace().collect::<Vec<_>>().join(" ")
+        error::causes(self)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

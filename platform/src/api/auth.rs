@@ -40,7 +40,7 @@ impl FromRequest for AuthenticatedAgency {
         let check = req.conn_data::<PeerCheck>().cloned();
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no state")))?;
+            let state = state.ok_or_else(|| ApiError::internal("no state"))?;
             let peer = match check {
                 Some(PeerCheck(Ok(peer))) => peer,
                 Some(PeerCheck(Err(refusal))) => {

@@ -391,7 +391,7 @@ async fn get_listing(
     let (row, takedown) = found.ok_or_else(|| not_found(&key))?;
     let listing = row
         .object()
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored listing {}: {e}", row.id)))?;
+        .map_err(|e| ApiError::internal(format!("stored listing {}: {e}", row.id)))?;
     Ok(HttpResponse::Ok().json(StoredListing {
         signature: row.signature_envelope(),
         takedown: takedown.as_ref().and_then(TakedownRow::signed),

@@ -5,8 +5,8 @@
 //! one line), so a refusal says what to do next and whether anything was changed, and a failure
 //! names what was being done ([`PkiError::Context`]) and keeps its cause as the
 //! [`source`](std::error::Error::source) rather than repeating it in its own message. Errors of
-//! the `ca` crate and of the database pass through unchanged. `anyhow` stays at the binary's top
-//! ([`crate::run`]); nothing below it returns one.
+//! the `ca` crate and of the database pass through unchanged. The binary prints the chain of
+//! causes on one line ([`crate::RunError::one_line`]).
 
 use std::fmt::Display;
 
@@ -67,14 +67,7 @@ impl PkiError {
     /// The message and each of its causes after `: `, on one line (what the binary prints, and
     /// what the upkeep logs).
     pub fn with_causes(&self) -> String {
-        let mut out = self.to_string();
-        let mut next = std::error::Error::source(self);
-        while let Some(cause) = next {
-            out.push_str(": ");
-            out.push_str(&cause.to_string());
-            next = cause.source();
-        }
-        out
+        crate::error::causes(self)
     }
 
     /// A file-system failure, `what` naming the file and the action.
