@@ -18,8 +18,8 @@ use prometheus_client::registry::{Metric, Registry};
 pub struct RequestLabels {
     /// `website` or `agency`.
     pub server: &'static str,
-    /// HTTP method.
-    pub method: String,
+    /// HTTP method, from a fixed set ([`crate::http_metrics::method_label`]).
+    pub method: &'static str,
     /// Matched route pattern, e.g. `/api/v1/listings/{key}`.
     pub route: String,
     /// Status code.

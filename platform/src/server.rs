@@ -224,10 +224,13 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     );
 
     let web_state = state.clone();
+    let hsts = crate::web::protocol::sends_hsts(&config.web.public_url);
     let web_server = HttpServer::new(move || {
         App::new()
             .app_data(web_state.clone())
             .app_data(ServerName("website"))
+            .app_data(crate::web::protocol::Hsts(hsts))
+            .wrap(middleware::from_fn(crate::web::protocol::hygiene))
             .wrap(middleware::from_fn(crate::http_metrics::track))
             .wrap(middleware::NormalizePath::trim())
             .configure(crate::web::routes)

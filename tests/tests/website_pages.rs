@@ -35,6 +35,39 @@ fn search_and_listing_pages(app: &PlatformProcess, db: &Db) {
     assert!(b.cookie.is_none());
     assert_eq!(b.get("/static/site.css").status, 200);
 
+    // HEAD answers every page a GET answers, without a body; a method the site does not serve
+    // is 405 with Allow (not 404); plain http: no Strict-Transport-Security.
+    let http = platform::testing::http_client();
+    for path in [
+        "/",
+        "/search?city=lisbon",
+        "/account/sign-in",
+        "/static/site.css",
+    ] {
+        let head = http.head(format!("{}{path}", app.web_url)).send().unwrap();
+        assert_eq!(head.status(), 200, "HEAD {path}");
+        assert!(head.bytes().unwrap().is_empty(), "HEAD {path} has no body");
+    }
+    assert_eq!(
+        http.head(format!("{}/listings/999999", app.web_url))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+    for method in ["TRACE", "PUT", "DELETE", "PATCH"] {
+        let r = http
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                &app.web_url,
+            )
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 405, "{method}");
+        assert_eq!(r.headers()["allow"], "GET, HEAD, POST", "{method}");
+        assert!(r.headers().get("strict-transport-security").is_none());
+    }
+
     // City, sale, price range; newest first by default.
     let r = b.get("/search?city=lisbon&transaction=sale&min_price=300000&max_price=600000");
     assert_eq!(r.status, 200);

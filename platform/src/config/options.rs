@@ -153,6 +153,18 @@ config_options! {
         env "PLATFORM_PUBLIC_URL", value "URL",
         default "`http://127.0.0.1:8080`",
         what "address used in links in emails";
+    /// Secure session cookie (__Host-session, Secure) [default: true when the public URL is https://]
+    secure_cookies: bool => web.secure_cookies [some],
+        env "PLATFORM_SECURE_COOKIES", value "BOOL",
+        default "`true` when `public_url` is `https://`",
+        what "session cookie `__Host-session` + `Secure` (else `session`, for plain-HTTP development)",
+        clap(num_args = 0..=1, default_missing_value = "true");
+    /// Take the client address from the last X-Forwarded-For entry (only behind a proxy that sets it) [default: false]
+    trust_forwarded_for: bool => web.trust_forwarded_for [set],
+        env "PLATFORM_TRUST_FORWARDED_FOR", value "BOOL",
+        default "`false`",
+        what "take the client address for sign-in rate limits from the last `X-Forwarded-For` entry (only behind a proxy that sets it)",
+        clap(num_args = 0..=1, default_missing_value = "true");
     /// Agency API (mutual TLS) listen address [default: 127.0.0.1:8443]
     agency_listen: SocketAddr => agency.listen [set],
         env "PLATFORM_AGENCY_LISTEN", value "ADDR",
@@ -287,24 +299,6 @@ config_options! {
         what "after this, mail claimed by a crashed worker is retried";
 }
 
-/// Options only a TOML file sets.
-const FILE_ONLY: [OptionDoc; 2] = [
-    OptionDoc {
-        key: "web.secure_cookies",
-        env: "",
-        flag: Cow::Borrowed(""),
-        default: "`true` when `public_url` is `https://`",
-        what: "session cookie `__Host-session` + `Secure` (else `session`, for plain-HTTP development)",
-    },
-    OptionDoc {
-        key: "web.trust_forwarded_for",
-        env: "",
-        flag: Cow::Borrowed(""),
-        default: "`false`",
-        what: "take the client address for sign-in rate limits from the last `X-Forwarded-For` entry (only behind a proxy that sets it)",
-    },
-];
-
 /// Variables read only from the environment (secrets are never in a file, a flag, `--help` or a
 /// log), and the configuration file's own flag.
 const ENVIRONMENT_ONLY: [OptionDoc; 4] = [
@@ -342,7 +336,6 @@ const ENVIRONMENT_ONLY: [OptionDoc; 4] = [
 /// a file sets, and the variables only the environment gives.
 pub fn documented_options() -> Vec<OptionDoc> {
     let mut rows = ConfigOverrides::documented();
-    rows.extend(FILE_ONLY);
     rows.extend(ENVIRONMENT_ONLY);
     rows
 }

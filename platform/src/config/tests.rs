@@ -327,3 +327,25 @@ fn environment_and_flags_layer_over_the_file() {
     assert_eq!(c.agency.server_names, ["a.example", "b.example"]);
     assert!(c.ca.allow_unencrypted_keys);
 }
+
+#[test]
+fn web_settings_come_by_flag_as_well_as_by_file() {
+    use clap::Parser;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, "[web]\nsecure_cookies = true\n").unwrap();
+    let cli = crate::cli::Cli::try_parse_from([
+        "platform",
+        "--trust-forwarded-for",
+        "--secure-cookies",
+        "false",
+    ])
+    .unwrap();
+    let c = Config::load(Some(&path), &cli.overrides).unwrap();
+    assert!(c.web.trust_forwarded_for, "a bare flag means true");
+    assert_eq!(c.web.secure_cookies, Some(false), "the flag over the file");
+    let none = crate::cli::Cli::try_parse_from(["platform"]).unwrap();
+    let c = Config::load(Some(&path), &none.overrides).unwrap();
+    assert!(!c.web.trust_forwarded_for);
+    assert_eq!(c.web.secure_cookies, Some(true), "the file's value stays");
+}

@@ -195,17 +195,62 @@ fn check_ca_pem(pem: &[u8]) -> Result<(), String> {
 }
 
 /// Writes `bytes` to a new `.eml` file in `dir` atomically (a temporary file renamed into place),
-/// so a reader never sees half a message. Returns the file's path.
+/// so a reader never sees half a message. Mail carries sign-in and reset links, so the folder is
+/// the owner's only (0700) and each file is created 0600. Returns the file's path.
 pub fn write_eml(dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
     use std::io::Write as _;
-    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder.create(dir)?;
+    #[cfg(unix)]
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     let name = format!("{}-{:016x}", crate::db::now_ms(), rand::random::<u64>());
     let temp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(format!("{name}.eml"));
-    let mut file = std::fs::File::create(&temp)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(&temp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);
     std::fs::rename(&temp, &path)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn eml_files_and_their_folder_are_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("mail");
+        // A folder left world-readable by an older version is tightened too.
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = write_eml(
+            &dir,
+            b"Subject: reset\r\n\r\nhttps://site/account/reset?token=t\r\n",
+        )
+        .unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"Subject: reset\r\n\r\nhttps://site/account/reset?token=t\r\n"
+        );
+        let second = write_eml(&dir, b"x").unwrap();
+        assert_ne!(second, path);
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(names.len(), 2, "no temporary file left behind");
+    }
 }

@@ -13,6 +13,7 @@ pub mod apply;
 pub mod health;
 pub mod notifications;
 pub mod pages;
+pub mod protocol;
 pub mod saved;
 pub mod search;
 pub mod session;
