@@ -83,6 +83,12 @@ pub enum ApiError {
         /// SHA-256 (lowercase hex) of the canonical bytes verified.
         canonical_sha256: String,
     },
+    /// The request body is over the limit (413).
+    #[error("{message}")]
+    TooLarge {
+        /// The limit.
+        message: String,
+    },
     /// A fault of ours (500). The cause is logged with its causes, never shown.
     #[error("internal error: {}", causes(.0.as_ref()))]
     Internal(Box<dyn std::error::Error + Send + Sync>),
@@ -113,6 +119,7 @@ impl ApiError {
             | ApiError::Conflict { code, .. } => code,
             ApiError::BadSignature { .. } => "bad_signature",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::TooLarge { .. } => "body_too_large",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -157,6 +164,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -178,6 +186,7 @@ impl ResponseError for ApiError {
             | ApiError::NotFound { message, .. }
             | ApiError::Conflict { message, .. }
             | ApiError::RateLimited { message, .. }
+            | ApiError::TooLarge { message }
             | ApiError::Unavailable { message } => (message.as_str(), None),
         };
         let mut response = HttpResponse::build(self.status_code());

@@ -249,6 +249,7 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         App::new()
             .app_data(agency_state.clone())
             .app_data(ServerName("agency"))
+            .wrap(middleware::from_fn(crate::api::fallback::json_errors))
             .wrap(middleware::from_fn(crate::http_metrics::track))
             .configure(crate::api::routes)
     })

@@ -75,6 +75,22 @@ fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["agency"]["name"], "Acme Homes");
     documented("GET", "/api/v1/agency", status, &me);
+    // Answers actix writes itself are the JSON error body too: a path parameter that does not
+    // parse; a method a route does not have is no route.
+    let r = a
+        .client()
+        .delete(a.url("/api/v1/saved-searches/abc"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(error_code(&r.json().unwrap()), "not_found");
+    let r = a.client().get(a.url("/api/v1/saved-searches/7")).send().unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(error_code(&r.json().unwrap()), "no_such_route");
+    // Timestamps in answers are RFC 3339.
+    let not_after = me["certificate"]["not_after"].as_str().unwrap();
+    time::OffsetDateTime::parse(not_after, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("not_after {not_after:?} is not RFC 3339: {e}"));
 
     // Publish: created, the same again is unchanged, a change is an update.
     let mut d = doc("A-1");

@@ -267,13 +267,13 @@ mod tests {
             },
             certificate: PresentedCertificate {
                 fingerprint: None,
-                not_after: Some("2027-01-01 0:00:00.0 +00:00:00".into()),
+                not_after: Some("2027-01-01T00:00:00Z".into()),
                 serial: "0a".into(),
             },
         };
         assert_eq!(
             serde_json::to_string(&who).unwrap(),
-            r#"{"agency":{"created_at":1,"email":"a@b.example","id":3,"licence":"L-1","name":"Acme","status":"active","updated_at":2},"certificate":{"fingerprint":null,"not_after":"2027-01-01 0:00:00.0 +00:00:00","serial":"0a"}}"#
+            r#"{"agency":{"created_at":1,"email":"a@b.example","id":3,"licence":"L-1","name":"Acme","status":"active","updated_at":2},"certificate":{"fingerprint":null,"not_after":"2027-01-01T00:00:00Z","serial":"0a"}}"#
         );
         let health = |database: Option<&str>, error: Option<&str>, status: &str| {
             serde_json::to_string(&HealthStatus {
@@ -682,8 +682,8 @@ pub struct AgencyProfile {
 pub struct PresentedCertificate {
     /// SHA-256 of its DER, lowercase hex (null when it could not be read).
     pub fingerprint: Option<String>,
-    /// End of validity, as the platform's certificate inspection writes it (null when it could
-    /// not be read).
+    /// End of validity, RFC 3339 (null when it could not be read).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub not_after: Option<String>,
     /// Serial, lowercase hex.
     pub serial: String,

@@ -6,6 +6,7 @@ pub mod auth;
 mod ca_downloads;
 pub mod certificate_events;
 pub mod certificates;
+pub mod fallback;
 pub mod openapi;
 pub mod saved_searches;
 pub mod search;
@@ -32,7 +33,7 @@ use crate::state::AppState;
 pub use auth::AuthenticatedAgency;
 
 /// Largest request body accepted (a listing with a long description and many photo URLs).
-const MAX_BODY: usize = 1 << 20;
+pub(crate) const MAX_BODY: usize = 1 << 20;
 /// Largest page of the change feed.
 const MAX_PAGE: i64 = 1_000;
 
@@ -193,7 +194,11 @@ async fn whoami(caller: AuthenticatedAgency) -> HttpResponse {
         },
         certificate: PresentedCertificate {
             fingerprint: info.as_ref().map(|i| i.fingerprint.to_hex()),
-            not_after: info.as_ref().map(|i| i.not_after.to_string()),
+            not_after: info.as_ref().and_then(|i| {
+                i.not_after
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            }),
             serial: caller.serial,
         },
     })

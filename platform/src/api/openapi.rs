@@ -105,7 +105,6 @@ impl Builder {
             let auth = self.errors(&AUTH_ERRORS);
             op.answers.extend(auth);
         }
-        op.answers.sort_by_key(|(status, ..)| *status);
         let mut operation = OperationBuilder::new().summary(Some(op.summary));
         if op.caller == Caller::Anyone {
             operation = operation.securities(Some(Vec::<SecurityRequirement>::new()));
@@ -113,6 +112,14 @@ impl Builder {
         for parameter in op.parameters {
             operation = operation.parameter(parameter);
         }
+        if op.request.is_some() {
+            let too_large = self.errors(&[(
+                "413",
+                "body_too_large: the body is over the 1 MiB the agency API accepts",
+            )]);
+            op.answers.extend(too_large);
+        }
+        op.answers.sort_by_key(|(status, ..)| *status);
         if let Some(schema) = op.request {
             operation = operation.request_body(Some(
                 RequestBodyBuilder::new()
