@@ -84,7 +84,11 @@ fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
         .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(&r.json().unwrap()), "not_found");
-    let r = a.client().get(a.url("/api/v1/saved-searches/7")).send().unwrap();
+    let r = a
+        .client()
+        .get(a.url("/api/v1/saved-searches/7"))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(&r.json().unwrap()), "no_such_route");
     // Timestamps in answers are RFC 3339.
@@ -337,6 +341,20 @@ fn bad_listings_are_refused_naming_the_field() {
     let (status, body) = put("K-1", serde_json::to_value(a.sign(&bad_city)).unwrap());
     assert_eq!(status, 400);
     assert_eq!(body["error"]["field"], "listing.City", "{body}");
+
+    // A right-to-left override in a title (the text would read otherwise than it says).
+    let mut spoofed = doc("K-1");
+    spoofed.title = "Flat \u{202E}0001 rof\u{202C} sale".into();
+    let (status, body) = put("K-1", serde_json::to_value(a.sign(&spoofed)).unwrap());
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "listing.Title", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("U+202E"),
+        "{body}"
+    );
 
     // Key in the path and in the body differ.
     let (status, body) = put("K-2", serde_json::to_value(a.sign(&doc("K-1"))).unwrap());

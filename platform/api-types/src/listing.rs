@@ -498,7 +498,35 @@ fn text(field: &str, value: &str, min: usize, max: usize) -> Result<(), FieldErr
             "must not contain control characters",
         ));
     }
+    if let Some(c) = value.chars().find(|&c| hidden(c)) {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "must not contain invisible or direction-overriding characters (U+{:04X}): they \
+                 can make the text read differently from what it says",
+                c as u32
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// Characters that change how text reads without being seen: the bidirectional embeddings,
+/// overrides and isolates (U+202A–U+202E, U+2066–U+2069: "Trojan Source") and the invisible
+/// spaces and operators (zero-width space U+200B, word joiner and invisible operators
+/// U+2060–U+2064, zero-width no-break space U+FEFF, Mongolian vowel separator U+180E).
+/// The joiners U+200C/U+200D (needed by Persian, Indic scripts and emoji) and the plain
+/// direction marks U+200E/U+200F are allowed.
+fn hidden(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200B}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{FEFF}'
+            | '\u{180E}'
+    )
 }
 
 fn optional_text(field: &str, value: &Option<String>, max: usize) -> Result<(), FieldError> {

@@ -211,3 +211,49 @@ fn canonical_bytes_survive_the_wire_for_awkward_floats() {
         assert_eq!(parsed.canonical_bytes(), doc.canonical_bytes(), "{area}");
     }
 }
+
+#[test]
+fn invisible_and_direction_overriding_characters_are_refused() {
+    let ok = ListingDocument::example("A-1");
+    // "Trojan Source": an override makes "Flat for sale 1000" read otherwise.
+    for (text, code) in [
+        ("Flat \u{202E}0001 rof\u{202C} sale", 0x202E),
+        ("Flat \u{2067}sale\u{2069}", 0x2067),
+        ("Fl\u{200B}at for sale", 0x200B),
+        ("\u{FEFF}Flat", 0xFEFF),
+        ("Flat\u{2060}", 0x2060),
+    ] {
+        let e = ListingDocument {
+            title: text.into(),
+            ..ok.clone()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.field, "Title", "{text:?}");
+        assert!(
+            e.message.contains(&format!("U+{code:04X}")),
+            "{}",
+            e.message
+        );
+    }
+    let e = ListingDocument {
+        public_remarks: "Quiet street.\u{202D} Sunny".into(),
+        ..ok.clone()
+    }
+    .validate()
+    .unwrap_err();
+    assert_eq!(e.field, "PublicRemarks");
+    // Joiners and plain direction marks are part of real text (Persian, emoji, mixed scripts).
+    for text in [
+        "خانه\u{200C}ای در تهران",
+        "Family 👨\u{200D}👩\u{200D}👧 home",
+        "Apartment \u{200F}שלום\u{200E} view",
+    ] {
+        ListingDocument {
+            title: text.into(),
+            ..ok.clone()
+        }
+        .validate()
+        .unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
+    }
+}
