@@ -94,8 +94,18 @@ async fn crl_pem(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(pem(crl))
 }
 
-/// Parses a JSON body; a problem names the field (dotted path) it is in.
+/// Parses a JSON body; a problem names the field (dotted path) it is in. Every body of the
+/// agency API is a JSON object: serde would also read a struct from an array of its members in
+/// order, which no client means, so anything but an object is refused first.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let first = body.iter().find(|b| !b" \t\r\n".contains(b));
+    if first.is_some_and(|&b| b != b'{') {
+        return Err(ApiError::Invalid {
+            code: "invalid_json",
+            message: "the body must be a JSON object ({...})".into(),
+            field: None,
+        });
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

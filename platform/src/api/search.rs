@@ -164,6 +164,18 @@ mod tests {
     }
 
     #[test]
+    fn only_a_json_object_is_a_request() {
+        // serde alone would read `[]` or `[{..}, 2]` as the struct's members in order.
+        for body in ["[]", " [{}, 1]", "\n\"page\"", "3", "null"] {
+            match parse_json::<SearchRequest>(body.as_bytes()) {
+                Err(ApiError::Invalid { code, .. }) => assert_eq!(code, "invalid_json", "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        assert!(parse_json::<SearchRequest>(b" \n{}").is_ok());
+    }
+
+    #[test]
     fn bad_input_names_the_field() {
         for (body, want) in [
             (serde_json::json!({"per_page": 0}), "per_page"),
