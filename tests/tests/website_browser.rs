@@ -166,6 +166,9 @@ fn a_buyer_registers_searches_saves_and_sees_a_match_live() {
     let link = emailed_link(&app, &db.db, email, "verify_email");
     rt.block_on(async {
         c.goto(&format!("{web}{link}")).await.unwrap();
+        // The link's page only offers a button; pressing it confirms.
+        wait_text(&c, "main", "Confirm my email").await;
+        click(&c, "main form button[type=submit]").await;
         wait_text(&c, "main", "Email confirmed").await;
         // Sign in.
         c.goto(&format!("{web}/account/sign-in")).await.unwrap();

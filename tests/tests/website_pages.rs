@@ -237,10 +237,34 @@ fn accounts(app: &PlatformProcess, db: &Db) {
     let link = emailed_link(app, db, "ana@example.com", "verify_email");
     assert!(link.starts_with("/account/verify?token="), "{link}");
     assert_eq!(b.get("/account/verify?token=nonsense").status, 404);
-    let r = b.get(&link);
+    // Opening the link (as a mail scanner or a link preview does) changes nothing: it shows a
+    // button, and the address is still unconfirmed.
+    for _ in 0..2 {
+        let r = b.get(&link);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("Confirm my email"), "{}", r.body);
+        assert!(!r.body.contains("Email confirmed"));
+    }
+    let r = b.post(
+        "/account/sign-in",
+        &[
+            ("csrf", &csrf),
+            ("email", "ana@example.com"),
+            ("password", password),
+        ],
+    );
+    assert_eq!(r.status, 422, "still unconfirmed after the link was opened");
+    let link = emailed_link(app, db, "ana@example.com", "verify_email");
+    let token = link.split_once("token=").unwrap().1.to_owned();
+    let r = b.post("/account/verify", &[("token", &token)]);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("Email confirmed"));
-    assert_eq!(b.get(&link).status, 404, "a link works once");
+    assert_eq!(
+        b.post("/account/verify", &[("token", &token)]).status,
+        404,
+        "a link works once"
+    );
+    assert_eq!(b.get(&link).status, 404, "a used link says so when opened");
 
     // Wrong password: a clear message, no session.
     let r = b.post(

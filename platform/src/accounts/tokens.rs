@@ -104,6 +104,12 @@ pub trait TokenStore {
     ) -> QueryResult<()>;
     /// Uses the token `token` (as received) if it is valid for `purpose`.
     fn consume_token(&mut self, purpose: TokenPurpose, token: &str) -> QueryResult<TokenOutcome>;
+    /// What [`consume_token`](Self::consume_token) would answer, changing nothing
+    /// (`Used(user)`: valid and unused), so a link opened by a mail scanner spends nothing.
+    fn peek_token(&mut self, purpose: TokenPurpose, token: &str) -> QueryResult<TokenOutcome>;
+    /// For a token (by its digest) that cannot be used: `Expired` when it was issued, never
+    /// used and is past its time, else `Invalid`.
+    fn why_unusable(&mut self, purpose: TokenPurpose, hash: &str) -> QueryResult<TokenOutcome>;
 }
 
 crate::impl_for_backends!(TokenStore {
@@ -145,8 +151,28 @@ crate::impl_for_backends!(TokenStore {
         if let Some(user) = used {
             return Ok(TokenOutcome::Used(user));
         }
-        let expired = email_tokens::table
+        self.why_unusable(purpose, &hash)
+    }
+
+    fn peek_token(&mut self, purpose: TokenPurpose, token: &str) -> QueryResult<TokenOutcome> {
+        let hash = sha256_hex(token);
+        let live: Option<i64> = email_tokens::table
             .filter(email_tokens::token_hash.eq(&hash))
+            .filter(email_tokens::purpose.eq(purpose.code()))
+            .filter(email_tokens::used_at.is_null())
+            .filter(email_tokens::expires_at.gt(crate::db::now_ms()))
+            .select(email_tokens::user_id)
+            .first(self)
+            .optional()?;
+        match live {
+            Some(user) => Ok(TokenOutcome::Used(user)),
+            None => self.why_unusable(purpose, &hash),
+        }
+    }
+
+    fn why_unusable(&mut self, purpose: TokenPurpose, hash: &str) -> QueryResult<TokenOutcome> {
+        let expired = email_tokens::table
+            .filter(email_tokens::token_hash.eq(hash))
             .filter(email_tokens::purpose.eq(purpose.code()))
             .filter(email_tokens::used_at.is_null())
             .count()
@@ -188,6 +214,21 @@ mod tests {
             // The wrong purpose does not consume it.
             assert_eq!(
                 c.consume_token(TokenPurpose::VerifyEmail, "t1").unwrap(),
+                TokenOutcome::Invalid
+            );
+            // Peeking answers what using would, and uses nothing (twice over).
+            for _ in 0..2 {
+                assert_eq!(
+                    c.peek_token(TokenPurpose::PasswordReset, "t1").unwrap(),
+                    TokenOutcome::Used(user)
+                );
+            }
+            assert_eq!(
+                c.peek_token(TokenPurpose::PasswordReset, "t2").unwrap(),
+                TokenOutcome::Expired
+            );
+            assert_eq!(
+                c.peek_token(TokenPurpose::PasswordReset, "nope").unwrap(),
                 TokenOutcome::Invalid
             );
             assert_eq!(

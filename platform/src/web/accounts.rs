@@ -21,7 +21,8 @@ use crate::state::AppState;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/account/register", web::get().to(register_form))
         .route("/account/register", web::post().to(register))
-        .route("/account/verify", web::get().to(verify))
+        .route("/account/verify", web::get().to(verify_page))
+        .route("/account/verify", web::post().to(verify))
         .route("/account/sign-in", web::get().to(sign_in_form))
         .route("/account/sign-in", web::post().to(sign_in))
         .route("/account/sign-out", web::post().to(sign_out))
@@ -184,19 +185,66 @@ async fn register(
     Ok(pages::ok(&visitor, &page))
 }
 
-/// `GET /account/verify?token=…`.
-async fn verify(
+/// The confirmation link's page: a button that confirms (a POST).
+#[derive(Debug, Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    /// Frame.
+    pub layout: Layout,
+    /// Heading.
+    pub heading: String,
+    /// What the button does.
+    pub message: String,
+    /// Where the form posts.
+    pub action: String,
+    /// The token from the link, posted back.
+    pub token: String,
+    /// The button's label.
+    pub button: String,
+}
+
+/// `GET /account/verify?token=…`: the link from the email. Changes nothing (mail scanners and
+/// link previews open links): a valid link shows a button that confirms.
+async fn verify_page(
     state: web::Data<AppState>,
     req: HttpRequest,
     q: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, WebError> {
     let visitor = Visitor::load(&state, &req).await?;
-    let outcome = accounts::verify_email(&state.db, q.into_inner().token).await?;
+    let token = q.into_inner().token;
+    let outcome = accounts::check_verify_token(&state.db, token.clone()).await?;
+    if let TokenOutcome::Used(_) = outcome {
+        let page = ConfirmPage {
+            layout: Layout::new("Confirm your email", &visitor),
+            heading: "Confirm your email".to_owned(),
+            message: "Press the button to confirm this address for your account.".to_owned(),
+            action: "/account/verify".to_owned(),
+            token,
+            button: "Confirm my email".to_owned(),
+        };
+        return Ok(visitor.finish(pages::html(StatusCode::OK, &page)));
+    }
+    Ok(visitor.finish(verify_outcome(&visitor, outcome)))
+}
+
+/// `POST /account/verify` (the confirmation page's button): uses the token.
+async fn verify(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<TokenQuery>,
+) -> Result<HttpResponse, WebError> {
+    let visitor = Visitor::load(&state, &req).await?;
+    let outcome = accounts::verify_email(&state.db, form.into_inner().token).await?;
+    Ok(visitor.finish(verify_outcome(&visitor, outcome)))
+}
+
+/// The page saying how a confirmation ended.
+fn verify_outcome(visitor: &Visitor, outcome: TokenOutcome) -> HttpResponse {
     let (status, page) = match outcome {
         TokenOutcome::Used(_) => (
             StatusCode::OK,
             message(
-                &visitor,
+                visitor,
                 "Email confirmed",
                 "Your address is confirmed. You can sign in now.",
                 Some(("/account/sign-in", "Sign in")),
@@ -205,7 +253,7 @@ async fn verify(
         TokenOutcome::Expired => (
             StatusCode::GONE,
             message(
-                &visitor,
+                visitor,
                 "This link has expired",
                 "Confirmation links work for 24 hours. Sign in with your email and password and we will send you a new one.",
                 Some(("/account/sign-in", "Sign in")),
@@ -214,14 +262,14 @@ async fn verify(
         TokenOutcome::Invalid => (
             StatusCode::NOT_FOUND,
             message(
-                &visitor,
+                visitor,
                 "This link does not work",
                 "It was already used or is incomplete. If your address is confirmed, just sign in.",
                 Some(("/account/sign-in", "Sign in")),
             ),
         ),
     };
-    Ok(visitor.finish(pages::html(status, &page)))
+    pages::html(status, &page)
 }
 
 /// `POST /account/sign-in`.
