@@ -161,6 +161,36 @@ mod tests {
     }
 
     #[test]
+    fn json_is_seen_in_a_command_line_clap_refuses() {
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(wants_json(&args(&[
+            "agency-client",
+            "--price",
+            "x",
+            "--json"
+        ])));
+        assert!(wants_json(&args(&["agency-client", "--json", "listing"])));
+        assert!(!wants_json(&args(&[
+            "agency-client",
+            "listing",
+            "--",
+            "--json"
+        ])));
+        assert!(!wants_json(&args(&["--json"])), "not the program's name");
+    }
+
+    #[test]
+    fn negative_numbers_are_values_not_options() {
+        let cli =
+            Cli::try_parse_from(["agency-client", "listing", "edit", "--price", "-5"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Listing(ListingCommand::Edit(f)) if f.price == Some(-5))
+        );
+        let e = Cli::try_parse_from(["agency-client", "search", "--min-price", "-5"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{e}");
+    }
+
+    #[test]
     fn a_token_may_start_with_a_hyphen() {
         // Tokens are URL-safe base64, so one in 64 starts with '-'.
         let cli = Cli::try_parse_from([

@@ -453,3 +453,14 @@ fn pulled_text(p: &PullReport) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_print_as_rfc_3339() {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(1_798_774_773_349_000_000).unwrap();
+        assert_eq!(rfc3339(t), "2027-01-01T03:39:33.349Z");
+    }
+}
