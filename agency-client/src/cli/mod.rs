@@ -72,7 +72,7 @@ fn wants_json(args: &[OsString]) -> bool {
 /// status. Without `--json`, clap's own words and usage on stderr; with it, the error as
 /// [`render::print_error_parts`] prints every error (code `usage`, the option as `field`).
 fn refused(e: &clap::Error, json: bool) -> i32 {
-    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    use clap::error::ErrorKind;
     if !e.use_stderr() || !json {
         // Help and version on stdout (exit 0); errors with clap's usage on stderr.
         let _ = e.print();
@@ -81,24 +81,41 @@ fn refused(e: &clap::Error, json: bool) -> i32 {
             _ => EXIT_USAGE,
         };
     }
-    let message = match e.kind() {
-        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            "a command is missing; see --help".to_owned()
-        }
-        _ => {
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or_default();
-            first.strip_prefix("error: ").unwrap_or(first).to_owned()
-        }
-    };
-    // `--price <PRICE>` → `--price`: the option, as the user typed it.
-    let field = match e.get(ContextKind::InvalidArg) {
-        Some(ContextValue::String(arg)) => arg.split_whitespace().next().map(str::to_owned),
-        _ => None,
-    };
+    let (message, field) = usage_error(e);
     // Like every other error: one line on stderr, the document on stdout.
     let _ = render::print_error_parts(&message, "usage", field.as_deref(), true);
     EXIT_USAGE
+}
+
+/// What clap refused, in one line without clap's usage and hint (`invalid value 'abc' for
+/// '--price <PRICE>': …`, `the following required arguments were not provided: --name <NAME>`),
+/// and the option or argument to blame (`--price <PRICE>` → `--price`).
+fn usage_error(e: &clap::Error) -> (String, Option<String>) {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let message = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        "a command is missing; see --help".to_owned()
+    } else {
+        let rendered = e.render().to_string();
+        let words: Vec<&str> = rendered
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        let message = words.join(" ");
+        message
+            .strip_prefix("error: ")
+            .unwrap_or(&message)
+            .to_owned()
+    };
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => Some(arg.as_str()),
+        Some(ContextValue::Strings(args)) => args.first().map(String::as_str),
+        _ => None,
+    };
+    let field = arg
+        .and_then(|a| a.split_whitespace().next())
+        .map(str::to_owned);
+    (message, field)
 }
 
 /// Runs a parsed command line.
@@ -177,6 +194,29 @@ mod tests {
             "--json"
         ])));
         assert!(!wants_json(&args(&["--json"])), "not the program's name");
+    }
+
+    #[test]
+    fn a_usage_error_is_one_line_naming_the_option() {
+        let e = Cli::try_parse_from(["agency-client", "listing", "edit", "--price", "abc"])
+            .unwrap_err();
+        let (message, field) = usage_error(&e);
+        assert!(
+            message.starts_with("invalid value 'abc' for '--price <PRICE>'"),
+            "{message}"
+        );
+        assert!(
+            !message.contains('\n') && !message.contains("Usage"),
+            "{message}"
+        );
+        assert_eq!(field.as_deref(), Some("--price"));
+        let e = Cli::try_parse_from(["agency-client", "customer", "add-owner"]).unwrap_err();
+        let (message, field) = usage_error(&e);
+        assert_eq!(
+            message,
+            "the following required arguments were not provided: --name <NAME>"
+        );
+        assert_eq!(field.as_deref(), Some("--name"));
     }
 
     #[test]
