@@ -117,6 +117,10 @@ pub enum ClientError {
         /// The field concerned, if any.
         field: Option<String>,
     },
+    /// An edit that changes nothing (no option given, or only the values the record has):
+    /// refused, so that nothing is marked changed or sent again.
+    #[error("{0}")]
+    Unchanged(String),
     /// A record asked for does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -150,6 +154,7 @@ impl ClientError {
             ClientError::InvalidListing { .. } => "invalid_listing",
             ClientError::InvalidInput { .. } => "invalid_input",
             ClientError::Refused { .. } => "refused",
+            ClientError::Unchanged(_) => "unchanged",
             ClientError::NotFound(_) => "not_found",
             ClientError::Database(_) => "database",
             ClientError::Storage(_) => "storage",

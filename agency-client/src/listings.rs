@@ -175,7 +175,8 @@ pub fn add(conn: &mut SqliteConnection, doc: ListingDocument) -> Result<OwnListi
 }
 
 /// Changes a listing with `change`, stamps a new ModificationTimestamp, checks the result and
-/// stores it as a local change (to be published). Nothing is stored if the result is invalid.
+/// stores it as a local change (to be published). Nothing is stored if the result is invalid,
+/// or the same as before ([`ClientError::Unchanged`]).
 pub fn edit(
     conn: &mut SqliteConnection,
     key: &str,
@@ -190,8 +191,17 @@ pub fn edit(
             .ok_or_else(|| {
                 ClientError::NotFound(format!("there is no own listing with key {key}"))
             })?;
-        let mut doc = parse_doc(&text)?;
+        let before = parse_doc(&text)?;
+        let mut doc = before.clone();
         change(&mut doc);
+        // An empty edit (nothing given, or the values it has) would mark it changed and send it
+        // again; refused. A new ModificationTimestamp alone is no change.
+        doc.modification_timestamp = before.modification_timestamp;
+        if doc == before {
+            return Err(ClientError::Unchanged(format!(
+                "nothing to change: listing {key} already has these values, so it stays as it was"
+            )));
+        }
         if doc.listing_key != key {
             return Err(ClientError::input(
                 "ListingKey",

@@ -67,7 +67,7 @@ pub enum Command {
         #[arg(long)]
         all: bool,
         /// Mark hint ID unsuitable (never hinted again).
-        #[arg(long, value_name = "ID")]
+        #[arg(long, value_name = "ID", allow_negative_numbers = true)]
         dismiss: Option<i32>,
     },
     /// Open the desktop window (listings, customers, hints, sync, certificate).
@@ -144,22 +144,22 @@ pub struct ListingFields {
     #[arg(long)]
     pub address: Option<String>,
     /// ListPrice (sale price or monthly rent, whole units).
-    #[arg(long)]
-    pub price: Option<u64>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub price: Option<i64>,
     /// Currency (ISO 4217).
     #[arg(long)]
     pub currency: Option<String>,
     /// LivingArea in m².
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub area: Option<f64>,
     /// RoomsTotal.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub rooms: Option<u32>,
     /// BedroomsTotal.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub bedrooms: Option<u32>,
     /// BathroomsTotalInteger.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub bathrooms: Option<u32>,
     /// Title.
     #[arg(long)]
@@ -188,19 +188,19 @@ pub struct CriteriaArgs {
     #[arg(long = "property")]
     pub property_types: Vec<String>,
     /// Lowest price.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub min_price: Option<u64>,
     /// Highest price.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub max_price: Option<u64>,
     /// Smallest living area, m².
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub min_area: Option<f64>,
     /// Largest living area, m².
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub max_area: Option<f64>,
     /// Fewest bedrooms.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub min_bedrooms: Option<u32>,
     /// Word that must appear in title or description; repeat for several.
     #[arg(long = "keyword")]
@@ -214,13 +214,13 @@ pub struct SearchArgs {
     #[command(flatten)]
     pub criteria: CriteriaArgs,
     /// Most listings to show (with --remote: the page size, 1 to 100).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, allow_negative_numbers = true)]
     pub limit: usize,
     /// List past searches instead.
     #[arg(long)]
     pub history: bool,
     /// Run past search ID again.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", allow_negative_numbers = true)]
     pub rerun: Option<i32>,
     /// Search every agency's active listings on the platform instead of the pulled ones here
     /// (needs the key; each result's agency signature is checked).
@@ -230,7 +230,7 @@ pub struct SearchArgs {
     #[arg(long)]
     pub sort: Option<String>,
     /// With --remote: the page to show, from 1.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub page: Option<u32>,
 }
 
@@ -264,6 +264,7 @@ pub enum CustomerCommand {
     /// Replace a tenant's wishes.
     Wishes {
         /// Customer id.
+        #[arg(allow_negative_numbers = true)]
         id: i32,
         /// The new wishes.
         #[command(flatten)]
@@ -273,6 +274,7 @@ pub enum CustomerCommand {
     /// stays.
     Edit {
         /// Customer id (see `customer list`).
+        #[arg(allow_negative_numbers = true)]
         id: i32,
         /// New name.
         #[arg(long)]
@@ -290,6 +292,7 @@ pub enum CustomerCommand {
     /// reached nothing is removed).
     Remove {
         /// Customer id (see `customer list`).
+        #[arg(allow_negative_numbers = true)]
         id: i32,
         /// Remove from this desk only, leaving a watched tenant's saved search on the platform
         /// (it expires within 30 days; `customer unwatch` deletes it).
@@ -302,6 +305,7 @@ pub enum CustomerCommand {
     /// reach the agency's email while this desk is off (30 days, renew with `watch` again).
     Watch {
         /// Customer id (a tenant or buyer with wishes).
+        #[arg(allow_negative_numbers = true)]
         id: i32,
     },
     /// The agency's saved searches on the platform.
@@ -309,6 +313,7 @@ pub enum CustomerCommand {
     /// Stop watching: delete a saved search on the platform.
     Unwatch {
         /// The platform's saved-search id (see `customer watched`).
+        #[arg(allow_negative_numbers = true)]
         platform_id: i64,
     },
 }

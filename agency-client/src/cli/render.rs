@@ -3,8 +3,12 @@
 //! The commands in [`super::commands`] hand their results here and print nothing themselves
 //! (progress and notices on stderr excepted).
 
+use std::io::{self, Write};
+
 use api_types::api::{AgencySavedSearch, ChangesCount};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::customers::{Customer, Hint, Removed};
 use crate::error::ClientError;
@@ -30,23 +34,43 @@ fn out(json: Value, text: impl Into<String>) -> Output {
 }
 
 /// Prints a command's result: the JSON document with `json`, else the text (when there is any).
-pub fn print(output: &Output, json: bool) {
+/// A reader that went away (`agency-client search --history | head -0`) is an `Err` of kind
+/// `BrokenPipe`, for [`super::main`] to end on quietly; printing never panics.
+pub fn print(output: &Output, json: bool) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
     if json {
-        println!("{}", output.json);
+        writeln!(stdout, "{}", output.json)?;
     } else if !output.text.is_empty() {
-        println!("{}", output.text);
+        writeln!(stdout, "{}", output.text)?;
     }
+    stdout.flush()
 }
 
 /// Prints a failure: one line on stderr, and with `json` the error document on stdout.
-pub fn print_error(e: &ClientError, json: bool) {
-    eprintln!("error: {e}");
+pub fn print_error(e: &ClientError, json: bool) -> io::Result<()> {
+    print_error_parts(&e.to_string(), e.code(), e.field(), json)
+}
+
+/// Prints a failure given by its parts (the message, the `--json` code and field): what
+/// [`print_error`] prints, also for command lines that clap refused (code `usage`).
+pub fn print_error_parts(
+    message: &str,
+    code: &str,
+    field: Option<&str>,
+    json: bool,
+) -> io::Result<()> {
+    // stderr may be closed too; the exit status still tells.
+    let _ = writeln!(io::stderr().lock(), "error: {message}");
     if json {
-        println!(
+        let mut stdout = io::stdout().lock();
+        writeln!(
+            stdout,
             "{}",
-            json!({"error": {"code": e.code(), "message": e.to_string(), "field": e.field()}})
-        );
+            json!({"error": {"code": code, "message": message, "field": field}})
+        )?;
+        stdout.flush()?;
     }
+    Ok(())
 }
 
 /// The window was closed (`gui`).
@@ -261,7 +285,8 @@ pub fn watching(saved: &AgencySavedSearch) -> Output {
         json!(saved),
         format!(
             "watching on the platform as saved search {} until {}",
-            saved.id, saved.expires_at
+            saved.id,
+            rfc3339(saved.expires_at)
         ),
     )
 }
@@ -270,7 +295,7 @@ pub fn watching(saved: &AgencySavedSearch) -> Output {
 pub fn watched(all: &[AgencySavedSearch]) -> Output {
     let text = all
         .iter()
-        .map(|s| format!("#{} {} (until {})", s.id, s.name, s.expires_at))
+        .map(|s| format!("#{} {} (until {})", s.id, s.name, rfc3339(s.expires_at)))
         .collect::<Vec<_>>()
         .join("\n");
     out(json!(all), text)
@@ -316,6 +341,12 @@ pub fn hint_dismissed(id: i32) -> Output {
         json!({"dismissed": id}),
         format!("hint {id} marked unsuitable; it will not be raised again"),
     )
+}
+
+/// A time as the text forms print it: RFC 3339 (`2027-01-01T03:39:33.349Z`), as in the JSON
+/// documents, never `time`'s own `Display` (`2027-01-01 3:39:33.349 +00:00:00`).
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
 fn listing_line(l: &OwnListing) -> String {
@@ -421,4 +452,15 @@ fn pulled_text(p: &PullReport) -> String {
         };
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_print_as_rfc_3339() {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(1_798_774_773_349_000_000).unwrap();
+        assert_eq!(rfc3339(t), "2027-01-01T03:39:33.349Z");
+    }
 }

@@ -51,6 +51,13 @@ fn parse_code<T>(field: &str, value: &str, parse: fn(&str) -> Option<T>) -> Resu
     })
 }
 
+/// `--price` as a ListPrice: a negative number is checked like any other bad price (clap reads
+/// it as a number, not as an unknown option, so it reaches this check and names the field).
+fn list_price(units: i64) -> Result<Price, ClientError> {
+    // Below zero is as out of range as zero is; `Price::new` says what the range is.
+    Ok(Price::new(u64::try_from(units).unwrap_or(0))?)
+}
+
 impl ListingFields {
     /// Applies the given options to `doc`.
     fn apply(&self, doc: &mut ListingDocument) -> Result<(), ClientError> {
@@ -73,7 +80,7 @@ impl ListingFields {
             doc.unparsed_address = Some(v.clone()).filter(|s| !s.is_empty());
         }
         if let Some(v) = self.price {
-            doc.list_price = Price::new(v)?;
+            doc.list_price = list_price(v)?;
         }
         if let Some(v) = &self.currency {
             doc.currency = CurrencyCode::parse(v.clone())?;
@@ -157,7 +164,7 @@ impl ListingFields {
                     district: None,
                     postal_code: None,
                     unparsed_address: None,
-                    list_price: Price::new(price)?,
+                    list_price: list_price(price)?,
                     currency: CurrencyCode::parse("EUR")?,
                     living_area: None,
                     rooms_total: None,
