@@ -272,6 +272,11 @@ fn verify_outcome(visitor: &Visitor, outcome: TokenOutcome) -> HttpResponse {
     pages::html(status, &page)
 }
 
+/// What a refused sign-in says, whether the password was wrong or the address is not confirmed
+/// yet (for which a new confirmation link has just been sent to it).
+pub const SIGN_IN_REFUSED: &str = "Wrong email or password, or your address is not confirmed yet: \
+     if it is not, we have just sent a new confirmation link to it.";
+
 /// `POST /account/sign-in`.
 async fn sign_in(
     state: web::Data<AppState>,
@@ -300,15 +305,10 @@ async fn sign_in(
             );
             Ok(visitor.finish(pages::html(StatusCode::TOO_MANY_REQUESTS, &page)))
         }
-        SignIn::WrongCredentials => {
-            page.errors.add("form", "Wrong email or password.");
-            Ok(pages::invalid(&visitor, &page))
-        }
-        SignIn::Unconfirmed => {
-            page.errors.add(
-                "form",
-                "Confirm your email address first: we just sent you a new link.",
-            );
+        // One answer for both: telling them apart would tell whoever registered someone
+        // else's address with a password of their own whether that address had an account.
+        SignIn::WrongCredentials | SignIn::Unconfirmed => {
+            page.errors.add("form", SIGN_IN_REFUSED);
             Ok(pages::invalid(&visitor, &page))
         }
         SignIn::SignedIn(user_id) => {
