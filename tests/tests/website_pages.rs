@@ -475,6 +475,11 @@ fn rate_limits(app: &PlatformProcess, db: &Db) {
         .send()
         .unwrap();
     assert_eq!(r.status(), 429, "the address limit applies to this peer");
+    assert_eq!(
+        r.headers()["retry-after"],
+        "900",
+        "a 429 says when to come back"
+    );
 }
 
 #[test]

@@ -303,7 +303,14 @@ async fn sign_in(
                 "form",
                 "Too many failed sign-ins. Wait 15 minutes and try again, or reset your password.",
             );
-            Ok(visitor.finish(pages::html(StatusCode::TOO_MANY_REQUESTS, &page)))
+            let mut answer = pages::html(StatusCode::TOO_MANY_REQUESTS, &page);
+            answer.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(
+                    crate::accounts::limiter::FAILURE_WINDOW_MS / 1000,
+                ),
+            );
+            Ok(visitor.finish(answer))
         }
         // One answer for both: telling them apart would tell whoever registered someone
         // else's address with a password of their own whether that address had an account.
