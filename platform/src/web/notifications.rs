@@ -15,6 +15,7 @@ use super::session::Visitor;
 use super::{WebError, see_other};
 use crate::accounts::UserStore;
 use crate::accounts::dismissals::Dismissals;
+use crate::accounts::sessions::SessionStore;
 use crate::events::LiveEvent;
 use crate::listings::ListingStore;
 use crate::notify::store::MatchHistory;
@@ -137,21 +138,36 @@ async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
             .content_type("text/plain; charset=utf-8")
             .body("sign in to receive live matches"));
     };
+    let session = visitor
+        .session
+        .as_ref()
+        .map(|s| s.id_hash.clone())
+        .unwrap_or_default();
     let rx = state.events.subscribe();
     let state = state.into_inner();
-    let live = futures_util::stream::unfold((rx, state), move |(mut rx, state)| async move {
-        loop {
-            match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
-                Err(_) => {
-                    return Some((Bytes::from_static(b": keepalive\n\n"), (rx, state)));
-                }
-                Ok(Ok(event)) if event.user_id() == user.id => {
-                    if let Some(text) = match_event(&state, &event).await {
-                        return Some((Bytes::from(text), (rx, state)));
+    let live = futures_util::stream::unfold((rx, state), move |(mut rx, state)| {
+        let session = session.clone();
+        async move {
+            loop {
+                match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
+                    Err(_) => {
+                        // The stream ends with its session (sign-out, password reset, expiry).
+                        if !still_signed_in(&state, &session, user.id).await {
+                            return None;
+                        }
+                        return Some((Bytes::from_static(b": keepalive\n\n"), (rx, state)));
                     }
+                    Ok(Ok(event)) if event.user_id() == user.id => {
+                        if !still_signed_in(&state, &session, user.id).await {
+                            return None;
+                        }
+                        if let Some(text) = match_event(&state, &event).await {
+                            return Some((Bytes::from(text), (rx, state)));
+                        }
+                    }
+                    Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
                 }
-                Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
-                Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
             }
         }
     });
@@ -163,6 +179,20 @@ async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(stream))
+}
+
+/// Whether the session `id_hash` is still live and still `user`'s (false on a database error:
+/// a stream that cannot check ends, and the page's script reconnects).
+async fn still_signed_in(state: &AppState, id_hash: &str, user: i64) -> bool {
+    let id_hash = id_hash.to_owned();
+    let now = crate::db::now_ms();
+    state
+        .db
+        .run(move |conn| -> Result<_, WebError> {
+            Ok(crate::with_conn!(conn, |c| c.live_session(&id_hash, now))?)
+        })
+        .await
+        .is_ok_and(|(_, signed_in)| signed_in.is_some_and(|u| u.id == user))
 }
 
 /// `POST /listings/{id}/dismiss`: "not interested".
@@ -277,5 +307,16 @@ mod tests {
             serde_json::from_str(text.trim_start_matches("event: match\ndata: ").trim()).unwrap();
         assert_eq!(data["listing_id"], listing.id);
         assert_eq!(data["title"], "Bright two-bedroom flat with river view");
+
+        // Signed out (the session row gone): the next match is not sent and the stream ends.
+        crate::with_conn!(&mut conn, |c| diesel::delete(web_sessions::table).execute(c)).unwrap();
+        bus.publish(event(user));
+        let end = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            std::future::poll_fn(|cx| body.as_mut().poll_next(cx)),
+        )
+        .await
+        .expect("the stream answers within 10 s");
+        assert!(end.is_none(), "the stream ended with its session");
     });
 }
