@@ -10,6 +10,10 @@ pub enum AccountError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// Every turn at password hashing stayed taken longer than the wait: the site is
+    /// flooded; the request is answered 503 with `Retry-After` and nothing was changed.
+    #[error("too many password checks at once")]
+    Busy,
     /// Hashing a password failed, or its blocking task did not finish.
     #[error("{0}")]
     Hashing(String),

@@ -184,6 +184,16 @@ pub async fn reset_password(
     token: String,
     password: String,
 ) -> Result<TokenOutcome, AccountError> {
+    // The token first: no hashing (slow on purpose) for a link that cannot be used.
+    let check = token.clone();
+    let outcome = db
+        .run(move |conn| -> Result<TokenOutcome, AccountError> {
+            Ok(crate::with_conn!(conn, |c| c.peek_token(TokenPurpose::PasswordReset, &check))?)
+        })
+        .await?;
+    if !matches!(outcome, TokenOutcome::Used(_)) {
+        return Ok(outcome);
+    }
     let hash = hash_password_blocking(password).await?;
     db.run(move |conn| -> Result<TokenOutcome, AccountError> {
         crate::write_tx!(conn, |c| -> Result<TokenOutcome, AccountError> {

@@ -42,21 +42,52 @@ pub(super) fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| hash_password(&random_token()).unwrap_or_default())
 }
 
-/// [`hash_password`] on the blocking pool.
-pub async fn hash_password_blocking(password: String) -> Result<String, AccountError> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| AccountError::Hashing(e.to_string()))?
+/// How long a request waits for a turn at hashing before it is answered "busy" (503).
+pub const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Turns at argon2: about one per core at a time (each takes 19 MiB and a core for a while), so
+/// a flood of registrations or sign-ins queues here instead of exhausting memory and CPU; what
+/// waits longer than [`HASHING_WAIT`] is refused with [`AccountError::Busy`].
+fn hashing_turns() -> &'static tokio::sync::Semaphore {
+    static TURNS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    TURNS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
 }
 
-/// [`verify_password`] on the blocking pool.
+/// Runs `work` on the blocking pool once a hashing turn is free (waiting at most `wait`).
+async fn with_turn<T: Send + 'static>(
+    turns: &tokio::sync::Semaphore,
+    wait: std::time::Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AccountError> {
+    let _turn = tokio::time::timeout(wait, turns.acquire())
+        .await
+        .map_err(|_| AccountError::Busy)?
+        .map_err(|e| AccountError::Hashing(e.to_string()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| AccountError::Hashing(e.to_string()))
+}
+
+/// [`hash_password`] on the blocking pool, in turn.
+pub async fn hash_password_blocking(password: String) -> Result<String, AccountError> {
+    with_turn(hashing_turns(), HASHING_WAIT, move || {
+        hash_password(&password)
+    })
+    .await?
+}
+
+/// [`verify_password`] on the blocking pool, in turn.
 pub async fn verify_password_blocking(
     password: String,
     hash: String,
 ) -> Result<bool, AccountError> {
-    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(|e| AccountError::Hashing(e.to_string()))
+    with_turn(hashing_turns(), HASHING_WAIT, move || {
+        verify_password(&password, &hash)
+    })
+    .await
 }
 
 /// Checks the password policy; the message says what to do.
@@ -76,6 +107,17 @@ pub fn check_password(password: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn hashing_waits_its_turn_and_a_long_wait_is_busy() {
+        let turns = tokio::sync::Semaphore::new(1);
+        let held = turns.acquire().await.unwrap();
+        let wait = std::time::Duration::from_millis(50);
+        let busy = with_turn(&turns, wait, || 1).await;
+        assert!(matches!(busy, Err(AccountError::Busy)), "{busy:?}");
+        drop(held);
+        assert_eq!(with_turn(&turns, wait, || 2).await.unwrap(), 2);
+    }
 
     #[test]
     fn passwords_hash_with_argon2id_owasp_parameters() {

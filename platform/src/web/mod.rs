@@ -54,6 +54,9 @@ pub enum WebError {
     /// Anything else that is our fault.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Too many password checks at once (503 with `Retry-After`; nothing was changed).
+    #[error("the site is very busy right now; try again in a few seconds")]
+    Busy,
 }
 
 impl From<diesel::result::Error> for WebError {
@@ -66,6 +69,7 @@ impl From<crate::accounts::AccountError> for WebError {
     fn from(e: crate::accounts::AccountError) -> Self {
         match e {
             crate::accounts::AccountError::Db(e) => WebError::Db(e),
+            crate::accounts::AccountError::Busy => WebError::Busy,
             other => WebError::Internal(other.to_string()),
         }
     }
@@ -83,7 +87,7 @@ impl ResponseError for WebError {
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::Csrf => StatusCode::FORBIDDEN,
             WebError::SignInRequired => StatusCode::SEE_OTHER,
-            WebError::Db(DbError::Pool(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Db(DbError::Pool(_)) | WebError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Db(_) | WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -95,6 +99,23 @@ impl ResponseError for WebError {
                 .finish();
         }
         let status = self.status_code();
+        if matches!(self, WebError::Busy) {
+            tracing::warn!("password hashing is saturated: a request was answered 503");
+            let mut page = pages::html(
+                status,
+                &pages::MessagePage {
+                    layout: pages::Layout::anonymous("Busy"),
+                    heading: "Very busy".to_owned(),
+                    message: "The site is very busy right now. Nothing was changed: try again in a few seconds.".to_owned(),
+                    link: Some(("/".to_owned(), "Back to the search".to_owned())),
+                },
+            );
+            page.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("5"),
+            );
+            return page;
+        }
         let message = if status.is_server_error() {
             tracing::error!(error = %self, "website request failed");
             "Something went wrong on our side. Please try again in a moment.".to_owned()
@@ -123,4 +144,21 @@ pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("Location", location))
         .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_password_checks_is_a_503_with_retry_after() {
+        let busy = WebError::from(crate::accounts::AccountError::Busy).error_response();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            busy.headers()
+                .get(actix_web::http::header::RETRY_AFTER)
+                .unwrap(),
+            "5"
+        );
+    }
 }
