@@ -68,10 +68,24 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
     hay.contains(&needle.to_lowercase())
 }
 
+/// Each `file: secret` found in the files under `dir`.
+fn file_hits(dir: &Path) -> Vec<String> {
+    let mut hits = Vec::new();
+    for (path, bytes) in files_under(dir) {
+        for s in SECRETS {
+            if contains(&bytes, s) {
+                hits.push(format!("{path}: {s:?}"));
+            }
+        }
+    }
+    hits
+}
+
 /// The desk flows: two tenants with names, contacts and wishes, watched; a listing of another
 /// agency matches one of them, so a notification row and an email exist; then one is unwatched
-/// and the other removed.
-fn desk_flows(app: &e2e_tests::PlatformProcess) {
+/// and the other removed. `hits` scans the platform's storage: while the tenants are watched it
+/// must find their wish word (so the scan sees what is stored), and no name or contact.
+fn desk_flows(app: &e2e_tests::PlatformProcess, hits: &dyn Fn() -> Vec<String>) {
     let TwoDesks { a, b, .. } = two_enrolled_desks(app, "Beta Realty", "BR-2");
     let tina = b
         .run(&[
@@ -150,6 +164,16 @@ fn desk_flows(app: &e2e_tests::PlatformProcess) {
         }
     }
 
+    let watching = hits();
+    assert!(
+        watching.iter().any(|h| h.contains("wintergartensauna")),
+        "the scan finds the wishes the platform holds while watched: {watching:?}"
+    );
+    assert!(
+        watching.iter().all(|h| h.contains("wintergartensauna")),
+        "only the wishes, never a name or contact: {watching:?}"
+    );
+
     // Unwatch one, remove the other: the platform forgets both.
     b.run(&[
         "customer",
@@ -172,8 +196,8 @@ fn desk_flows(app: &e2e_tests::PlatformProcess) {
 #[test]
 fn nothing_personal_is_left_in_the_platforms_sqlite_file_or_mail() {
     let mut app = quick_mail(platform()).spawn().expect("platform starts");
-    desk_flows(&app);
     let data_dir = app.data_dir.clone();
+    desk_flows(&app, &|| file_hits(&data_dir));
     app.terminate(Duration::from_secs(30));
     let files = files_under(&data_dir);
     assert!(
@@ -184,27 +208,12 @@ fn nothing_personal_is_left_in_the_platforms_sqlite_file_or_mail() {
         files.iter().any(|(p, _)| p.ends_with(".eml")),
         "the mail files are scanned"
     );
-    for (path, bytes) in &files {
-        for s in SECRETS {
-            assert!(!contains(bytes, s), "{path} still holds {s:?}");
-        }
-    }
+    let left = file_hits(&data_dir);
+    assert!(left.is_empty(), "still held: {left:?}");
 }
 
-#[test]
-fn nothing_personal_is_left_in_the_platforms_postgresql_tables() {
-    let test = "nothing_personal_is_left_in_the_platforms_postgresql_tables";
-    let Some(test_db) = TestDb::postgres(test) else {
-        skip(test, "TEST_POSTGRES_URL is not set");
-        return;
-    };
-    let mut app = quick_mail(platform().database_url(test_db.url.clone()))
-        .spawn()
-        .expect("platform starts");
-    desk_flows(&app);
-    let data_dir = app.data_dir.clone();
-    app.terminate(Duration::from_secs(30));
-
+/// Each `table.column: secret` found in a text column of the PostgreSQL database at `url`.
+fn postgres_hits(url: &str) -> Vec<String> {
     #[derive(QueryableByName)]
     struct Column {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -217,7 +226,7 @@ fn nothing_personal_is_left_in_the_platforms_postgresql_tables() {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let mut conn = PgConnection::establish(&test_db.url).unwrap();
+    let mut conn = PgConnection::establish(url).unwrap();
     let columns: Vec<Column> = diesel::sql_query(
         "SELECT table_name::text AS table_name, column_name::text AS column_name \
          FROM information_schema.columns WHERE table_schema = current_schema() \
@@ -231,23 +240,52 @@ fn nothing_personal_is_left_in_the_platforms_postgresql_tables() {
             .any(|c| c.table_name == "saved_searches" && c.column_name == "name"),
         "the scan sees the platform's tables"
     );
+    let mut hits = Vec::new();
     for c in &columns {
         for s in SECRETS {
-            let hits: Count = diesel::sql_query(format!(
+            let found: Count = diesel::sql_query(format!(
                 "SELECT count(*) AS n FROM \"{}\" WHERE lower(\"{}\"::text) LIKE $1",
                 c.table_name, c.column_name
             ))
             .bind::<diesel::sql_types::Text, _>(format!("%{}%", s.to_lowercase()))
             .get_result(&mut conn)
             .unwrap();
-            assert_eq!(hits.n, 0, "{}.{} holds {s:?}", c.table_name, c.column_name);
+            if found.n > 0 {
+                hits.push(format!("{}.{}: {s:?}", c.table_name, c.column_name));
+            }
         }
     }
-    for (path, bytes) in files_under(&data_dir) {
-        for s in SECRETS {
-            assert!(!contains(&bytes, s), "{path} still holds {s:?}");
-        }
-    }
+    hits
+}
+
+#[test]
+fn nothing_personal_is_left_in_the_platforms_postgresql_tables() {
+    let test = "nothing_personal_is_left_in_the_platforms_postgresql_tables";
+    let Some(test_db) = TestDb::postgres(test) else {
+        skip(test, "TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let mut app = quick_mail(platform().database_url(test_db.url.clone()))
+        .spawn()
+        .expect("platform starts");
+    let data_dir = app.data_dir.clone();
+    let url = test_db.url.clone();
+    desk_flows(&app, &|| {
+        let mut hits = postgres_hits(&url);
+        hits.extend(file_hits(&data_dir));
+        hits
+    });
+    app.terminate(Duration::from_secs(30));
+    let left = postgres_hits(&url);
+    assert!(left.is_empty(), "still held: {left:?}");
+    assert!(
+        files_under(&data_dir)
+            .iter()
+            .any(|(p, _)| p.ends_with(".eml")),
+        "the mail files are scanned"
+    );
+    let left = file_hits(&data_dir);
+    assert!(left.is_empty(), "still held: {left:?}");
 }
 
 #[test]
