@@ -42,6 +42,17 @@ pub enum ClientError {
         /// The endpoints tried, comma-separated.
         url: String,
     },
+    /// No endpoint answered for a change that is not queued: nothing was done, and the message
+    /// says so (watching, unwatching a tenant's saved search).
+    #[error(
+        "cannot reach the platform at {url}; nothing was done: {what}. Try again when it answers"
+    )]
+    UnreachableNothingDone {
+        /// The endpoints tried, comma-separated.
+        url: String,
+        /// What was not done, in plain words.
+        what: String,
+    },
     /// An endpoint answered, but with a certificate this desk does not trust (not chained to the
     /// root pinned at enrolment, expired, or for another name). Not an outage: retrying will not
     /// help, and sending to such a server could hand data to an impostor.
@@ -146,7 +157,9 @@ impl ClientError {
             ClientError::WrongPassphrase => "wrong_passphrase",
             ClientError::NoPassphrase(_) => "no_passphrase",
             ClientError::FingerprintMismatch { .. } => "fingerprint_mismatch",
-            ClientError::Unreachable { .. } => "unreachable",
+            ClientError::Unreachable { .. } | ClientError::UnreachableNothingDone { .. } => {
+                "unreachable"
+            }
             ClientError::Untrusted { .. } => "untrusted_platform",
             ClientError::OtherAgency { .. } => "other_agency",
             ClientError::CertificateRevoked(_) => "certificate_revoked",
@@ -174,11 +187,24 @@ impl ClientError {
         }
     }
 
-    /// Process exit status: 3 when the platform could not be reached (work is queued), 1 otherwise.
+    /// Process exit status: 3 when the platform could not be reached (work is queued, or the
+    /// message says nothing was done), 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            ClientError::Unreachable { .. } => 3,
+            ClientError::Unreachable { .. } | ClientError::UnreachableNothingDone { .. } => 3,
             _ => 1,
+        }
+    }
+
+    /// An outage turned into "nothing was done: `what`" for a change that is not queued; other
+    /// errors stay as they are.
+    pub fn nothing_done(self, what: impl Into<String>) -> ClientError {
+        match self {
+            ClientError::Unreachable { url } => ClientError::UnreachableNothingDone {
+                url,
+                what: what.into(),
+            },
+            other => other,
         }
     }
 

@@ -279,23 +279,41 @@ pub fn customer_removed(removed: &Removed, watch_id: Option<i64>) -> Output {
     out(json!(removed), text)
 }
 
-/// `customer watch`.
-pub fn watching(saved: &AgencySavedSearch) -> Output {
+/// `customer watch`: the platform knows the tenant only by the handle.
+pub fn watching(saved: &AgencySavedSearch, customer: &Customer) -> Output {
     out(
         json!(saved),
         format!(
-            "watching on the platform as saved search {} until {}",
+            "watching {} (customer {}) on the platform as saved search {} \"{}\" until {}",
+            customer.name,
+            customer.id,
             saved.id,
+            saved.name,
             rfc3339(saved.expires_at)
         ),
     )
 }
 
-/// `customer watched`.
-pub fn watched(all: &[AgencySavedSearch]) -> Output {
+/// `customer watched`: each saved search with the tenant this desk knows behind its handle.
+pub fn watched(all: &[AgencySavedSearch], customers: &[Customer]) -> Output {
+    let tenant = |s: &AgencySavedSearch| {
+        customers
+            .iter()
+            .find(|c| c.watch_id == Some(s.id) || c.watch_handle.as_deref() == Some(&s.name))
+            .map(|c| format!(": {} (customer {})", c.name, c.id))
+            .unwrap_or_default()
+    };
     let text = all
         .iter()
-        .map(|s| format!("#{} {} (until {})", s.id, s.name, rfc3339(s.expires_at)))
+        .map(|s| {
+            format!(
+                "#{} {} (until {}){}",
+                s.id,
+                s.name,
+                rfc3339(s.expires_at),
+                tenant(s)
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n");
     out(json!(all), text)
@@ -374,9 +392,12 @@ fn customer_line(c: &Customer) -> String {
             c.contact,
             w.summary(),
             c.open_hints,
-            c.watch_id
-                .map(|id| format!("; watched on the platform as saved search {id}"))
-                .unwrap_or_default()
+            match (c.watch_id, &c.watch_handle) {
+                (Some(id), Some(h)) =>
+                    format!("; watched on the platform as saved search {id} \"{h}\""),
+                (Some(id), None) => format!("; watched on the platform as saved search {id}"),
+                _ => String::new(),
+            }
         ),
         None => format!(
             "#{} owner {} <{}>: {}",

@@ -15,7 +15,7 @@ mod watching;
 
 pub use hints::{Hint, dismiss, list_hints};
 pub(crate) use hints::{refresh_for_listing, tenants};
-pub use watching::{unwatch, unwatch_and_remove, watch, watch_name, watched};
+pub use watching::{new_handle, unwatch, unwatch_and_remove, watch, watched};
 
 use api_types::search::SearchCriteria;
 use diesel::prelude::*;
@@ -48,6 +48,8 @@ pub struct Customer {
     pub open_hints: i64,
     /// The platform's saved search that watches the tenant's wishes (`customer watch`), if any.
     pub watch_id: Option<i64>,
+    /// The opaque label of that saved search on the platform (`tenant-…`), once watched.
+    pub watch_handle: Option<String>,
 }
 
 /// What [`edit`] changes: each field given replaces the stored one, the others stay.
@@ -302,8 +304,9 @@ pub fn edit(
 /// transaction: customer data is private and nothing of it is left behind.
 ///
 /// A tenant watched on the platform is refused unless `forget_watch`: the platform's saved
-/// search carries their name and wishes, so [`unwatch_and_remove`] deletes it first. With
-/// `forget_watch` the saved search is left on the platform (it expires by itself).
+/// search carries their wishes, so [`unwatch_and_remove`] deletes it first. With
+/// `forget_watch` the saved search is left on the platform (it expires by itself; it carries
+/// only the opaque handle and the wishes, never the name).
 pub fn remove(
     conn: &mut SqliteConnection,
     id: i32,
@@ -352,6 +355,7 @@ type CustomerRow = (
     Option<String>,
     String,
     Option<i64>,
+    Option<String>,
 );
 
 fn list_filtered(
@@ -368,6 +372,7 @@ fn list_filtered(
             customers::wishes,
             customers::listing_keys,
             customers::watch_id,
+            customers::watch_handle,
         ))
         .into_boxed();
     if let Some(id) = id {
@@ -375,23 +380,26 @@ fn list_filtered(
     }
     let rows: Vec<CustomerRow> = q.load(conn)?;
     rows.into_iter()
-        .map(|(id, kind, name, contact, wishes, keys, watch_id)| {
-            let open_hints = hints_table::table
-                .filter(hints_table::customer_id.eq(id))
-                .filter(hints_table::state.eq("open"))
-                .count()
-                .get_result(conn)?;
-            Ok(Customer {
-                id,
-                kind,
-                name,
-                contact,
-                wishes: wishes.and_then(|w| serde_json::from_str(&w).ok()),
-                listing_keys: serde_json::from_str(&keys).unwrap_or_default(),
-                open_hints,
-                watch_id,
-            })
-        })
+        .map(
+            |(id, kind, name, contact, wishes, keys, watch_id, watch_handle)| {
+                let open_hints = hints_table::table
+                    .filter(hints_table::customer_id.eq(id))
+                    .filter(hints_table::state.eq("open"))
+                    .count()
+                    .get_result(conn)?;
+                Ok(Customer {
+                    id,
+                    kind,
+                    name,
+                    contact,
+                    wishes: wishes.and_then(|w| serde_json::from_str(&w).ok()),
+                    listing_keys: serde_json::from_str(&keys).unwrap_or_default(),
+                    open_hints,
+                    watch_id,
+                    watch_handle,
+                })
+            },
+        )
         .collect()
 }
 

@@ -249,3 +249,25 @@ fn an_owner_has_no_wishes() {
     assert!(e.to_string().contains("Olga (customer"), "{e}");
     assert!(get(conn, o.id).unwrap().wishes.is_none());
 }
+
+#[test]
+fn a_watch_handle_is_opaque_and_random() {
+    let handles: Vec<String> = (0..50).map(|_| new_handle()).collect();
+    for h in &handles {
+        let tail = h.strip_prefix("tenant-").expect(h);
+        assert_eq!(tail.len(), 8, "{h}");
+        assert!(
+            tail.bytes()
+                .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)),
+            "{h}"
+        );
+    }
+    let mut distinct = handles.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        handles.len(),
+        "40 random bits do not repeat here"
+    );
+}

@@ -1,6 +1,10 @@
 //! A tenant's wishes kept on the platform as the agency's saved search, so matches from every
 //! agency reach the agency's email while the desk is off; and removing a watched tenant, which
 //! deletes that saved search first.
+//!
+//! Nothing personal leaves the desk: the saved search is named by an opaque handle
+//! (`tenant-` and 8 random base32 characters, [`new_handle`]) that only this desk maps back to
+//! the tenant; the platform and the agency's alert emails see the handle and the wishes only.
 
 use api_types::api::{AgencySavedSearch, AgencySavedSearchRequest};
 use diesel::prelude::*;
@@ -33,15 +37,27 @@ pub fn unwatch_and_remove(
     Ok(removed)
 }
 
-/// The name a tenant's saved search has on the platform.
-pub fn watch_name(customer: &Customer) -> String {
+/// A new opaque handle for a tenant's saved search: `tenant-` and 8 random characters of the
+/// base32 alphabet (RFC 4648), 40 bits, so handles of one agency do not collide in practice.
+pub fn new_handle() -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut rng = rand::rng();
+    let tail: String = (0..8)
+        .map(|_| char::from(ALPHABET[rand::Rng::random_range(&mut rng, 0..32)]))
+        .collect();
+    format!("tenant-{tail}")
+}
+
+/// The name an older version of the desk gave a tenant's saved search (it carried the name);
+/// watching such a tenant again renames it to the handle.
+fn legacy_name(customer: &Customer) -> String {
     format!("{} (customer {})", customer.name, customer.id)
 }
 
-/// Keeps a tenant's wishes on the platform as the agency's saved search, so matches from every
-/// agency reach the agency's email while the desk is off. Watching again updates (name, wishes)
-/// and renews the same saved search instead of adding one. The saved search is remembered
-/// with the customer.
+/// Keeps a tenant's wishes on the platform as the agency's saved search, named by the tenant's
+/// opaque handle, so matches from every agency reach the agency's email while the desk is off.
+/// Watching again updates (wishes) and renews the same saved search instead of adding one. The
+/// saved search and its handle are remembered with the customer.
 pub fn watch(
     conn: &mut SqliteConnection,
     session: &mut Session,
@@ -57,13 +73,15 @@ pub fn watch(
             ),
         ));
     };
-    let name = watch_name(&customer);
+    let handle = customer.watch_handle.clone().unwrap_or_else(new_handle);
+    let legacy = legacy_name(&customer);
     let existing = watched(session)?;
     // The one remembered here; else one named for the customer (watched by an older version).
     let found = existing
         .iter()
         .find(|s| Some(s.id) == customer.watch_id)
-        .or_else(|| existing.iter().find(|s| s.name == name));
+        .or_else(|| existing.iter().find(|s| s.name == legacy));
+    let name = handle.clone();
     let body = AgencySavedSearchRequest {
         name,
         criteria: wishes,
@@ -81,7 +99,10 @@ pub fn watch(
         None => session.client.post_json("/api/v1/saved-searches", &body)?,
     };
     diesel::update(customers::table.find(id))
-        .set(customers::watch_id.eq(Some(saved.id)))
+        .set((
+            customers::watch_id.eq(Some(saved.id)),
+            customers::watch_handle.eq(Some(handle)),
+        ))
         .execute(conn)?;
     Ok(saved)
 }

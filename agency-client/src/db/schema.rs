@@ -99,6 +99,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         watch_id -> Nullable<BigInt>,
+        watch_handle -> Nullable<Text>,
     }
 }
 

@@ -198,8 +198,10 @@ fn run(
             let saved = customers::watch(store.conn(), &mut session, id)?;
             let until = saved.expires_at.date();
             Ok(JobDone::Watched(format!(
-                "{name}'s wishes are watched on the platform until {until}: listings from every \
-                 agency that fit are emailed to the agency while this desk is off."
+                "{name}'s wishes are watched on the platform as \"{}\" until {until}: listings \
+                 from every agency that fit are emailed to the agency, naming that handle, while \
+                 this desk is off.",
+                saved.name
             )))
         }
         JobKind::Remove { id, name } => {

@@ -147,10 +147,11 @@ impl<E: std::fmt::Display> diesel::r2d2::HandleError<E> for QuietErrors {
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         // WAL lets readers run beside the one writer; busy_timeout makes a second writer wait
-        // instead of failing; foreign keys are off by default in SQLite.
+        // instead of failing; foreign keys are off by default in SQLite; secure_delete zeroes
+        // deleted content, so a deleted saved search's words do not linger in free pages.
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             PRAGMA foreign_keys = ON;",
+             PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
             self.busy_timeout_ms
         ))
         .map_err(diesel::r2d2::Error::QueryError)

@@ -415,6 +415,21 @@ crate::impl_for_backends!(MatchHistory {
     }
 });
 
+/// Forgetting what the outbox holds about a saved search, for both backends.
+pub trait SavedSearchMail {
+    /// Deletes every notification row of saved search `id`, whatever its status (a match's
+    /// payload names the search; an expiry notice's carries its name): an agency's deleted saved
+    /// search leaves nothing behind. Returns how many rows went.
+    fn delete_saved_search_notifications(&mut self, id: i64) -> QueryResult<usize>;
+}
+
+crate::impl_for_backends!(SavedSearchMail {
+    fn delete_saved_search_notifications(&mut self, id: i64) -> QueryResult<usize> {
+        diesel::delete(notifications::table.filter(notifications::saved_search_id.eq(id)))
+            .execute(self)
+    }
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,9 @@
 //! matching (the match index drops it) and can be renewed. Every create, change, renewal and
 //! delete is appended to `saved_search_log` in the same transaction, numbered in commit order,
 //! so every platform node can keep its in-memory match index in step by reading the log.
+//!
+//! Deleting an agency's saved search deletes its row and its notification rows for real (the
+//! log keeps only "search N was deleted"); a website user's is marked deleted.
 
 use api_types::SearchCriteria;
 use diesel::prelude::*;
@@ -13,6 +16,7 @@ use serde::Serialize;
 use crate::accounts::UserStore;
 use crate::audit::AuditLog;
 use crate::db::schema::{agencies, saved_search_log, saved_searches};
+use crate::notify::store::SavedSearchMail;
 
 /// Most active saved searches a website user may keep.
 pub const MAX_ACTIVE_PER_USER: i64 = 3;
@@ -218,7 +222,9 @@ pub trait SavedSearchStore {
         now_ms: i64,
     ) -> Result<SavedSearch, SavedSearchError>;
 
-    /// Deletes one of the owner's saved searches.
+    /// Deletes one of the owner's saved searches and logs the delete: an agency's (a tenant's
+    /// wishes) for real, with every notification row about it; a website user's is marked
+    /// deleted.
     fn delete_saved_search(&mut self, owner: Owner, id: i64) -> Result<(), SavedSearchError>;
 
     /// The owner's saved searches that are not deleted (expired ones included), newest first.
@@ -330,9 +336,16 @@ crate::impl_for_backends!(SavedSearchStore {
 
     fn delete_saved_search(&mut self, owner: Owner, id: i64) -> Result<(), SavedSearchError> {
         let now = crate::db::now_ms();
-        let n = diesel::update(owned!(owner).filter(saved_searches::id.eq(id)))
-            .set(saved_searches::deleted_at.eq(now))
-            .execute(self)?;
+        let n = match owner {
+            // A tenant's wishes: the row and every notification about it go.
+            Owner::Agency(_) => {
+                self.delete_saved_search_notifications(id)?;
+                diesel::delete(owned!(owner).filter(saved_searches::id.eq(id))).execute(self)?
+            }
+            Owner::User(_) => diesel::update(owned!(owner).filter(saved_searches::id.eq(id)))
+                .set(saved_searches::deleted_at.eq(now))
+                .execute(self)?,
+        };
         if n == 0 {
             return Err(SavedSearchError::NotFound);
         }
@@ -626,5 +639,47 @@ mod tests {
         let tail =
             crate::with_conn!(&mut conn, |c| c.saved_search_log_after(log[3].seq, 100)).unwrap();
         assert_eq!(tail.len(), 1);
+    });
+
+    crate::db_test!(an_agency_delete_leaves_no_row_and_no_mail_behind, |db| {
+        use crate::notify::{MailKind, NewNotification, OutboxStore};
+        let mut conn = db.get().unwrap();
+        let (agency, _) = fixtures::active_agency_with_certificate(&mut conn, "Acme");
+        let owner = Owner::Agency(agency.id);
+        let now = crate::db::now_ms();
+        let s = NewSavedSearch::new("tenant-ABCDEFGH", &criteria("Lisbon")).unwrap();
+        let row = crate::write_tx!(&mut conn, |c| c.create_saved_search(owner, &s, now)).unwrap();
+        let mail = NewNotification {
+            agency_id: Some(agency.id),
+            saved_search_id: Some(row.id),
+            ..NewNotification::new(
+                MailKind::SavedSearchExpiring,
+                "desk@acme.example",
+                format!("expiring:{}", row.id),
+                serde_json::json!({"name": row.name}),
+            )
+        };
+        assert!(crate::write_tx!(&mut conn, |c| c.enqueue_notification(&mail)).unwrap());
+
+        crate::write_tx!(&mut conn, |c| c.delete_saved_search(owner, row.id)).unwrap();
+        let found = crate::with_conn!(&mut conn, |c| c.find_saved_search(row.id)).unwrap();
+        assert_eq!(found, None, "the row itself is gone");
+        let left: i64 = crate::with_conn!(&mut conn, |c| {
+            crate::db::schema::notifications::table
+                .count()
+                .get_result::<i64>(c)
+        })
+        .unwrap();
+        assert_eq!(left, 0, "its notification rows are gone");
+        // The match index still hears of the delete.
+        let log = crate::with_conn!(&mut conn, |c| c.saved_search_log_after(0, 100)).unwrap();
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[1].saved_search_id, row.id);
+        assert!(log[1].deleted);
+        // Gone is gone: a second delete finds nothing.
+        assert!(matches!(
+            crate::write_tx!(&mut conn, |c| c.delete_saved_search(owner, row.id)),
+            Err(SavedSearchError::NotFound)
+        ));
     });
 }

@@ -97,20 +97,30 @@ fn watch(store: &mut Store, cli: &Cli, id: i32) -> Result<Output, ClientError> {
             ),
         ));
     }
-    let mut session = open_session(store, cli)?;
-    let saved = customers::watch(store.conn(), &mut session, id)?;
-    Ok(render::watching(&saved))
+    let not_watched = || {
+        format!(
+            "{} (customer {id}) is not watched and nothing is queued",
+            customer.name
+        )
+    };
+    let mut session = open_session(store, cli).map_err(|e| e.nothing_done(not_watched()))?;
+    let saved = customers::watch(store.conn(), &mut session, id)
+        .map_err(|e| e.nothing_done(not_watched()))?;
+    Ok(render::watching(&saved, &customer))
 }
 
 /// `customer watched`: the agency's saved searches on the platform.
 fn watched(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
     let mut session = open_session(store, cli)?;
-    Ok(render::watched(&customers::watched(&mut session)?))
+    let all = customers::watched(&mut session)?;
+    Ok(render::watched(&all, &customers::list(store.conn())?))
 }
 
 /// `customer unwatch PLATFORM_ID`: deletes the agency's saved search on the platform.
 fn unwatch(store: &mut Store, cli: &Cli, platform_id: i64) -> Result<Output, ClientError> {
-    let mut session = open_session(store, cli)?;
-    customers::unwatch(store.conn(), &mut session, platform_id)?;
+    let not_deleted = || format!("saved search {platform_id} is not deleted and nothing is queued");
+    let mut session = open_session(store, cli).map_err(|e| e.nothing_done(not_deleted()))?;
+    customers::unwatch(store.conn(), &mut session, platform_id)
+        .map_err(|e| e.nothing_done(not_deleted()))?;
     Ok(render::unwatched(platform_id))
 }
