@@ -171,7 +171,7 @@ fn dates_print_as_rfc_3339() {
     for (text, before) in [(&watching, " until "), (&watched, "(until ")] {
         let date = text
             .split_once(before)
-            .map(|(_, rest)| rest.trim().trim_end_matches(')'))
+            .map(|(_, rest)| rest.trim().split(')').next().unwrap_or_default())
             .unwrap_or_else(|| panic!("a date in {text:?}"));
         time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc3339)
             .unwrap_or_else(|e| panic!("{date:?} in {text:?} is RFC 3339: {e}"));
