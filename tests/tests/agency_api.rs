@@ -959,7 +959,11 @@ fn agency_saved_searches_bring_matches_from_other_agencies() {
     .load(&mut conn)
     .unwrap();
     // A deleted search matches nothing, and its mail rows went with it (they named it).
-    assert_eq!(n.len(), 0, "a deleted search matches nothing and keeps no mail rows");
+    assert_eq!(
+        n.len(),
+        0,
+        "a deleted search matches nothing and keeps no mail rows"
+    );
 }
 
 /// POSTs a search as agency `a`; returns status and JSON body.
