@@ -19,20 +19,16 @@ pub struct ServerName(pub &'static str);
 /// The method as a metrics label, from a fixed set: any other method (anyone can send `FOO`)
 /// counts as `other`, so requests cannot grow the label sets.
 pub fn method_label(method: &actix_web::http::Method) -> &'static str {
-    use actix_web::http::Method;
-    [
-        Method::GET,
-        Method::HEAD,
-        Method::POST,
-        Method::PUT,
-        Method::DELETE,
-        Method::PATCH,
-        Method::OPTIONS,
-    ]
-    .into_iter()
-    .zip(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
-    .find_map(|(m, label)| (m == method).then_some(label))
-    .unwrap_or("other")
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// Middleware: counts and times every request.
