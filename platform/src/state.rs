@@ -10,6 +10,7 @@ use crate::events::EventBus;
 use crate::matching::live::LiveMatcher;
 use crate::metrics::Metrics;
 use crate::pki::Pki;
+use crate::web::streams::LiveStreams;
 
 /// Shared state of one platform process.
 #[derive(Debug)]
@@ -28,6 +29,8 @@ pub struct AppState {
     pub pki: Arc<Pki>,
     /// The saved-search index, kept in step with the database.
     pub matcher: Arc<LiveMatcher>,
+    /// The live-match streams open on this node, by session.
+    pub streams: LiveStreams,
 }
 
 impl AppState {
@@ -40,6 +43,7 @@ impl AppState {
             db,
             metrics: Arc::new(Metrics::new()),
             events: EventBus::default(),
+            streams: LiveStreams::default(),
             started_at: Instant::now(),
         }
     }

@@ -5,8 +5,26 @@
   if (!window.EventSource) { return; }
   var box = document.getElementById("live");
   if (!box) { return; }
-  var source = new EventSource("/events");
-  source.addEventListener("match", function (e) {
+  // One stream while the page is shown. A page left for another stays in the browser's
+  // back/forward cache; a stream left open there keeps one of the few connections a browser
+  // allows per host, and after six pages every new page waits. So the stream closes on
+  // `pagehide` and opens again on `pageshow` (also when the page comes back from that cache).
+  var source = null;
+  function open() {
+    if (source) { return; }
+    source = new EventSource("/events");
+    source.addEventListener("match", show);
+  }
+  function close() {
+    if (!source) { return; }
+    source.close();
+    source = null;
+  }
+  window.addEventListener("pagehide", close);
+  window.addEventListener("pageshow", open);
+  window.addEventListener("beforeunload", close);
+  open();
+  function show(e) {
     var m;
     try { m = JSON.parse(e.data); } catch (err) { return; }
     var card = document.createElement("article");
@@ -34,5 +52,5 @@
     body.appendChild(place);
     card.appendChild(body);
     box.insertBefore(card, box.firstChild);
-  });
+  }
 })();

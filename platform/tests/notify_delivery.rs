@@ -263,7 +263,7 @@ platform::db_test!(async every_mail_kind_renders_and_secrets_are_scrubbed, |db| 
     assert_eq!(matched.list_unsubscribe.as_deref(), Some(unsubscribe.as_str()));
     assert_eq!(matched.list_unsubscribe_post.as_deref(), Some("List-Unsubscribe=One-Click"));
     assert!(matched.text.contains(&h.key.link(PUBLIC_URL, user)));
-    assert!(matched.text.contains(&format!("{PUBLIC_URL}/account/notifications")));
+    assert!(matched.text.contains(&format!("{PUBLIC_URL}/account")));
 
     // Every row is sent; one-time tokens do not outlive their delivery.
     for (kind, _, _) in &kinds {
@@ -323,7 +323,7 @@ platform::db_test!(async matches_of_one_user_are_batched_capped_and_explained, |
         .count();
     assert_eq!(shown, 10, "capped at 10 listings:\n{}", m.text);
     assert!(m.text.contains("and 2 more"));
-    assert!(m.text.contains(&format!("See all: {PUBLIC_URL}/account/notifications")));
+    assert!(m.text.contains(&format!("See all: {PUBLIC_URL}/account")));
     assert!(m.text.contains("price dropped from 320,000 EUR to 300,000 EUR"), "{}", m.text);
     assert!(m.text.contains("\"Alfama flats\", \"Cheap & cheerful\""), "{}", m.text);
     assert!(m.html.contains("Cheap &#38; cheerful"));

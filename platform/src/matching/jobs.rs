@@ -84,13 +84,20 @@ pub fn expiry_housekeeping(
             let expires_at = crate::listings::ms_to_time(search.expires_at)
                 .format(&time::format_description::well_known::Rfc3339)?;
             let (user_id, agency_id) = (search.user_id, search.agency_id);
-            let renew_link = match search.owner() {
-                Owner::User(_) => format!("{}/saved", public_url.trim_end_matches('/')),
-                Owner::Agency(_) => format!(
-                    "{}/api/v1/saved-searches/{}/renew",
-                    agency_url.trim_end_matches('/'),
-                    search.id
-                ),
+            // A buyer renews on the website's saved-searches page; an agency's saved search
+            // watches a tenant and is renewed from the desk (watching again), so its mail says
+            // how instead of linking to an API route a mail reader cannot call.
+            let renew = match search.owner() {
+                Owner::User(_) => serde_json::json!({
+                    "renew_link": format!("{}/saved", public_url.trim_end_matches('/')),
+                }),
+                Owner::Agency(_) => serde_json::json!({
+                    "renew_hint": format!(
+                        "Your agency client renews it: watch the tenant again (in the window, or \
+                         `agency-client customer watch ID`) before it expires. Agency API: {}",
+                        agency_url.trim_end_matches('/')
+                    ),
+                }),
             };
             let n = NewNotification {
                 user_id,
@@ -100,11 +107,16 @@ pub fn expiry_housekeeping(
                     MailKind::SavedSearchExpiring,
                     email,
                     format!("saved_search_expiring:{}:{}", search.id, search.expires_at),
-                    serde_json::json!({
-                        "name": search.name,
-                        "expires_at": expires_at,
-                        "renew_link": renew_link,
-                    }),
+                    {
+                        let mut payload = serde_json::json!({
+                            "name": search.name,
+                            "expires_at": expires_at,
+                        });
+                        if let (Some(p), Some(r)) = (payload.as_object_mut(), renew.as_object()) {
+                            p.extend(r.clone());
+                        }
+                        payload
+                    },
                 )
             };
             Ok(c.enqueue_notification(&n)?)

@@ -8,7 +8,7 @@
 //! | `listing_match` | user or agency, saved search, listing, listing version | `{"reason": MatchReason, "price": i64, "previous_price": i64?}` | no |
 //! | `verify_email` | user | `{"link": "<public_url>/account/verify?token=…"}` | yes |
 //! | `password_reset` | user | `{"link": "<public_url>/account/reset?token=…"}` | yes |
-//! | `saved_search_expiring` | user or agency, saved search | `{"name": str, "expires_at": rfc3339, "renew_link": str}` | no |
+//! | `saved_search_expiring` | user or agency, saved search | `{"name": str, "expires_at": rfc3339, "renew_link": str} (a user) or `{…, "renew_hint": str}` (an agency: how its desk renews)` | no |
 //! | `agency_approved` | agency | `{"agency_name": str, "token": str, "token_expires_at": rfc3339, "ca_fingerprint": str, "agency_api": str}` | yes |
 //! | `agency_rejected` | agency | `{"agency_name": str}` | no |
 //! | `certificate_expiring` | agency | `{"agency_name": str, "serial": str, "not_after": rfc3339}` | no |

@@ -40,9 +40,15 @@ pub struct Links {
 }
 
 impl Links {
-    /// Where the recipient manages their notifications and sees every match.
+    /// Where the recipient manages their notifications: the account page (how often to mail)
+    /// beside the saved searches it links to.
     pub fn manage(&self) -> String {
-        format!("{}/account/notifications", self.public_url)
+        format!("{}/account", self.public_url)
+    }
+
+    /// Where the recipient sees every match.
+    pub fn all_matches(&self) -> String {
+        format!("{}/notifications", self.public_url)
     }
 
     /// The public page of a listing.
@@ -144,13 +150,23 @@ pub fn render_single(
         ),
         MailKind::SavedSearchExpiring => {
             let name = field("name")?;
+            let mut paragraphs = vec![format!(
+                "Your saved search \"{name}\" expires on {}. Renew it to keep getting matches.",
+                field("expires_at")?
+            )];
+            // A buyer's mail links to the saved-searches page; an agency's says how its desk
+            // renews (a payload has one or the other).
+            let action = match field("renew_link") {
+                Ok(link) => Some(("Renew this search".to_owned(), link)),
+                Err(missing) => {
+                    paragraphs.push(field("renew_hint").map_err(|_| missing)?);
+                    None
+                }
+            };
             (
                 format!("Your saved search \"{name}\" expires soon"),
-                vec![format!(
-                    "Your saved search \"{name}\" expires on {}. Renew it to keep getting matches.",
-                    field("expires_at")?
-                )],
-                Some(("Renew this search".to_owned(), field("renew_link")?)),
+                paragraphs,
+                action,
             )
         }
         MailKind::AgencyApproved => {
@@ -258,7 +274,7 @@ pub fn render_matches(items: &[MatchItem], total: usize, digest: bool, links: &L
         intro,
         items: lines,
         more: total.saturating_sub(items.len()),
-        see_all: links.manage(),
+        see_all: links.all_matches(),
         footer: Footer::new(links, true),
     };
     let (text, html) = (
@@ -384,6 +400,37 @@ mod tests {
             public_url: "https://homes.example".into(),
             unsubscribe: Some("https://homes.example/unsubscribe?token=t".into()),
         }
+    }
+
+    #[test]
+    fn an_agency_expiry_mail_says_how_the_desk_renews_instead_of_linking_to_the_api() {
+        let payload = serde_json::json!({
+            "name": "tenant-7K2MQ4XA",
+            "expires_at": "2027-01-01T00:00:00Z",
+            "renew_hint": "Your agency client renews it: watch the tenant again.",
+        });
+        let m = render_single(MailKind::SavedSearchExpiring, &payload, &links()).unwrap();
+        assert!(m.text.contains("watch the tenant again"), "{}", m.text);
+        assert!(!m.text.contains("/api/v1/"), "{}", m.text);
+        assert!(!m.html.contains("Renew this search"), "{}", m.html);
+        let user = serde_json::json!({
+            "name": "Alfama flats",
+            "expires_at": "2027-01-01T00:00:00Z",
+            "renew_link": "https://homes.example/saved",
+        });
+        let m = render_single(MailKind::SavedSearchExpiring, &user, &links()).unwrap();
+        assert!(
+            m.html.contains("href=\"https://homes.example/saved\""),
+            "{}",
+            m.html
+        );
+        let neither = serde_json::json!({"name": "x", "expires_at": "2027-01-01T00:00:00Z"});
+        assert_eq!(
+            render_single(MailKind::SavedSearchExpiring, &neither, &links())
+                .unwrap_err()
+                .field,
+            "renew_link"
+        );
     }
 
     #[test]

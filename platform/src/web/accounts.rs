@@ -341,6 +341,9 @@ async fn sign_out(
 ) -> Result<HttpResponse, WebError> {
     let mut visitor = Visitor::load(&state, &req).await?;
     visitor.check_csrf(&form.csrf)?;
+    if let Some(session) = &visitor.session {
+        state.streams.end_session(&session.id_hash);
+    }
     visitor.end(&state).await?;
     Ok(visitor.finish(see_other("/")))
 }
@@ -388,6 +391,9 @@ async fn reset(
         return Ok(pages::invalid(&visitor, &page));
     }
     let outcome = accounts::reset_password(&state.db, form.token, form.password).await?;
+    if let TokenOutcome::Used(user) = outcome {
+        state.streams.end_user(user);
+    }
     let (status, page) = match outcome {
         TokenOutcome::Used(_) => (
             StatusCode::OK,

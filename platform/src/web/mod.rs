@@ -17,6 +17,7 @@ pub mod protocol;
 pub mod saved;
 pub mod search;
 pub mod session;
+pub mod streams;
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode, web};
 

@@ -144,33 +144,45 @@ async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
         .map(|s| s.id_hash.clone())
         .unwrap_or_default();
     let rx = state.events.subscribe();
+    let ticket = state.streams.open(&session, user.id);
     let state = state.into_inner();
-    let live = futures_util::stream::unfold((rx, state), move |(mut rx, state)| {
-        let session = session.clone();
-        async move {
-            loop {
-                match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
-                    Err(_) => {
-                        // The stream ends with its session (sign-out, password reset, expiry).
-                        if !still_signed_in(&state, &session, user.id).await {
-                            return None;
+    let live =
+        futures_util::stream::unfold((rx, state, ticket), move |(mut rx, state, mut ticket)| {
+            let session = session.clone();
+            async move {
+                loop {
+                    let next = tokio::select! {
+                        // A newer page of this session took the place, or the session ended here.
+                        _ = &mut ticket.ended => return None,
+                        next = tokio::time::timeout(KEEPALIVE, rx.recv()) => next,
+                    };
+                    match next {
+                        Err(_) => {
+                            // The stream ends with its session (sign-out or reset on another node,
+                            // expiry).
+                            if !still_signed_in(&state, &session, user.id).await {
+                                return None;
+                            }
+                            return Some((
+                                Bytes::from_static(b": keepalive\n\n"),
+                                (rx, state, ticket),
+                            ));
                         }
-                        return Some((Bytes::from_static(b": keepalive\n\n"), (rx, state)));
+                        Ok(Ok(event)) if event.user_id() == user.id => {
+                            if !still_signed_in(&state, &session, user.id).await {
+                                return None;
+                            }
+                            if let Some(text) = match_event(&state, &event).await {
+                                return Some((Bytes::from(text), (rx, state, ticket)));
+                            }
+                        }
+                        Ok(Ok(_))
+                        | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                        Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
                     }
-                    Ok(Ok(event)) if event.user_id() == user.id => {
-                        if !still_signed_in(&state, &session, user.id).await {
-                            return None;
-                        }
-                        if let Some(text) = match_event(&state, &event).await {
-                            return Some((Bytes::from(text), (rx, state)));
-                        }
-                    }
-                    Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
-                    Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
                 }
             }
-        }
-    });
+        });
     let stream = futures_util::stream::once(async { Bytes::from_static(b": connected\n\n") })
         .chain(live)
         .map(Ok::<_, actix_web::Error>);
