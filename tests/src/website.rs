@@ -12,6 +12,8 @@ pub fn site(db: &TestDb) -> PlatformProcess {
         .database_url(&db.url)
         // Match emails are held for a batching window; a short one keeps the test quick.
         .env("PLATFORM_MAIL_BATCH_WINDOW_SECS", "1")
+        // The links in its mails lead back to it (followed by the browser test).
+        .web_public_on_free_port()
         .spawn()
         .expect("platform starts")
 }

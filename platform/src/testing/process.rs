@@ -24,6 +24,7 @@ pub struct PlatformBuilder {
     env: Vec<(String, String)>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    web_listen: String,
 }
 
 /// A running platform process; killed (after a polite SIGTERM) when dropped.
@@ -54,7 +55,23 @@ impl PlatformBuilder {
             env: Vec::new(),
             data_dir: None,
             database_url: None,
+            web_listen: "127.0.0.1:0".into(),
         }
+    }
+
+    /// Listens for the website on a free port chosen now (not `:0`) and makes it the public
+    /// address, so the links in the mails it sends lead back to this process.
+    pub fn web_public_on_free_port(mut self) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
+        self.web_listen = format!("127.0.0.1:{port}");
+        self.env.push((
+            "PLATFORM_PUBLIC_URL".into(),
+            format!("http://127.0.0.1:{port}"),
+        ));
+        self
     }
 
     /// Adds command-line arguments (after the built-in ones).
@@ -101,7 +118,7 @@ impl PlatformBuilder {
             .arg(data_dir)
             .args([
                 "--web-listen",
-                "127.0.0.1:0",
+                &self.web_listen,
                 "--agency-listen",
                 "127.0.0.1:0",
             ]);

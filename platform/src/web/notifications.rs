@@ -331,4 +331,64 @@ mod tests {
         .expect("the stream answers within 10 s");
         assert!(end.is_none(), "the stream ended with its session");
     });
+
+    crate::db_test!(async a_session_holds_a_few_streams_and_sign_out_ends_them_at_once, |db| {
+        let mut conn = db.get().unwrap();
+        let user = crate::testing::fixtures::user(&mut conn, "tabs@example.com");
+        let now = crate::db::now_ms();
+        crate::with_conn!(&mut conn, |c| diesel::insert_into(web_sessions::table)
+            .values((
+                web_sessions::id_hash.eq(sha256_hex("tabs-session")),
+                web_sessions::user_id.eq(Some(user)),
+                web_sessions::csrf_token.eq("t"),
+                web_sessions::created_at.eq(now),
+                web_sessions::expires_at.eq(now + 60_000),
+            ))
+            .execute(c))
+        .unwrap();
+        let (_dir, state) = crate::testing::app_state(db);
+        let streams = state.streams.clone();
+        let state = actix_web::web::Data::new(state);
+        let app = test::init_service(App::new().app_data(state).configure(crate::web::routes)).await;
+        let open = || async {
+            let resp = test::call_service(
+                &app,
+                test::TestRequest::get()
+                    .uri("/events")
+                    .insert_header(("Cookie", "session=tabs-session"))
+                    .to_request(),
+            )
+            .await;
+            assert_eq!(resp.status(), 200);
+            let mut body = Box::pin(resp.into_body());
+            assert!(next_chunk(&mut body).await.starts_with(": connected"));
+            body
+        };
+        let ended = |mut body: Pin<Box<actix_web::body::BoxBody>>| async move {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                std::future::poll_fn(|cx| body.as_mut().poll_next(cx)),
+            )
+            .await
+            .expect("the stream answers at once, not at the next keep-alive")
+            .is_none()
+        };
+        let oldest = open().await;
+        let mut kept = Vec::new();
+        for _ in 1..crate::web::streams::MAX_PER_SESSION {
+            kept.push(open().await);
+        }
+        let session = sha256_hex("tabs-session");
+        assert_eq!(streams.count(&session), crate::web::streams::MAX_PER_SESSION);
+        // One page more (pages left in the back/forward cache): the oldest stream gives way.
+        kept.push(open().await);
+        assert!(ended(oldest).await, "the oldest stream ended");
+        assert_eq!(streams.count(&session), crate::web::streams::MAX_PER_SESSION);
+        // Signing out ends the rest at once.
+        streams.end_session(&session);
+        for body in kept {
+            assert!(ended(body).await);
+        }
+        assert_eq!(streams.count(&session), 0);
+    });
 }
