@@ -323,7 +323,7 @@ platform::db_test!(async matches_of_one_user_are_batched_capped_and_explained, |
         .count();
     assert_eq!(shown, 10, "capped at 10 listings:\n{}", m.text);
     assert!(m.text.contains("and 2 more"));
-    assert!(m.text.contains(&format!("See all: {PUBLIC_URL}/account")));
+    assert!(m.text.contains(&format!("See all: {PUBLIC_URL}/notifications")));
     assert!(m.text.contains("price dropped from 320,000 EUR to 300,000 EUR"), "{}", m.text);
     assert!(m.text.contains("\"Alfama flats\", \"Cheap & cheerful\""), "{}", m.text);
     assert!(m.html.contains("Cheap &#38; cheerful"));

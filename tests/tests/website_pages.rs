@@ -19,8 +19,12 @@ fn on_both(name: &str, test: fn(&PlatformProcess, &Db)) {
 }
 
 fn search_and_listing_pages(app: &PlatformProcess, db: &Db) {
-    let ids = seed_listings(db);
     let mut b = Browser::new(&app.web_url);
+    // A fresh site: no "try fewer criteria" when there were none.
+    let empty = b.get("/search");
+    assert!(empty.body.contains("No listings yet"), "{}", empty.body);
+    assert!(!empty.body.contains("Try fewer criteria"));
+    let ids = seed_listings(db);
 
     let home = b.get("/");
     assert_eq!(home.status, 200);
@@ -105,14 +109,66 @@ fn search_and_listing_pages(app: &PlatformProcess, db: &Db) {
     assert_eq!(r.status, 200);
     assert!(!r.body.contains("<script>alert(1)"), "escaped");
 
-    // Paging: one listing per … page size is 20, so page 2 of everything is empty but valid.
-    let r = b.get("/search?page=2");
-    assert_eq!(r.status, 200);
+    // Paging: page size is 20, so everything fits on page 1; a page past the last leads to the
+    // last one, not to "Page 999 of 1".
+    let r = b.get("/search?city=lisbon&page=999");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location.as_deref(), Some("/search?city=lisbon&page=1"));
     assert!(
-        r.body.contains("Page 2 of 1") || r.body.contains("Page 2 of"),
-        "{}",
-        r.body
+        b.get("/search?city=lisbon&page=1")
+            .body
+            .contains("Page 1 of 1")
     );
+    // The summary shows the city as typed; an empty result says what to do.
+    let r = b.get("/search?city=Lisbon");
+    assert!(r.body.contains(": Lisbon</h1>"), "{}", r.body);
+    let r = b.get("/search?city=Nowhere");
+    assert!(r.body.contains("Try fewer criteria"), "{}", r.body);
+    // A page that needs an account sends the visitor to sign in, and back after.
+    let r = b.get("/saved?created=1");
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/account/sign-in?next=%2Fsaved%3Fcreated%3D1")
+    );
+    let form = b.get(r.location.as_deref().unwrap());
+    assert!(
+        form.body
+            .contains("name=\"next\" value=\"/saved?created=1\""),
+        "{}",
+        form.body
+    );
+    e2e_tests::website::signed_in(app, db, "back@example.com");
+    let r = b.post(
+        "/account/sign-in",
+        &[
+            ("csrf", &form.csrf()),
+            ("email", "back@example.com"),
+            ("password", "a long enough password"),
+            ("next", "/saved?created=1"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/saved?created=1"),
+        "back to the page asked for"
+    );
+    // The unsubscribe page and the icon: styled, with the site's security headers.
+    let http = platform::testing::http_client();
+    let page = http
+        .get(format!("{}/unsubscribe?token=bogus", app.web_url))
+        .send()
+        .unwrap();
+    assert!(page.headers().contains_key("content-security-policy"));
+    assert!(page.headers().contains_key("x-frame-options"));
+    assert!(page.text().unwrap().contains("/static/site.css"));
+    let icon = http
+        .get(format!("{}/favicon.ico", app.web_url))
+        .send()
+        .unwrap();
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
 
     // The listing page: facts, photos, agency; the agency's signature over the stored bytes.
     let r = b.get(&format!("/listings/{}", ids[0]));
@@ -530,6 +586,22 @@ fn saved_searches_history_and_matches(app: &PlatformProcess, db: &Db) {
         created.body
     );
     assert!(created.body.contains("River view flat"));
+    // The same search again (written another way) is refused, naming the one that exists.
+    let r = b.post(
+        "/saved",
+        &[
+            ("csrf", &csrf),
+            ("query", "city=Lisbon&transaction=sale"),
+            ("name", "Again"),
+        ],
+    );
+    assert_eq!(r.status, 409);
+    assert!(
+        r.body
+            .contains("You already save this search as “Lisbon buys”"),
+        "{}",
+        r.body
+    );
     // CSRF missing: refused.
     assert_eq!(b.post("/saved", &[("query", "city=porto")]).status, 403);
     // Everything-search cannot be saved.
@@ -592,16 +664,41 @@ fn saved_searches_history_and_matches(app: &PlatformProcess, db: &Db) {
         ],
     );
     assert_eq!(r.status, 303);
-    assert!(b.get("/saved").body.contains("Lisbon cheap"));
-    assert_eq!(
-        b.post(&format!("/saved/{first_id}/renew"), &[("csrf", &csrf)])
-            .status,
-        303
+    let after = b.get(r.location.as_deref().unwrap());
+    assert!(
+        after.body.contains("Saved your changes to “Lisbon cheap”"),
+        "{}",
+        after.body
     );
+    let r = b.post(&format!("/saved/{first_id}/renew"), &[("csrf", &csrf)]);
+    assert_eq!(r.status, 303);
+    let after = b.get(r.location.as_deref().unwrap());
+    assert!(
+        after.body.contains("Renewed “Lisbon cheap”: it runs until"),
+        "{}",
+        after.body
+    );
+    // Delete asks first: the list links to a page with the button.
+    assert!(
+        after
+            .body
+            .contains(&format!("href=\"/saved/{first_id}/delete\""))
+    );
+    let ask = b.get(&format!("/saved/{first_id}/delete"));
+    assert_eq!(ask.status, 200);
+    assert!(ask.body.contains("Delete “Lisbon cheap”?"), "{}", ask.body);
     assert_eq!(
-        b.post(&format!("/saved/{first_id}/delete"), &[("csrf", &csrf)])
-            .status,
-        303
+        b.get("/saved").body.matches("<tr id=\"saved-").count(),
+        3,
+        "asking deletes nothing"
+    );
+    let r = b.post(&format!("/saved/{first_id}/delete"), &[("csrf", &csrf)]);
+    assert_eq!(r.status, 303);
+    let after = b.get(r.location.as_deref().unwrap());
+    assert!(
+        after.body.contains("Deleted “Lisbon cheap”."),
+        "{}",
+        after.body
     );
     assert_eq!(b.get("/saved").body.matches("<tr id=\"saved-").count(), 2);
     assert_eq!(
@@ -690,7 +787,8 @@ fn saved_searches_history_and_matches(app: &PlatformProcess, db: &Db) {
     for path in ["/saved", "/notifications", "/account"] {
         let r = anon.get(path);
         assert_eq!(r.status, 303, "{path}");
-        assert_eq!(r.location.as_deref(), Some("/account/sign-in"));
+        let back = format!("/account/sign-in?next=%2F{}", &path[1..]);
+        assert_eq!(r.location.as_deref(), Some(back.as_str()));
     }
     assert_eq!(anon.get("/events").status, 401);
     let n: i64 = platform::with_conn!(&mut conn, |c| notifications::table

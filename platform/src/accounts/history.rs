@@ -17,7 +17,7 @@ pub type PastSearch = (String, String, i64);
 pub trait SearchHistory {
     /// The user's newest `limit` searches, newest first.
     fn recent_searches(&mut self, user_id: i64, limit: i64) -> QueryResult<Vec<PastSearch>>;
-    /// Appends a search at `now` (not when it repeats the last one) and keeps the last
+    /// Appends a search at `now` (moving it to the top when it was there already) and keeps the last
     /// [`HISTORY_KEPT`].
     fn record_search(
         &mut self,
@@ -49,15 +49,14 @@ crate::impl_for_backends!(SearchHistory {
         summary: &str,
         now: i64,
     ) -> QueryResult<()> {
-        let last: Option<String> = search_history::table
-            .filter(search_history::user_id.eq(user_id))
-            .order(search_history::id.desc())
-            .select(search_history::query)
-            .first(self)
-            .optional()?;
-        if last.as_deref() == Some(query) {
-            return Ok(());
-        }
+        // A search run again moves to the top: its earlier entries go, so the list never
+        // shows one search twice.
+        diesel::delete(
+            search_history::table
+                .filter(search_history::user_id.eq(user_id))
+                .filter(search_history::query.eq(query)),
+        )
+        .execute(self)?;
         diesel::insert_into(search_history::table)
             .values((
                 search_history::user_id.eq(user_id),
@@ -97,7 +96,17 @@ mod tests {
             c.record_search(user, "q=a", "A", 2).unwrap();
             assert_eq!(
                 c.recent_searches(user, HISTORY_SHOWN).unwrap(),
-                vec![("q=a".to_owned(), "A".to_owned(), 1)]
+                vec![("q=a".to_owned(), "A".to_owned(), 2)]
+            );
+            // Run again after another search, it moves to the top and is listed once.
+            c.record_search(user, "q=b", "B", 3).unwrap();
+            c.record_search(user, "q=a", "A", 4).unwrap();
+            assert_eq!(
+                c.recent_searches(user, HISTORY_SHOWN).unwrap(),
+                vec![
+                    ("q=a".to_owned(), "A".to_owned(), 4),
+                    ("q=b".to_owned(), "B".to_owned(), 3)
+                ]
             );
             for i in 0..HISTORY_KEPT + 5 {
                 c.record_search(user, &format!("q={i}"), "S", 10 + i)

@@ -95,16 +95,8 @@ pub struct MatchItem {
 
 /// `1234567` and `EUR` as `1,234,567 EUR`.
 pub fn format_price(amount: i64, currency: &str) -> String {
-    let digits = amount.unsigned_abs().to_string();
-    let mut grouped = String::new();
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(d);
-    }
-    let sign = if amount < 0 { "-" } else { "" };
-    format!("{sign}{grouped} {currency}")
+    // The same grouping as the website's cards.
+    format!("{} {currency}", crate::web::pages::group_digits(amount))
 }
 
 /// A mail of any kind but `listing_match` from its payload.
@@ -233,12 +225,21 @@ pub fn render_matches(items: &[MatchItem], total: usize, digest: bool, links: &L
         (true, 1) => "Your daily digest: 1 new match".to_owned(),
         (true, n) => format!("Your daily digest: {n} new matches"),
         (false, 1) => match items.first() {
+            Some(item) if item.reason == MatchReason::PriceDrop => {
+                format!("Price drop: {}", item.listing.title)
+            }
             Some(item) => format!("New match: {}", item.listing.title),
             None => "1 new match".to_owned(),
         },
         (false, n) => format!("{n} new listings match your searches"),
     };
-    let intro = if total == 1 {
+    let intro = if total == 1
+        && items
+            .first()
+            .is_some_and(|i| i.reason == MatchReason::PriceDrop)
+    {
+        "A listing that matches your saved search is now cheaper.".to_owned()
+    } else if total == 1 {
         "A listing matches your saved search.".to_owned()
     } else {
         format!("{total} listings match your saved searches.")
@@ -466,6 +467,9 @@ mod tests {
         );
         assert!(r.text.contains("price dropped from 200 EUR to 100 EUR"));
         assert!(r.text.contains("https://homes.example/listings/7"));
+        // A price drop is titled as one, not as a new match.
+        assert_eq!(r.subject, "Price drop: <script>alert(1)</script> & co");
+        assert!(r.text.contains("is now cheaper"), "{}", r.text);
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct CredentialsForm {
     pub password: String,
     /// Reset token (reset form only).
     pub token: String,
+    /// Sign-in only: the page to return to (the one that asked the visitor to sign in).
+    pub next: String,
 }
 
 /// The registration, sign-in, forgot-password and reset forms.
@@ -64,6 +66,8 @@ pub struct CredentialsPage {
     pub email: String,
     /// Reset token (reset only).
     pub token: String,
+    /// Sign-in only: the page to return to after.
+    pub next: String,
     /// Mistakes by field (`form` for the whole form).
     pub errors: FieldErrors,
 }
@@ -83,6 +87,7 @@ impl CredentialsPage {
             action,
             email: String::new(),
             token: String::new(),
+            next: String::new(),
             errors: FieldErrors::new(),
         }
     }
@@ -122,11 +127,26 @@ async fn register_form(
     form_page(&state, &req, "register", String::new()).await
 }
 
+/// `?next=` of the sign-in page.
+#[derive(Debug, Default, Deserialize)]
+struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
 async fn sign_in_form(
     state: web::Data<AppState>,
     req: HttpRequest,
+    q: web::Query<NextQuery>,
 ) -> Result<HttpResponse, WebError> {
-    form_page(&state, &req, "sign-in", String::new()).await
+    let mut visitor = Visitor::load(&state, &req).await?;
+    visitor.ensure_session(&state).await?;
+    let mut page = CredentialsPage::new("sign-in", &visitor);
+    page.next = super::protocol::safe_next(&q.next).to_owned();
+    if page.next == "/" {
+        page.next.clear();
+    }
+    Ok(pages::ok(&visitor, &page))
 }
 
 async fn forgot_form(
@@ -288,6 +308,7 @@ async fn sign_in(
     let form = form.into_inner();
     let mut page = CredentialsPage::new("sign-in", &visitor);
     page.email = form.email.trim().to_owned();
+    page.next = form.next.clone();
     let addr = client_addr(&req, &state.config.web);
     let outcome = accounts::sign_in(
         &state.db,
@@ -320,7 +341,7 @@ async fn sign_in(
         }
         SignIn::SignedIn(user_id) => {
             visitor.start(&state, Some(user_id)).await?;
-            Ok(visitor.finish(see_other("/")))
+            Ok(visitor.finish(see_other(super::protocol::safe_next(&form.next))))
         }
     }
 }

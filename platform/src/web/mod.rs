@@ -28,7 +28,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     health::routes(cfg);
     crate::notify::unsubscribe::routes(cfg);
     cfg.route("/static/site.css", web::get().to(pages::stylesheet))
-        .route("/static/site.js", web::get().to(pages::script));
+        .route("/static/site.js", web::get().to(pages::script))
+        .route("/favicon.svg", web::get().to(pages::favicon))
+        .route("/favicon.ico", web::get().to(pages::favicon));
     search::routes(cfg);
     accounts::routes(cfg);
     saved::routes(cfg);
@@ -96,7 +98,7 @@ impl ResponseError for WebError {
     fn error_response(&self) -> HttpResponse {
         if matches!(self, WebError::SignInRequired) {
             return HttpResponse::SeeOther()
-                .insert_header(("Location", "/account/sign-in"))
+                .insert_header(("Location", protocol::SIGN_IN))
                 .finish();
         }
         let status = self.status_code();

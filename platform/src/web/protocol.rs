@@ -39,6 +39,10 @@ pub async fn hygiene(
 ) -> Result<ServiceResponse<EitherBody<BoxBody>>, actix_web::Error> {
     let hsts = req.app_data::<Hsts>().is_some_and(|h| h.0);
     let method = req.method().clone();
+    // A page read (GET) that sends the visitor to sign in brings them back to it after.
+    let wanted = (method == Method::GET || method == Method::HEAD)
+        .then(|| req.uri().path_and_query().map(|p| p.as_str().to_owned()))
+        .flatten();
     let mut response = if method == Method::GET || method == Method::POST {
         next.call(req)
             .await?
@@ -64,6 +68,18 @@ pub async fn hygiene(
             ));
         req.into_response(refused).map_into_right_body()
     };
+    security_headers(response.headers_mut());
+    if let Some(wanted) = wanted
+        && response.status() == StatusCode::SEE_OTHER
+        && response
+            .headers()
+            .get(header::LOCATION)
+            .is_some_and(|l| l == SIGN_IN)
+        && let Ok(query) = serde_urlencoded::to_string([("next", wanted.as_str())])
+        && let Ok(value) = header::HeaderValue::from_str(&format!("{SIGN_IN}?{query}"))
+    {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
     if hsts {
         response.headers_mut().insert(
             header::STRICT_TRANSPORT_SECURITY,
@@ -71,6 +87,40 @@ pub async fn hygiene(
         );
     }
     Ok(response)
+}
+
+/// The sign-in page, where a page that needs a signed-in visitor sends others.
+pub const SIGN_IN: &str = "/account/sign-in";
+
+/// Where to go after signing in: `next` when it is a page of this site (a path, not `//host` or
+/// `/\\host`, which browsers read as another site), else the home page.
+pub fn safe_next(next: &str) -> &str {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.contains(['\r', '\n'])
+        && !next.starts_with("/account/sign-");
+    if local { next } else { "/" }
+}
+
+/// The content security policy of every page: nothing from elsewhere but images (agencies'
+/// photo addresses), no inline script or style, no framing.
+pub const CSP: &str = "default-src 'self'; img-src * data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
+
+/// Adds the site's security headers to an answer that does not set its own: every page, error
+/// and the unsubscribe pages alike.
+fn security_headers(headers: &mut header::HeaderMap) {
+    let defaults = [
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::CONTENT_SECURITY_POLICY, CSP),
+    ];
+    for (name, value) in defaults {
+        if !headers.contains_key(&name) {
+            headers.insert(name, header::HeaderValue::from_static(value));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -86,6 +136,12 @@ mod tests {
             .body("<p>a page</p>")
     }
 
+    async fn private() -> HttpResponse {
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, SIGN_IN))
+            .finish()
+    }
+
     /// A site with a GET page at `/` and a POST form at `/form`, under `public_url`.
     macro_rules! site {
         ($public_url:expr) => {
@@ -94,10 +150,56 @@ mod tests {
                     .app_data(Hsts(sends_hsts($public_url)))
                     .wrap(middleware::from_fn(hygiene))
                     .route("/", web::get().to(page))
-                    .route("/form", web::post().to(page)),
+                    .route("/form", web::post().to(page))
+                    .route("/private", web::get().to(private))
+                    .route("/private", web::post().to(private)),
             )
             .await
         };
+    }
+
+    #[actix_web::test]
+    async fn a_page_that_asks_to_sign_in_is_returned_to_after_and_every_answer_has_security_headers()
+     {
+        let app = site!("http://127.0.0.1:8080");
+        let res = call_service(
+            &app,
+            TestRequest::get()
+                .uri("/private?tab=saved&x=1")
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let to = res
+            .headers()
+            .get(header::LOCATION)
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert_eq!(to, "/account/sign-in?next=%2Fprivate%3Ftab%3Dsaved%26x%3D1");
+        for name in [
+            header::X_FRAME_OPTIONS,
+            header::X_CONTENT_TYPE_OPTIONS,
+            header::CONTENT_SECURITY_POLICY,
+            header::REFERRER_POLICY,
+        ] {
+            assert!(res.headers().contains_key(&name), "{name}");
+        }
+        // A form post has no page to return to.
+        let res = call_service(&app, TestRequest::post().uri("/private").to_request()).await;
+        assert_eq!(res.headers().get(header::LOCATION).unwrap(), SIGN_IN);
+        // Only this site's pages are followed after signing in.
+        assert_eq!(safe_next("/saved?x=1"), "/saved?x=1");
+        for evil in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example",
+            "",
+            "saved",
+            "/account/sign-in",
+        ] {
+            assert_eq!(safe_next(evil), "/", "{evil}");
+        }
     }
 
     #[actix_web::test]

@@ -22,6 +22,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/saved", web::post().to(create))
         .route("/saved/{id}/edit", web::get().to(edit_form))
         .route("/saved/{id}/edit", web::post().to(edit))
+        .route("/saved/{id}/delete", web::get().to(delete_form))
         .route("/saved/{id}/delete", web::post().to(delete))
         .route("/saved/{id}/renew", web::post().to(renew));
 }
@@ -103,11 +104,34 @@ async fn load_list(state: &AppState, user_id: i64) -> Result<Vec<SavedView>, Web
     Ok(rows.iter().map(|s| SavedView::of(s, now)).collect())
 }
 
-/// Query of the list page.
+/// Query of the list page: what was just done (its confirmation is shown at the top).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct ListQuery {
     created: Option<i64>,
+    renewed: Option<i64>,
+    updated: Option<i64>,
+    deleted: Option<String>,
+}
+
+/// The confirmation shown after an action, naming the search (a name the user gave, looked up
+/// among their own searches so a crafted link cannot make the page say anything else).
+fn done_notice(q: &ListQuery, searches: &[SavedView]) -> Option<String> {
+    let name = |id: i64| searches.iter().find(|s| s.id == id).map(|s| s.name.clone());
+    if let Some(n) = q.renewed.and_then(name) {
+        let until = q
+            .renewed
+            .and_then(|id| searches.iter().find(|s| s.id == id))
+            .map(|s| s.expires.clone())
+            .unwrap_or_default();
+        return Some(format!("Renewed “{n}”: it runs until {until}."));
+    }
+    if let Some(n) = q.updated.and_then(name) {
+        return Some(format!("Saved your changes to “{n}”."));
+    }
+    q.deleted
+        .as_ref()
+        .map(|n| format!("Deleted “{}”.", n.chars().take(80).collect::<String>()))
 }
 
 /// `GET /saved`.
@@ -119,6 +143,7 @@ async fn list(
     let visitor = Visitor::load(&state, &req).await?;
     let user = visitor.require_user()?.clone();
     let searches = load_list(&state, user.id).await?;
+    let notice = done_notice(&q, &searches);
     let created = match q.created {
         Some(id) => {
             state
@@ -143,8 +168,10 @@ async fn list(
         }
         None => None,
     };
+    let mut layout = Layout::new("Saved searches", &visitor);
+    layout.notice = notice;
     let page = SavedPage {
-        layout: Layout::new("Saved searches", &visitor),
+        layout,
         searches,
         limit: MAX_ACTIVE_PER_USER,
         error: None,
@@ -184,6 +211,27 @@ fn refusal(e: SavedSearchError) -> Result<String, WebError> {
     }
 }
 
+/// The name of the user's live saved search with these criteria, if there is one (a second copy
+/// would only mail every match twice).
+async fn already_saved(
+    state: &AppState,
+    user_id: i64,
+    criteria: &api_types::SearchCriteria,
+) -> Result<Option<String>, WebError> {
+    let wanted = criteria.normalized();
+    let now = crate::db::now_ms();
+    let rows = state
+        .db
+        .run(move |conn| -> Result<_, WebError> {
+            Ok(crate::with_conn!(conn, |c| c.list_saved_searches(Owner::User(user_id)))?)
+        })
+        .await?;
+    Ok(rows
+        .into_iter()
+        .find(|s| s.is_live(now) && s.criteria().normalized() == wanted)
+        .map(|s| s.name))
+}
+
 /// `POST /saved`.
 async fn create(
     state: web::Data<AppState>,
@@ -207,6 +255,17 @@ async fn create(
         Ok((criteria, _)) => match NewSavedSearch::new(&form.name, &criteria) {
             Err(e) => Err(refusal(e)?),
             Ok(new) => {
+                if let Some(same) = already_saved(&state, user.id, &criteria).await? {
+                    return refused(
+                        &state,
+                        &visitor,
+                        user.id,
+                        format!(
+                            "You already save this search as “{same}”: renew or edit that one."
+                        ),
+                    )
+                    .await;
+                }
                 let now = crate::db::now_ms();
                 let r = state
                     .db
@@ -227,17 +286,25 @@ async fn create(
     };
     match outcome {
         Ok(id) => Ok(see_other(&format!("/saved?created={id}"))),
-        Err(message) => {
-            let page = SavedPage {
-                layout: Layout::new("Saved searches", &visitor),
-                searches: load_list(&state, user.id).await?,
-                limit: MAX_ACTIVE_PER_USER,
-                error: Some(message),
-                created: None,
-            };
-            Ok(visitor.finish(pages::html(actix_web::http::StatusCode::CONFLICT, &page)))
-        }
+        Err(message) => refused(&state, &visitor, user.id, message).await,
     }
+}
+
+/// The list with a refusal at the top (409: nothing was saved).
+async fn refused(
+    state: &AppState,
+    visitor: &Visitor,
+    user_id: i64,
+    message: String,
+) -> Result<HttpResponse, WebError> {
+    let page = SavedPage {
+        layout: Layout::new("Saved searches", visitor),
+        searches: load_list(state, user_id).await?,
+        limit: MAX_ACTIVE_PER_USER,
+        error: Some(message),
+        created: None,
+    };
+    Ok(visitor.finish(pages::html(actix_web::http::StatusCode::CONFLICT, &page)))
 }
 
 async fn owned(state: &AppState, user_id: i64, id: i64) -> Result<SavedSearch, WebError> {
@@ -335,7 +402,40 @@ async fn edit(
         SavedSearchError::NotFound => WebError::NotFound,
         other => WebError::Internal(other.to_string()),
     })?;
-    Ok(see_other("/saved"))
+    Ok(see_other(&format!("/saved?updated={id}")))
+}
+
+/// The "are you sure" page before deleting.
+#[derive(Debug, Template)]
+#[template(path = "saved_delete.html")]
+pub struct DeletePage {
+    /// Frame.
+    pub layout: Layout,
+    /// The search.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// What it searches for.
+    pub summary: String,
+}
+
+/// `GET /saved/{id}/delete`: asks before deleting.
+async fn delete_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    let visitor = Visitor::load(&state, &req).await?;
+    let user = visitor.require_user()?.clone();
+    let s = owned(&state, user.id, id.into_inner()).await?;
+    let view = SavedView::of(&s, crate::db::now_ms());
+    let page = DeletePage {
+        layout: Layout::new(format!("Delete “{}”?", view.name), &visitor),
+        id: view.id,
+        name: view.name,
+        summary: view.summary,
+    };
+    Ok(pages::ok(&visitor, &page))
 }
 
 /// A form with only the CSRF token.
@@ -357,6 +457,7 @@ async fn delete(
     let user = visitor.require_user()?.clone();
     visitor.check_csrf(&form.csrf)?;
     let id = id.into_inner();
+    let name = owned(&state, user.id, id).await?.name;
     let r = state
         .db
         .run(move |conn| -> Result<_, WebError> {
@@ -367,7 +468,9 @@ async fn delete(
         SavedSearchError::NotFound => WebError::NotFound,
         other => WebError::Internal(other.to_string()),
     })?;
-    Ok(see_other("/saved"))
+    let query = serde_urlencoded::to_string([("deleted", name.as_str())])
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    Ok(see_other(&format!("/saved?{query}")))
 }
 
 /// `POST /saved/{id}/renew`.
@@ -393,7 +496,7 @@ async fn renew(
         })
         .await?;
     match r {
-        Ok(_) => Ok(see_other("/saved")),
+        Ok(_) => Ok(see_other(&format!("/saved?renewed={id}"))),
         Err(e) => {
             let message = refusal(e)?;
             let page = SavedPage {

@@ -286,6 +286,8 @@ pub struct ResultsPage {
     pub cards: Vec<Card>,
     /// Matches in all.
     pub total: i64,
+    /// Whether the visitor gave any criterion (an empty result then means "try fewer").
+    pub any_criteria: bool,
     /// This page.
     pub page: i64,
     /// Pages in all.
@@ -420,7 +422,9 @@ async fn results(
     let page_no = form.page_number();
     let user_id = visitor.user.as_ref().map(|u| u.id);
     let query = form.query_without_page();
-    let summary = criteria.normalized().summary();
+    // The summary shows the criteria as typed ("Lisbon", not the matching key "lisbon").
+    let summary = criteria.summary();
+    let any_criteria = criteria.normalized() != SearchCriteria::default();
     let (rows, total, hidden) = {
         let (criteria, query, summary) = (criteria.clone(), query.clone(), summary.clone());
         state
@@ -443,8 +447,13 @@ async fn results(
             format!("/search?{query}&page={p}")
         }
     };
+    if page_no > pages_total {
+        // `?page=999` of 2 pages: the last page, not "Page 999 of 2" with nothing on it.
+        return Ok(visitor.finish(super::see_other(&link(pages_total))));
+    }
     let page = ResultsPage {
         layout: Layout::new(format!("{summary} – search"), &visitor),
+        any_criteria,
         search: FormView::new(form.clone(), FieldErrors::new()),
         summary,
         cards: rows.iter().map(Card::of).collect(),
