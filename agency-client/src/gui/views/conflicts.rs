@@ -36,7 +36,7 @@ fn rows(doc: &ListingDocument) -> Vec<(&'static str, String)> {
 enum Choice {
     Keep(Keep),
     /// Load this document into the form (editing the listing), to merge.
-    Edit(ListingDocument),
+    Edit(Box<ListingDocument>),
 }
 
 impl App {
@@ -110,14 +110,14 @@ impl App {
                     .button(format!("Edit mine ({})", c.listing_key))
                     .clicked()
                 {
-                    chosen = Some((key.clone(), Choice::Edit(c.mine.clone())));
+                    chosen = Some((key.clone(), Choice::Edit(Box::new(c.mine.clone()))));
                 }
                 if let Some(t) = &c.theirs
                     && ui
                         .button(format!("Start from theirs ({})", c.listing_key))
                         .clicked()
                 {
-                    chosen = Some((key, Choice::Edit(t.document.clone())));
+                    chosen = Some((key, Choice::Edit(Box::new(t.document.clone()))));
                 }
             });
         }
