@@ -18,7 +18,7 @@ use agency_client::{customers, feed, search};
 use api_types::search::SearchCriteria;
 use api_types::{ListingDocument, TransactionType};
 use diesel::Connection;
-use platform::listings::{ListingStore, PublishError, VerifiedListing};
+use platform::listings::{ListingStore, Precondition, PublishError, VerifiedListing};
 use platform::testing::TestDb;
 use platform::testing::agency::TestAgency;
 
@@ -93,7 +93,7 @@ fn main() {
             .collect();
         platform::with_conn!(&mut conn, |c| c.transaction::<_, PublishError, _>(|c| {
             for listing in &signed {
-                c.publish_listing(seeder.agency_id, listing)?;
+                c.publish_listing(seeder.agency_id, listing, &Precondition::Unchecked)?;
             }
             Ok(())
         }))

@@ -132,6 +132,10 @@ pub enum ClientError {
     /// refused, so that nothing is marked changed or sent again.
     #[error("{0}")]
     Unchanged(String),
+    /// The change cannot be made while the listing is in conflict with another desk's version:
+    /// resolve it first (the message says how).
+    #[error("{0}")]
+    Conflict(String),
     /// A record asked for does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -168,6 +172,7 @@ impl ClientError {
             ClientError::InvalidInput { .. } => "invalid_input",
             ClientError::Refused { .. } => "refused",
             ClientError::Unchanged(_) => "unchanged",
+            ClientError::Conflict(_) => "conflict",
             ClientError::NotFound(_) => "not_found",
             ClientError::Database(_) => "database",
             ClientError::Storage(_) => "storage",

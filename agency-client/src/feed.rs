@@ -587,6 +587,12 @@ pub fn apply_page(
         refused_removals.clear();
         refused_rollbacks.clear();
         let tenants = customers::tenants(c)?;
+        // This agency's listings, from whichever desk, are this desk's to edit too.
+        let own_office: Option<String> = identity::table
+            .select(identity::agency_id)
+            .first::<i64>(c)
+            .optional()?
+            .map(|id| id.to_string());
         let (mut upserted, mut removed, mut hints) = (0, 0, 0);
         for (i, (event, check)) in page.events.iter().zip(checks).enumerate() {
             let office = &event.list_office_key;
@@ -596,7 +602,14 @@ pub fn apply_page(
                 .filter(shared_listings::office_key.eq(office))
                 .filter(shared_listings::listing_key.eq(key));
             let held = held(c, office, key)?;
-            match decide(event, check, held.as_ref()) {
+            let decision = decide(event, check, held.as_ref());
+            if own_office.as_ref() == Some(office)
+                && matches!(decision, Decision::Upsert(_) | Decision::Remove)
+                && let Some(object) = &event.listing
+            {
+                crate::conflicts::adopt_from_feed(c, event, object, verdict.is_verified())?;
+            }
+            match decision {
                 Decision::Upsert(object) => {
                     let doc = object.get();
                     let signature = event

@@ -7,6 +7,7 @@
 //! * [`identity`]: enrolment, the encrypted key, certificate status and renewal;
 //! * [`net`]: HTTPS with mutual TLS over several endpoints with failover;
 //! * [`listings`]: own listings, the outbox, signing and sending;
+//! * [`conflicts`]: own listings edited on several desks (versions, conflicts, resolving);
 //! * [`feed`]: pulling the change feed;
 //! * [`search`]: local search, search on the platform, and past searches;
 //! * [`signatures`]: checking each agency's signature on listings from the platform;
@@ -15,6 +16,7 @@
 //! * [`cli`]: the command line (`main.rs` only calls [`cli::main`]).
 
 pub mod cli;
+pub mod conflicts;
 pub mod customers;
 pub mod db;
 pub mod error;

@@ -29,10 +29,12 @@ pub struct OwnListing {
     /// The listing's key.
     pub listing_key: String,
     /// `draft` (never sent), `changed` (published, local edits not yet queued), `queued`
-    /// (waiting in the outbox), `published`, `withdrawn`, or `rejected` (the platform refused
-    /// the last attempt; see `last_error`).
+    /// (waiting in the outbox), `published`, `withdrawn`, `rejected` (the platform refused
+    /// the last attempt; see `last_error`), or `conflict` (another desk changed it first; see
+    /// [`crate::conflicts`]).
     pub state: String,
-    /// The platform's version after the last accepted publish.
+    /// The platform's version this desk's copy rests on: after the last accepted publish, or
+    /// taken from the feed (another desk's change). Changes are sent as changes of it.
     pub published_version: Option<i64>,
     /// Why the platform refused the last attempt.
     pub last_error: Option<String>,
@@ -104,9 +106,12 @@ fn load_rows(
     }
     let rows: Vec<Row> = q.load(conn)?;
     let queued: Vec<String> = outbox::table.select(outbox::listing_key).load(conn)?;
+    let conflicted = crate::conflicts::keys(conn)?;
     rows.into_iter()
         .map(|r| {
-            let state = if queued.contains(&r.listing_key) {
+            let state = if conflicted.contains(&r.listing_key) {
+                "conflict"
+            } else if queued.contains(&r.listing_key) {
                 "queued"
             } else if r.withdrawn {
                 "withdrawn"
@@ -208,7 +213,9 @@ pub fn edit(
                 "a listing's key cannot change",
             ));
         }
-        doc.modification_timestamp = timestamp_now();
+        // Later than the version edited, even if another desk's clock is ahead of this one.
+        doc.modification_timestamp =
+            timestamp_now().max(before.modification_timestamp + time::Duration::microseconds(1));
         doc.validate()?;
         diesel::update(own_listings::table.find(key))
             .set((
@@ -252,6 +259,9 @@ pub fn withdraw(conn: &mut SqliteConnection, key: &str) -> Result<OwnListing, Cl
                 "there is no own listing with key {key}"
             )));
         };
+        if crate::conflicts::keys(c)?.iter().any(|k| k == key) {
+            return Err(crate::conflicts::in_conflict(key));
+        }
         let withdrawn = withdrawal_of(parse_doc(&text)?);
         let queued = outbox::table
             .filter(outbox::listing_key.eq(key))
@@ -298,12 +308,19 @@ pub fn queue_changes(
         } else {
             q = q.filter(own_listings::listing_key.eq_any(keys.to_vec()));
         }
-        let rows: Vec<(String, String)> = q.load(c)?;
+        let mut rows: Vec<(String, String)> = q.load(c)?;
         if let Some(missing) = keys.iter().find(|k| !rows.iter().any(|(key, _)| key == *k)) {
             return Err(ClientError::NotFound(format!(
                 "there is no own listing with key {missing} that could be published"
             )));
         }
+        // A listing in conflict is sent by `listing resolve`, not again as a change of the
+        // version it was made on; named, it is refused, else left out.
+        let conflicted = crate::conflicts::keys(c)?;
+        if let Some(key) = keys.iter().find(|k| conflicted.contains(k)) {
+            return Err(crate::conflicts::in_conflict(key));
+        }
+        rows.retain(|(key, _)| !conflicted.contains(key));
         let now = now_ms();
         let mut queued = Vec::new();
         for (key, text) in rows {
@@ -377,6 +394,9 @@ pub struct DrainReport {
     pub sent: Vec<SentChange>,
     /// Changes the platform refused for good (the listing is marked `rejected`; fix and publish).
     pub rejected: Vec<SentChange>,
+    /// Changes made on a version another desk had replaced: nothing was overwritten; the
+    /// listing is in conflict (see [`crate::conflicts`]).
+    pub conflicts: Vec<SentChange>,
     /// Changes still queued.
     pub remaining: usize,
 }
@@ -410,24 +430,69 @@ pub fn sign(session: &Session, doc: &ListingDocument) -> Result<SignedListing, C
     })
 }
 
+/// What the platform made of one change sent.
+enum Sent {
+    /// Accepted: the outcome and the version after it.
+    Accepted(String, Option<i64>),
+    /// Refused as made on a version that is no longer the current one (412): the version it
+    /// was made on, and the platform's answer (its current version, signed).
+    Conflict(Option<i64>, Box<api_types::api::ErrorDetail>),
+}
+
+/// The precondition header of a change made on `base`: `If-Match` with its ETag, or
+/// `If-None-Match: *` for a first publish.
+fn precondition(base: Option<i64>) -> (reqwest::header::HeaderName, String) {
+    match base {
+        Some(v) => (reqwest::header::IF_MATCH, api_types::api::listing_etag(v)),
+        None => (reqwest::header::IF_NONE_MATCH, "*".to_owned()),
+    }
+}
+
+/// The 412 answer's detail, or the error it is not.
+fn conflict_detail(
+    r: reqwest::blocking::Response,
+) -> Result<Box<api_types::api::ErrorDetail>, ClientError> {
+    let text = r.text().map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let body: api_types::api::ErrorBody = serde_json::from_str(&text)
+        .map_err(|e| ClientError::Protocol(format!("a 412 answer without its error body: {e}")))?;
+    Ok(Box::new(body.error))
+}
+
 fn send_one(
     conn: &mut SqliteConnection,
     session: &mut Session,
     action: &str,
     key: &str,
     document: Option<&str>,
-) -> Result<(String, Option<i64>), ClientError> {
+) -> Result<Sent, ClientError> {
     let path = format!("/api/v1/listings/{key}");
+    // The version this change was made on: the one this desk's copy rests on now (the queue is
+    // sent in order, each accepted change moving it on).
+    let base: Option<i64> = own_listings::table
+        .find(key)
+        .select(own_listings::published_version)
+        .first(conn)
+        .optional()?
+        .flatten();
+    let (header, tag) = precondition(base);
     match action {
         "publish" => {
             let doc = parse_doc(document.unwrap_or("null"))?;
             let body = sign(session, &doc)?;
-            let answer: PublishResponse = session.client.put_json(&path, &body)?;
+            let r = session.client.send(|c, url| {
+                c.put(format!("{url}{path}"))
+                    .header(header.clone(), tag.as_str())
+                    .json(&body)
+            })?;
+            if r.status().as_u16() == 412 {
+                return Ok(Sent::Conflict(base, conflict_detail(r)?));
+            }
+            let answer: PublishResponse = crate::net::json_or_error(r)?;
             let outcome = serde_json::to_value(answer.outcome)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            Ok((outcome, Some(answer.version)))
+            Ok(Sent::Accepted(outcome, Some(answer.version)))
         }
         _ => {
             let doc = match document {
@@ -442,13 +507,19 @@ fn send_one(
                 }
             };
             let body = sign(session, &doc)?;
-            let r = session.client.delete_json(&path, &body)?;
-            if r.status().as_u16() == 404 {
+            let r = session.client.send(|c, url| {
+                c.delete(format!("{url}{path}"))
+                    .header(header.clone(), tag.as_str())
+                    .json(&body)
+            })?;
+            match r.status().as_u16() {
                 // The platform never had it (or it is gone already): nothing left to do.
-                return Ok(("not_on_platform".into(), None));
+                404 => return Ok(Sent::Accepted("not_on_platform".into(), None)),
+                412 => return Ok(Sent::Conflict(base, conflict_detail(r)?)),
+                _ => {}
             }
             let answer: PublishResponse = crate::net::json_or_error(r)?;
-            Ok(("withdrawn".into(), Some(answer.version)))
+            Ok(Sent::Accepted("withdrawn".into(), Some(answer.version)))
         }
     }
 }
@@ -476,7 +547,27 @@ pub fn drain(
             break;
         };
         match send_one(conn, session, &action, &key, document.as_deref()) {
-            Ok((outcome, version)) => {
+            Ok(Sent::Conflict(base, detail)) => {
+                let current = detail.current.as_deref();
+                let verdict = match current {
+                    Some(current) => crate::conflicts::check_theirs(conn, session, current)?,
+                    None => crate::signatures::Verdict::unchecked("the platform has no version"),
+                };
+                crate::conflicts::record(conn, &key, &action, base, current, &verdict)?;
+                report.conflicts.push(SentChange {
+                    listing_key: key,
+                    action,
+                    outcome: format!(
+                        "another desk changed it first (platform version {}, this change was made on {})",
+                        detail
+                            .current_version
+                            .map_or("none".to_owned(), |v| v.to_string()),
+                        base.map_or("none".to_owned(), |v| format!("version {v}"))
+                    ),
+                    version: detail.current_version,
+                });
+            }
+            Ok(Sent::Accepted(outcome, version)) => {
                 conn.immediate_transaction(|c| {
                     diesel::delete(outbox::table.find(id)).execute(c)?;
                     if let Some(v) = version {

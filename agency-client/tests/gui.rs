@@ -4,7 +4,7 @@
 use agency_client::db::Store;
 use agency_client::gui::{App, Notice};
 use agency_client::signatures::Verdict;
-use agency_client::{customers, feed, listings};
+use agency_client::{conflicts, customers, feed, listings};
 use api_types::api::{ChangeEvent, ChangeKind, ChangesPage};
 use api_types::search::SearchCriteria;
 use api_types::{ListingDocument, TransactionType};
@@ -672,4 +672,121 @@ fn wishes_that_contradict_themselves_are_shown_next_to_the_field_and_not_stored(
     let tom = customer_named(&mut h, "Tom Tenant").unwrap();
     assert_eq!(tom.wishes.unwrap().max_price, None, "unchanged");
     assert_eq!(tom.open_hints, 1);
+}
+
+/// OWN-1 published as version 1, edited here (price 999), while another desk published version
+/// 2 (price 1,000, a new title): the conflict as the desk records it from the platform's 412.
+fn in_conflict() -> (tempfile::TempDir, Store) {
+    use diesel::RunQueryDsl;
+    let (dir, mut store) = seeded();
+    let conn = store.conn();
+    diesel::sql_query(
+        "UPDATE own_listings SET published_version = 1, dirty = 0 WHERE listing_key = 'OWN-1'",
+    )
+    .execute(conn)
+    .unwrap();
+    listings::edit(conn, "OWN-1", |d| {
+        d.list_price = api_types::Price::new(999).unwrap()
+    })
+    .unwrap();
+    let mut theirs = ListingDocument::example("OWN-1");
+    theirs.title = "Sunny flat, new kitchen".into();
+    theirs.list_price = api_types::Price::new(1_000).unwrap();
+    theirs.modification_timestamp = listings::timestamp_now();
+    let current = api_types::api::StoredListing {
+        listing_key: "OWN-1".into(),
+        version: 2,
+        status: "active".into(),
+        listing: api_types::ListingObject::new(theirs).unwrap(),
+        signature: None,
+        certificate_serial: "0b".into(),
+        takedown_reason: None,
+        takedown: None,
+        held_at: None,
+    };
+    conflicts::record(
+        conn,
+        "OWN-1",
+        "publish",
+        Some(1),
+        Some(&current),
+        &Verdict::verified(),
+    )
+    .unwrap();
+    (dir, store)
+}
+
+#[test]
+fn a_conflict_shows_both_versions_and_keep_theirs_takes_the_other_desks() {
+    let (_dir, store) = in_conflict();
+    let mut h = tall_harness(store);
+    h.get_by_label("Conflicts (1)");
+    h.get_by_label("Mine (this desk)");
+    h.get_by_label("Theirs (platform version 2)");
+    // Side by side: this desk's price beside the other desk's (mine also in the own table),
+    // and the other desk's title.
+    assert_eq!(h.query_all_by_label("999 EUR").count(), 2);
+    h.get_by_label("1000 EUR");
+    h.get_by_label("Sunny flat, new kitchen");
+    assert_eq!(
+        listings::get(h.state_mut().store().conn(), "OWN-1")
+            .unwrap()
+            .state,
+        "conflict"
+    );
+    click(&mut h, "Keep theirs (OWN-1)");
+    let l = listings::get(h.state_mut().store().conn(), "OWN-1").unwrap();
+    assert_eq!(
+        (
+            l.state.as_str(),
+            l.document.list_price.get(),
+            l.published_version
+        ),
+        ("published", 1_000, Some(2))
+    );
+    assert_eq!(l.document.title, "Sunny flat, new kitchen");
+    assert!(h.query_by_label("Conflicts (1)").is_none());
+    assert!(
+        conflicts::list(h.state_mut().store().conn())
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        listings::queue(h.state_mut().store().conn())
+            .unwrap()
+            .is_empty(),
+        "nothing sent"
+    );
+}
+
+#[test]
+fn a_conflict_merged_in_the_form_then_kept_goes_out_on_top_of_theirs() {
+    let (_dir, store) = in_conflict();
+    let mut h = tall_harness(store);
+    // Start from the other desk's version, add to its title, save: the merge is this desk's.
+    click(&mut h, "Start from theirs (OWN-1)");
+    h.get_by_label("Edit listing OWN-1");
+    type_into(&mut h, "Title", " and balcony");
+    click(&mut h, "Save listing");
+    let l = listings::get(h.state_mut().store().conn(), "OWN-1").unwrap();
+    assert_eq!(l.document.title, "Sunny flat, new kitchen and balcony");
+    assert_eq!(l.state, "conflict", "still to be settled");
+    // The conflict shows the merged version as mine (and the own table too).
+    assert_eq!(
+        h.query_all_by_label("Sunny flat, new kitchen and balcony")
+            .count(),
+        2
+    );
+    click(&mut h, "Keep mine (OWN-1)");
+    let conn = h.state_mut().store().conn();
+    let l = listings::get(conn, "OWN-1").unwrap();
+    assert_eq!((l.state.as_str(), l.published_version), ("queued", Some(2)));
+    assert_eq!(l.document.list_price.get(), 1_000);
+    let queue = listings::queue(conn).unwrap();
+    assert_eq!(
+        (queue.len(), queue[0].action.as_str()),
+        (1, "publish"),
+        "sent with the next sync, as a change of version 2"
+    );
+    assert!(conflicts::list(conn).unwrap().is_empty());
 }

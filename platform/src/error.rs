@@ -60,6 +60,32 @@ pub enum ApiError {
         /// What conflicts.
         message: String,
     },
+    /// The request names a version of what it changes (`If-Match`, or `If-None-Match: *` for
+    /// "none yet") that is not the current one (412): someone else changed it first. The body
+    /// carries the current version and, when there is one, the current state, so the caller can
+    /// show both and choose.
+    #[error("{message}")]
+    PreconditionFailed {
+        /// Stable code, e.g. `version_mismatch`.
+        code: &'static str,
+        /// What changed and what to do.
+        message: String,
+        /// The current version, when there is one.
+        current_version: Option<i64>,
+        /// The current state as stored, when there is one.
+        current: Option<Box<api_types::api::StoredListing>>,
+    },
+    /// A change to something that exists names no version it edits (428): it could overwrite
+    /// someone else's change unseen, so it must say `If-Match`.
+    #[error("{message}")]
+    PreconditionRequired {
+        /// Stable code, e.g. `if_match_required`.
+        code: &'static str,
+        /// What to send.
+        message: String,
+        /// The current version, to fetch and edit.
+        current_version: Option<i64>,
+    },
     /// Too many attempts (429); try again after `retry_after_secs`.
     #[error("{message}")]
     RateLimited {
@@ -116,7 +142,9 @@ impl ApiError {
             | ApiError::Unauthenticated { code, .. }
             | ApiError::Forbidden { code, .. }
             | ApiError::NotFound { code, .. }
-            | ApiError::Conflict { code, .. } => code,
+            | ApiError::Conflict { code, .. }
+            | ApiError::PreconditionFailed { code, .. }
+            | ApiError::PreconditionRequired { code, .. } => code,
             ApiError::BadSignature { .. } => "bad_signature",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::TooLarge { .. } => "body_too_large",
@@ -163,6 +191,8 @@ impl ResponseError for ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::PreconditionRequired { .. } => StatusCode::PRECONDITION_REQUIRED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -185,6 +215,8 @@ impl ResponseError for ApiError {
             | ApiError::Forbidden { message, .. }
             | ApiError::NotFound { message, .. }
             | ApiError::Conflict { message, .. }
+            | ApiError::PreconditionFailed { message, .. }
+            | ApiError::PreconditionRequired { message, .. }
             | ApiError::RateLimited { message, .. }
             | ApiError::TooLarge { message }
             | ApiError::Unavailable { message } => (message.as_str(), None),
@@ -208,6 +240,19 @@ impl ResponseError for ApiError {
                 message: message.to_owned(),
                 field: field.map(str::to_owned),
                 canonical_sha256,
+                current_version: match self {
+                    ApiError::PreconditionFailed {
+                        current_version, ..
+                    }
+                    | ApiError::PreconditionRequired {
+                        current_version, ..
+                    } => *current_version,
+                    _ => None,
+                },
+                current: match self {
+                    ApiError::PreconditionFailed { current, .. } => current.clone(),
+                    _ => None,
+                },
             },
         })
     }

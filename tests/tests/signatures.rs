@@ -136,7 +136,14 @@ fn resigning(app: &PlatformProcess, db: &Db) {
     // A re-enrols (a new key with a new token, as after a compromise): a re-sign again.
     let token = app.cli_json(&["agency", "token", &a.agency_id.to_string()]);
     let fresh = TestAgency::enroll(&a.base_url, &a.root_pem, token["token"].as_str().unwrap());
-    let (status, body) = fresh.publish(&d);
+    // A new desk (lineage) over what another desk wrote names the version it re-signs.
+    assert_eq!(
+        fresh.publish(&d).0,
+        428,
+        "no silent overwrite of another desk's version"
+    );
+    let (status, body, _) =
+        fresh.send_versioned(reqwest::Method::PUT, &d, &[("If-Match", "\"2\"")]);
     assert_eq!(
         (status, body["outcome"].as_str(), body["version"].as_i64()),
         (200, Some("resigned"), Some(3)),

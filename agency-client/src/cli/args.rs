@@ -114,6 +114,30 @@ pub enum ListingCommand {
     },
     /// List own listings with their state.
     List,
+    /// Listings whose change met a newer version another desk published: this desk's version
+    /// and the platform's, side by side (all, or one).
+    Conflicts {
+        /// Listing key.
+        key: Option<String>,
+    },
+    /// Settle a conflict: keep this desk's version (sent again on top of the platform's, now)
+    /// or the platform's. To merge, `listing edit` it first, then keep mine.
+    Resolve {
+        /// Listing key.
+        key: String,
+        /// Which version to keep.
+        #[arg(long, value_enum)]
+        keep: KeepSide,
+    },
+}
+
+/// The side `listing resolve` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeepSide {
+    /// This desk's version.
+    Mine,
+    /// The platform's version (another desk's).
+    Theirs,
 }
 
 /// Listing fields as options.

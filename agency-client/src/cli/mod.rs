@@ -45,7 +45,7 @@ pub fn main() -> i32 {
         Err(e) => return refused(&e, wants_json(&args)),
     };
     let (printed, status) = match run(&cli) {
-        Ok(output) => (render::print(&output, cli.json), 0),
+        Ok(output) => (render::print(&output, cli.json), output.exit),
         Err(e) => (render::print_error(&e, cli.json), e.exit_code()),
     };
     match printed {
@@ -157,7 +157,7 @@ fn dispatch(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
             yes,
         } => identity::enroll(store, cli, token, fingerprint, *switch_agency, *yes),
         Command::Cert { action } => identity::cert(store, cli, action.as_ref()),
-        Command::Listing(cmd) => listing::run(store, cmd),
+        Command::Listing(cmd) => listing::run(store, cli, cmd),
         Command::Publish { keys } => sync::publish(store, cli, keys),
         Command::Sync => sync::sync(store, cli),
         Command::Updates => sync::updates(store, cli),

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::conflicts::{Keep, ListingConflict, Resolution};
 use crate::customers::{Customer, Hint, Removed};
 use crate::error::ClientError;
 use crate::feed::{PullReport, PullWarningKind};
@@ -24,13 +25,29 @@ pub struct Output {
     pub json: Value,
     /// The plain-text form.
     pub text: String,
+    /// The exit status: 0, or [`EXIT_CONFLICT`] when a change met a newer version.
+    pub exit: i32,
 }
+
+/// Exit status of `publish`, `sync` and `listing resolve` when a change of an own listing met a
+/// newer version another desk published: the command did its work, the listing is in conflict
+/// (`listing conflicts`).
+pub const EXIT_CONFLICT: i32 = 4;
 
 fn out(json: Value, text: impl Into<String>) -> Output {
     Output {
         json,
         text: text.into(),
+        exit: 0,
     }
+}
+
+/// `output`, exiting with [`EXIT_CONFLICT`] when `report` met a conflict.
+fn conflict_exit(mut output: Output, report: &DrainReport) -> Output {
+    if !report.conflicts.is_empty() {
+        output.exit = EXIT_CONFLICT;
+    }
+    output
 }
 
 /// Prints a command's result: the JSON document with `json`, else the text (when there is any).
@@ -161,9 +178,12 @@ pub fn published(queued: &[String], resigning: &Resigning, report: &DrainReport)
     if let Some(note) = resigning.text() {
         text = format!("{note}\n{text}");
     }
-    out(
-        json!({"queued": queued, "resigning": resigning, "report": report}),
-        text,
+    conflict_exit(
+        out(
+            json!({"queued": queued, "resigning": resigning, "report": report}),
+            text,
+        ),
+        report,
     )
 }
 
@@ -173,10 +193,87 @@ pub fn synced(resigning: &Resigning, sent: &DrainReport, pulled: &PullReport) ->
     if let Some(note) = resigning.text() {
         text = format!("{note}\n{text}");
     }
-    out(
-        json!({"resigning": resigning, "sent": sent, "pulled": pulled}),
-        text,
+    conflict_exit(
+        out(
+            json!({"resigning": resigning, "sent": sent, "pulled": pulled}),
+            text,
+        ),
+        sent,
     )
+}
+
+/// `listing conflicts`: each listing in conflict, this desk's version beside the platform's.
+pub fn conflicts(all: &[ListingConflict]) -> Output {
+    let text = if all.is_empty() {
+        "no listing is in conflict".to_owned()
+    } else {
+        all.iter()
+            .map(conflict_text)
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    };
+    out(json!(all), text)
+}
+
+fn conflict_text(c: &ListingConflict) -> String {
+    let side = |d: &api_types::ListingDocument| {
+        format!(
+            "{} {} {} {}, {} ({}), modified {}",
+            d.standard_status.code(),
+            d.list_price,
+            d.currency,
+            d.city,
+            d.title,
+            d.transaction_type.code(),
+            d.modification_timestamp
+                .format(&Rfc3339)
+                .unwrap_or_default()
+        )
+    };
+    let base = c.base_version.map_or("a first publish".to_owned(), |v| {
+        format!("made on version {v}")
+    });
+    let theirs = match &c.theirs {
+        Some(t) => format!(
+            "  theirs (platform version {}): {}  [{}]",
+            t.version,
+            side(&t.document),
+            t.signature.text()
+        ),
+        None => "  theirs: the platform has no listing under this key".to_owned(),
+    };
+    format!(
+        "{} in conflict: this desk's {} ({base}) met a newer version\n  mine: {}\n{theirs}\n  resolve: agency-client listing resolve {} --keep mine|theirs",
+        c.listing_key,
+        c.action,
+        side(&c.mine),
+        c.listing_key
+    )
+}
+
+/// `listing resolve`: what was kept, and what sending it did.
+pub fn resolved(r: &Resolution, sent: Option<&DrainReport>) -> Output {
+    let mut text = match r.kept {
+        Keep::Theirs => format!(
+            "{}: kept the platform's version {} (now this desk's copy)",
+            r.listing_key,
+            r.version.map_or("-".into(), |v| v.to_string())
+        ),
+        Keep::Mine => format!(
+            "{}: kept this desk's version, queued to {} on top of platform version {}",
+            r.listing_key,
+            r.queued.as_deref().unwrap_or("publish"),
+            r.version.map_or("none".into(), |v| v.to_string())
+        ),
+    };
+    if let Some(report) = sent {
+        text += &format!("\n{}", drain_text(report));
+    }
+    let output = out(json!({"resolution": r, "sent": sent}), text);
+    match sent {
+        Some(report) => conflict_exit(output, report),
+        None => output,
+    }
 }
 
 /// `updates`: what waits on the platform, and how many own changes wait here.
@@ -416,6 +513,12 @@ fn drain_text(r: &DrainReport) -> String {
     }
     for s in &r.rejected {
         text += &format!("REFUSED {} {}: {}\n", s.action, s.listing_key, s.outcome);
+    }
+    for s in &r.conflicts {
+        text += &format!(
+            "CONFLICT {} {}: {}; nothing was overwritten: see `agency-client listing conflicts {}`, then `listing resolve {} --keep mine|theirs`\n",
+            s.action, s.listing_key, s.outcome, s.listing_key, s.listing_key
+        );
     }
     text += &format!("{} change(s) still queued", r.remaining);
     text

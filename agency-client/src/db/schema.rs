@@ -126,6 +126,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    listing_conflicts (listing_key) {
+        listing_key -> Text,
+        action -> Text,
+        base_version -> Nullable<BigInt>,
+        theirs_version -> Nullable<BigInt>,
+        theirs_status -> Nullable<Text>,
+        theirs_document -> Nullable<Text>,
+        theirs_signature -> Nullable<Text>,
+        theirs_certificate_serial -> Nullable<Text>,
+        theirs_signature_state -> Text,
+        theirs_signature_problem -> Nullable<Text>,
+        detected_at -> BigInt,
+    }
+}
+
 diesel::joinable!(hints -> customers (customer_id));
 
 diesel::allow_tables_to_appear_in_same_query!(

@@ -253,6 +253,12 @@ fn run(
             for r in &sent.rejected {
                 text += &format!("\nRefused: {} ({})", r.listing_key, r.outcome);
             }
+            for c in &sent.conflicts {
+                text += &format!(
+                    "\nConflict: {}: {}; nothing was overwritten. Both versions are shown under Listings: keep one, or merge.",
+                    c.listing_key, c.outcome
+                );
+            }
             if let Some(note) = resigning.text() {
                 text += &format!("\n{note}");
             }

@@ -97,6 +97,8 @@ pub struct App {
     pub view: View,
     notice: Option<Notice>,
     listings: Vec<OwnListing>,
+    /// Own listings whose change met another desk's newer version.
+    conflicts: Vec<crate::conflicts::ListingConflict>,
     form: ListingForm,
     /// The form was just filled for an edit: scroll it into view.
     scroll_to_form: bool,
@@ -168,6 +170,7 @@ impl App {
             view: View::Listings,
             notice: None,
             listings: Vec::new(),
+            conflicts: Vec::new(),
             form: ListingForm::default(),
             scroll_to_form: false,
             customers: Vec::new(),
@@ -239,10 +242,12 @@ impl App {
                 }
                 None => None,
             };
-            Ok((l, c, h, q, cert, shared))
+            let conflicts = crate::conflicts::list(conn)?;
+            Ok((l, c, h, q, cert, shared, conflicts))
         })();
         match result {
-            Ok((l, c, h, q, cert, shared)) => {
+            Ok((l, c, h, q, cert, shared, conflicts)) => {
+                self.conflicts = conflicts;
                 self.shared = shared;
                 self.listings = l;
                 self.customers = c;

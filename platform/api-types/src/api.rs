@@ -224,7 +224,7 @@ pub struct ChangesCount {
 }
 
 /// The body of every error answer: `{"error": {"code", "message", "field"}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
@@ -232,7 +232,7 @@ pub struct ErrorBody {
 
 /// What went wrong.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorDetail {
     /// Stable machine-readable code, e.g. `certificate_revoked`, `invalid_field`.
     pub code: String,
@@ -245,6 +245,32 @@ pub struct ErrorDetail {
     /// checked against, to compare with what was signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canonical_sha256: Option<String>,
+    /// For `version_mismatch` (412) and `if_match_required` (428) on a listing: the listing's
+    /// current version on the platform (absent when it has none), the version to name in
+    /// `If-Match` once the change is made on top of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<i64>,
+    /// For `version_mismatch` (412): the listing as the platform holds it now, exactly as signed
+    /// (the same as `GET /api/v1/listings/{ListingKey}` answers); absent when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Box<StoredListing>>,
+}
+
+/// The `ETag` of a listing's version `version`: the version number as a strong entity tag
+/// (`"3"`). `GET`, `PUT` and `DELETE` of `/api/v1/listings/{ListingKey}` answer it; `PUT` and
+/// `DELETE` name the version they edit with `If-Match: "3"`.
+pub fn listing_etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// The version named by an `If-Match` value written by [`listing_etag`]: `"3"` gives 3. A weak
+/// tag, `*`, a list or anything else is `None`.
+pub fn parse_listing_etag(value: &str) -> Option<i64> {
+    let inner = value.trim().strip_prefix('"')?.strip_suffix('"')?;
+    if inner.is_empty() || !inner.bytes().all(|b| b.is_ascii_digit()) || inner.len() > 18 {
+        return None;
+    }
+    inner.parse().ok()
 }
 
 #[cfg(test)]

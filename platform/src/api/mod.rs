@@ -27,7 +27,8 @@ use serde_json::value::RawValue;
 
 use crate::error::ApiError;
 use crate::listings::{
-    ListingRefusal, ListingRow, ListingStore, PublishError, Published, TakedownRow, VerifiedListing,
+    ListingRefusal, ListingRow, ListingStore, Precondition, PublishError, Published, TakedownRow,
+    VerifiedListing,
 };
 use crate::state::AppState;
 pub use auth::AuthenticatedAgency;
@@ -295,6 +296,22 @@ fn publish_error(e: PublishError) -> ApiError {
             code: "stale_listing",
             message: e.to_string(),
         },
+        PublishError::VersionMismatch { ref current, .. } => ApiError::PreconditionFailed {
+            code: "version_mismatch",
+            message: e.to_string(),
+            current_version: current.as_ref().map(|row| row.version),
+            current: current
+                .as_deref()
+                .and_then(|row| stored_listing(row.clone(), None).ok())
+                .map(Box::new),
+        },
+        PublishError::VersionRequired {
+            current_version, ..
+        } => ApiError::PreconditionRequired {
+            code: "if_match_required",
+            message: e.to_string(),
+            current_version: Some(current_version),
+        },
         PublishError::Concurrent(_) => ApiError::Conflict {
             code: "concurrent_change",
             message: e.to_string(),
@@ -313,14 +330,78 @@ fn publish_response(p: &Published) -> PublishResponse {
     }
 }
 
+/// The version a `PUT` or `DELETE` of a listing says it edits, from its headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    /// `If-Match: "N"`.
+    Version(i64),
+    /// `If-None-Match: *`: a first publish.
+    Absent,
+    /// Neither header (a desk from before versioned publishing).
+    Unstated,
+}
+
+/// Reads `If-Match` / `If-None-Match`. Only one strong tag as `GET` answers it (`"3"`) is
+/// accepted in `If-Match` (`*` would overwrite whatever is there, which is what the header is
+/// for preventing), and only `*` in `If-None-Match`.
+fn asked_version(req: &actix_web::HttpRequest) -> Result<Asked, ApiError> {
+    let header = |name: header::HeaderName| -> Result<Option<String>, ApiError> {
+        let mut values = req.headers().get_all(&name);
+        let Some(first) = values.next() else {
+            return Ok(None);
+        };
+        let text = first
+            .to_str()
+            .ok()
+            .filter(|_| values.next().is_none())
+            .ok_or_else(|| bad_precondition(name.as_str()))?;
+        Ok(Some(text.trim().to_owned()))
+    };
+    match (header(header::IF_MATCH)?, header(header::IF_NONE_MATCH)?) {
+        (Some(_), Some(_)) => Err(ApiError::Invalid {
+            code: "invalid_precondition",
+            message: "send If-Match (a change to the version named) or If-None-Match: * (a first publish), not both".into(),
+            field: Some("If-Match".into()),
+        }),
+        (Some(tag), None) => api_types::api::parse_listing_etag(&tag)
+            .map(Asked::Version)
+            .ok_or_else(|| bad_precondition("If-Match")),
+        (None, Some(tag)) if tag == "*" => Ok(Asked::Absent),
+        (None, Some(_)) => Err(bad_precondition("If-None-Match")),
+        (None, None) => Ok(Asked::Unstated),
+    }
+}
+
+fn bad_precondition(name: &str) -> ApiError {
+    ApiError::Invalid {
+        code: "invalid_precondition",
+        message: format!(
+            "{name} must be one version as GET answers it in ETag (If-Match: \"3\"), or If-None-Match: * for a first publish"
+        ),
+        field: Some(name.to_owned()),
+    }
+}
+
+/// A publish or withdrawal answer, with the new version's `ETag`.
+fn published_answer(status: actix_web::http::StatusCode, published: &Published) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((
+            header::ETAG,
+            api_types::api::listing_etag(published.current.version),
+        ))
+        .json(publish_response(published))
+}
+
 async fn put_listing(
     state: web::Data<AppState>,
     caller: AuthenticatedAgency,
     key: web::Path<String>,
+    req: actix_web::HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let key = key.into_inner();
     check_key(&key)?;
+    let asked = asked_version(&req)?;
     let listing = web::block({
         let caller = caller.clone();
         let key = key.clone();
@@ -328,25 +409,29 @@ async fn put_listing(
     })
     .await
     .map_err(ApiError::internal)??;
-    let published = publish(&state, caller.agency.id, listing, false)
+    let published = publish(&state, &caller, listing, asked, false)
         .await?
         .ok_or_else(|| not_found(&key))?;
     let status = match published.outcome {
         api_types::api::PublishOutcome::Created => actix_web::http::StatusCode::CREATED,
         _ => actix_web::http::StatusCode::OK,
     };
-    Ok(HttpResponse::build(status).json(publish_response(&published)))
+    Ok(published_answer(status, &published))
 }
 
-/// Publishes a verified listing (with its alerts, announced after commit); with `existing`, only
-/// over a listing the agency already has (`Ok(None)` otherwise).
+/// Publishes a verified listing (with its alerts, announced after commit) if it is a change of
+/// the version `asked` names; with `existing`, only over a listing the agency already has
+/// (`Ok(None)` otherwise).
 async fn publish(
     state: &web::Data<AppState>,
-    agency_id: i64,
+    caller: &AuthenticatedAgency,
     listing: VerifiedListing,
+    asked: Asked,
     existing: bool,
 ) -> Result<Option<Published>, ApiError> {
     let matcher = state.matcher.clone();
+    let agency_id = caller.agency.id;
+    let serial = caller.serial.clone();
     let written = state
         .db
         .run(move |conn| {
@@ -357,7 +442,16 @@ async fn publish(
                 {
                     return Ok(None);
                 }
-                let published = c.publish_listing(agency_id, &listing)?;
+                let precondition = match asked {
+                    Asked::Version(v) => Precondition::Version(v),
+                    Asked::Absent => Precondition::Absent,
+                    Asked::Unstated => {
+                        use crate::pki::CertificateStore;
+                        let desk = c.find_certificate(&serial)?.map(|r| r.desk().to_owned());
+                        Precondition::SameDesk(desk.unwrap_or(serial.clone()))
+                    }
+                };
+                let published = c.publish_listing(agency_id, &listing, &precondition)?;
                 let due = matcher.notify_publish(c, &published, crate::db::now_ms())?;
                 Ok(Some((published, due)))
             })
@@ -404,12 +498,23 @@ async fn get_listing(
         })
         .await?;
     let (row, takedown) = found.ok_or_else(|| not_found(&key))?;
+    let stored = stored_listing(row, takedown.as_ref())?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, api_types::api::listing_etag(stored.version)))
+        .json(stored))
+}
+
+/// A stored listing as `GET /api/v1/listings/{key}` (and a `version_mismatch`) shows it.
+fn stored_listing(
+    row: ListingRow,
+    takedown: Option<&TakedownRow>,
+) -> Result<StoredListing, ApiError> {
     let listing = row
         .object()
         .map_err(|e| ApiError::internal(format!("stored listing {}: {e}", row.id)))?;
-    Ok(HttpResponse::Ok().json(StoredListing {
+    Ok(StoredListing {
         signature: row.signature_envelope(),
-        takedown: takedown.as_ref().and_then(TakedownRow::signed),
+        takedown: takedown.and_then(TakedownRow::signed),
         listing_key: row.listing_key,
         version: row.version,
         status: row.status,
@@ -417,7 +522,7 @@ async fn get_listing(
         certificate_serial: row.cert_serial,
         takedown_reason: row.takedown_reason,
         held_at: row.held_at.map(crate::listings::ms_to_time),
-    }))
+    })
 }
 
 fn not_found(key: &str) -> ApiError {
@@ -434,10 +539,12 @@ async fn withdraw_listing(
     state: web::Data<AppState>,
     caller: AuthenticatedAgency,
     key: web::Path<String>,
+    req: actix_web::HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let key = key.into_inner();
     check_key(&key)?;
+    let asked = asked_version(&req)?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::Invalid {
             code: "signature_required",
@@ -461,10 +568,13 @@ async fn withdraw_listing(
             "a withdrawal is the listing with StandardStatus \"Withdrawn\"; other changes are a PUT",
         ));
     }
-    let published = publish(&state, caller.agency.id, listing, true)
+    let published = publish(&state, &caller, listing, asked, true)
         .await?
         .ok_or_else(|| not_found(&key))?;
-    Ok(HttpResponse::Ok().json(publish_response(&published)))
+    Ok(published_answer(
+        actix_web::http::StatusCode::OK,
+        &published,
+    ))
 }
 
 /// `after` and `limit` of a feed route, checked.

@@ -206,6 +206,25 @@ fn key_param() -> utoipa::openapi::path::Parameter {
     )
 }
 
+fn header_param(name: &str, pattern: &str, description: &str) -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(pattern)),
+        ))
+        .build()
+}
+
+/// `If-Match`: the version a change was made on, as `GET` answers it in `ETag`.
+fn if_match_param(what: &str) -> utoipa::openapi::path::Parameter {
+    header_param("If-Match", "^\"[0-9]+\"$", what)
+}
+
 fn id_param() -> utoipa::openapi::path::Parameter {
     ParameterBuilder::new()
         .name("id")
@@ -411,10 +430,14 @@ pub fn document() -> OpenApi {
         ("400", "invalid_field (field names the JSON path, e.g. listing.ListPrice; `listing` for a member named twice) or bad_signature (canonical_sha256 names the SHA-256 of the RFC 8785 bytes verified)"),
         ("409", "stale_listing (an older ModificationTimestamp than stored, or the same one with other content) or concurrent_change"),
         ("403", "listing_taken_down"),
+        ("412", "version_mismatch: the listing is not at the version If-Match names (another desk of the agency changed it), or exists although If-None-Match: * says it should not; current_version and current (the listing as stored, signed) say what it is now"),
+        ("428", "if_match_required: no If-Match or If-None-Match, and the listing's current version (current_version) was written by another desk of the agency"),
     ]);
     b.add(
-        op(Put, "/api/v1/listings/{ListingKey}", Agency, "Create or replace the agency's listing; the signature covers the RFC 8785 form of the listing object exactly as sent (docs/agency-api.md, Signatures). Status changes are a new document with another StandardStatus; the same content signed with another certificate of the agency is a re-sign")
+        op(Put, "/api/v1/listings/{ListingKey}", Agency, "Create or replace the agency's listing; the signature covers the RFC 8785 form of the listing object exactly as sent (docs/agency-api.md, Signatures). Status changes are a new document with another StandardStatus; the same content signed with another certificate of the agency is a re-sign. A change names the version it was made on with If-Match (the ETag GET answers); a first publish sends If-None-Match: *. With neither header (desks before versioned publishing) a new listing is created and an existing one changed only when the same desk (certificate lineage) wrote its current version, else 428. The same document from the same certificate again is answered unchanged whatever the headers (a retry). Answers carry the new version's ETag")
             .param(key_param())
+            .param(if_match_param("the version this change was made on (\"3\")"))
+            .param(header_param("If-None-Match", "^\\*$", "* for a first publish: refused with 412 if the agency has the listing already"))
             .body(request.clone())
             .answer("200", "updated, unchanged (a retry) or resigned", answer.clone())
             .answer("201", "created", answer.clone())
@@ -426,7 +449,7 @@ pub fn document() -> OpenApi {
         ("404", "listing_not_found"),
     ]);
     b.add(
-        op(Get, "/api/v1/listings/{ListingKey}", Agency, "The agency's own listing as stored (the object exactly as signed), with its signature and, once taken down, the platform's signed take-down statement; held_at is set while it is held out of search and alerts because its signing key was reported compromised (publish it again, signed with a current certificate)")
+        op(Get, "/api/v1/listings/{ListingKey}", Agency, "The agency's own listing as stored (the object exactly as signed), with its signature and, once taken down, the platform's signed take-down statement; held_at is set while it is held out of search and alerts because its signing key was reported compromised (publish it again, signed with a current certificate). Every desk of the agency reads it. The ETag header is its version (\"3\"), to send back in If-Match with a change made on it")
             .param(key_param())
             .answer("200", "the listing", stored)
             .answers(errors),
@@ -435,10 +458,13 @@ pub fn document() -> OpenApi {
         ("400", "signature_required (no body), invalid_field (e.g. listing.StandardStatus is not Withdrawn) or bad_signature"),
         ("404", "listing_not_found"),
         ("409", "stale_listing"),
+        ("412", "version_mismatch: the listing is not at the version If-Match names; current_version and current say what it is now"),
+        ("428", "if_match_required: no If-Match, and another desk of the agency wrote the current version (current_version)"),
     ]);
     b.add(
-        op(Delete, "/api/v1/listings/{ListingKey}", Agency, "Withdraw the listing: the body is the signed listing with StandardStatus Withdrawn and a newer ModificationTimestamp (the change feed carries it as the proof)")
+        op(Delete, "/api/v1/listings/{ListingKey}", Agency, "Withdraw the listing: the body is the signed listing with StandardStatus Withdrawn and a newer ModificationTimestamp (the change feed carries it as the proof). If-Match names the version withdrawn, as for PUT")
             .param(key_param())
+            .param(if_match_param("the version being withdrawn (\"3\")"))
             .body(request)
             .answer("200", "withdrawn (or unchanged)", answer)
             .answers(errors),

@@ -16,7 +16,9 @@ mod holds;
 mod store;
 
 pub use holds::ListingHolds;
-pub use store::{COUNT_CAP, ListingQuery, ListingSort, ListingStore, PublishError, Published};
+pub use store::{
+    COUNT_CAP, ListingQuery, ListingSort, ListingStore, Precondition, PublishError, Published,
+};
 
 use api_types::api::{ChangeEvent, ChangeKind};
 use api_types::search::{ListingFacts, normalize};

@@ -201,6 +201,38 @@ impl TestAgency {
         )
     }
 
+    /// Sends the signed `doc` with `method` (`PUT` to publish, `DELETE` to withdraw) to its
+    /// listing's address with the headers `headers` (e.g. `[("If-Match", "\"2\"")]`); returns
+    /// status, JSON body and the `ETag` answered.
+    pub fn send_versioned(
+        &self,
+        method: reqwest::Method,
+        doc: &ListingDocument,
+        headers: &[(&str, &str)],
+    ) -> (u16, serde_json::Value, Option<String>) {
+        let mut request = self
+            .client()
+            .request(
+                method,
+                self.url(&format!("/api/v1/listings/{}", doc.listing_key)),
+            )
+            .json(&self.sign(doc));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let r = request.send().expect("listing request");
+        let etag = r
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (
+            r.status().as_u16(),
+            r.json().unwrap_or(serde_json::Value::Null),
+            etag,
+        )
+    }
+
     /// GETs `path` with this agency's certificate; returns status and JSON body.
     pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
         let r = self.client().get(self.url(path)).send().expect("request");

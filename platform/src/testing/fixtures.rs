@@ -111,11 +111,32 @@ pub fn publish(
     serial: &str,
     doc: &ListingDocument,
 ) -> Result<Published, PublishError> {
+    publish_with(
+        conn,
+        agency_id,
+        serial,
+        doc,
+        &crate::listings::Precondition::Unchecked,
+    )
+}
+
+/// [`publish`] under `precondition` (what `If-Match` / `If-None-Match` ask through the API).
+pub fn publish_with(
+    conn: &mut DbConn,
+    agency_id: i64,
+    serial: &str,
+    doc: &ListingDocument,
+    precondition: &crate::listings::Precondition,
+) -> Result<Published, PublishError> {
     let (object, signature) = sign(serial, doc);
     let der = signers().lock().expect("fixture keys")[serial].1.clone();
     let listing = VerifiedListing::verify(object.raw(), signature, &der, serial)
         .unwrap_or_else(|e| panic!("fixture listing {}: {e}", doc.listing_key));
-    crate::write_tx!(conn, |c| c.publish_listing(agency_id, &listing))
+    crate::write_tx!(conn, |c| c.publish_listing(
+        agency_id,
+        &listing,
+        precondition
+    ))
 }
 
 /// The platform's document-signing key for tests, from a fresh application state.

@@ -6,14 +6,19 @@ use api_types::{
     TransactionType,
 };
 
-use crate::cli::args::{ListingCommand, ListingFields};
+use super::open_session;
+use crate::cli::Cli;
+use crate::cli::args::{KeepSide, ListingCommand, ListingFields};
 use crate::cli::render::{self, Output};
 use crate::db::Store;
 use crate::error::ClientError;
-use crate::listings;
+use crate::{conflicts, listings};
 
 /// Runs a `listing` command.
-pub fn run(store: &mut Store, cmd: &ListingCommand) -> Result<Output, ClientError> {
+pub fn run(store: &mut Store, cli: &Cli, cmd: &ListingCommand) -> Result<Output, ClientError> {
+    if let ListingCommand::Resolve { key, keep } = cmd {
+        return resolve(store, cli, key, *keep);
+    }
     let conn = store.conn();
     let done = |l: listings::OwnListing| Ok(render::own_listing(&l));
     match cmd {
@@ -40,7 +45,30 @@ pub fn run(store: &mut Store, cmd: &ListingCommand) -> Result<Output, ClientErro
         }
         ListingCommand::Withdraw { key } => done(listings::withdraw(conn, key)?),
         ListingCommand::List => Ok(render::own_listings(&listings::list(conn)?)),
+        ListingCommand::Conflicts { key: None } => Ok(render::conflicts(&conflicts::list(conn)?)),
+        ListingCommand::Conflicts { key: Some(key) } => {
+            listings::get(conn, key)?;
+            let found = conflicts::get(conn, key)?;
+            Ok(render::conflicts(found.as_slice()))
+        }
+        ListingCommand::Resolve { .. } => unreachable!("handled above"),
     }
+}
+
+/// `listing resolve KEY --keep mine|theirs`: settles the conflict here (one transaction), then,
+/// keeping mine, sends it at once (when the platform cannot be reached it stays queued, exit 3).
+fn resolve(store: &mut Store, cli: &Cli, key: &str, keep: KeepSide) -> Result<Output, ClientError> {
+    let keep = match keep {
+        KeepSide::Mine => conflicts::Keep::Mine,
+        KeepSide::Theirs => conflicts::Keep::Theirs,
+    };
+    let resolution = conflicts::resolve(store.conn(), key, keep)?;
+    if resolution.queued.is_none() {
+        return Ok(render::resolved(&resolution, None));
+    }
+    let mut session = open_session(store, cli)?;
+    let report = listings::drain(store.conn(), &mut session)?;
+    Ok(render::resolved(&resolution, Some(&report)))
 }
 
 /// `value` as a code of the listing field `field` (`TransactionType`, …), or an error naming it.

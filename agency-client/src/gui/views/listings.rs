@@ -35,6 +35,7 @@ pub struct SharedCounts {
 
 impl App {
     pub(in crate::gui) fn listings_view(&mut self, ui: &mut egui::Ui) {
+        self.conflicts_ui(ui);
         ui.heading("Own listings");
         if self.listings.is_empty() {
             ui.label("No listings yet; add one with the form at the bottom.");

@@ -1,8 +1,9 @@
 //! The window's views, one file each, drawing over the [`App`](super::App) state: [`listings`]
-//! (own listings, the listing form, everyone's listings), [`customers`] (owners, tenants,
+//! (own listings, the listing form, everyone's listings; [`conflicts`] with another desk), [`customers`] (owners, tenants,
 //! wishes, watching), [`hints`], [`sync`] and [`certificate`].
 
 pub mod certificate;
+pub mod conflicts;
 pub mod customers;
 pub mod hints;
 pub mod listings;

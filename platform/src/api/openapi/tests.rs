@@ -265,6 +265,8 @@ fn answers_of_the_wire_types_validate_against_the_document() {
             message: "m".into(),
             field: Some("signature".into()),
             canonical_sha256: Some("ab".into()),
+            current_version: None,
+            current: None,
         },
     })
     .unwrap();

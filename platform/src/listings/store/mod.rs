@@ -10,7 +10,7 @@ mod search;
 #[cfg(test)]
 mod tests;
 
-pub use publish::{PublishError, Published};
+pub use publish::{Precondition, PublishError, Published};
 pub use search::{COUNT_CAP, ListingQuery, ListingSort};
 
 use api_types::api::{ChangeEvent, ChangeKind};
@@ -40,10 +40,16 @@ pub trait ListingStore {
     ///   re-enrolment): re-signed: signature and certificate replaced, version + 1, a
     ///   [`ChangeKind::Resigned`] event;
     /// * a newer timestamp: updated (or withdrawn, or status changed).
+    ///
+    /// Before those, `precondition` (see [`Precondition`]): a write naming a version that is not
+    /// the current one is [`PublishError::VersionMismatch`], one naming none over another desk's
+    /// version [`PublishError::VersionRequired`]; either is answered as unchanged instead when
+    /// the stored version is exactly this document from this certificate (a retry).
     fn publish_listing(
         &mut self,
         agency_id: i64,
         listing: &VerifiedListing,
+        precondition: &Precondition,
     ) -> Result<Published, PublishError>;
 
     /// An operator takes a listing down: a take-down statement ([`TakedownStatement`](api_types::TakedownStatement)) signed by
@@ -94,8 +100,9 @@ crate::impl_for_backends!(ListingStore {
         &mut self,
         agency_id: i64,
         listing: &VerifiedListing,
+        precondition: &Precondition,
     ) -> Result<Published, PublishError> {
-        publish::ListingWrites::publish_listing(self, agency_id, listing)
+        publish::ListingWrites::publish_listing(self, agency_id, listing, precondition)
     }
 
     fn take_down_listing(

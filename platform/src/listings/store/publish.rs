@@ -29,6 +29,26 @@ pub struct Published {
     pub current: ListingRow,
 }
 
+/// Which version of a listing a write says it edits: the HTTP preconditions of `PUT` and
+/// `DELETE /api/v1/listings/{ListingKey}`. Several desks of one agency edit the same listings, so
+/// a change names the version it was made on, and one made on an older version is refused rather
+/// than written over another desk's change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Precondition {
+    /// `If-Match: "N"`: the change was made on version N, which must be the current one.
+    Version(i64),
+    /// `If-None-Match: *`: a first publish; the agency must have no listing with this key yet.
+    Absent,
+    /// No header (a desk from before versioned publishing), from the desk (certificate lineage)
+    /// named: creates a listing; changes an existing one only when this same desk wrote its
+    /// current version, so no other desk's change can be overwritten unseen.
+    SameDesk(String),
+    /// No check of versions (only the timestamp rules): for seeding databases in tests and
+    /// benchmarks; the agency API never uses it.
+    Unchecked,
+}
+
 /// Why a publish was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -58,6 +78,31 @@ pub enum PublishError {
         /// The stored ModificationTimestamp (RFC 3339).
         stored: String,
     },
+    /// The write names a version (or "none yet") that is not the current one: another desk of
+    /// the agency changed the listing first.
+    #[error(
+        "listing {key} was changed on the platform since the version this change was made on ({}); it is now {}: look at the current version, then send the change again naming it",
+        expected.map_or("none yet".to_owned(), |v| format!("version {v}")),
+        current.as_ref().map_or("not on the platform".to_owned(), |r| format!("version {}", r.version))
+    )]
+    VersionMismatch {
+        /// The listing key.
+        key: String,
+        /// The version the write named (None: it expected no listing).
+        expected: Option<i64>,
+        /// The listing as stored now (None: there is none).
+        current: Option<Box<ListingRow>>,
+    },
+    /// A write naming no version over a listing whose current version another desk wrote.
+    #[error(
+        "listing {key} exists on the platform (version {current_version}, last changed by another desk of your agency): send If-Match: \"{current_version}\" with a change made on that version (agency-client does this from this release on; update it)"
+    )]
+    VersionRequired {
+        /// The listing key.
+        key: String,
+        /// The current version.
+        current_version: i64,
+    },
     /// The take-down statement could not be signed with the platform's key.
     #[error("the take-down statement could not be signed: {0}")]
     Signing(String),
@@ -77,6 +122,7 @@ pub(super) trait ListingWrites {
         &mut self,
         agency_id: i64,
         listing: &VerifiedListing,
+        precondition: &Precondition,
     ) -> Result<Published, PublishError>;
 
     /// See [`ListingStore::take_down_listing`](super::ListingStore::take_down_listing).
@@ -94,6 +140,7 @@ crate::impl_for_backends!(ListingWrites {
         &mut self,
         agency_id: i64,
         listing: &VerifiedListing,
+        precondition: &Precondition,
     ) -> Result<Published, PublishError> {
         let doc = listing.document();
         let now = crate::db::now_ms();
@@ -139,6 +186,10 @@ crate::impl_for_backends!(ListingWrites {
             .select(ListingRow::as_select())
             .first(self)
             .optional()?;
+
+        if let Some(unchanged) = check_precondition(self, precondition, previous.as_ref(), listing)? {
+            return Ok(unchanged);
+        }
 
         let (current, kind) = match &previous {
             None => {
@@ -340,6 +391,69 @@ crate::impl_for_backends!(ListingWrites {
         }))
     }
 });
+
+/// Checks `precondition` against the stored row (`previous`). `Ok(Some)` is an idempotent retry
+/// answered as unchanged (the stored version is exactly this document from this certificate: a
+/// repeated request whose first answer was lost); `Ok(None)` lets the write go on.
+fn check_precondition<C: crate::pki::CertificateStore>(
+    conn: &mut C,
+    precondition: &Precondition,
+    previous: Option<&ListingRow>,
+    listing: &VerifiedListing,
+) -> Result<Option<Published>, PublishError> {
+    let key = || listing.document().listing_key.to_string();
+    let Some(old) = previous else {
+        return match precondition {
+            Precondition::Version(v) => Err(PublishError::VersionMismatch {
+                key: key(),
+                expected: Some(*v),
+                current: None,
+            }),
+            _ => Ok(None),
+        };
+    };
+    let matches = match precondition {
+        Precondition::Unchecked => return Ok(None),
+        Precondition::Version(v) => *v == old.version,
+        Precondition::Absent => false,
+        Precondition::SameDesk(desk) => {
+            let stored_desk = conn
+                .find_certificate(&old.cert_serial)?
+                .map(|c| c.desk().to_owned());
+            stored_desk.as_deref() == Some(desk.as_str())
+        }
+    };
+    if matches || old.status() == ListingStatus::TakenDown {
+        // A taken-down listing is refused by the rules that follow, whatever version is named.
+        return Ok(None);
+    }
+    if old.cert_serial == listing.cert_serial() && same_document(&old.document, listing.canonical())
+    {
+        return Ok(Some(Published {
+            outcome: PublishOutcome::Unchanged,
+            kind: None,
+            sequence: None,
+            previous: Some(old.clone()),
+            current: old.clone(),
+        }));
+    }
+    match precondition {
+        Precondition::SameDesk(_) => Err(PublishError::VersionRequired {
+            key: key(),
+            current_version: old.version,
+        }),
+        Precondition::Version(v) => Err(PublishError::VersionMismatch {
+            key: key(),
+            expected: Some(*v),
+            current: Some(Box::new(old.clone())),
+        }),
+        _ => Err(PublishError::VersionMismatch {
+            key: key(),
+            expected: None,
+            current: Some(Box::new(old.clone())),
+        }),
+    }
+}
 
 /// True when two stored documents say the same: equal RFC 8785 forms (a row stored before
 /// RFC 8785 holds another form of the same content).

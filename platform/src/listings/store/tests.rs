@@ -417,3 +417,161 @@ crate::db_test!(
         }
     }
 );
+
+crate::db_test!(
+    a_change_names_the_version_it_edits_and_a_stale_one_is_refused,
+    |db| {
+        let mut conn = db.get().unwrap();
+        let (agency, desk1) = fixtures::active_agency_with_certificate(&mut conn, "Acme");
+        let desk2 = fixtures::another_certificate(&mut conn, &agency);
+        let pay = |d: ListingDocument, price: u64, secs: i64| ListingDocument {
+            list_price: api_types::Price::new(price).unwrap(),
+            ..later(d, secs)
+        };
+        // A first publish: If-None-Match: * creates; from another desk it is refused once the
+        // listing exists, carrying what is there.
+        let first = fixtures::publish_with(
+            &mut conn,
+            agency.id,
+            &desk1,
+            &doc("B-1"),
+            &Precondition::Absent,
+        )
+        .unwrap();
+        assert_eq!(first.current.version, 1);
+        let err = fixtures::publish_with(
+            &mut conn,
+            agency.id,
+            &desk2,
+            &pay(doc("B-1"), 1_000, 1),
+            &Precondition::Absent,
+        )
+        .unwrap_err();
+        match err {
+            PublishError::VersionMismatch {
+                expected: None,
+                current: Some(row),
+                ..
+            } => assert_eq!(row.version, 1),
+            other => panic!("expected a version mismatch, got {other}"),
+        }
+        // The same first publish again from desk 1 (its answer lost): unchanged, not refused.
+        let retry = fixtures::publish_with(
+            &mut conn,
+            agency.id,
+            &desk1,
+            &doc("B-1"),
+            &Precondition::Absent,
+        )
+        .unwrap();
+        assert_eq!(retry.outcome, PublishOutcome::Unchanged);
+
+        // Desk 2 edits version 1: version 2.
+        let cheap = pay(doc("B-1"), 1_000, 10);
+        let second = fixtures::publish_with(
+            &mut conn,
+            agency.id,
+            &desk2,
+            &cheap,
+            &Precondition::Version(1),
+        )
+        .unwrap();
+        assert_eq!(second.current.version, 2);
+        // Desk 1's edit of version 1, although newer by its timestamp, is refused: 1,000 stays.
+        let stale = pay(doc("B-1"), 280_000, 20);
+        let err = fixtures::publish_with(
+            &mut conn,
+            agency.id,
+            &desk1,
+            &stale,
+            &Precondition::Version(1),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, PublishError::VersionMismatch { expected: Some(1), current: Some(row), .. } if row.version == 2 && row.price == 1_000),
+            "{err}"
+        );
+        assert!(err.to_string().contains("now version 2"), "{err}");
+        // So is a withdrawal of version 1.
+        let withdrawn = ListingDocument {
+            standard_status: StandardStatus::Withdrawn,
+            ..later(doc("B-1"), 30)
+        };
+        let err = fixtures::publish_with(
+            &mut conn,
+            agency.id,
+            &desk1,
+            &withdrawn,
+            &Precondition::Version(1),
+        )
+        .unwrap_err();
+        assert!(matches!(err, PublishError::VersionMismatch { .. }), "{err}");
+        // With no header, desk 1 may not change what desk 2 wrote ...
+        let err = fixtures::publish_with(
+            &mut conn,
+            agency.id,
+            &desk1,
+            &stale,
+            &Precondition::SameDesk(desk1.clone()),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PublishError::VersionRequired {
+                    current_version: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // ... while desk 2, which wrote it, still may (an older desk working alone).
+        let third = fixtures::publish_with(
+            &mut conn,
+            agency.id,
+            &desk2,
+            &pay(doc("B-1"), 1_100, 40),
+            &Precondition::SameDesk(desk2.clone()),
+        )
+        .unwrap();
+        assert_eq!(third.current.version, 3);
+        // Desk 1, naming the current version, changes it; nothing was written in between.
+        let row = crate::with_conn!(&mut conn, |c| c.find_listing(agency.id, "B-1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!((row.version, row.price), (3, 1_100));
+        let fourth = fixtures::publish_with(
+            &mut conn,
+            agency.id,
+            &desk1,
+            &pay(doc("B-1"), 280_000, 50),
+            &Precondition::Version(3),
+        )
+        .unwrap();
+        assert_eq!((fourth.current.version, fourth.current.price), (4, 280_000));
+        // If-Match on a key the agency has no listing under: refused, nothing created.
+        let err = fixtures::publish_with(
+            &mut conn,
+            agency.id,
+            &desk1,
+            &doc("B-9"),
+            &Precondition::Version(1),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, PublishError::VersionMismatch { current: None, .. }),
+            "{err}"
+        );
+        assert!(
+            crate::with_conn!(&mut conn, |c| c.find_listing(agency.id, "B-9"))
+                .unwrap()
+                .is_none()
+        );
+        let events = crate::with_conn!(&mut conn, |c| c.changes_after(0, 100)).unwrap();
+        assert_eq!(
+            events.len(),
+            4,
+            "one event per accepted change, none for refusals"
+        );
+    }
+);
