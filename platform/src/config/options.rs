@@ -292,11 +292,11 @@ config_options! {
         env "PLATFORM_MAIL_POLL_INTERVAL_MS", value "MS",
         default "`1000`",
         what "how often the worker looks for due mail";
-    /// Seconds a worker's claim on a mail lasts before another may retry it [default: 300]
+    /// Seconds a worker's lease on a mail lasts unless renewed; a crashed worker's mail is taken over after it [default: 30]
     mail_claim_timeout_secs: u64 => mail.claim_timeout_secs [set],
         env "PLATFORM_MAIL_CLAIM_TIMEOUT_SECS", value "SECS",
-        default "`300`",
-        what "after this, mail claimed by a crashed worker is retried";
+        default "`30`",
+        what "lease on mail being composed or sent, renewed every third of it while the worker works; after it lapses, a crashed worker's mail is sent by another (the same message, same Message-ID)";
 }
 
 /// Variables read only from the environment (secrets are never in a file, a flag, `--help` or a
