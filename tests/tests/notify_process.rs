@@ -267,7 +267,8 @@ fn killed_mid_round_repeats_at_most_the_message_in_flight(test_db: TestDb) {
     std::thread::sleep(Duration::from_millis(1_000));
 
     // (Message-ID, recipient, listing ids) of every arrival.
-    let arrivals: Vec<(String, String, BTreeSet<i64>)> = sink
+    type Arrival = (String, String, BTreeSet<i64>);
+    let arrivals: Vec<Arrival> = sink
         .messages()
         .iter()
         .map(|m| {
@@ -283,7 +284,7 @@ fn killed_mid_round_repeats_at_most_the_message_in_flight(test_db: TestDb) {
             (parsed.message_id().unwrap().to_owned(), m.to.join(","), ids)
         })
         .collect();
-    let mut by_message_id: BTreeMap<&str, Vec<&(String, String, BTreeSet<i64>)>> = BTreeMap::new();
+    let mut by_message_id: BTreeMap<&str, Vec<&Arrival>> = BTreeMap::new();
     for a in &arrivals {
         by_message_id.entry(a.0.as_str()).or_default().push(a);
     }

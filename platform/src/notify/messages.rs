@@ -75,6 +75,19 @@ pub struct AttemptOutcome {
     pub next_attempt_at: i64,
 }
 
+/// How many messages are in each status (by code), and when the oldest `pending` one was
+/// composed (ms).
+pub type MessageCounts = (Vec<(String, i64)>, Option<i64>);
+
+/// The filter "message `id` while `me` holds its lease".
+type Leased = diesel::dsl::And<
+    diesel::dsl::And<
+        diesel::dsl::Eq<mail_messages::id, i64>,
+        diesel::dsl::Eq<mail_messages::lease_by, String>,
+    >,
+    diesel::dsl::Eq<mail_messages::status, NotificationStatus>,
+>;
+
 /// The queries on `mail_messages`, for both backends.
 pub trait MessageStore {
     /// Stores a composed message, status `sending`, leased by `me` until `until`; returns its id.
@@ -115,7 +128,7 @@ pub trait MessageStore {
     /// returns the ids deleted.
     fn delete_unsent_messages(&mut self, ids: &[i64]) -> QueryResult<Vec<i64>>;
     /// How many messages are in each status, and the oldest `pending` one's composition time.
-    fn message_counts(&mut self) -> QueryResult<(Vec<(String, i64)>, Option<i64>)>;
+    fn message_counts(&mut self) -> QueryResult<MessageCounts>;
 }
 
 crate::impl_for_backends!(MessageStore {
@@ -265,7 +278,7 @@ crate::impl_for_backends!(MessageStore {
         .get_results(self)
     }
 
-    fn message_counts(&mut self) -> QueryResult<(Vec<(String, i64)>, Option<i64>)> {
+    fn message_counts(&mut self) -> QueryResult<MessageCounts> {
         let counts = mail_messages::table
             .group_by(mail_messages::status)
             .select((mail_messages::status, diesel::dsl::count_star()))
@@ -279,16 +292,7 @@ crate::impl_for_backends!(MessageStore {
 });
 
 /// The message `id` while `me` holds its lease.
-fn leased(
-    id: i64,
-    me: &str,
-) -> diesel::dsl::And<
-    diesel::dsl::And<
-        diesel::dsl::Eq<mail_messages::id, i64>,
-        diesel::dsl::Eq<mail_messages::lease_by, String>,
-    >,
-    diesel::dsl::Eq<mail_messages::status, NotificationStatus>,
-> {
+fn leased(id: i64, me: &str) -> Leased {
     mail_messages::id
         .eq(id)
         .and(mail_messages::lease_by.eq(me.to_owned()))
