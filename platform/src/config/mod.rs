@@ -134,6 +134,8 @@ pub struct MailConfig {
     /// How long a worker's lease on a mail lasts; renewed while the worker works, so a crashed
     /// worker's mail is taken over (the same message, same Message-ID) once it lapses.
     pub claim_timeout_secs: u64,
+    /// Whether `/readyz` also requires the SMTP server to accept a connection.
+    pub ready_requires_smtp: bool,
 }
 
 impl Default for MailConfig {
@@ -154,6 +156,7 @@ impl Default for MailConfig {
             retry_base_ms: 30_000,
             poll_interval_ms: 1_000,
             claim_timeout_secs: 30,
+            ready_requires_smtp: false,
         }
     }
 }
