@@ -144,12 +144,20 @@ async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
         .map(|s| s.id_hash.clone())
         .unwrap_or_default();
     let rx = state.events.subscribe();
+    let bus = state.events.clone();
     let state = state.into_inner();
     let live = futures_util::stream::unfold((rx, state), move |(mut rx, state)| {
         let session = session.clone();
+        let bus = bus.clone();
         async move {
             loop {
-                match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
+                let next = tokio::select! {
+                    biased;
+                    // Shutdown: the stream ends now; the page's script reconnects elsewhere.
+                    () = bus.closed() => return None,
+                    next = tokio::time::timeout(KEEPALIVE, rx.recv()) => next,
+                };
+                match next {
                     Err(_) => {
                         // The stream ends with its session (sign-out, password reset, expiry).
                         if !still_signed_in(&state, &session, user.id).await {
@@ -318,5 +326,47 @@ mod tests {
         .await
         .expect("the stream answers within 10 s");
         assert!(end.is_none(), "the stream ended with its session");
+    });
+
+    crate::db_test!(async open_streams_end_at_once_on_shutdown, |db| {
+        let mut conn = db.get().unwrap();
+        let user = crate::testing::fixtures::user(&mut conn, "live@example.com");
+        let now = crate::db::now_ms();
+        crate::with_conn!(&mut conn, |c| diesel::insert_into(web_sessions::table)
+            .values((
+                web_sessions::id_hash.eq(sha256_hex("live-session")),
+                web_sessions::user_id.eq(Some(user)),
+                web_sessions::csrf_token.eq("t"),
+                web_sessions::created_at.eq(now),
+                web_sessions::expires_at.eq(now + 60_000),
+            ))
+            .execute(c))
+        .unwrap();
+        let (_dir, state) = crate::testing::app_state(db);
+        let bus = state.events.clone();
+        let app = test::init_service(
+            App::new()
+                .app_data(actix_web::web::Data::new(state))
+                .configure(crate::web::routes),
+        )
+        .await;
+        let resp = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri("/events")
+                .insert_header(("Cookie", "session=live-session"))
+                .to_request(),
+        )
+        .await;
+        let mut body = Box::pin(resp.into_body());
+        assert!(next_chunk(&mut body).await.starts_with(": connected"));
+        bus.close();
+        let end = tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            std::future::poll_fn(|cx| body.as_mut().poll_next(cx)),
+        )
+        .await
+        .expect("the stream ends at once, not after its keep-alive");
+        assert!(end.is_none());
     });
 }
