@@ -1,5 +1,7 @@
 //! Talking to the platform: HTTPS with mutual TLS, trusting only the platform's root CA, over a
-//! list of endpoints with failover (a connection error moves on to the next endpoint).
+//! list of endpoints with failover (a connection error or a server error (5xx, 503) moves on to
+//! the next endpoint; server errors everywhere are retried with backoff and jitter, then count
+//! as an outage).
 //!
 //! Two kinds of failure are told apart, because staff must act differently on them:
 //! * an outage (nothing answers: refused, timed out, reset) — [`ClientError::Unreachable`]; work
@@ -23,6 +25,34 @@ use serde::de::DeserializeOwned;
 use crate::error::ClientError;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many times the endpoint list is tried while the platform answers with server errors.
+pub const SERVER_ERROR_ROUNDS: u32 = 5;
+/// First wait after a round of server errors; doubled each round.
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+/// Longest wait between two rounds (a longer `Retry-After` is cut to this).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(4);
+
+/// The wait before round `round` (1 = the first retry): the server's `Retry-After` when it gave
+/// one, else an exponential backoff, at most [`MAX_BACKOFF`]; then "full jitter" over the upper
+/// half, so desks that failed together do not retry together.
+fn backoff(round: u32, asked: Option<Duration>) -> Duration {
+    let exp = BACKOFF_BASE.saturating_mul(1 << round.saturating_sub(1).min(8));
+    let wait = asked.unwrap_or(exp).min(MAX_BACKOFF);
+    let half = wait / 2;
+    half + half.mul_f64(rand::random::<f64>())
+}
+
+/// The `Retry-After` of an answer, in seconds.
+fn retry_after(r: &Response) -> Option<Duration> {
+    r.headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Installs rustls's ring crypto provider for the process (idempotent).
@@ -201,38 +231,62 @@ impl PlatformClient {
     }
 
     /// Sends a request built for `base` on each endpoint in turn, starting with the one that
-    /// answered last, until one answers at all (any HTTP status counts as an answer). When none
-    /// does, a trust failure on any endpoint is reported ([`ClientError::Untrusted`]) before an
-    /// outage ([`ClientError::Unreachable`]).
+    /// answered last, until one answers. A server error (5xx: the platform is up but cannot
+    /// serve, e.g. its database is down) is not an answer: the next endpoint is tried, and when
+    /// every endpoint failed with at least one such answer, the whole list is tried again after
+    /// a backoff with jitter (the `Retry-After` asked for, within [`MAX_BACKOFF`]), up to
+    /// [`SERVER_ERROR_ROUNDS`] times; after that it is an outage ([`ClientError::Unreachable`]:
+    /// queued work stays queued, exit status 3). When nothing answers at all, a trust failure on
+    /// any endpoint is reported ([`ClientError::Untrusted`]) before an outage.
     pub fn send(
         &mut self,
         build: impl Fn(&Client, &str) -> RequestBuilder,
     ) -> Result<Response, ClientError> {
         let n = self.urls.len();
-        let mut untrusted = None;
-        for i in 0..n {
-            let idx = (self.current + i) % n;
-            match build(&self.client, &self.urls[idx]).send() {
-                Ok(r) => {
-                    self.current = idx;
-                    return Ok(r);
-                }
-                Err(e) => {
-                    if let Some(tls) = tls_error(&e) {
-                        untrusted.get_or_insert_with(|| ClientError::Untrusted {
-                            url: self.urls[idx].clone(),
-                            problem: trust_problem(tls),
-                            pinned: self.pinned.clone(),
-                        });
-                    } else if !is_connection_failure(&e) {
-                        return Err(ClientError::Protocol(e.to_string()));
+        let mut round = 0;
+        loop {
+            let mut untrusted = None;
+            let mut server_error: Option<(String, u16, Option<Duration>)> = None;
+            for i in 0..n {
+                let idx = (self.current + i) % n;
+                match build(&self.client, &self.urls[idx]).send() {
+                    Ok(r) if r.status().is_server_error() => {
+                        server_error =
+                            Some((self.urls[idx].clone(), r.status().as_u16(), retry_after(&r)));
+                    }
+                    Ok(r) => {
+                        self.current = idx;
+                        return Ok(r);
+                    }
+                    Err(e) => {
+                        if let Some(tls) = tls_error(&e) {
+                            untrusted.get_or_insert_with(|| ClientError::Untrusted {
+                                url: self.urls[idx].clone(),
+                                problem: trust_problem(tls),
+                                pinned: self.pinned.clone(),
+                            });
+                        } else if !is_connection_failure(&e) {
+                            return Err(ClientError::Protocol(e.to_string()));
+                        }
                     }
                 }
             }
+            let Some((url, status, asked)) = server_error else {
+                return Err(untrusted.unwrap_or_else(|| ClientError::Unreachable {
+                    url: self.urls.join(", "),
+                }));
+            };
+            round += 1;
+            if round >= SERVER_ERROR_ROUNDS {
+                return Err(ClientError::Unreachable {
+                    url: format!(
+                        "{} (last answer: {status} from {url})",
+                        self.urls.join(", ")
+                    ),
+                });
+            }
+            std::thread::sleep(backoff(round, asked));
         }
-        Err(untrusted.unwrap_or_else(|| ClientError::Unreachable {
-            url: self.urls.join(", "),
-        }))
     }
 
     /// `GET path`, expecting a JSON body.
@@ -329,6 +383,104 @@ pub fn api_error(r: Response) -> ClientError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read as _, Write as _};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A plain-HTTP server on a loopback port answering request `i` (from 0) with `answer(i)`
+    /// (status, body); it counts requests and lives as long as the test process.
+    fn server(answer: fn(usize) -> (u16, &'static str)) -> (String, Arc<AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let (status, body) = answer(seen.fetch_add(1, Ordering::SeqCst));
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nRetry-After: 0\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (url, count)
+    }
+
+    fn client(urls: Vec<String>) -> PlatformClient {
+        install_crypto_provider();
+        PlatformClient::with_client(Client::new(), urls, String::new()).unwrap()
+    }
+
+    #[test]
+    fn a_server_error_fails_over_to_the_next_endpoint() {
+        let (down, down_hits) =
+            server(|_| (503, r#"{"error":{"code":"unavailable","message":"db"}}"#));
+        let (up, _) = server(|_| (200, r#"{"ok":true}"#));
+        let mut c = client(vec![down, up.clone()]);
+        let answer: serde_json::Value = c.get_json("/x").unwrap();
+        assert_eq!(answer["ok"], true);
+        assert_eq!(
+            c.current_url(),
+            up,
+            "the endpoint that answered is tried first next time"
+        );
+        assert_eq!(down_hits.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn server_errors_are_retried_then_count_as_an_outage() {
+        // Two 500s, then an answer: retried with backoff, it succeeds.
+        let (flaky, flaky_hits) = server(|i| {
+            if i < 2 {
+                (500, "oops")
+            } else {
+                (200, r#"{"ok":1}"#)
+            }
+        });
+        let answer: serde_json::Value = client(vec![flaky]).get_json("/x").unwrap();
+        assert_eq!(answer["ok"], 1);
+        assert_eq!(flaky_hits.load(Ordering::SeqCst), 3);
+
+        // 503 every time: after every round, an outage (exit status 3, work kept).
+        let (down, hits) = server(|_| (503, r#"{"error":{"code":"unavailable","message":"db"}}"#));
+        let err = client(vec![down.clone()])
+            .get_json::<serde_json::Value>("/x")
+            .unwrap_err();
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            super::SERVER_ERROR_ROUNDS as usize
+        );
+        assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
+        assert_eq!(err.exit_code(), 3);
+        assert!(err.to_string().contains("503"), "{err}");
+        assert!(err.to_string().contains("your changes are kept"), "{err}");
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let first = super::backoff(1, None);
+        assert!(first >= super::BACKOFF_BASE / 2 && first <= super::BACKOFF_BASE);
+        let late = super::backoff(9, None);
+        assert!(late >= super::MAX_BACKOFF / 2 && late <= super::MAX_BACKOFF);
+        let asked = super::backoff(1, Some(std::time::Duration::from_secs(60)));
+        assert!(
+            asked <= super::MAX_BACKOFF,
+            "Retry-After is honoured within the cap"
+        );
+        let waits: std::collections::HashSet<_> =
+            (0..20).map(|_| super::backoff(3, None)).collect();
+        assert!(waits.len() > 1, "jittered");
+    }
 
     #[test]
     fn endpoints_are_checked_and_normalised() {

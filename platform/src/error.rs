@@ -168,20 +168,24 @@ pub fn causes(error: &(dyn std::error::Error + 'static)) -> String {
 
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> ApiError {
-        match error {
-            DbError::Pool(_) | DbError::Unreachable { .. } => ApiError::Unavailable {
+        if error.is_outage() {
+            tracing::warn!(error = %error, "the database is not answering: a request was answered 503");
+            return ApiError::Unavailable {
                 message: "the database is not answering; try again in a moment".into(),
-            },
-            other => ApiError::Internal(other.into()),
+            };
         }
+        ApiError::Internal(error.into())
     }
 }
 
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> ApiError {
-        ApiError::Internal(error.into())
+        DbError::Query(error).into()
     }
 }
+
+/// Seconds a client is asked to wait after a 503 (`Retry-After`).
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
@@ -227,6 +231,9 @@ impl ResponseError for ApiError {
         } = self
         {
             response.insert_header(("Retry-After", retry_after_secs.to_string()));
+        }
+        if let ApiError::Unavailable { .. } = self {
+            response.insert_header(("Retry-After", UNAVAILABLE_RETRY_AFTER_SECS.to_string()));
         }
         let canonical_sha256 = match self {
             ApiError::BadSignature {

@@ -34,7 +34,11 @@ impl LiveEvent {
 
 /// A broadcast channel of [`LiveEvent`]s; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct EventBus(broadcast::Sender<LiveEvent>);
+pub struct EventBus(
+    broadcast::Sender<LiveEvent>,
+    /// Set once the process shuts down: open streams end at once.
+    std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+);
 
 impl Default for EventBus {
     fn default() -> Self {
@@ -45,7 +49,22 @@ impl Default for EventBus {
 impl EventBus {
     /// A bus keeping up to `capacity` events for slow subscribers.
     pub fn new(capacity: usize) -> EventBus {
-        EventBus(broadcast::channel(capacity).0)
+        EventBus(
+            broadcast::channel(capacity).0,
+            std::sync::Arc::new(tokio::sync::watch::channel(false).0),
+        )
+    }
+
+    /// Ends every open stream (shutdown): their connections close at once instead of holding
+    /// the server's grace period.
+    pub fn close(&self) {
+        self.1.send_replace(true);
+    }
+
+    /// Resolves once [`EventBus::close`] was called.
+    pub async fn closed(&self) {
+        let mut rx = self.1.subscribe();
+        let _ = rx.wait_for(|closed| *closed).await;
     }
 
     /// Publishes an event; returns how many subscribers there were (0 is fine).

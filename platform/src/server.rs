@@ -274,6 +274,7 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     signal.await;
     tracing::info!("shutdown requested; finishing in-flight requests");
     let _ = stop_jobs.send(true);
+    state.events.close();
     tokio::join!(web_handle.stop(true), agency_handle.stop(true));
     web_task
         .await

@@ -614,3 +614,79 @@ platform::db_test!(async two_workers_never_send_the_same_row, |db| {
     to.dedup();
     assert_eq!(to.len(), 30, "no recipient twice");
 });
+
+platform::db_test!(async a_message_is_sent_again_as_composed_and_a_live_lease_is_kept, |db| {
+    use platform::db::schema::mail_messages;
+    // A lease of 300 ms, renewed every 100 ms while the worker works.
+    let s = WorkerSettings { claim_timeout_ms: 300, batch_window_ms: 0, ..settings() };
+    let h = harness(db, s.clone());
+    let mut conn = db.get().unwrap();
+    let agency = agency(&mut conn);
+    let ana = fixtures::user(&mut conn, "ana@example.org");
+    let search = saved_search(&mut conn, ana, "Lisbon flats");
+    let first = listing(&mut conn, &agency, "L-1", "Flat by the river", 250_000);
+    let second = listing(&mut conn, &agency, "L-2", "Flat on the hill", 260_000);
+    drop(conn);
+    enqueue(db, &a_match("ana@example.org", ana, search, first, 1, 250_000, None));
+    // After the enqueue: with no batch window the row is due from its creation on.
+    let t0 = platform::db::now_ms();
+    h.sink.set_mode(SmtpMode::TempFail);
+    let r = h.worker.run_once(t0).await.unwrap();
+    assert_eq!(r.rows_retried, 1, "{r:?}");
+    let stored = |db: &Db| {
+        let mut conn = db.get().unwrap();
+        platform::with_conn!(&mut conn, |c| mail_messages::table
+            .select((mail_messages::message_id, mail_messages::status))
+            .order(mail_messages::id)
+            .load::<(String, String)>(c))
+        .unwrap()
+    };
+    let composed = stored(db);
+    assert_eq!(composed.len(), 1);
+    assert_eq!(composed[0].1, "pending");
+
+    // A new match for the same buyer is queued meanwhile: the composed message is not changed,
+    // the new match goes in a message of its own.
+    enqueue(db, &a_match("ana@example.org", ana, search, second, 1, 260_000, None));
+    // The server is slow (1 s, over three leases): a second worker running meanwhile takes
+    // nothing the first one holds.
+    h.sink.set_mode(SmtpMode::Slow(1_000));
+    let (_, _, next, _, _) = row(db, &format!("match:{search}:{first}:1"));
+    let wait = u64::try_from(next - platform::db::now_ms()).unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(wait + 10)).await;
+    let other = Worker::new(
+        db.clone(),
+        Mailer::smtp(
+            &MailConfig { smtp_tls: SmtpTls::None, smtp_port: Some(h.sink.port()), ..MailConfig::default() },
+            "127.0.0.1",
+            None,
+        )
+        .unwrap(),
+        s,
+        PUBLIC_URL,
+        "noreply@homes.example".parse().unwrap(),
+        h.key.clone(),
+    );
+    // Wall-clock times: the other worker looks at 600 ms, after two leases would have lapsed
+    // without renewal.
+    let busy = h.worker.run_once(platform::db::now_ms());
+    let meanwhile = async {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        other.run_once(platform::db::now_ms()).await
+    };
+    let (r, o) = tokio::join!(busy, meanwhile);
+    let (r, o) = (r.unwrap(), o.unwrap());
+    assert_eq!((r.emails_sent, o.emails_sent), (2, 0), "{r:?} {o:?}");
+    let mails = for_recipient(&h.sink.messages(), "ana@example.org");
+    assert_eq!(mails.len(), 2, "each message once");
+    let retried = mails.iter().find(|m| m.text.contains("Flat by the river")).unwrap();
+    assert_eq!(retried.message_id.as_deref(), Some(composed[0].0.trim_matches(|c| c == '<' || c == '>')));
+    assert!(!retried.text.contains("Flat on the hill"), "a composed message is sent as composed");
+    let late = mails.iter().find(|m| m.text.contains("Flat on the hill")).unwrap();
+    assert_ne!(late.message_id, retried.message_id);
+    assert!(stored(db).iter().all(|(_, status)| status == "sent"));
+    // Sent messages keep no bytes.
+    let mut conn = db.get().unwrap();
+    let kept: Vec<Vec<u8>> = platform::with_conn!(&mut conn, |c| mail_messages::table.select(mail_messages::raw).load(c)).unwrap();
+    assert!(kept.iter().all(Vec::is_empty));
+});

@@ -131,8 +131,11 @@ pub struct MailConfig {
     pub retry_base_ms: u64,
     /// How often the worker looks for due mail, in milliseconds.
     pub poll_interval_ms: u64,
-    /// How long a worker's claim on a mail lasts; a crashed worker's mail is retried after it.
+    /// How long a worker's lease on a mail lasts; renewed while the worker works, so a crashed
+    /// worker's mail is taken over (the same message, same Message-ID) once it lapses.
     pub claim_timeout_secs: u64,
+    /// Whether `/readyz` also requires the SMTP server to accept a connection.
+    pub ready_requires_smtp: bool,
 }
 
 impl Default for MailConfig {
@@ -152,7 +155,8 @@ impl Default for MailConfig {
             max_attempts: 8,
             retry_base_ms: 30_000,
             poll_interval_ms: 1_000,
-            claim_timeout_secs: 300,
+            claim_timeout_secs: 30,
+            ready_requires_smtp: false,
         }
     }
 }

@@ -292,11 +292,17 @@ config_options! {
         env "PLATFORM_MAIL_POLL_INTERVAL_MS", value "MS",
         default "`1000`",
         what "how often the worker looks for due mail";
-    /// Seconds a worker's claim on a mail lasts before another may retry it [default: 300]
+    /// Seconds a worker's lease on a mail lasts unless renewed; a crashed worker's mail is taken over after it [default: 30]
     mail_claim_timeout_secs: u64 => mail.claim_timeout_secs [set],
         env "PLATFORM_MAIL_CLAIM_TIMEOUT_SECS", value "SECS",
-        default "`300`",
-        what "after this, mail claimed by a crashed worker is retried";
+        default "`30`",
+        what "lease on mail being composed or sent, renewed every third of it while the worker works; after it lapses, a crashed worker's mail is sent by another (the same message, same Message-ID)";
+    /// `/readyz` is red while the SMTP server does not accept a connection [default: false]
+    mail_ready_requires_smtp: bool => mail.ready_requires_smtp [set],
+        env "PLATFORM_MAIL_READY_REQUIRES_SMTP", value "BOOL",
+        default "`false`",
+        what "`/readyz` also checks that the SMTP server accepts a connection (red while it does not)",
+        clap(num_args = 0..=1, default_missing_value = "true");
 }
 
 /// Variables read only from the environment (secrets are never in a file, a flag, `--help` or a

@@ -126,6 +126,41 @@ pub enum DbError {
     Task(String),
 }
 
+impl DbError {
+    /// True when the database cannot be reached (no pooled connection came free, the connection
+    /// was lost or closed): the request may succeed if tried again, so it is answered 503 with
+    /// `Retry-After`, never 500.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            DbError::Unreachable { .. } | DbError::Pool(_) => true,
+            DbError::Query(e) => query_is_outage(e),
+            DbError::Migration(_) | DbError::Task(_) => false,
+        }
+    }
+}
+
+/// True for a query error that means the connection is gone, not that the query was wrong.
+pub fn query_is_outage(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(kind, info) => {
+            matches!(
+                kind,
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
+            ) || {
+                // libpq words a lost server this way without a specific kind.
+                let m = info.message();
+                m.contains("server closed the connection")
+                    || m.contains("terminating connection")
+                    || m.contains("no connection to the server")
+                    || m.contains("could not receive data from server")
+            }
+        }
+        Error::BrokenTransactionManager => true,
+        _ => false,
+    }
+}
+
 /// SQLite settings applied to every pooled connection.
 #[derive(Debug, Clone, Copy)]
 struct SqlitePragmas {

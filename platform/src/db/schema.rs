@@ -197,6 +197,26 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> BigInt,
         sent_at -> Nullable<BigInt>,
+        mail_message_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    mail_messages (id) {
+        id -> BigInt,
+        message_id -> Text,
+        sender -> Text,
+        recipient -> Text,
+        raw -> Binary,
+        secret -> Bool,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        lease_by -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        sent_at -> Nullable<BigInt>,
     }
 }
 
@@ -327,6 +347,7 @@ diesel::joinable!(listing_events -> listings (listing_id));
 diesel::joinable!(listing_takedowns -> listings (listing_id));
 diesel::joinable!(saved_searches -> users (user_id));
 diesel::joinable!(notifications -> users (user_id));
+diesel::joinable!(notifications -> mail_messages (mail_message_id));
 diesel::joinable!(saved_search_log -> saved_searches (saved_search_id));
 diesel::joinable!(vault_records -> agencies (agency_id));
 
@@ -344,6 +365,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     dismissed_listings,
     saved_search_log,
     notifications,
+    mail_messages,
     vault_records,
     audit_log,
     ca_certificates,

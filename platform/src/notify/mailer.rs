@@ -164,11 +164,22 @@ impl Mailer {
 
     /// Delivers one message.
     pub async fn send(&self, message: &Message) -> Result<(), SendError> {
+        self.send_raw(message.envelope(), &message.formatted())
+            .await
+    }
+
+    /// Delivers a message already composed: its envelope and its exact bytes (a stored message
+    /// sent again goes out byte for byte as the first time).
+    pub async fn send_raw(
+        &self,
+        envelope: &lettre::address::Envelope,
+        bytes: &[u8],
+    ) -> Result<(), SendError> {
         match self {
-            Mailer::Smtp { pool, .. } => pool.send(message.envelope(), &message.formatted()).await,
+            Mailer::Smtp { pool, .. } => pool.send(envelope, bytes).await,
             Mailer::Files(dir) => {
                 let dir = dir.clone();
-                let bytes = message.formatted();
+                let bytes = bytes.to_vec();
                 tokio::task::spawn_blocking(move || write_eml(&dir, &bytes))
                     .await
                     .map_err(|e| SendError::Transient(e.to_string()))?

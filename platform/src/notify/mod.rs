@@ -9,6 +9,7 @@
 //! [`unsubscribe`] link and page.
 
 pub mod mailer;
+pub mod messages;
 pub mod outbox;
 pub mod render;
 pub mod send_error;

@@ -1,9 +1,11 @@
 //! The `notifications` table apart from enqueueing ([`super::outbox`]): a row's
-//! [`NotificationStatus`], claiming due rows for a worker, recording what became of them, and what
-//! the website shows of a user's matches. Every other query on the table is here.
+//! [`NotificationStatus`], claiming due rows for a worker, putting them in a composed message
+//! ([`super::messages`]), recording what became of them, and what the website shows of a user's
+//! matches. Every other query on the table is here.
 
 use diesel::prelude::*;
 
+use super::messages::{AttemptOutcome, MessageStore};
 use super::outbox::{MailKind, MatchPayload};
 pub use super::status::NotificationStatus;
 use super::worker::settings::WorkerSettings;
@@ -51,25 +53,30 @@ pub struct NotificationRow {
     pub created_at: i64,
     /// When it was sent (ms).
     pub sent_at: Option<i64>,
+    /// The composed message it went into ([`super::messages`]); cleared when that message was
+    /// given up, so the row can be retried in a new one.
+    pub mail_message_id: Option<i64>,
 }
 
-/// The filter of rows a worker may claim at `$now`: due pending rows (matches only after their
-/// batch window) and rows whose claim lapsed.
+/// The filter of rows a worker may claim at `$now` to compose: rows not in a message yet, due
+/// pending ones (matches only after their batch window) and ones whose claim lapsed.
 macro_rules! claimable {
     ($now:expr, $window_start:expr) => {
-        notifications::table.filter(
-            notifications::status
-                .eq(NotificationStatus::Pending)
-                .and(notifications::next_attempt_at.le($now))
-                .and(
-                    notifications::kind
-                        .ne(MailKind::ListingMatch.code())
-                        .or(notifications::created_at.le($window_start)),
-                )
-                .or(notifications::status
-                    .eq(NotificationStatus::Sending)
-                    .and(notifications::claimed_until.lt($now))),
-        )
+        notifications::table
+            .filter(notifications::mail_message_id.is_null())
+            .filter(
+                notifications::status
+                    .eq(NotificationStatus::Pending)
+                    .and(notifications::next_attempt_at.le($now))
+                    .and(
+                        notifications::kind
+                            .ne(MailKind::ListingMatch.code())
+                            .or(notifications::created_at.le($window_start)),
+                    )
+                    .or(notifications::status
+                        .eq(NotificationStatus::Sending)
+                        .and(notifications::claimed_until.lt($now))),
+            )
     };
 }
 
@@ -79,6 +86,7 @@ macro_rules! same_recipient_matches {
         notifications::table.filter(
             notifications::status
                 .eq(NotificationStatus::Pending)
+                .and(notifications::mail_message_id.is_null())
                 .and(notifications::kind.eq(MailKind::ListingMatch.code()))
                 .and(notifications::next_attempt_at.le($now))
                 .and(notifications::recipient.eq_any($recipients)),
@@ -165,19 +173,28 @@ pub trait DeliveryStore {
         me: &str,
         until: i64,
     ) -> QueryResult<Vec<NotificationRow>>;
-    /// Marks rows claimed by `me` sent (scrubbing the payload when `secret`); returns how many.
-    fn mark_sent(&mut self, ids: &[i64], me: &str, now: i64, secret: bool) -> QueryResult<usize>;
-    /// Counts a failed attempt on rows claimed by `me`: back to `pending` after a backoff, or
-    /// `failed` when `permanent` or out of attempts. Returns (retried, failed).
-    fn mark_attempt_failed(
+    /// Puts the rows `ids` that `me` still claims into message `message` (status `sending`,
+    /// claim released: the message's lease covers them now); returns how many.
+    fn attach_to_message(&mut self, ids: &[i64], me: &str, message: i64) -> QueryResult<usize>;
+    /// Extends every claim `me` holds on rows not yet in a message to `until`.
+    fn renew_claims(&mut self, me: &str, until: i64) -> QueryResult<usize>;
+    /// How many rows each of `messages` stands for.
+    fn rows_per_message(&mut self, messages: &[i64]) -> QueryResult<Vec<(i64, i64)>>;
+    /// Marks the rows of a sent message sent (scrubbing the payload when `secret`).
+    fn mark_message_rows_sent(
         &mut self,
-        ids: &[i64],
-        me: &str,
+        message: i64,
         now: i64,
+        secret: bool,
+    ) -> QueryResult<usize>;
+    /// Mirrors a failed attempt at a message on its rows: `pending` until `next_attempt_at`
+    /// (still in the message), or `failed` and out of the message.
+    fn mark_message_rows_attempt(
+        &mut self,
+        message: i64,
+        outcome: &AttemptOutcome,
         error: &str,
-        permanent: bool,
-        settings: &WorkerSettings,
-    ) -> QueryResult<(usize, usize)>;
+    ) -> QueryResult<usize>;
     /// Ends a row claimed by `me` with `status` (`cancelled` or `failed`) and a reason.
     fn finish(
         &mut self,
@@ -188,7 +205,8 @@ pub trait DeliveryStore {
     ) -> QueryResult<()>;
     /// Puts a row claimed by `me` back to `pending` until `at`, not counting an attempt.
     fn defer(&mut self, id: i64, me: &str, at: i64) -> QueryResult<()>;
-    /// (listing id, price) pairs among `listing_ids` already sent as matches to the user (when
+    /// (listing id, price) pairs among `listing_ids` already sent (or composed into a message)
+    /// as matches to the user (when
     /// known) or else to the address `recipient`.
     fn told_prices(
         &mut self,
@@ -218,81 +236,96 @@ crate::impl_for_backends!(DeliveryStore {
             .get_results(self)
     }
 
-    fn mark_sent(&mut self, ids: &[i64], me: &str, now: i64, secret: bool) -> QueryResult<usize> {
-        let target = notifications::table.filter(
-            notifications::id
-                .eq_any(ids)
-                .and(notifications::status.eq(NotificationStatus::Sending))
-                .and(notifications::claimed_by.eq(me)),
-        );
-        if secret {
-            diesel::update(target)
-                .set((
-                    notifications::status.eq(NotificationStatus::Sent),
-                    notifications::sent_at.eq(now),
-                    notifications::claimed_by.eq(None::<String>),
-                    notifications::claimed_until.eq(None::<i64>),
-                    notifications::last_error.eq(None::<String>),
-                    notifications::payload.eq("{}"),
-                ))
-                .execute(self)
-        } else {
-            diesel::update(target)
-                .set((
-                    notifications::status.eq(NotificationStatus::Sent),
-                    notifications::sent_at.eq(now),
-                    notifications::claimed_by.eq(None::<String>),
-                    notifications::claimed_until.eq(None::<i64>),
-                    notifications::last_error.eq(None::<String>),
-                ))
-                .execute(self)
+    fn attach_to_message(&mut self, ids: &[i64], me: &str, message: i64) -> QueryResult<usize> {
+        if ids.is_empty() {
+            return Ok(0);
         }
-    }
-
-    fn mark_attempt_failed(
-        &mut self,
-        ids: &[i64],
-        me: &str,
-        now: i64,
-        error: &str,
-        permanent: bool,
-        settings: &WorkerSettings,
-    ) -> QueryResult<(usize, usize)> {
-        let rows: Vec<(i64, i32)> = notifications::table
-            .filter(
+        diesel::update(
+            notifications::table.filter(
                 notifications::id
                     .eq_any(ids)
                     .and(notifications::status.eq(NotificationStatus::Sending))
                     .and(notifications::claimed_by.eq(me)),
-            )
-            .select((notifications::id, notifications::attempts))
-            .load(self)?;
-        let (mut retried, mut failed) = (0, 0);
-        for (id, attempts) in rows {
-            let attempts = attempts.saturating_add(1);
-            let give_up = permanent || attempts >= settings.max_attempts;
-            let status = if give_up {
-                NotificationStatus::Failed
-            } else {
-                NotificationStatus::Pending
-            };
-            diesel::update(notifications::table.find(id))
-                .set((
-                    notifications::status.eq(status),
-                    notifications::attempts.eq(attempts),
-                    notifications::next_attempt_at.eq(now + settings.backoff_ms(attempts)),
-                    notifications::claimed_by.eq(None::<String>),
-                    notifications::claimed_until.eq(None::<i64>),
-                    notifications::last_error.eq(error),
-                ))
-                .execute(self)?;
-            if give_up {
-                failed += 1;
-            } else {
-                retried += 1;
-            }
+            ),
+        )
+        .set((
+            notifications::mail_message_id.eq(message),
+            notifications::claimed_by.eq(None::<String>),
+            notifications::claimed_until.eq(None::<i64>),
+        ))
+        .execute(self)
+    }
+
+    fn renew_claims(&mut self, me: &str, until: i64) -> QueryResult<usize> {
+        diesel::update(
+            notifications::table.filter(
+                notifications::claimed_by
+                    .eq(me)
+                    .and(notifications::status.eq(NotificationStatus::Sending)),
+            ),
+        )
+        .set(notifications::claimed_until.eq(until))
+        .execute(self)
+    }
+
+    fn rows_per_message(&mut self, messages: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok((retried, failed))
+        let rows: Vec<(Option<i64>, i64)> = notifications::table
+            .filter(notifications::mail_message_id.eq_any(messages))
+            .group_by(notifications::mail_message_id)
+            .select((notifications::mail_message_id, diesel::dsl::count_star()))
+            .load(self)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(m, n)| Some((m?, n)))
+            .collect())
+    }
+
+    fn mark_message_rows_sent(
+        &mut self,
+        message: i64,
+        now: i64,
+        secret: bool,
+    ) -> QueryResult<usize> {
+        let target =
+            notifications::table.filter(notifications::mail_message_id.eq(message));
+        let common = (
+            notifications::status.eq(NotificationStatus::Sent),
+            notifications::sent_at.eq(now),
+            notifications::last_error.eq(None::<String>),
+        );
+        if secret {
+            diesel::update(target)
+                .set((common, notifications::payload.eq("{}")))
+                .execute(self)
+        } else {
+            diesel::update(target).set(common).execute(self)
+        }
+    }
+
+    fn mark_message_rows_attempt(
+        &mut self,
+        message: i64,
+        outcome: &AttemptOutcome,
+        error: &str,
+    ) -> QueryResult<usize> {
+        let target =
+            notifications::table.filter(notifications::mail_message_id.eq(message));
+        let common = (
+            notifications::status.eq(outcome.status),
+            notifications::attempts.eq(outcome.attempts),
+            notifications::next_attempt_at.eq(outcome.next_attempt_at),
+            notifications::last_error.eq(error),
+        );
+        if outcome.status == NotificationStatus::Failed {
+            diesel::update(target)
+                .set((common, notifications::mail_message_id.eq(None::<i64>)))
+                .execute(self)
+        } else {
+            diesel::update(target).set(common).execute(self)
+        }
     }
 
     fn finish(
@@ -346,10 +379,15 @@ crate::impl_for_backends!(DeliveryStore {
         if listing_ids.is_empty() {
             return Ok(Vec::new());
         }
+        // Sent, or in a message composed and not given up (being sent or waiting for a retry).
         let sent = notifications::table.filter(
             notifications::kind
                 .eq(MailKind::ListingMatch.code())
-                .and(notifications::status.eq(NotificationStatus::Sent))
+                .and(
+                    notifications::status
+                        .eq(NotificationStatus::Sent)
+                        .or(notifications::mail_message_id.is_not_null()),
+                )
                 .and(notifications::listing_id.eq_any(listing_ids)),
         );
         let columns = (notifications::listing_id, notifications::payload);
@@ -425,8 +463,31 @@ pub trait SavedSearchMail {
 
 crate::impl_for_backends!(SavedSearchMail {
     fn delete_saved_search_notifications(&mut self, id: i64) -> QueryResult<usize> {
-        diesel::delete(notifications::table.filter(notifications::saved_search_id.eq(id)))
-            .execute(self)
+        // Messages composed and waiting for a retry would carry the search's name: they go, and
+        // their other rows wait to be composed again. Sent messages kept no bytes.
+        let mut messages: Vec<i64> = notifications::table
+            .filter(notifications::saved_search_id.eq(id))
+            .filter(notifications::mail_message_id.is_not_null())
+            .select(notifications::mail_message_id.assume_not_null())
+            .load(self)?;
+        messages.sort_unstable();
+        messages.dedup();
+        let deleted =
+            diesel::delete(notifications::table.filter(notifications::saved_search_id.eq(id)))
+                .execute(self)?;
+        if !messages.is_empty() {
+            let unsent = self.unsent_messages(&messages)?;
+            diesel::update(
+                notifications::table.filter(notifications::mail_message_id.eq_any(&unsent)),
+            )
+            .set((
+                notifications::mail_message_id.eq(None::<i64>),
+                notifications::status.eq(NotificationStatus::Pending),
+            ))
+            .execute(self)?;
+            self.delete_unsent_messages(&unsent)?;
+        }
+        Ok(deleted)
     }
 });
 

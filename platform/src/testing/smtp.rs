@@ -2,8 +2,8 @@
 //! RCPT, DATA with dot-unstuffing, RSET, NOOP, QUIT) on a loopback port and keeps every message
 //! it accepts. It can offer TLS ([`SinkTls`]): `STARTTLS` or TLS from the first byte, with a
 //! certificate the test provides. [`SmtpMode`] simulates outages: a server that answers 421 and hangs up, one that
-//! answers 4xx or 5xx to every mail, or one that never confirms the end of DATA (to crash a
-//! sender mid-send).
+//! answers 4xx or 5xx to every mail, one that never confirms the end of DATA (to crash a
+//! sender mid-send), or one slow to confirm it.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -35,6 +35,10 @@ pub enum SmtpMode {
     PermFail,
     /// Reads the message but never answers the end of DATA.
     Hang,
+    /// Accepts every message, keeping it as soon as its data ends, but answers the end of DATA
+    /// only after this many milliseconds: a slow server, to kill a sender between the server's
+    /// receipt and its reply.
+    Slow(u64),
 }
 
 /// A message the server accepted.
@@ -356,6 +360,9 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
                     data,
                     tls: encrypted,
                 });
+            }
+            if let SmtpMode::Slow(ms) = mode(state) {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
             }
             reply(&mut io, b"250 2.0.0 OK queued\r\n").await?;
         } else if upper == "RSET" {

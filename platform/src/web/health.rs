@@ -1,4 +1,5 @@
-//! `/healthz` (the process is up), `/readyz` (it can serve: the database answers) and `/metrics`.
+//! `/healthz` (the process is up), `/readyz` (it can serve: the database answers, and the SMTP
+//! server when `mail.ready_requires_smtp`) and `/metrics`.
 
 use actix_web::{HttpResponse, get, web};
 use api_types::api::HealthStatus;
@@ -20,35 +21,86 @@ async fn healthz() -> HttpResponse {
     })
 }
 
-/// Readiness: 200 when the database answers a query, 503 otherwise.
+/// How long `/readyz` waits for its checks, so a load balancer's probe never hangs.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_millis(800);
+
+/// Readiness: 200 when the database answers a query (and, with `mail.ready_requires_smtp`, the
+/// SMTP server accepts a connection), 503 with `Retry-After` otherwise. Always answers within a
+/// second: a check that has not answered by [`READY_WITHIN`] counts as down.
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let db = state.db.clone();
     let backend = db.backend().name();
-    let ping = tokio::task::spawn_blocking(move || db.ping()).await;
-    match ping {
-        Ok(Ok(())) => HttpResponse::Ok().json(HealthStatus {
+    let database = async {
+        match tokio::time::timeout(READY_WITHIN, tokio::task::spawn_blocking(move || db.ping()))
+            .await
+        {
+            Ok(Ok(Ok(()))) => None,
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(error = %e, "readiness check: the database is not answering");
+                Some("the database is not answering".to_owned())
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "readiness check task failed");
+                Some("the database check failed".to_owned())
+            }
+            Err(_) => {
+                tracing::warn!("readiness check: the database did not answer in time");
+                Some("the database is not answering".to_owned())
+            }
+        }
+    };
+    let mail = &state.config.mail;
+    let smtp = async {
+        let host = match (&mail.smtp_host, mail.ready_requires_smtp) {
+            (Some(host), true) => host.clone(),
+            _ => return None,
+        };
+        let port = mail.port();
+        match tokio::time::timeout(
+            READY_WITHIN,
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, host, port, "readiness check: the SMTP server refuses connections");
+                Some(format!(
+                    "the SMTP server {host}:{port} does not accept connections"
+                ))
+            }
+            Err(_) => {
+                tracing::warn!(
+                    host,
+                    port,
+                    "readiness check: the SMTP server did not answer in time"
+                );
+                Some(format!(
+                    "the SMTP server {host}:{port} does not accept connections"
+                ))
+            }
+        }
+    };
+    let (database, smtp) = tokio::join!(database, smtp);
+    let problems: Vec<String> = database.into_iter().chain(smtp).collect();
+    if problems.is_empty() {
+        return HttpResponse::Ok().json(HealthStatus {
             database: Some(backend.into()),
             error: None,
             status: "ready".into(),
-        }),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable().json(HealthStatus {
-                database: Some(backend.into()),
-                error: Some("the database is not answering".into()),
-                status: "unavailable".into(),
-            })
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "readiness check task failed");
-            HttpResponse::ServiceUnavailable().json(HealthStatus {
-                database: None,
-                error: None,
-                status: "unavailable".into(),
-            })
-        }
+        });
     }
+    HttpResponse::ServiceUnavailable()
+        .insert_header((
+            "Retry-After",
+            crate::error::UNAVAILABLE_RETRY_AFTER_SECS.to_string(),
+        ))
+        .json(HealthStatus {
+            database: Some(backend.into()),
+            error: Some(problems.join("; ")),
+            status: "unavailable".into(),
+        })
 }
 
 /// Prometheus text exposition of every registered metric.
@@ -92,5 +144,66 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("platform_db_connections"), "{text}");
+    });
+
+    /// `/readyz` of a fresh state whose mail settings `mail` changes; with the time it took.
+    async fn ready_with(
+        base: &crate::state::AppState,
+        mail: impl FnOnce(&mut crate::config::MailConfig),
+    ) -> (u16, bool, serde_json::Value, std::time::Duration) {
+        let mut config = (*base.config).clone();
+        mail(&mut config.mail);
+        let state = crate::state::AppState::new(config, base.db.clone(), base.pki.clone());
+        let app = test::init_service(
+            App::new()
+                .app_data(web::Data::new(state))
+                .configure(crate::web::health::routes),
+        )
+        .await;
+        let started = std::time::Instant::now();
+        let response =
+            test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
+        let took = started.elapsed();
+        let status = response.status().as_u16();
+        let retry_after = response.headers().contains_key("retry-after");
+        (
+            status,
+            retry_after,
+            test::read_body_json(response).await,
+            took,
+        )
+    }
+
+    crate::db_test!(async readiness_is_red_within_a_second_while_smtp_is_required_and_down, |db| {
+        let (_dir, base) = crate::testing::app_state(db);
+        // A port nothing listens on: bound, then closed.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (status, retry_after, body, took) = ready_with(&base, |m| {
+            m.smtp_host = Some("127.0.0.1".into());
+            m.smtp_port = Some(closed);
+            m.ready_requires_smtp = true;
+        })
+        .await;
+        assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+        assert_eq!((status, retry_after), (503, true));
+        assert_eq!(body["status"], "unavailable");
+        assert!(body["error"].as_str().unwrap().contains(&format!("SMTP server 127.0.0.1:{closed}")), "{body}");
+
+        // SMTP up: green. Not required: green whatever SMTP does.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap().port();
+        let (status, _, body, _) = ready_with(&base, |m| {
+            m.smtp_host = Some("127.0.0.1".into());
+            m.smtp_port = Some(open);
+            m.ready_requires_smtp = true;
+        })
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, _, _, _) = ready_with(&base, |m| {
+            m.smtp_host = Some("127.0.0.1".into());
+            m.smtp_port = Some(closed);
+        })
+        .await;
+        assert_eq!(status, 200);
     });
 }

@@ -90,7 +90,8 @@ impl ResponseError for WebError {
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::Csrf => StatusCode::FORBIDDEN,
             WebError::SignInRequired => StatusCode::SEE_OTHER,
-            WebError::Db(DbError::Pool(_)) | WebError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Db(e) if e.is_outage() => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Db(_) | WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -130,7 +131,7 @@ impl ResponseError for WebError {
                 .map(|c| c.to_uppercase().collect::<String>() + chars.as_str() + ".")
                 .unwrap_or_default()
         };
-        pages::html(
+        let mut page = pages::html(
             status,
             &pages::MessagePage {
                 layout: pages::Layout::anonymous(status.canonical_reason().unwrap_or("Error")),
@@ -138,7 +139,16 @@ impl ResponseError for WebError {
                 message,
                 link: Some(("/".to_owned(), "Back to the search".to_owned())),
             },
-        )
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            page.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(
+                    crate::error::UNAVAILABLE_RETRY_AFTER_SECS,
+                ),
+            );
+        }
+        page
     }
 }
 
@@ -162,6 +172,46 @@ mod tests {
                 .get(actix_web::http::header::RETRY_AFTER)
                 .unwrap(),
             "5"
+        );
+    }
+
+    #[test]
+    fn a_lost_database_connection_is_a_503_with_retry_after_on_both_ports() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let lost = || {
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection,
+                Box::new("server closed the connection unexpectedly".to_owned()),
+            )
+        };
+        let page = WebError::from(lost()).error_response();
+        assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            page.headers()
+                .contains_key(actix_web::http::header::RETRY_AFTER)
+        );
+        let api = crate::error::ApiError::from(lost()).error_response();
+        assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            api.headers()
+                .get(actix_web::http::header::RETRY_AFTER)
+                .unwrap(),
+            "5"
+        );
+        // A query that is wrong is still our fault, not an outage.
+        let wrong = Error::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new("duplicate key".to_owned()),
+        );
+        assert_eq!(
+            WebError::from(wrong).error_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            crate::error::ApiError::from(Error::NotFound)
+                .error_response()
+                .status(),
+            StatusCode::INTERNAL_SERVER_ERROR
         );
     }
 }

@@ -145,13 +145,18 @@ async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
         .unwrap_or_default();
     let rx = state.events.subscribe();
     let ticket = state.streams.open(&session, user.id);
+    let bus = state.events.clone();
     let state = state.into_inner();
     let live =
         futures_util::stream::unfold((rx, state, ticket), move |(mut rx, state, mut ticket)| {
             let session = session.clone();
+            let bus = bus.clone();
             async move {
                 loop {
                     let next = tokio::select! {
+                        biased;
+                        // Shutdown: the stream ends now; the page's script reconnects elsewhere.
+                        () = bus.closed() => return None,
                         // A newer page of this session took the place, or the session ended here.
                         _ = &mut ticket.ended => return None,
                         next = tokio::time::timeout(KEEPALIVE, rx.recv()) => next,
@@ -390,5 +395,47 @@ mod tests {
             assert!(ended(body).await);
         }
         assert_eq!(streams.count(&session), 0);
+    });
+
+    crate::db_test!(async open_streams_end_at_once_on_shutdown, |db| {
+        let mut conn = db.get().unwrap();
+        let user = crate::testing::fixtures::user(&mut conn, "live@example.com");
+        let now = crate::db::now_ms();
+        crate::with_conn!(&mut conn, |c| diesel::insert_into(web_sessions::table)
+            .values((
+                web_sessions::id_hash.eq(sha256_hex("live-session")),
+                web_sessions::user_id.eq(Some(user)),
+                web_sessions::csrf_token.eq("t"),
+                web_sessions::created_at.eq(now),
+                web_sessions::expires_at.eq(now + 60_000),
+            ))
+            .execute(c))
+        .unwrap();
+        let (_dir, state) = crate::testing::app_state(db);
+        let bus = state.events.clone();
+        let app = test::init_service(
+            App::new()
+                .app_data(actix_web::web::Data::new(state))
+                .configure(crate::web::routes),
+        )
+        .await;
+        let resp = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri("/events")
+                .insert_header(("Cookie", "session=live-session"))
+                .to_request(),
+        )
+        .await;
+        let mut body = Box::pin(resp.into_body());
+        assert!(next_chunk(&mut body).await.starts_with(": connected"));
+        bus.close();
+        let end = tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            std::future::poll_fn(|cx| body.as_mut().poll_next(cx)),
+        )
+        .await
+        .expect("the stream ends at once, not after its keep-alive");
+        assert!(end.is_none());
     });
 }

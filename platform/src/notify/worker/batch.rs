@@ -10,6 +10,7 @@ use super::compose::Composer;
 use super::facts::{Availability, MatchFacts};
 use crate::accounts::{NotifyMode, UserStore};
 use crate::db::{DbConn, DbError};
+use crate::notify::messages::NewMailMessage;
 use crate::notify::outbox::{MailKind, MatchPayload};
 use crate::notify::render::{self, Links, ListingSummary, MatchItem};
 use crate::notify::store::{DeliveryStore, NotificationRow};
@@ -20,6 +21,29 @@ pub(super) struct Outgoing {
     pub(super) ids: Vec<i64>,
     pub(super) secret: bool,
     pub(super) message: Message,
+}
+
+impl Outgoing {
+    /// The message as stored: its envelope, its bytes and its Message-ID, fixed from now on.
+    pub(super) fn stored(&self) -> NewMailMessage {
+        let envelope = self.message.envelope();
+        NewMailMessage {
+            message_id: self
+                .message
+                .headers()
+                .get_raw("Message-ID")
+                .unwrap_or_default()
+                .to_owned(),
+            sender: envelope.from().map(ToString::to_string).unwrap_or_default(),
+            recipient: envelope
+                .to()
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            raw: self.message.formatted(),
+            secret: self.secret,
+        }
+    }
 }
 
 /// What to do with claimed rows that are not sent now.
@@ -72,12 +96,7 @@ impl Composer {
                     continue;
                 }
             };
-            match self.message(
-                &row.recipient,
-                &rendered,
-                &row.idempotency_key,
-                links.unsubscribe.as_deref(),
-            ) {
+            match self.message(&row.recipient, &rendered, links.unsubscribe.as_deref()) {
                 Ok(message) => out.push(Outgoing {
                     ids: vec![row.id],
                     secret: kind.contains_secret(),
@@ -227,11 +246,7 @@ impl Composer {
         let total = items.len();
         let shown = &items[..total.min(self.settings.max_listings)];
         let rendered = render::render_matches(shown, total, digest, &links);
-        let key = rows
-            .iter()
-            .find(|r| ids.contains(&r.id))
-            .map_or_else(|| recipient.to_owned(), |r| r.idempotency_key.clone());
-        match self.message(recipient, &rendered, &key, links.unsubscribe.as_deref()) {
+        match self.message(recipient, &rendered, links.unsubscribe.as_deref()) {
             Ok(message) => Ok(Some(Outgoing {
                 ids,
                 secret: false,

@@ -1,5 +1,5 @@
 //! Composing the email: a multipart (plain text and HTML) lettre message from rendered content,
-//! with a Message-ID derived from the idempotency key and the RFC 8058 unsubscribe headers.
+//! with a random Message-ID fixed when it is composed and the RFC 8058 unsubscribe headers.
 
 use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -20,21 +20,19 @@ pub(super) struct Composer {
 }
 
 impl Composer {
-    /// A multipart message; the Message-ID derives from `key`, so a retry of the same email
-    /// carries the same id.
+    /// A multipart message with a new random Message-ID. The message is stored as composed
+    /// ([`crate::notify::messages`]), so every attempt at it carries this same id.
     pub(super) fn message(
         &self,
         to: &str,
         rendered: &Rendered,
-        key: &str,
         unsubscribe: Option<&str>,
     ) -> Result<Message, String> {
         let to: Mailbox = to
             .parse()
             .map_err(|e| format!("invalid recipient address: {e}"))?;
         let domain = self.from.email.domain().to_owned();
-        let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
-        let message_id = format!("<{}@{domain}>", hex::encode(&digest.as_ref()[..16]));
+        let message_id = format!("<{}@{domain}>", hex::encode(rand::random::<[u8; 16]>()));
         let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
