@@ -199,7 +199,7 @@ fn open(
 
 /// What became of one record from the platform.
 #[derive(Debug, PartialEq, Eq)]
-enum Applied {
+enum Arrival {
     /// Already held (this desk's own push, or older).
     Held,
     /// Written here.
@@ -215,14 +215,14 @@ fn apply(
     c: &mut SqliteConnection,
     record: &VaultRecord,
     theirs: Option<&CustomerRecord>,
-) -> Result<Applied, ClientError> {
+) -> Result<Arrival, ClientError> {
     let row = local::find(c, &record.id)?;
     if row.as_ref().is_some_and(|r| record.version <= r.version) {
-        return Ok(Applied::Held);
+        return Ok(Arrival::Held);
     }
     if local::conflict(c, &record.id)?.is_some() {
         local::put_conflict(c, &record.id, record.version, record.epoch, theirs)?;
-        return Ok(Applied::Conflict);
+        return Ok(Arrival::Conflict);
     }
     let mine = match row.as_ref().and_then(|r| r.customer_id) {
         Some(id) => synced::snapshot(c, Some(id))?.remove(&id),
@@ -237,7 +237,7 @@ fn apply(
     };
     if changed_here && mine.as_ref() != theirs {
         local::put_conflict(c, &record.id, record.version, record.epoch, theirs)?;
-        return Ok(Applied::Conflict);
+        return Ok(Arrival::Conflict);
     }
     let customer_id = row.as_ref().and_then(|r| r.customer_id);
     let (customer_id, synced_hash) = match theirs {
@@ -269,9 +269,9 @@ fn apply(
         },
     )?;
     Ok(if changed_here {
-        Applied::Held
+        Arrival::Held
     } else {
-        Applied::Applied
+        Arrival::Applied
     })
 }
 
@@ -296,9 +296,9 @@ pub fn pull(
                 report.pulled += 1;
                 match open(keys, agency, record) {
                     Ok(theirs) => match apply(c, record, theirs.as_ref())? {
-                        Applied::Applied => report.applied += 1,
-                        Applied::Conflict => report.new_conflicts += 1,
-                        Applied::Held => {}
+                        Arrival::Applied => report.applied += 1,
+                        Arrival::Conflict => report.new_conflicts += 1,
+                        Arrival::Held => {}
                     },
                     Err(()) => {
                         held_back = true;
@@ -414,7 +414,7 @@ fn send(
             for record in &conflict.conflicts {
                 match open(keys, agency, record) {
                     Ok(theirs) => {
-                        if apply(c, record, theirs.as_ref())? == Applied::Conflict {
+                        if apply(c, record, theirs.as_ref())? == Arrival::Conflict {
                             report.new_conflicts += 1;
                         }
                     }
