@@ -12,6 +12,7 @@
 //! * [`search`]: local search, search on the platform, and past searches;
 //! * [`signatures`]: checking each agency's signature on listings from the platform;
 //! * [`customers`]: owners, tenants with wishes, hints;
+//! * [`vault`]: customers synced end-to-end encrypted between the agency's desks;
 //! * [`gui`]: the desktop window (`agency-client gui`);
 //! * [`cli`]: the command line (`main.rs` only calls [`cli::main`]).
 
@@ -27,5 +28,6 @@ pub mod listings;
 pub mod net;
 pub mod search;
 pub mod signatures;
+pub mod vault;
 
 pub use error::ClientError;

@@ -359,6 +359,54 @@ fn a_hint_marked_unsuitable_goes_away() {
 }
 
 #[test]
+fn a_vault_conflict_shows_both_sides_and_staff_pick_one() {
+    use agency_client::vault::local::{self, RecordRow};
+    let (_dir, mut store) = seeded();
+    let conn = store.conn();
+    let tom = customers::list(conn)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "Tom Tenant")
+        .unwrap();
+    let mut theirs = customers::synced::snapshot(conn, Some(tom.id))
+        .unwrap()
+        .remove(&tom.id)
+        .unwrap();
+    theirs.contact = "changed at the other office".into();
+    local::put(
+        conn,
+        &RecordRow {
+            record_id: "RECORDTOMAAAAAAAAAAAAAAAAA".into(),
+            customer_id: Some(tom.id),
+            version: 1,
+            epoch: 1,
+            synced_hash: Some("changed here since".into()),
+            deleted: false,
+        },
+    )
+    .unwrap();
+    local::put_conflict(conn, "RECORDTOMAAAAAAAAAAAAAAAAA", 2, 1, Some(&theirs)).unwrap();
+    let mut h = harness(store);
+    go(&mut h, "Sync");
+    h.get_by_label("1 conflict(s): pick a side");
+    h.get_by_label_contains("This desk: Tom Tenant (tenant) +351 900 000 000");
+    h.get_by_label_contains("Other desk: Tom Tenant (tenant) changed at the other office");
+    click(&mut h, "Keep theirs (RECORDTOMAAAAAAAAAAAAAAAAA)");
+    assert!(h.query_by_label("1 conflict(s): pick a side").is_none());
+    let conn = h.state_mut().store().conn();
+    let now = customers::get(conn, tom.id).unwrap();
+    assert_eq!(now.contact, "changed at the other office");
+    assert!(agency_client::vault::conflicts(conn).unwrap().is_empty());
+    let row = local::find(conn, "RECORDTOMAAAAAAAAAAAAAAAAA")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.version, 2,
+        "based on their version now, nothing left to send"
+    );
+}
+
+#[test]
 fn a_sync_that_cannot_reach_the_platform_runs_in_the_background_and_says_so() {
     if the_prompt_is_skipped() {
         return;

@@ -27,6 +27,7 @@ pub mod state;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod vault;
 pub mod web;
 
 use crate::cli::{Cli, Command};

@@ -70,8 +70,14 @@ impl Desk {
 
     /// Same, with another passphrase.
     pub fn run_with(&self, args: &[&str], passphrase: &str) -> Run {
+        self.run_env(args, passphrase, &[])
+    }
+
+    /// Same, with another passphrase and more environment variables.
+    pub fn run_env(&self, args: &[&str], passphrase: &str, env: &[(&str, &str)]) -> Run {
         let output = self
             .command(passphrase)
+            .envs(env.iter().copied())
             .arg("--json")
             .arg("--data-dir")
             .arg(&self.path)

@@ -70,6 +70,9 @@ pub enum Command {
         #[arg(long, value_name = "ID", allow_negative_numbers = true)]
         dismiss: Option<i32>,
     },
+    /// The agency vault: customers synced end-to-end encrypted between the agency's desks.
+    #[command(subcommand)]
+    Vault(VaultCommand),
     /// Open the desktop window (listings, customers, hints, sync, certificate).
     Gui {
         /// The view to open first: listings, customers, hints, sync or certificate.
@@ -91,6 +94,44 @@ pub enum CertCommand {
     Status,
     /// Renew now (otherwise automatic when a third of its life is left).
     Renew,
+}
+
+/// `vault` actions. Those that need the platform say, when it cannot be reached, that nothing
+/// was done (exit status 3); customer changes wait here and go at the next sync.
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Create the agency's vault on this first desk and send its customers; prints the
+    /// recovery key once (keep it offline).
+    Init,
+    /// Desks with their state and fingerprints, records, changes waiting, conflicts; registers
+    /// this desk's vault key when the agency has a vault (it then waits for approval).
+    Status,
+    /// Approve a waiting desk, named by its desk id or its fingerprint (compare it with the
+    /// fingerprint that desk shows in `vault status`).
+    Approve {
+        /// Desk id or fingerprint.
+        desk: String,
+    },
+    /// Remove a desk (id or fingerprint): refused by the platform at once; the vault key is
+    /// rotated and the records sealed anew.
+    Remove {
+        /// Desk id or fingerprint.
+        desk: String,
+    },
+    /// Let this desk in with the recovery key (AGENCY_CLIENT_RECOVERY_KEY, else asked).
+    Recover,
+    /// Customers changed on this desk and on another: both sides, until you choose.
+    Conflicts,
+    /// Settle a conflict: keep this desk's side or the other desk's.
+    Resolve {
+        /// The conflict's record id (see `vault conflicts`).
+        id: String,
+        /// `mine` or `theirs`.
+        #[arg(long, value_parser = ["mine", "theirs"])]
+        keep: String,
+    },
+    /// Sync the vault only (`sync` does it after the listings).
+    Sync,
 }
 
 /// `listing` actions.
@@ -294,8 +335,8 @@ pub enum CustomerCommand {
         #[command(flatten)]
         wishes: CriteriaArgs,
     },
-    /// Change a customer's name, contact or (owners) linked own listings; what is not given
-    /// stays.
+    /// Change a customer's name, contact, notes or (owners) linked own listings; what is not
+    /// given stays.
     Edit {
         /// Customer id (see `customer list`).
         #[arg(allow_negative_numbers = true)]
@@ -310,6 +351,9 @@ pub enum CustomerCommand {
         /// all).
         #[arg(long, value_name = "K1,K2")]
         listings: Option<String>,
+        /// New notes about the customer ("" clears them).
+        #[arg(long)]
+        notes: Option<String>,
     },
     /// Remove a customer with their hints and marks from this desk. A tenant watched on the
     /// platform has that saved search deleted first (needs the platform; if it cannot be

@@ -16,7 +16,7 @@ pub mod render;
 
 pub use args::{
     CertCommand, Cli, Command, CriteriaArgs, CustomerCommand, ListingCommand, ListingFields,
-    SearchArgs,
+    SearchArgs, VaultCommand,
 };
 pub use render::Output;
 
@@ -147,7 +147,7 @@ pub fn run(cli: &Cli) -> Result<Output, ClientError> {
 
 /// Hands every command but the window to its family, over the open desk database.
 fn dispatch(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
-    use commands::{customer, hints, identity, listing, search, sync};
+    use commands::{customer, hints, identity, listing, search, sync, vault};
     match &cli.command {
         Command::Gui { .. } => unreachable!("the window is opened by `run`"),
         Command::Enroll {
@@ -164,6 +164,7 @@ fn dispatch(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
         Command::Search(args) => search::run(store, cli, args),
         Command::Customer(cmd) => customer::run(store, cli, cmd),
         Command::Hints { all, dismiss } => hints::run(store, *all, *dismiss),
+        Command::Vault(cmd) => vault::run(store, cli, cmd),
     }
 }
 

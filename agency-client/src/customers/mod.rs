@@ -11,6 +11,7 @@
 //! * `watching.rs`: a tenant's wishes kept on the platform as the agency's saved search.
 
 mod hints;
+pub mod synced;
 mod watching;
 
 pub use hints::{Hint, dismiss, list_hints};
@@ -50,6 +51,8 @@ pub struct Customer {
     pub watch_id: Option<i64>,
     /// The opaque label of that saved search on the platform (`tenant-…`), once watched.
     pub watch_handle: Option<String>,
+    /// Staff's notes.
+    pub notes: String,
 }
 
 /// What [`edit`] changes: each field given replaces the stored one, the others stay.
@@ -61,6 +64,8 @@ pub struct CustomerChanges {
     pub contact: Option<String>,
     /// The owner's own listing keys, replacing the linked ones (owners only; empty unlinks all).
     pub listing_keys: Option<Vec<String>>,
+    /// New notes (empty clears them).
+    pub notes: Option<String>,
 }
 
 /// A customer removed by [`remove`], as they were, with what went with them.
@@ -102,6 +107,21 @@ pub fn check_contact(contact: &str) -> Result<String, ClientError> {
         ));
     }
     Ok(contact.to_owned())
+}
+
+/// Most characters in a customer's notes.
+const MAX_NOTES: usize = 4_000;
+
+/// Staff's notes about a customer, trimmed: at most `MAX_NOTES` (4,000) characters.
+pub fn check_notes(notes: &str) -> Result<String, ClientError> {
+    let notes = notes.trim();
+    if notes.chars().count() > MAX_NOTES {
+        return Err(ClientError::input(
+            "--notes",
+            format!("is too long; use at most {MAX_NOTES} characters"),
+        ));
+    }
+    Ok(notes.to_owned())
 }
 
 /// An owner's listing keys, trimmed and without repeats: each must be one of the agency's own
@@ -253,14 +273,19 @@ pub fn edit(
     id: i32,
     changes: &CustomerChanges,
 ) -> Result<Customer, ClientError> {
-    if changes.name.is_none() && changes.contact.is_none() && changes.listing_keys.is_none() {
+    if changes.name.is_none()
+        && changes.contact.is_none()
+        && changes.listing_keys.is_none()
+        && changes.notes.is_none()
+    {
         return Err(ClientError::input(
             "ID",
-            "nothing to change; give --name, --contact or --listings",
+            "nothing to change; give --name, --contact, --notes or --listings",
         ));
     }
     let name = changes.name.as_deref().map(check_name).transpose()?;
     let contact = changes.contact.as_deref().map(check_contact).transpose()?;
+    let notes = changes.notes.as_deref().map(check_notes).transpose()?;
     conn.immediate_transaction(|c| {
         let (kind, old_name) = kind_and_name(c, id)?;
         let keys = match &changes.listing_keys {
@@ -284,6 +309,11 @@ pub fn edit(
         if let Some(contact) = contact {
             diesel::update(target)
                 .set(customers::contact.eq(contact))
+                .execute(c)?;
+        }
+        if let Some(notes) = notes {
+            diesel::update(target)
+                .set(customers::notes.eq(notes))
                 .execute(c)?;
         }
         if let Some(keys) = keys {
@@ -356,6 +386,7 @@ type CustomerRow = (
     String,
     Option<i64>,
     Option<String>,
+    String,
 );
 
 fn list_filtered(
@@ -373,6 +404,7 @@ fn list_filtered(
             customers::listing_keys,
             customers::watch_id,
             customers::watch_handle,
+            customers::notes,
         ))
         .into_boxed();
     if let Some(id) = id {
@@ -381,7 +413,7 @@ fn list_filtered(
     let rows: Vec<CustomerRow> = q.load(conn)?;
     rows.into_iter()
         .map(
-            |(id, kind, name, contact, wishes, keys, watch_id, watch_handle)| {
+            |(id, kind, name, contact, wishes, keys, watch_id, watch_handle, notes)| {
                 let open_hints = hints_table::table
                     .filter(hints_table::customer_id.eq(id))
                     .filter(hints_table::state.eq("open"))
@@ -397,6 +429,7 @@ fn list_filtered(
                     open_hints,
                     watch_id,
                     watch_handle,
+                    notes,
                 })
             },
         )

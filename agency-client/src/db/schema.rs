@@ -100,6 +100,40 @@ diesel::table! {
         updated_at -> BigInt,
         watch_id -> Nullable<BigInt>,
         watch_handle -> Nullable<Text>,
+        notes -> Text,
+    }
+}
+
+diesel::table! {
+    vault_membership (id) {
+        id -> Integer,
+        public_key -> Text,
+        secret_key_pem -> Text,
+        record_cursor -> BigInt,
+        last_sync_at -> Nullable<BigInt>,
+        last_sync_note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    vault_records (record_id) {
+        record_id -> Text,
+        customer_id -> Nullable<Integer>,
+        version -> BigInt,
+        epoch -> BigInt,
+        synced_hash -> Nullable<Text>,
+        deleted -> Bool,
+    }
+}
+
+diesel::table! {
+    vault_conflicts (record_id) {
+        record_id -> Text,
+        their_version -> BigInt,
+        their_epoch -> BigInt,
+        their_deleted -> Bool,
+        their_content -> Nullable<Text>,
+        detected_at -> BigInt,
     }
 }
 
@@ -143,6 +177,8 @@ diesel::table! {
 }
 
 diesel::joinable!(hints -> customers (customer_id));
+diesel::joinable!(vault_records -> customers (customer_id));
+diesel::joinable!(vault_conflicts -> vault_records (record_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     identity,
@@ -154,4 +190,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     hints,
     saved_queries,
     certificates,
+    vault_membership,
+    vault_records,
+    vault_conflicts,
 );

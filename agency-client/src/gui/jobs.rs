@@ -31,6 +31,11 @@ pub enum JobKind {
         /// Their name, for the messages.
         name: String,
     },
+    /// Approve a desk waiting for access to the vault (named by its fingerprint).
+    VaultApprove {
+        /// The fingerprint staff compared.
+        fingerprint: String,
+    },
     /// Delete a watched customer's saved search on the platform, then the customer here.
     Remove {
         /// The customer.
@@ -44,7 +49,10 @@ impl JobKind {
     /// True for work that leaves nothing queued when the platform cannot be reached (the usual
     /// words promise that queued changes are sent later).
     pub fn queues_nothing(&self) -> bool {
-        matches!(self, JobKind::Watch { .. } | JobKind::Remove { .. })
+        matches!(
+            self,
+            JobKind::Watch { .. } | JobKind::Remove { .. } | JobKind::VaultApprove { .. }
+        )
     }
 
     /// What to tell the user when the platform at `url` could not be reached.
@@ -53,6 +61,10 @@ impl JobKind {
             JobKind::Watch { name, .. } => format!(
                 "Cannot reach the platform at {url}, so {name} is not watched there yet. Try \
                  again when it answers."
+            ),
+            JobKind::VaultApprove { fingerprint } => format!(
+                "Cannot reach the platform at {url}, so the desk {fingerprint} was not approved; \
+                 nothing was done. Try again when it answers."
             ),
             JobKind::Remove { name, .. } => format!(
                 "Cannot reach the platform at {url} to delete {name}'s saved search there, so \
@@ -73,6 +85,7 @@ impl JobKind {
             JobKind::Renew => "Renewing the certificate…",
             JobKind::RemoteSearch(_) => "Searching on the platform…",
             JobKind::Watch { .. } => "Watching the wishes on the platform…",
+            JobKind::VaultApprove { .. } => "Approving the desk in the vault…",
             JobKind::Remove { .. } => {
                 "Removing the customer and their saved search on the platform…"
             }
@@ -95,6 +108,8 @@ pub enum JobDone {
     Watched(String),
     /// A customer was removed here and on the platform; a summary in plain words.
     Removed(String),
+    /// A desk was let into the vault; a summary in plain words.
+    VaultApproved(String),
 }
 
 /// State shared between the window and the job's thread.
@@ -108,6 +123,8 @@ pub struct JobState {
     pub total: i64,
     /// Set when the job is over.
     pub outcome: Option<Result<JobDone, ClientError>>,
+    /// The vault's sync, when the job synced it.
+    pub vault: Option<crate::vault::VaultSyncReport>,
 }
 
 /// A running (or just finished) job.
@@ -217,6 +234,14 @@ fn run(
                 removed.hints
             )))
         }
+        JobKind::VaultApprove { fingerprint } => {
+            set_phase(shared, "Wrapping the vault key for the desk…", repaint);
+            let desk = crate::vault::approve(&mut store, &mut session, passphrase, &fingerprint)?;
+            Ok(JobDone::VaultApproved(format!(
+                "Desk {} (fingerprint {}) is approved: it reads the customers at its next sync.",
+                desk.desk, desk.fingerprint
+            )))
+        }
         JobKind::CountUpdates => Ok(JobDone::Count(feed::count(&mut store, &mut session)?.count)),
         JobKind::Renew => {
             session.renew(&mut store, passphrase)?;
@@ -286,6 +311,19 @@ fn run(
                         format!("\nListing {office}/{key}: {problem}.")
                     }
                 };
+            }
+            set_phase(shared, "Syncing the customers vault…", repaint);
+            match crate::vault::sync(&mut store, &mut session, passphrase) {
+                Ok(report) => {
+                    text += &format!(
+                        "\nVault: {} pulled, {} sent, {} conflict(s) open.",
+                        report.pulled, report.pushed, report.open_conflicts
+                    );
+                    if let Ok(mut s) = shared.lock() {
+                        s.vault = Some(report);
+                    }
+                }
+                Err(e) => text += &format!("\nVault: not synced: {e}"),
             }
             Ok(JobDone::Synced(text))
         }

@@ -116,6 +116,10 @@ pub struct App {
     queued: usize,
     updates: Option<i64>,
     last_sync: Option<String>,
+    /// The vault's last sync in this window.
+    vault: Option<crate::vault::VaultSyncReport>,
+    /// The vault's open conflicts.
+    vault_conflicts: Vec<crate::vault::ConflictView>,
     certificate: Option<CertificateView>,
     passphrase: Option<String>,
     passphrase_input: String,
@@ -185,6 +189,8 @@ impl App {
             queued: 0,
             updates: None,
             last_sync: None,
+            vault: None,
+            vault_conflicts: Vec::new(),
             certificate: None,
             passphrase: None,
             passphrase_input: String::new(),
@@ -243,11 +249,13 @@ impl App {
                 None => None,
             };
             let conflicts = crate::conflicts::list(conn)?;
-            Ok((l, c, h, q, cert, shared, conflicts))
+            let v = crate::vault::conflicts(conn)?;
+            Ok((l, c, h, q, cert, shared, conflicts, v))
         })();
         match result {
-            Ok((l, c, h, q, cert, shared, conflicts)) => {
+            Ok((l, c, h, q, cert, shared, conflicts, v)) => {
                 self.conflicts = conflicts;
+                self.vault_conflicts = v;
                 self.shared = shared;
                 self.listings = l;
                 self.customers = c;
@@ -312,7 +320,11 @@ impl App {
                 self.notice = Some(Notice::Problem(job.kind.unreachable_words(&url)));
             }
             Ok(JobDone::Count(n)) => self.updates = Some(n),
+            Ok(JobDone::VaultApproved(text)) => self.notice = Some(Notice::Info(text)),
             Ok(JobDone::Synced(text)) => {
+                if let Ok(mut state) = job.state.lock() {
+                    self.vault = state.vault.take().or(self.vault.take());
+                }
                 self.updates = Some(0);
                 self.notice = Some(Notice::Info("Sync finished.".into()));
                 self.last_sync = Some(text);

@@ -8,6 +8,7 @@
 //! * [`search`]: search criteria and their matching semantics (shared by the platform's matcher,
 //!   the website's search and the client's tenant hints);
 //! * [`api`]: request and response bodies of the agency API and its change feed;
+//! * [`vault`]: the agency vault (customer records as ciphertext, desks, wrapped keys);
 //! * `openapi` (feature `openapi`): the OpenAPI schemas of these types, from which the platform
 //!   derives its `/api/openapi.json`.
 
@@ -18,6 +19,7 @@ pub mod listing;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod search;
+pub mod vault;
 
 pub use envelope::{
     ListingObject, Signable, SignatureAlgorithm, SignatureEnvelope, SignedListing, SignedTakedown,

@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod saved_searches;
 pub mod search;
 pub mod tls;
+pub mod vault;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -64,7 +65,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(saved_searches::routes)
                 .configure(search::routes)
                 .configure(certificates::routes)
-                .configure(certificate_events::routes),
+                .configure(certificate_events::routes)
+                .configure(vault::routes),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::NotFound {

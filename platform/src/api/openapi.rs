@@ -327,6 +327,8 @@ const CA_FILES: [(&str, &str, &str); 11] = [
     ),
 ];
 
+mod vault;
+
 /// The document.
 pub fn document() -> OpenApi {
     use Caller::{Agency, Anyone};
@@ -576,6 +578,8 @@ pub fn document() -> OpenApi {
             .answer("200", "the certificate", answer)
             .answers(errors),
     );
+
+    vault::operations(&mut b);
 
     let mut schemas = std::mem::take(&mut b.schemas);
     schemas.sort_by(|a, b| a.0.cmp(&b.0));

@@ -229,6 +229,41 @@ diesel::table! {
         ciphertext -> Binary,
         deleted -> Bool,
         updated_at -> BigInt,
+        epoch -> BigInt,
+        sequence -> BigInt,
+    }
+}
+
+diesel::table! {
+    vaults (agency_id) {
+        agency_id -> BigInt,
+        epoch -> BigInt,
+        rotation_required -> Bool,
+        recovery_public_key -> Text,
+        recovery_verifier -> Text,
+        sequence -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    vault_desks (id) {
+        id -> BigInt,
+        agency_id -> BigInt,
+        desk -> Text,
+        public_key -> Text,
+        state -> Text,
+        registered_at -> BigInt,
+        changed_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    vault_keys (agency_id, epoch, holder) {
+        agency_id -> BigInt,
+        epoch -> BigInt,
+        holder -> Text,
+        wrapped -> Text,
     }
 }
 

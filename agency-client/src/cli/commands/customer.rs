@@ -37,6 +37,7 @@ pub fn run(store: &mut Store, cli: &Cli, cmd: &CustomerCommand) -> Result<Output
             name,
             contact,
             listings,
+            notes,
         } => {
             let changes = customers::CustomerChanges {
                 name: name.clone(),
@@ -44,6 +45,7 @@ pub fn run(store: &mut Store, cli: &Cli, cmd: &CustomerCommand) -> Result<Output
                 listing_keys: listings
                     .as_deref()
                     .map(|l| l.split(',').map(str::to_owned).collect()),
+                notes: notes.clone(),
             };
             done(customers::edit(conn, *id, &changes)?)
         }

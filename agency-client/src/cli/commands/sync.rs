@@ -1,5 +1,5 @@
 //! `publish`, `sync` and `updates`: the outbox of own changes and the change feed of everyone's
-//! listings. Each needs the key; when the platform cannot be reached, queued work stays queued
+//! listings (`sync` then syncs the vault). Each needs the key; when the platform cannot be reached, queued work stays queued
 //! (exit status 3).
 
 use super::open_session;
@@ -21,7 +21,7 @@ pub fn publish(store: &mut Store, cli: &Cli, keys: &[String]) -> Result<Output, 
 
 /// `sync`: sends the queue, then pulls everyone's listings (progress on stderr unless `--json`).
 pub fn sync(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
-    let mut session = open_session(store, cli)?;
+    let (mut session, passphrase) = super::open_session_keeping_passphrase(store, cli)?;
     let resigning = listings::queue_resigning(store.conn(), &mut session)?;
     let sent = listings::drain(store.conn(), &mut session)?;
     let json_mode = cli.json;
@@ -30,7 +30,13 @@ pub fn sync(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
             eprintln!("pulled {done} of {total} updates");
         }
     })?;
-    Ok(render::synced(&resigning, &sent, &pulled))
+    let output = render::synced(&resigning, &sent, &pulled);
+    Ok(super::vault::after_sync(
+        store,
+        &mut session,
+        &passphrase,
+        output,
+    ))
 }
 
 /// `updates`: how many updates wait on the platform, and how many own changes here.

@@ -132,6 +132,7 @@ impl CustomerForm {
                     name: Some(self.name.clone()),
                     contact: Some(self.contact.clone()),
                     listing_keys: (kind == CustomerKind::Owner).then(|| self.listing_keys.clone()),
+                    notes: None,
                 },
             ),
         };

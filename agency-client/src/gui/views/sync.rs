@@ -63,5 +63,6 @@ impl App {
             ui.strong("Last sync");
             ui.label(text);
         }
+        self.vault_section(ui);
     }
 }

@@ -1,0 +1,4 @@
+DROP TABLE vault_conflicts;
+DROP TABLE vault_records;
+DROP TABLE vault_membership;
+ALTER TABLE customers DROP COLUMN notes;
