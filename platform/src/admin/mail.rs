@@ -144,9 +144,9 @@ pub fn retry_mail(conn: &mut DbConn, actor: &Actor, id: i64) -> Result<MailSumma
             Some(&id.to_string()),
             serde_json::json!({"kind": before.kind, "from": before.status.code(), "attempts": before.attempts}),
         )?;
-        Ok(c.mail_row(id)?
+        c.mail_row(id)?
             .map(MailSummary::from)
-            .ok_or_else(|| mail_not_found(id))?)
+            .ok_or_else(|| mail_not_found(id))
     })
 }
 
@@ -167,9 +167,9 @@ pub fn discard_mail(conn: &mut DbConn, actor: &Actor, id: i64) -> Result<MailSum
             Some(&id.to_string()),
             serde_json::json!({"kind": before.kind, "from": before.status.code()}),
         )?;
-        Ok(c.mail_row(id)?
+        c.mail_row(id)?
             .map(MailSummary::from)
-            .ok_or_else(|| mail_not_found(id))?)
+            .ok_or_else(|| mail_not_found(id))
     })
 }
 

@@ -38,7 +38,7 @@ pub fn set_user_disabled(
             Some(&id.to_string()),
             serde_json::json!({}),
         )?;
-        Ok(c.user_summary(id)?.ok_or_else(|| user_not_found(id))?)
+        c.user_summary(id)?.ok_or_else(|| user_not_found(id))
     })
 }
 

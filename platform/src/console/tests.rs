@@ -390,7 +390,7 @@ crate::db_test!(async agency_actions_are_done_and_audited_with_the_operator, |db
     get(&app, &mut b, &format!("/agencies/{acme}")).await;
     let a = post(&app, &mut b, &format!("/agencies/{acme}/approve"), &[]).await;
     assert_eq!(a.location(), format!("/agencies/{acme}?done=approved"));
-    let page = get(&app, &mut b, &a.location().to_owned()).await;
+    let page = get(&app, &mut b, a.location()).await;
     assert!(page.body.contains("Approved; the enrolment token was emailed"));
     assert!(page.body.contains("(active)"));
     let approved = audit(&state, "agency.approve");

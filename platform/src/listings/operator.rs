@@ -51,7 +51,7 @@ crate::impl_for_backends!(ListingOverview {
         if let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) {
             let pattern = format!(
                 "%{}%",
-                text.replace('\\', "").replace('%', "").replace('_', "")
+                text.replace(['\\', '%'], "")
             );
             query = query.filter(
                 listings::title
