@@ -106,6 +106,57 @@ crate::impl_for_backends!(AuditLog {
     }
 });
 
+/// What to look for in the audit log (the console's Audit page and its export).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    /// Actor contains (e.g. an operator's email, `operator:`, `agency:3`).
+    pub actor: Option<String>,
+    /// Action, exactly or as a prefix ending in `.` (`agency.` for every agency action).
+    pub action: Option<String>,
+    /// Subject, exactly (an agency id, a serial).
+    pub subject: Option<String>,
+    /// From (ms, inclusive).
+    pub since: Option<i64>,
+    /// Until (ms, exclusive).
+    pub until: Option<i64>,
+}
+
+/// Searching the audit log, for both backends.
+pub trait AuditSearch {
+    /// The newest `limit` entries matching `filter`, newest first.
+    fn search_audit(&mut self, filter: &AuditFilter, limit: i64) -> QueryResult<Vec<AuditEntry>>;
+}
+
+fn like_escape(s: &str) -> String {
+    s.replace(['%', '\\'], "")
+}
+
+crate::impl_for_backends!(AuditSearch {
+    fn search_audit(&mut self, filter: &AuditFilter, limit: i64) -> QueryResult<Vec<AuditEntry>> {
+        let mut query = audit_log::table.into_boxed();
+        if let Some(actor) = filter.actor.as_deref().filter(|a| !a.is_empty()) {
+            query = query.filter(audit_log::actor.like(format!("%{}%", like_escape(actor))));
+        }
+        if let Some(action) = filter.action.as_deref().filter(|a| !a.is_empty()) {
+            query = if action.ends_with('.') {
+                query.filter(audit_log::action.like(format!("{}%", like_escape(action))))
+            } else {
+                query.filter(audit_log::action.eq(action.to_owned()))
+            };
+        }
+        if let Some(subject) = filter.subject.as_deref().filter(|s| !s.is_empty()) {
+            query = query.filter(audit_log::subject.eq(subject.to_owned()));
+        }
+        if let Some(since) = filter.since {
+            query = query.filter(audit_log::at.ge(since));
+        }
+        if let Some(until) = filter.until {
+            query = query.filter(audit_log::at.lt(until));
+        }
+        query.order(audit_log::id.desc()).limit(limit).load(self)
+    }
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,6 +54,12 @@ pub enum Command {
     /// The certificate authority: status, root key custody (export, remove, rollover), key encryption
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Operator accounts of the console
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// The mail outbox: what waits and failed, retry, discard
+    #[command(subcommand)]
+    Mail(MailCommand),
     /// Show the audit log, newest first
     Audit {
         /// Only entries of this action, e.g. cert.revoke
@@ -92,10 +98,13 @@ pub enum AgencyCommand {
         /// Agency id
         id: i64,
     },
-    /// Reject a pending application (the applicant is told by email)
+    /// Reject a pending application (the applicant is told by email, with the reason)
     Reject {
         /// Agency id
         id: i64,
+        /// Why, told to the applicant in the email and kept in the audit log
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Suspend an active agency: its requests are refused from now on
     Suspend {
@@ -112,6 +121,39 @@ pub enum AgencyCommand {
     /// enrolment tokens
     Show {
         /// Agency id
+        id: i64,
+    },
+}
+
+/// `platform admin …`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// A new operator: prints a one-time link (24 hours) to the running server's console where
+    /// they choose a password; the second factor (TOTP) is set up at the first sign-in. For an
+    /// operator who never used their link, a new link
+    Create {
+        /// The operator's email address
+        email: String,
+    },
+}
+
+/// `platform mail …`
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Mails waiting and failed, sent and failed in the last hour
+    Status {
+        /// How many of each list
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Send a failed (or discarded) mail again, now, with its attempts reset
+    Retry {
+        /// Mail id (as `mail status` shows it)
+        id: i64,
+    },
+    /// Never send a waiting or failed mail
+    Discard {
+        /// Mail id (as `mail status` shows it)
         id: i64,
     },
 }

@@ -9,6 +9,7 @@ pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod email_address;
 pub mod error;
@@ -19,9 +20,11 @@ pub mod matching;
 pub mod metrics;
 pub mod notify;
 mod operator;
+pub mod operators;
 pub mod pki;
 pub mod searches;
 pub mod server;
+pub mod settings;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;
@@ -57,6 +60,34 @@ pub enum RunError {
 }
 
 impl RunError {
+    /// A stable code for what kind of failure this is (the `--json` error's `code`).
+    pub fn code(&self) -> &'static str {
+        use crate::admin::AdminError;
+        match self {
+            RunError::Config(_) => "config",
+            RunError::Log(_) => "config",
+            RunError::Server(_) => "server",
+            RunError::Migrate(_) => "migrate",
+            RunError::Operator(e) => match e {
+                OperatorError::Admin(AdminError::NotFound(_)) => "not_found",
+                OperatorError::Admin(AdminError::Refused(_)) => "refused",
+                OperatorError::Admin(AdminError::Invalid(_)) | OperatorError::Invalid(_) => {
+                    "invalid"
+                }
+                OperatorError::Account(operators::OperatorAccountError::Invalid(_)) => "invalid",
+                OperatorError::Account(operators::OperatorAccountError::Exists(_)) => "refused",
+                OperatorError::Startup(_) | OperatorError::Db(_) => "database",
+                _ => "failed",
+            },
+        }
+    }
+
+    /// The error as `platform --json` prints it on stdout:
+    /// `{"error": {"code": "...", "message": "..."}}`.
+    pub fn json(&self) -> String {
+        serde_json::json!({"error": {"code": self.code(), "message": self.one_line()}}).to_string()
+    }
+
     /// The message and each of its causes, joined by `": "` on one line.
     pub fn one_line(&self) -> String {
         error::causes(self)
@@ -91,9 +122,20 @@ pub fn run(cli: Cli) -> Result<(), RunError> {
             }
             Ok(())
         }
-        Command::Agency(cmd) => Ok(operator::agency(&config, cmd, cli.json)?),
-        Command::Cert(cmd) => Ok(operator::cert(&config, cmd, cli.json)?),
-        Command::Listing(cmd) => Ok(operator::listing(&config, cmd, cli.json)?),
+        Command::Agency(cmd) => {
+            let config = operator::with_server_settings(config, &cli.overrides)?;
+            Ok(operator::agency(&config, cmd, cli.json)?)
+        }
+        Command::Cert(cmd) => {
+            let config = operator::with_server_settings(config, &cli.overrides)?;
+            Ok(operator::cert(&config, cmd, cli.json)?)
+        }
+        Command::Listing(cmd) => {
+            let config = operator::with_server_settings(config, &cli.overrides)?;
+            Ok(operator::listing(&config, cmd, cli.json)?)
+        }
+        Command::Admin(cmd) => Ok(operator::admin(&config, cmd, cli.json)?),
+        Command::Mail(cmd) => Ok(operator::mail(&config, cmd, cli.json)?),
         Command::Ca(cmd) => Ok(operator::ca(&config, cmd, cli.json)?),
         Command::Audit { action, limit } => Ok(operator::audit(&config, action, limit, cli.json)?),
     }

@@ -6,7 +6,9 @@ use serde::Serialize;
 use crate::admin::{self, AdminError, AgencyDetails, IssuedToken};
 use crate::agencies::AgencyStatus;
 use crate::audit::AuditLog;
-use crate::cli::{AgencyCommand, CaCommand, CertCommand, ListingCommand};
+use crate::cli::{
+    AdminCommand, AgencyCommand, CaCommand, CertCommand, ListingCommand, MailCommand,
+};
 use crate::config::Config;
 use crate::db::{DbConn, DbError};
 use crate::pki::{CertificateStore, Pki, PkiError, Revocation, RevocationOutcome};
@@ -37,6 +39,92 @@ pub enum OperatorError {
     /// A passphrase could not be had, or the two typed differ; nothing was written.
     #[error("{0}")]
     Passphrase(String),
+    /// An operator account could not be made.
+    #[error(transparent)]
+    Account(#[from] crate::operators::OperatorAccountError),
+}
+
+/// The configuration an operator command acts with: the addresses the running server recorded
+/// at its start (see [`crate::settings`]) in place of those the command was not given itself.
+pub fn with_server_settings(
+    config: Config,
+    given: &crate::config::ConfigOverrides,
+) -> Result<Config, OperatorError> {
+    let mut conn = connect(&config)?;
+    Ok(crate::with_conn!(&mut conn, |c| {
+        crate::settings::effective_for_operator(c, config, given)
+    })?)
+}
+
+/// `platform admin …`
+pub fn admin(config: &Config, cmd: AdminCommand, json: bool) -> Result<(), OperatorError> {
+    let mut conn = connect(config)?;
+    match cmd {
+        AdminCommand::Create { email } => {
+            let url = crate::with_conn!(&mut conn, |c| crate::settings::console_url(c, config))?;
+            let made =
+                crate::operators::create_operator(&mut conn, &admin::operator(), &email, &url)?;
+            print(json, &made, || {
+                format!(
+                    "operator {} ({}): they choose a password at\n  {}\n(works once, until {}); the second factor is set up at the first sign-in",
+                    made.id, made.email, made.set_password_link, made.expires_at
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `platform mail …`
+pub fn mail(config: &Config, cmd: MailCommand, json: bool) -> Result<(), OperatorError> {
+    let mut conn = connect(config)?;
+    let line = |m: &admin::mail::MailSummary| {
+        format!(
+            "{:>6}  {:<10} {:<22} {:<30} attempts {}{}",
+            m.id,
+            m.status,
+            m.kind,
+            m.recipient,
+            m.attempts,
+            m.last_error
+                .as_deref()
+                .map(|e| format!("  ({e})"))
+                .unwrap_or_default()
+        )
+    };
+    match cmd {
+        MailCommand::Status { limit } => {
+            let s = admin::mail::mail_status(&mut conn, limit)?;
+            print(json, &s, || {
+                let mut out = format!(
+                    "{} waiting; {} sent and {} failed in the last hour",
+                    s.outbox_depth, s.sent_last_hour, s.failed_last_hour
+                );
+                out.push_str(&format!("\nfailed ({}):", s.failed.len()));
+                for m in &s.failed {
+                    out.push_str(&format!("\n{}", line(m)));
+                }
+                out.push_str(&format!("\nwaiting ({}):", s.pending.len()));
+                for m in &s.pending {
+                    out.push_str(&format!("\n{}", line(m)));
+                }
+                out
+            });
+        }
+        MailCommand::Retry { id } => {
+            let m = admin::mail::retry_mail(&mut conn, &admin::operator(), id)?;
+            print(json, &m, || {
+                format!("mail {id} is due again now\n{}", line(&m))
+            });
+        }
+        MailCommand::Discard { id } => {
+            let m = admin::mail::discard_mail(&mut conn, &admin::operator(), id)?;
+            print(json, &m, || {
+                format!("mail {id} discarded; it will not be sent\n{}", line(&m))
+            });
+        }
+    }
+    Ok(())
 }
 
 fn connect(config: &Config) -> Result<DbConn, OperatorError> {
@@ -84,7 +172,15 @@ pub fn agency(config: &Config, cmd: AgencyCommand, json: bool) -> Result<(), Ope
             email,
         } => {
             let fp = fingerprint(config)?;
-            let t = admin::add_agency(&mut conn, config, &fp, &name, &licence, &email)?;
+            let t = admin::add_agency(
+                &mut conn,
+                &admin::operator(),
+                config,
+                &fp,
+                &name,
+                &licence,
+                &email,
+            )?;
             print(json, &t, || token_text(&t));
         }
         AgencyCommand::List { status } => {
@@ -118,7 +214,7 @@ pub fn agency(config: &Config, cmd: AgencyCommand, json: bool) -> Result<(), Ope
         }
         AgencyCommand::Approve { id } => {
             let fp = fingerprint(config)?;
-            let a = admin::approve_agency(&mut conn, config, &fp, id)?;
+            let a = admin::approve_agency(&mut conn, &admin::operator(), config, &fp, id)?;
             print(json, &a, || match &a.token {
                 Some(t) => token_text(t),
                 None => format!(
@@ -127,8 +223,8 @@ pub fn agency(config: &Config, cmd: AgencyCommand, json: bool) -> Result<(), Ope
                 ),
             });
         }
-        AgencyCommand::Reject { id } => {
-            let a = admin::reject_agency(&mut conn, id)?;
+        AgencyCommand::Reject { id, reason } => {
+            let a = admin::reject_agency(&mut conn, &admin::operator(), id, reason.as_deref())?;
             print(json, &a, || {
                 format!(
                     "agency {} ({}) rejected; the applicant is told by email",
@@ -137,7 +233,7 @@ pub fn agency(config: &Config, cmd: AgencyCommand, json: bool) -> Result<(), Ope
             });
         }
         AgencyCommand::Suspend { id } => {
-            let a = admin::suspend_agency(&mut conn, id)?;
+            let a = admin::suspend_agency(&mut conn, &admin::operator(), id)?;
             print(json, &a, || {
                 format!(
                     "agency {} ({}) suspended; its requests are refused from now on",
@@ -147,7 +243,7 @@ pub fn agency(config: &Config, cmd: AgencyCommand, json: bool) -> Result<(), Ope
         }
         AgencyCommand::Token { id } => {
             let fp = fingerprint(config)?;
-            let t = admin::new_token(&mut conn, config, &fp, id)?;
+            let t = admin::new_token(&mut conn, &admin::operator(), config, &fp, id)?;
             print(json, &t, || token_text(&t));
         }
         AgencyCommand::Show { id } => {
@@ -328,6 +424,7 @@ pub fn cert(config: &Config, cmd: CertCommand, json: bool) -> Result<(), Operato
             }
             let outcome = admin::revoke_certificate(
                 &mut conn,
+                &admin::operator(),
                 &serial,
                 Revocation {
                     reason,
@@ -359,7 +456,8 @@ pub fn listing(config: &Config, cmd: ListingCommand, json: bool) -> Result<(), O
     match cmd {
         ListingCommand::TakeDown { id, reason } => {
             let signer = Pki::open(config, &mut conn)?.platform_signer(&mut conn)?;
-            let version = admin::take_down_listing(&mut conn, &signer, id, &reason)?;
+            let version =
+                admin::take_down_listing(&mut conn, &admin::operator(), &signer, id, &reason)?;
             let v = serde_json::json!({
                 "id": id,
                 "version": version,

@@ -49,7 +49,7 @@ pub enum ServerError {
     /// A port could not be bound; `hint` says what to do.
     #[error("cannot listen on {addr} for the {what}: {error}; {hint}")]
     Listen {
-        /// `website` or `agency API`.
+        /// `website`, `agency API` or `operator console`.
         what: &'static str,
         /// The address.
         addr: SocketAddr,
@@ -244,6 +244,40 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     let web_handle = web_server.handle();
     let web_task = tokio::spawn(web_server);
 
+    let admin_state = state.clone();
+    let admin_server = HttpServer::new(move || {
+        App::new()
+            .app_data(admin_state.clone())
+            .app_data(ServerName("admin"))
+            .app_data(crate::web::protocol::Hsts(false))
+            .wrap(crate::console::security_headers())
+            .wrap(middleware::from_fn(crate::web::protocol::hygiene))
+            .wrap(middleware::from_fn(crate::http_metrics::track))
+            .wrap(middleware::NormalizePath::trim())
+            .configure(crate::console::routes)
+    })
+    .disable_signals()
+    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+    .bind(config.admin.listen)
+    .map_err(|e| listen_error("operator console", config.admin.listen, "--admin-listen", e))?;
+    let admin_addr = admin_server.addrs()[0];
+    let admin_server = admin_server.run();
+    let admin_handle = admin_server.handle();
+    let admin_task = tokio::spawn(admin_server);
+    {
+        // Operator commands act with what this server uses (see `crate::settings`).
+        let config = config.clone();
+        let console_url = format!("http://{admin_addr}");
+        state
+            .db
+            .run(move |conn| -> Result<(), DbError> {
+                Ok(crate::with_conn!(conn, |c| {
+                    crate::settings::record_effective(c, &config, &console_url)
+                })?)
+            })
+            .await?;
+    }
+
     let agency_state = state.clone();
     let agency_server = HttpServer::new(move || {
         App::new()
@@ -267,6 +301,7 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     tracing::info!(
         web = %web_addr,
         agency = %agency_addr,
+        admin = %admin_addr,
         public_url = %config.web.public_url,
         "platform ready"
     );
@@ -275,7 +310,11 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     tracing::info!("shutdown requested; finishing in-flight requests");
     let _ = stop_jobs.send(true);
     state.events.close();
-    tokio::join!(web_handle.stop(true), agency_handle.stop(true));
+    tokio::join!(
+        web_handle.stop(true),
+        agency_handle.stop(true),
+        admin_handle.stop(true)
+    );
     web_task
         .await
         .map_err(|source| ServerError::Task {
@@ -287,6 +326,13 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         .await
         .map_err(|source| ServerError::Task {
             what: "agency API",
+            source,
+        })?
+        .map_err(ServerError::Serve)?;
+    admin_task
+        .await
+        .map_err(|source| ServerError::Task {
+            what: "operator console",
             source,
         })?
         .map_err(ServerError::Serve)?;

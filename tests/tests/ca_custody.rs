@@ -457,7 +457,7 @@ fn the_server_certificate_renews_itself_while_running() {
 
     // Expiry is a metric, by role.
     let metrics = platform::testing::http_client()
-        .get(app.url("/metrics"))
+        .get(app.admin("/metrics"))
         .send()
         .unwrap()
         .text()

@@ -106,7 +106,7 @@ fn killed_while_sending_then_restarted(test_db: TestDb) {
 
     // Operators see the count at /metrics and in the log.
     let metrics = platform::testing::http_client()
-        .get(second.url("/metrics"))
+        .get(second.admin("/metrics"))
         .send()
         .unwrap()
         .text()

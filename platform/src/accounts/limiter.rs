@@ -1,6 +1,7 @@
 //! The sign-in limiter (`sign_in_attempts` table): failures are counted per account and per
 //! client address; after [`MAX_FAILURES`] within [`FAILURE_WINDOW_MS`] further attempts are
-//! refused until the window passes. Old failures are pruned whenever a new one is recorded.
+//! refused until the window passes. Failures older than a day are pruned whenever a new one is
+//! recorded.
 
 use diesel::prelude::*;
 
@@ -10,6 +11,9 @@ use crate::db::schema::sign_in_attempts;
 pub const MAX_FAILURES: i64 = 5;
 /// The rate-limit window.
 pub const FAILURE_WINDOW_MS: i64 = 15 * 60_000;
+/// How long failures are kept: a day, for the console's chart of sign-in failures (only the
+/// last [`FAILURE_WINDOW_MS`] count for the limit).
+pub const FAILURE_RETENTION_MS: i64 = 24 * 3_600_000;
 
 /// The limiter key of an account (its lowercased email).
 pub fn account_key(email: &str) -> String {
@@ -29,6 +33,9 @@ pub trait SignInLimiter {
     fn record_failure(&mut self, keys: &[&str], now: i64) -> QueryResult<()>;
     /// Forgets the failures of `key` (after a successful sign-in).
     fn clear_failures(&mut self, key: &str) -> QueryResult<()>;
+    /// When each failure since `since` happened (one per attempt: the address keys), for the
+    /// console's chart.
+    fn failure_times(&mut self, since: i64) -> QueryResult<Vec<i64>>;
 }
 
 crate::impl_for_backends!(SignInLimiter {
@@ -55,9 +62,21 @@ crate::impl_for_backends!(SignInLimiter {
         diesel::insert_into(sign_in_attempts::table)
             .values(&rows)
             .execute(self)?;
-        diesel::delete(sign_in_attempts::table.filter(sign_in_attempts::at.lt(now - FAILURE_WINDOW_MS)))
+        diesel::delete(sign_in_attempts::table.filter(sign_in_attempts::at.lt(now - FAILURE_RETENTION_MS)))
             .execute(self)?;
         Ok(())
+    }
+
+    fn failure_times(&mut self, since: i64) -> QueryResult<Vec<i64>> {
+        sign_in_attempts::table
+            .filter(sign_in_attempts::at.ge(since))
+            .filter(
+                sign_in_attempts::key
+                    .like("addr:%")
+                    .or(sign_in_attempts::key.like("operator-addr:%")),
+            )
+            .select(sign_in_attempts::at)
+            .load(self)
     }
 
     fn clear_failures(&mut self, key: &str) -> QueryResult<()> {

@@ -37,7 +37,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 
 /// A hash that no password matches in practice, checked for unknown emails so timing does not
 /// tell which addresses have accounts.
-pub(super) fn dummy_hash() -> &'static str {
+pub(crate) fn dummy_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
     HASH.get_or_init(|| hash_password(&random_token()).unwrap_or_default())
 }

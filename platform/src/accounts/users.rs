@@ -133,8 +133,10 @@ crate::impl_for_backends!(UserStore {
     }
 
     fn credentials(&mut self, email: &str) -> QueryResult<Option<Credentials>> {
+        // A disabled account (by an operator) cannot sign in: it reads as no account.
         let row: Option<(i64, String, String, Option<i64>)> = users::table
             .filter(users::email.eq(email))
+            .filter(users::disabled_at.is_null())
             .select((
                 users::id,
                 users::email,
@@ -154,6 +156,7 @@ crate::impl_for_backends!(UserStore {
     fn signed_in_user(&mut self, id: i64) -> QueryResult<Option<SignedInUser>> {
         users::table
             .find(id)
+            .filter(users::disabled_at.is_null())
             .select(SignedInUser::as_select())
             .first(self)
             .optional()

@@ -2,6 +2,10 @@
 //! vetting agencies, enrolment tokens, revocation, take-downs. Each one is audited in the same
 //! transaction as the change, and mails to agencies go through the outbox.
 
+pub mod mail;
+pub mod overview;
+pub mod users;
+
 use serde::Serialize;
 
 use crate::agencies::{Agency, AgencyStatus, AgencyStore, NewAgency};
@@ -59,7 +63,7 @@ pub fn operator() -> Actor {
     )
 }
 
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     crate::listings::ms_to_time(ms)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
@@ -121,6 +125,7 @@ where
 /// `platform agency add`: registers an agency vetted by hand, active at once, with a token.
 pub fn add_agency(
     conn: &mut DbConn,
+    actor: &Actor,
     config: &Config,
     fingerprint: &str,
     name: &str,
@@ -129,7 +134,6 @@ pub fn add_agency(
 ) -> Result<IssuedToken, AdminError> {
     let new = NewAgency::parse(name, licence, email)
         .map_err(|e| AdminError::Invalid(format!("--{}: {}", e.field, e.message)))?;
-    let actor = operator();
     crate::write_tx!(conn, |c| {
         let agency = c
             .insert_agency(&new, AgencyStatus::Active)?
@@ -140,12 +144,12 @@ pub fn add_agency(
                 ))
             })?;
         c.audit(
-            &actor,
+            actor,
             "agency.add",
             Some(&agency.id.to_string()),
             serde_json::json!({"name": agency.name, "licence": agency.licence}),
         )?;
-        create_token(c, &actor, &agency, fingerprint, config)
+        create_token(c, actor, &agency, fingerprint, config)
     })
 }
 
@@ -162,11 +166,11 @@ pub struct Approval {
 /// when it has no valid certificate it gets an enrolment token by email.
 pub fn approve_agency(
     conn: &mut DbConn,
+    actor: &Actor,
     config: &Config,
     fingerprint: &str,
     id: i64,
 ) -> Result<Approval, AdminError> {
-    let actor = operator();
     crate::write_tx!(conn, |c| {
         let before = find(c, id)?;
         if before.status() == AgencyStatus::Active {
@@ -178,7 +182,7 @@ pub fn approve_agency(
             .set_agency_status(id, AgencyStatus::Active)?
             .ok_or_else(|| not_found(id))?;
         c.audit(
-            &actor,
+            actor,
             "agency.approve",
             Some(&id.to_string()),
             serde_json::json!({"from": before.status().code()}),
@@ -191,7 +195,7 @@ pub fn approve_agency(
         let token = if has_valid {
             None
         } else {
-            Some(create_token(c, &actor, &agency, fingerprint, config)?)
+            Some(create_token(c, actor, &agency, fingerprint, config)?)
         };
         Ok(Approval { agency, token })
     })
@@ -201,11 +205,11 @@ pub fn approve_agency(
 /// token, a revoked certificate); its older unused tokens stop working.
 pub fn new_token(
     conn: &mut DbConn,
+    actor: &Actor,
     config: &Config,
     fingerprint: &str,
     id: i64,
 ) -> Result<IssuedToken, AdminError> {
-    let actor = operator();
     crate::write_tx!(conn, |c| {
         let agency = find(c, id)?;
         if agency.status() != AgencyStatus::Active {
@@ -214,13 +218,23 @@ pub fn new_token(
                 agency.status().code()
             )));
         }
-        create_token(c, &actor, &agency, fingerprint, config)
+        create_token(c, actor, &agency, fingerprint, config)
     })
 }
 
 /// `platform agency reject ID`: refuses a pending application and tells the applicant.
-pub fn reject_agency(conn: &mut DbConn, id: i64) -> Result<Agency, AdminError> {
-    let actor = operator();
+pub fn reject_agency(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: i64,
+    reason: Option<&str>,
+) -> Result<Agency, AdminError> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.chars().count() > 2000) {
+        return Err(AdminError::Invalid(
+            "--reason: keep the reason under 2000 characters".into(),
+        ));
+    }
     crate::write_tx!(conn, |c| {
         let before = find(c, id)?;
         if before.status() != AgencyStatus::Pending {
@@ -233,10 +247,10 @@ pub fn reject_agency(conn: &mut DbConn, id: i64) -> Result<Agency, AdminError> {
             .set_agency_status(id, AgencyStatus::Rejected)?
             .ok_or_else(|| not_found(id))?;
         c.audit(
-            &actor,
+            actor,
             "agency.reject",
             Some(&id.to_string()),
-            serde_json::json!({}),
+            serde_json::json!({"reason": reason}),
         )?;
         let mail = NewNotification {
             agency_id: Some(id),
@@ -244,7 +258,7 @@ pub fn reject_agency(conn: &mut DbConn, id: i64) -> Result<Agency, AdminError> {
                 MailKind::AgencyRejected,
                 agency.email.clone(),
                 format!("agency_rejected:{id}"),
-                serde_json::json!({"agency_name": agency.name}),
+                serde_json::json!({"agency_name": agency.name, "reason": reason}),
             )
         };
         c.enqueue_notification(&mail)?;
@@ -254,8 +268,7 @@ pub fn reject_agency(conn: &mut DbConn, id: i64) -> Result<Agency, AdminError> {
 
 /// `platform agency suspend ID`: blocks an active agency at once (its certificates stay in the
 /// register but are refused while it is suspended).
-pub fn suspend_agency(conn: &mut DbConn, id: i64) -> Result<Agency, AdminError> {
-    let actor = operator();
+pub fn suspend_agency(conn: &mut DbConn, actor: &Actor, id: i64) -> Result<Agency, AdminError> {
     crate::write_tx!(conn, |c| {
         let before = find(c, id)?;
         if before.status() != AgencyStatus::Active {
@@ -268,7 +281,7 @@ pub fn suspend_agency(conn: &mut DbConn, id: i64) -> Result<Agency, AdminError> 
             .set_agency_status(id, AgencyStatus::Suspended)?
             .ok_or_else(|| not_found(id))?;
         c.audit(
-            &actor,
+            actor,
             "agency.suspend",
             Some(&id.to_string()),
             serde_json::json!({}),
@@ -277,11 +290,33 @@ pub fn suspend_agency(conn: &mut DbConn, id: i64) -> Result<Agency, AdminError> 
     })
 }
 
+/// Voids an agency's unused enrolment tokens (the console's "void"); audited as `token.void`.
+/// Returns how many stopped working.
+pub fn void_tokens(conn: &mut DbConn, actor: &Actor, id: i64) -> Result<usize, AdminError> {
+    crate::write_tx!(conn, |c| {
+        find(c, id)?;
+        let voided = c.void_unused_tokens(id, crate::db::now_ms())?;
+        if voided == 0 {
+            return Err(AdminError::Refused(format!(
+                "agency {id} has no unused enrolment token"
+            )));
+        }
+        c.audit(
+            actor,
+            "token.void",
+            Some(&id.to_string()),
+            serde_json::json!({"tokens": voided, "why": "voided by an operator"}),
+        )?;
+        Ok(voided)
+    })
+}
+
 /// `platform cert revoke SERIAL --reason R [--compromised-since T]`: effective on the agency's
 /// next request, for the certificate and its family (see [`crate::pki::revocation`]); a revoked
 /// certificate's reason can be raised to `key_compromise`.
 pub fn revoke_certificate(
     conn: &mut DbConn,
+    actor: &Actor,
     serial: &str,
     revocation: Revocation,
 ) -> Result<RevocationOutcome, AdminError> {
@@ -294,16 +329,15 @@ pub fn revoke_certificate(
             "--compromised-since: the date is in the future; give the time the key was (or may have been) exposed, or leave it out to distrust everything the key signed".into(),
         ));
     }
-    let actor = operator();
     crate::write_tx!(conn, |c| {
-        crate::pki::revoke_family(c, &actor, &serial, revocation, crate::db::now_ms()).map_err(
-            |e| match e {
+        crate::pki::revoke_family(c, actor, &serial, revocation, crate::db::now_ms()).map_err(|e| {
+            match e {
                 RevokeError::NotFound(_) => AdminError::NotFound(e.to_string()),
                 RevokeError::AlreadyRevoked(m) => AdminError::Refused(m),
                 RevokeError::Invalid(m) => AdminError::Invalid(m),
                 RevokeError::Db(e) => AdminError::Db(e),
-            },
-        )
+            }
+        })
     })
 }
 
@@ -443,6 +477,7 @@ pub fn list_agencies(
 /// says which listing, which version, when and why, and desks remove the listing only on it.
 pub fn take_down_listing(
     conn: &mut DbConn,
+    actor: &Actor,
     signer: &crate::pki::PlatformSigner,
     id: i64,
     reason: &str,
@@ -453,7 +488,6 @@ pub fn take_down_listing(
             "--reason: say why the listing is taken down".into(),
         ));
     }
-    let actor = operator();
     let name = actor.to_string();
     crate::write_tx!(conn, |c| {
         let p = c

@@ -35,6 +35,25 @@ pub struct Config {
     pub ca: CaConfig,
     /// Email delivery: SMTP or files, batching, retries.
     pub mail: MailConfig,
+    /// The operator console and `/metrics`.
+    pub admin: AdminConfig,
+}
+
+/// Operator console settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address the operator console and `/metrics` listen on (keep it private: loopback or an
+    /// operators' network).
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+        }
+    }
 }
 
 /// Certificate authority settings. The passphrase that encrypts its keys comes only from the
@@ -240,6 +259,7 @@ impl Default for Config {
             log: LogConfig::default(),
             ca: CaConfig::default(),
             mail: MailConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }

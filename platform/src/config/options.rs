@@ -147,7 +147,12 @@ config_options! {
     web_listen: SocketAddr => web.listen [set],
         env "PLATFORM_WEB_LISTEN", value "ADDR",
         default "`127.0.0.1:8080`",
-        what "website, admin, `/healthz`, `/readyz`, `/metrics`";
+        what "website, `/healthz`, `/readyz`";
+    /// Operator console and /metrics listen address (keep it private) [default: 127.0.0.1:8081]
+    admin_listen: SocketAddr => admin.listen [set],
+        env "PLATFORM_ADMIN_LISTEN", value "ADDR",
+        default "`127.0.0.1:8081`",
+        what "operator console and `/metrics` (keep it on loopback or a private network)";
     /// Public address of the website, used in links in emails [default: http://127.0.0.1:8080]
     public_url: String => web.public_url [set],
         env "PLATFORM_PUBLIC_URL", value "URL",

@@ -142,6 +142,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         last_seen_at -> Nullable<BigInt>,
+        disabled_at -> Nullable<BigInt>,
     }
 }
 
@@ -375,6 +376,66 @@ diesel::table! {
     }
 }
 
+// The operator console's tables (migration `2026-12-02-001000_operator_console`).
+
+diesel::table! {
+    /// Operators of the console, apart from website users.
+    operators (id) {
+        /// Id.
+        id -> BigInt,
+        /// Lowercased email.
+        email -> Text,
+        /// argon2id hash; NULL until the set-password link is used.
+        password_hash -> Nullable<Text>,
+        /// SHA-256 of the one-time set-password token.
+        setup_token_hash -> Nullable<Text>,
+        /// When the set-password token stops working (ms).
+        setup_expires_at -> Nullable<BigInt>,
+        /// Base32 TOTP secret.
+        totp_secret -> Nullable<Text>,
+        /// When the first code was checked (ms).
+        totp_confirmed_at -> Nullable<BigInt>,
+        /// The last accepted TOTP step.
+        totp_last_step -> Nullable<BigInt>,
+        /// Disabled at (ms).
+        disabled_at -> Nullable<BigInt>,
+        /// Created (ms).
+        created_at -> BigInt,
+        /// Last change (ms).
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Console sessions.
+    operator_sessions (id_hash) {
+        /// SHA-256 of the session id.
+        id_hash -> Text,
+        /// The operator, once the password was checked.
+        operator_id -> Nullable<BigInt>,
+        /// `anonymous`, `password` or `full`.
+        stage -> Text,
+        /// CSRF synchronizer token.
+        csrf_token -> Text,
+        /// Created (ms).
+        created_at -> BigInt,
+        /// Expires (ms).
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Settings the running server recorded at start (its effective public addresses).
+    platform_settings (name) {
+        /// The setting's name.
+        name -> Text,
+        /// Its value.
+        value -> Text,
+        /// Recorded at (ms).
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(enrolment_tokens -> agencies (agency_id));
 diesel::joinable!(certificates -> agencies (agency_id));
 diesel::joinable!(listings -> agencies (agency_id));
@@ -409,4 +470,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     search_history,
     sign_in_attempts,
     email_tokens,
+    operators,
+    operator_sessions,
+    platform_settings,
 );

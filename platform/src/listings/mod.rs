@@ -13,6 +13,7 @@
 //! ([`api_types::canonical::legacy_form_for_verification_only`]).
 
 mod holds;
+pub mod operator;
 mod store;
 
 pub use holds::ListingHolds;

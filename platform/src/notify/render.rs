@@ -177,12 +177,14 @@ pub fn render_single(
         }
         MailKind::AgencyRejected => {
             let name = field("agency_name")?;
+            let mut lines = vec![format!("We could not approve the application of {name}.")];
+            if let Some(reason) = payload.get("reason").and_then(|r| r.as_str()) {
+                lines.push(format!("The reason: {reason}"));
+            }
+            lines.push("Reply to this email if you think this is a mistake.".to_owned());
             (
                 format!("Your application for {name} was not approved"),
-                vec![format!(
-                    "We could not approve the application of {name}. Reply to this email if you \
-                     think this is a mistake."
-                )],
+                lines,
                 None,
             )
         }

@@ -491,6 +491,134 @@ crate::impl_for_backends!(SavedSearchMail {
     }
 });
 
+/// The operator's view of the outbox (the console's Mail page and `platform mail`), for both
+/// backends: what waits or failed, and putting a mail back in line or setting it aside.
+pub trait MailDesk {
+    /// Rows waiting to be sent (pending or being sent).
+    fn outbox_depth(&mut self) -> QueryResult<i64>;
+    /// `(status, time)` of every row sent (at `sent_at`) or failed (at its last change, the
+    /// due time) since `since`, and the creation time of every match queued since then
+    /// (status `pending` for those), for the dashboard's counts and charts.
+    fn mail_activity(&mut self, since: i64) -> QueryResult<Vec<(NotificationStatus, i64, bool)>>;
+    /// The newest `limit` rows of `status` (pending and sending when None), newest first.
+    fn mail_rows(
+        &mut self,
+        status: Option<NotificationStatus>,
+        limit: i64,
+    ) -> QueryResult<Vec<NotificationRow>>;
+    /// One row.
+    fn mail_row(&mut self, id: i64) -> QueryResult<Option<NotificationRow>>;
+    /// A failed (or cancelled) row becomes pending again, due now, with its attempts reset;
+    /// false when the row is in another state.
+    fn retry_mail(&mut self, id: i64, now: i64) -> QueryResult<bool>;
+    /// A pending or failed row is cancelled with `why`; false when the row is in another state
+    /// (sent, or being sent right now).
+    fn discard_mail(&mut self, id: i64, why: &str) -> QueryResult<bool>;
+}
+
+crate::impl_for_backends!(MailDesk {
+    fn outbox_depth(&mut self) -> QueryResult<i64> {
+        notifications::table
+            .filter(
+                notifications::status
+                    .eq(NotificationStatus::Pending)
+                    .or(notifications::status.eq(NotificationStatus::Sending)),
+            )
+            .count()
+            .get_result(self)
+    }
+
+    fn mail_activity(&mut self, since: i64) -> QueryResult<Vec<(NotificationStatus, i64, bool)>> {
+        let sent: Vec<Option<i64>> = notifications::table
+            .filter(notifications::status.eq(NotificationStatus::Sent))
+            .filter(notifications::sent_at.ge(since))
+            .select(notifications::sent_at)
+            .load(self)?;
+        let failed: Vec<i64> = notifications::table
+            .filter(notifications::status.eq(NotificationStatus::Failed))
+            .filter(notifications::next_attempt_at.ge(since))
+            .select(notifications::next_attempt_at)
+            .load(self)?;
+        let matches: Vec<i64> = notifications::table
+            .filter(notifications::kind.eq(MailKind::ListingMatch.code()))
+            .filter(notifications::created_at.ge(since))
+            .select(notifications::created_at)
+            .load(self)?;
+        let mut out: Vec<(NotificationStatus, i64, bool)> = sent
+            .into_iter()
+            .flatten()
+            .map(|t| (NotificationStatus::Sent, t, false))
+            .collect();
+        out.extend(failed.into_iter().map(|t| (NotificationStatus::Failed, t, false)));
+        out.extend(matches.into_iter().map(|t| (NotificationStatus::Pending, t, true)));
+        Ok(out)
+    }
+
+    fn mail_rows(
+        &mut self,
+        status: Option<NotificationStatus>,
+        limit: i64,
+    ) -> QueryResult<Vec<NotificationRow>> {
+        let query = notifications::table.into_boxed();
+        let query = match status {
+            Some(s) => query.filter(notifications::status.eq(s)),
+            None => query.filter(
+                notifications::status
+                    .eq(NotificationStatus::Pending)
+                    .or(notifications::status.eq(NotificationStatus::Sending)),
+            ),
+        };
+        query
+            .order(notifications::id.desc())
+            .limit(limit)
+            .select(NotificationRow::as_select())
+            .load(self)
+    }
+
+    fn mail_row(&mut self, id: i64) -> QueryResult<Option<NotificationRow>> {
+        notifications::table
+            .find(id)
+            .select(NotificationRow::as_select())
+            .first(self)
+            .optional()
+    }
+
+    fn retry_mail(&mut self, id: i64, now: i64) -> QueryResult<bool> {
+        let n = diesel::update(
+            notifications::table.find(id).filter(
+                notifications::status
+                    .eq(NotificationStatus::Failed)
+                    .or(notifications::status.eq(NotificationStatus::Cancelled)),
+            ),
+        )
+        .set((
+            notifications::status.eq(NotificationStatus::Pending),
+            notifications::attempts.eq(0),
+            notifications::next_attempt_at.eq(now),
+            notifications::claimed_by.eq(None::<String>),
+            notifications::claimed_until.eq(None::<i64>),
+        ))
+        .execute(self)?;
+        Ok(n == 1)
+    }
+
+    fn discard_mail(&mut self, id: i64, why: &str) -> QueryResult<bool> {
+        let n = diesel::update(
+            notifications::table.find(id).filter(
+                notifications::status
+                    .eq(NotificationStatus::Pending)
+                    .or(notifications::status.eq(NotificationStatus::Failed)),
+            ),
+        )
+        .set((
+            notifications::status.eq(NotificationStatus::Cancelled),
+            notifications::last_error.eq(why),
+        ))
+        .execute(self)?;
+        Ok(n == 1)
+    }
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,6 +35,8 @@ pub struct PlatformProcess {
     pub web_url: String,
     /// Address of the agency API (mutual TLS), when the process runs one.
     pub agency_addr: Option<SocketAddr>,
+    /// `http://127.0.0.1:PORT` of the operator console (and `/metrics`).
+    pub admin_url: String,
     /// The data directory in use.
     pub data_dir: PathBuf,
     logs: Arc<Mutex<Vec<String>>>,
@@ -121,6 +123,8 @@ impl PlatformBuilder {
                 &self.web_listen,
                 "--agency-listen",
                 "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
             ]);
         if let Some(url) = &self.database_url {
             cmd.env("DATABASE_URL", url);
@@ -173,6 +177,7 @@ impl PlatformBuilder {
             child: Some(child),
             web_url: String::new(),
             agency_addr: None,
+            admin_url: String::new(),
             data_dir,
             logs,
             bin: self.bin.clone(),
@@ -183,9 +188,10 @@ impl PlatformBuilder {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             match ready_rx.recv_timeout(Duration::from_millis(100)) {
-                Ok((web, agency)) => {
+                Ok((web, agency, admin)) => {
                     process.web_url = format!("http://{web}");
                     process.agency_addr = agency;
+                    process.admin_url = admin.map(|a| format!("http://{a}")).unwrap_or_default();
                     return Ok(process);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -278,19 +284,24 @@ pub fn run_with_timeout(
     }
 }
 
-/// Reads the web and agency addresses out of a `platform ready` JSON log line.
-fn parse_ready(line: &str) -> Option<(SocketAddr, Option<SocketAddr>)> {
+/// The web, agency and admin addresses of a `platform ready` line.
+type ReadyAddrs = (SocketAddr, Option<SocketAddr>, Option<SocketAddr>);
+
+/// Reads the web, agency and admin addresses out of a `platform ready` JSON log line.
+fn parse_ready(line: &str) -> Option<ReadyAddrs> {
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
     let fields = value.get("fields")?;
     if fields.get("message")?.as_str()? != "platform ready" {
         return None;
     }
     let web = fields.get("web")?.as_str()?.parse().ok()?;
-    let agency = fields
-        .get("agency")
-        .and_then(|a| a.as_str())
-        .and_then(|a| a.parse().ok());
-    Some((web, agency))
+    let addr = |name: &str| {
+        fields
+            .get(name)
+            .and_then(|a| a.as_str())
+            .and_then(|a| a.parse().ok())
+    };
+    Some((web, addr("agency"), addr("admin")))
 }
 
 impl PlatformProcess {
@@ -341,6 +352,11 @@ impl PlatformProcess {
     /// A URL on the website, e.g. `url("/healthz")`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.web_url, path)
+    }
+
+    /// A URL on the operator console, e.g. `admin("/metrics")`.
+    pub fn admin(&self, path: &str) -> String {
+        format!("{}{}", self.admin_url, path)
     }
 
     /// `https://127.0.0.1:PORT` of the agency API.
@@ -397,10 +413,11 @@ impl Drop for PlatformProcess {
 mod tests {
     #[test]
     fn ready_line_is_parsed() {
-        let line = r#"{"timestamp":"x","level":"INFO","fields":{"message":"platform ready","web":"127.0.0.1:4000","agency":"127.0.0.1:4001"},"target":"platform"}"#;
-        let (web, agency) = super::parse_ready(line).unwrap();
+        let line = r#"{"timestamp":"x","level":"INFO","fields":{"message":"platform ready","web":"127.0.0.1:4000","agency":"127.0.0.1:4001","admin":"127.0.0.1:4002"},"target":"platform"}"#;
+        let (web, agency, admin) = super::parse_ready(line).unwrap();
         assert_eq!(web.port(), 4000);
         assert_eq!(agency.unwrap().port(), 4001);
+        assert_eq!(admin.unwrap().port(), 4002);
         assert!(super::parse_ready("not json").is_none());
         assert!(super::parse_ready(r#"{"fields":{"message":"other"}}"#).is_none());
     }

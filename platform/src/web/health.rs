@@ -1,19 +1,20 @@
-//! `/healthz` (the process is up), `/readyz` (it can serve: the database answers, and the SMTP
-//! server when `mail.ready_requires_smtp`) and `/metrics`.
+//! `/healthz` (the process is up) and `/readyz` (it can serve: the database answers, and the
+//! SMTP server when `mail.ready_requires_smtp`) on the website port; `/metrics` is served by the
+//! admin listener only ([`crate::console`]).
 
 use actix_web::{HttpResponse, get, web};
 use api_types::api::HealthStatus;
 
 use crate::state::AppState;
 
-/// Registers the health and metrics routes.
+/// Registers the health routes of the website port.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(healthz).service(readyz).service(metrics);
+    cfg.route("/healthz", web::get().to(healthz_handler))
+        .service(readyz);
 }
 
 /// Liveness: answers as long as the process serves HTTP.
-#[get("/healthz")]
-async fn healthz() -> HttpResponse {
+pub async fn healthz_handler() -> HttpResponse {
     HttpResponse::Ok().json(HealthStatus {
         database: None,
         error: None,
@@ -103,9 +104,8 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         })
 }
 
-/// Prometheus text exposition of every registered metric.
-#[get("/metrics")]
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+/// Prometheus text exposition of every registered metric (the admin listener's `/metrics`).
+pub async fn metrics_handler(state: web::Data<AppState>) -> HttpResponse {
     let (open, idle) = state.db.pool_state();
     state.metrics.db_connections.set(i64::from(open));
     state.metrics.db_idle_connections.set(i64::from(idle));
@@ -137,7 +137,16 @@ mod tests {
         .await;
         assert_eq!(ready["status"], "ready");
         assert_eq!(ready["database"], db.backend().name());
-        let body = test::call_and_read_body(&app, test::TestRequest::get().uri("/metrics").to_request()).await;
+        // Not on the website port: /metrics is the admin listener's.
+        let public = test::call_service(&app, test::TestRequest::get().uri("/metrics").to_request()).await;
+        assert_eq!(public.status(), 404);
+        let admin = test::init_service(
+            App::new()
+                .app_data(state.clone())
+                .route("/metrics", web::get().to(crate::web::health::metrics_handler)),
+        )
+        .await;
+        let body = test::call_and_read_body(&admin, test::TestRequest::get().uri("/metrics").to_request()).await;
         let text = String::from_utf8(body.to_vec()).unwrap();
         assert!(
             text.contains(r#"platform_http_requests_total{server="website",method="GET",route="/healthz",status="200"} 1"#),
