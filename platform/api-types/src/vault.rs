@@ -245,7 +245,7 @@ pub struct VaultPushed {
 /// The 409 answer to a push made on stale versions (`vault_conflict`): nothing was stored, and
 /// `conflicts` holds the current record of every change that was stale.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VaultConflict {
     /// The error (`vault_conflict`).
     pub error: ErrorDetail,

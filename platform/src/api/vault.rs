@@ -135,6 +135,8 @@ fn answer<T: serde::Serialize>(
                 ),
                 field: None,
                 canonical_sha256: None,
+                current_version: None,
+                current: None,
             },
             conflicts,
         })),

@@ -31,6 +31,7 @@ pub fn run(store: &mut Store, cli: &Cli, cmd: &VaultCommand) -> Result<Output, C
                 "theirs"
             };
             return Ok(Output {
+                exit: 0,
                 json: json!({"resolved": view, "kept": if keep == Keep::Mine { "mine" } else { "theirs" }}),
                 text: format!(
                     "conflict {} settled: {side} kept{}",
@@ -70,6 +71,7 @@ pub fn run(store: &mut Store, cli: &Cli, cmd: &VaultCommand) -> Result<Output, C
             text.push('\n');
             text.push_str(&sync_text(&done.sync));
             Output {
+                exit: 0,
                 json: json!({"recovery_key": done.recovery_key, "sync": done.sync}),
                 text,
             }
@@ -77,6 +79,7 @@ pub fn run(store: &mut Store, cli: &Cli, cmd: &VaultCommand) -> Result<Output, C
         VaultCommand::Status => vault::status(store, &mut session, &passphrase).map(|s| status(&s)),
         VaultCommand::Approve { desk } => vault::approve(store, &mut session, &passphrase, desk)
             .map(|d| Output {
+                exit: 0,
                 text: format!(
                     "desk {} (fingerprint {}) approved: it reads the vault at its next sync",
                     d.desk, d.fingerprint
@@ -85,6 +88,7 @@ pub fn run(store: &mut Store, cli: &Cli, cmd: &VaultCommand) -> Result<Output, C
             }),
         VaultCommand::Remove { desk } => {
             vault::remove(store, &mut session, &passphrase, desk).map(|r| Output {
+                exit: 0,
                 text: format!(
                     "desk {} (fingerprint {}) removed: the platform refuses it from now on\n{}",
                     r.desk.desk,
@@ -101,10 +105,12 @@ pub fn run(store: &mut Store, cli: &Cli, cmd: &VaultCommand) -> Result<Output, C
             recovery_key.as_deref().unwrap_or_default(),
         )
         .map(|r| Output {
+            exit: 0,
             text: format!("this desk is in the vault again\n{}", sync_text(&r)),
             json: json!({"sync": r}),
         }),
         _ => vault::sync(store, &mut session, &passphrase).map(|r| Output {
+            exit: 0,
             text: sync_text(&r),
             json: json!({"vault": r}),
         }),
@@ -238,6 +244,7 @@ fn status(s: &VaultOverview) -> Output {
         text.push_str(&format!("last sync: {note}\n"));
     }
     Output {
+        exit: 0,
         json: json!(s),
         text: text.trim_end().to_owned(),
     }
@@ -267,6 +274,7 @@ fn conflicts(list: &[ConflictView]) -> Output {
             .join("\n")
     };
     Output {
+        exit: 0,
         json: json!({"conflicts": list}),
         text,
     }
