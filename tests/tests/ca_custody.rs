@@ -588,10 +588,11 @@ fn the_root_key_goes_offline_and_comes_back_for_a_rollover_with_overlap() {
             )
             .unwrap()
     };
-    let (status, _, err) = roller("wrong passphrase here");
+    // Under --json the refusal is a JSON error on stdout.
+    let (status, out, err) = roller("wrong passphrase here");
     assert!(
-        !status.success() && err.contains("could not be decrypted"),
-        "{err}"
+        !status.success() && json_error(&out).contains("could not be decrypted"),
+        "{out}{err}"
     );
     assert_eq!(
         std::fs::read(data.join("ca/issuing.crt")).unwrap(),
@@ -825,13 +826,16 @@ fn production_refuses_unencrypted_keys_until_they_are_encrypted() {
         b.run_to_exit(["ca", "encrypt-keys", "--json"], Duration::from_secs(120))
             .unwrap()
     };
-    let (status, _, err) = encrypt(None);
+    let (status, out, err) = encrypt(None);
     assert!(
-        !status.success() && err.contains("PLATFORM_CA_PASSPHRASE"),
-        "{err}"
+        !status.success() && json_error(&out).contains("PLATFORM_CA_PASSPHRASE"),
+        "{out}{err}"
     );
-    let (status, _, err) = encrypt(Some("short"));
-    assert!(!status.success() && err.contains("too short"), "{err}");
+    let (status, out, err) = encrypt(Some("short"));
+    assert!(
+        !status.success() && json_error(&out).contains("too short"),
+        "{out}{err}"
+    );
     let files = ca::custody::CaFiles::read(&data.join("ca")).unwrap();
     assert_eq!(files.unencrypted_keys().len(), 2, "nothing changed");
     let passphrase = "a passphrase for the CA keys";
@@ -1080,4 +1084,15 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&path, to.join(entry.file_name())).unwrap();
         }
     }
+}
+
+/// The message of a `--json` command's error: `{"error": {"code", "message"}}` on stdout.
+fn json_error(stdout: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("a JSON error on stdout ({e}): {stdout}"));
+    assert!(v["error"]["code"].is_string(), "{v}");
+    v["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
