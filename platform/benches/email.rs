@@ -35,6 +35,7 @@ fn message(i: usize) -> Message {
                 currency: "EUR".into(),
                 bedrooms: Some(2),
                 living_area: Some(84.5),
+                monthly: false,
             },
             searches: vec!["Alfama flats".into()],
             reason: MatchReason::PriceDrop,

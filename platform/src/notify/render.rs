@@ -76,6 +76,20 @@ pub struct ListingSummary {
     pub bedrooms: Option<i32>,
     /// Living area in square metres, if given.
     pub living_area: Option<f64>,
+    /// A rent: the price is per month (shown "1,800 EUR / month", as on the site).
+    pub monthly: bool,
+}
+
+impl ListingSummary {
+    /// `amount` in this listing's currency, per month for a rent.
+    pub fn price_text(&self, amount: i64) -> String {
+        let price = format_price(amount, &self.currency);
+        if self.monthly {
+            format!("{price} / month")
+        } else {
+            price
+        }
+    }
 }
 
 /// One listing in a match email and why it is there.
@@ -254,7 +268,7 @@ pub fn render_matches(items: &[MatchItem], total: usize, digest: bool, links: &L
                 Some(d) => format!("{}, {d}", l.city),
                 None => l.city.clone(),
             };
-            let mut facts = vec![place, format_price(l.price, &l.currency)];
+            let mut facts = vec![place, l.price_text(l.price)];
             if let Some(b) = l.bedrooms {
                 facts.push(if b == 1 {
                     "1 bedroom".to_owned()
@@ -268,7 +282,7 @@ pub fn render_matches(items: &[MatchItem], total: usize, digest: bool, links: &L
             MatchLine {
                 title: l.title.clone(),
                 facts: facts.join(" · "),
-                why: why(item, &l.currency),
+                why: why(item),
                 url: links.listing(l.id),
             }
         })
@@ -291,7 +305,7 @@ pub fn render_matches(items: &[MatchItem], total: usize, digest: bool, links: &L
     }
 }
 
-fn why(item: &MatchItem, currency: &str) -> String {
+fn why(item: &MatchItem) -> String {
     let searches = match item.searches.as_slice() {
         [] => "your saved search".to_owned(),
         [one] => format!("your saved search \"{one}\""),
@@ -306,8 +320,8 @@ fn why(item: &MatchItem, currency: &str) -> String {
     match (item.reason, item.previous_price) {
         (MatchReason::PriceDrop, Some(before)) => format!(
             "Matches {searches}: price dropped from {} to {}",
-            format_price(before, currency),
-            format_price(item.price, currency)
+            item.listing.price_text(before),
+            item.listing.price_text(item.price)
         ),
         (MatchReason::PriceDrop, None) => format!("Matches {searches}: price dropped"),
         (MatchReason::BackOnMarket, _) => format!("Back on the market; matches {searches}"),
@@ -443,6 +457,20 @@ mod tests {
         assert_eq!(format_price(1_234_567, "USD"), "1,234,567 USD");
     }
 
+    fn item_listing() -> ListingSummary {
+        ListingSummary {
+            id: 8,
+            title: "Flat to rent".into(),
+            city: "Lisbon".into(),
+            district: None,
+            price: 1,
+            currency: "EUR".into(),
+            bedrooms: None,
+            living_area: None,
+            monthly: false,
+        }
+    }
+
     #[test]
     fn html_is_escaped() {
         let item = MatchItem {
@@ -455,6 +483,7 @@ mod tests {
                 currency: "EUR".into(),
                 bedrooms: Some(1),
                 living_area: None,
+                monthly: false,
             },
             searches: vec!["\"quoted\" <b>".into()],
             reason: MatchReason::PriceDrop,
@@ -469,6 +498,29 @@ mod tests {
         );
         assert!(r.text.contains("price dropped from 200 EUR to 100 EUR"));
         assert!(r.text.contains("https://homes.example/listings/7"));
+        let rent = MatchItem {
+            listing: ListingSummary {
+                monthly: true,
+                price: 1_800,
+                ..item_listing()
+            },
+            searches: vec![],
+            reason: MatchReason::PriceDrop,
+            price: 1_800,
+            previous_price: Some(1_950),
+        };
+        let m = render_matches(&[rent], 1, false, &links());
+        assert!(
+            m.text.contains("1,800 EUR / month"),
+            "rents read as on the site: {}",
+            m.text
+        );
+        assert!(
+            m.text
+                .contains("from 1,950 EUR / month to 1,800 EUR / month"),
+            "{}",
+            m.text
+        );
         // A price drop is titled as one, not as a new match.
         assert_eq!(r.subject, "Price drop: <script>alert(1)</script> & co");
         assert!(r.text.contains("is now cheaper"), "{}", r.text);

@@ -50,6 +50,7 @@ crate::impl_for_backends!(MatchFacts {
             Option<f64>,
             String,
             Option<i64>,
+            String,
         )> = listings::table
             .filter(listings::id.eq_any(ids))
             .select((
@@ -63,11 +64,12 @@ crate::impl_for_backends!(MatchFacts {
                 listings::living_area,
                 listings::status,
                 listings::held_at,
+                listings::transaction_type,
             ))
             .load(self)?;
         Ok(rows
             .into_iter()
-            .map(|(id, title, city, district, price, currency, bedrooms, living_area, status, held_at)| {
+            .map(|(id, title, city, district, price, currency, bedrooms, living_area, status, held_at, transaction)| {
                 (
                     id,
                     (
@@ -80,6 +82,7 @@ crate::impl_for_backends!(MatchFacts {
                             currency,
                             bedrooms,
                             living_area,
+                            monthly: transaction == "rent",
                         },
                         if held_at.is_some() {
                             Availability::Held
