@@ -96,5 +96,9 @@ pub fn platform_sql(app: &PlatformProcess, statement: &str) -> usize {
     use diesel::{Connection, RunQueryDsl, SqliteConnection};
     let db = app.data_dir.join("platform.db");
     let mut conn = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    // The running platform writes too (mail leases, upkeep): wait for its lock, as it waits for ours.
+    diesel::sql_query("PRAGMA busy_timeout = 10000")
+        .execute(&mut conn)
+        .unwrap();
     diesel::sql_query(statement).execute(&mut conn).unwrap()
 }

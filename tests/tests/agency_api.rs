@@ -643,6 +643,9 @@ fn tokens_expire_and_renewal_supersedes_the_old_certificate() {
     // An expired token (made old in the database).
     let mut conn =
         SqliteConnection::establish(app.data_dir.join("platform.db").to_str().unwrap()).unwrap();
+    diesel::sql_query("PRAGMA busy_timeout = 10000")
+        .execute(&mut conn)
+        .unwrap();
     diesel::sql_query("UPDATE enrolment_tokens SET expires_at = 1")
         .execute(&mut conn)
         .unwrap();
@@ -768,6 +771,9 @@ fn operator_commands_vet_agencies_and_refuse_bad_input_clearly() {
     // The approval mail with the token is queued in the outbox.
     let mut conn =
         SqliteConnection::establish(app.data_dir.join("platform.db").to_str().unwrap()).unwrap();
+    diesel::sql_query("PRAGMA busy_timeout = 10000")
+        .execute(&mut conn)
+        .unwrap();
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -929,6 +935,9 @@ fn agency_saved_searches_bring_matches_from_other_agencies() {
     assert_eq!(b.publish(&doc("B-1")).0, 201);
     let mut conn =
         SqliteConnection::establish(app.data_dir.join("platform.db").to_str().unwrap()).unwrap();
+    diesel::sql_query("PRAGMA busy_timeout = 10000")
+        .execute(&mut conn)
+        .unwrap();
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = diesel::sql_types::Text)]

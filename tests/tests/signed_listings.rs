@@ -47,6 +47,9 @@ struct StoredRow {
 fn stored(app: &PlatformProcess, key: &str) -> StoredRow {
     let db = app.data_dir.join("platform.db");
     let mut conn = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    diesel::sql_query("PRAGMA busy_timeout = 10000")
+        .execute(&mut conn)
+        .unwrap();
     diesel::sql_query(
         "SELECT id, document, signature, modified_at, price FROM listings WHERE listing_key = ?",
     )
@@ -256,6 +259,9 @@ fn a_listing_signed_with_openssl_and_python_is_accepted_and_verified_everywhere(
     );
     let db = b.dir.path().join("agency-client.sqlite3");
     let mut conn = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    diesel::sql_query("PRAGMA busy_timeout = 10000")
+        .execute(&mut conn)
+        .unwrap();
     #[derive(QueryableByName)]
     struct Kept {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -424,6 +430,9 @@ fn a_desk_refuses_unsigned_removals_and_rollbacks_and_applies_signed_ones() {
     let cursor_before: i64 = {
         let db = b.dir.path().join("agency-client.sqlite3");
         let mut conn = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+        diesel::sql_query("PRAGMA busy_timeout = 10000")
+            .execute(&mut conn)
+            .unwrap();
         #[derive(QueryableByName)]
         struct Cursor {
             #[diesel(sql_type = diesel::sql_types::BigInt)]

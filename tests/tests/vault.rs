@@ -78,6 +78,9 @@ fn record_ids(desk: &Desk) -> Vec<String> {
     }
     let db = desk.path.join("agency-client.sqlite3");
     let mut conn = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    diesel::sql_query("PRAGMA busy_timeout = 10000")
+        .execute(&mut conn)
+        .unwrap();
     diesel::sql_query(
         "SELECT record_id FROM vault_records WHERE customer_id IS NOT NULL ORDER BY record_id",
     )
