@@ -236,6 +236,15 @@ pub enum ListingCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Put a taken-down listing back as its agency last signed it; desks add it again from the
+    /// change feed, and saved searches it matches are told it is back on the market
+    Restore {
+        /// Listing id on the platform
+        id: i64,
+        /// Why (in the audit log)
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[cfg(test)]

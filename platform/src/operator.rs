@@ -471,6 +471,21 @@ pub fn listing(config: &Config, cmd: ListingCommand, json: bool) -> Result<(), O
                 )
             });
         }
+        ListingCommand::Restore { id, reason } => {
+            // The matcher of this command: every live saved search, read now.
+            let matcher = crate::matching::live::LiveMatcher::new();
+            crate::with_conn!(&mut conn, |c| matcher.rebuild(c, crate::db::now_ms()))?;
+            let restored =
+                admin::restore_listing(&mut conn, &admin::operator(), &matcher, id, &reason)?;
+            print(json, &restored, || {
+                format!(
+                    "listing {id} restored ({}, version {}); {} saved searches told it is back",
+                    restored.status,
+                    restored.version,
+                    restored.due.len()
+                )
+            });
+        }
     }
     Ok(())
 }

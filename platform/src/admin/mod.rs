@@ -1,5 +1,5 @@
 //! Operator actions (the `platform agency|cert|listing|audit` commands, later the admin pages):
-//! vetting agencies, enrolment tokens, revocation, take-downs. Each one is audited in the same
+//! vetting agencies, enrolment tokens, revocation, take-downs and restores. Each one is audited in the same
 //! transaction as the change, and mails to agencies go through the outbox.
 
 pub mod mail;
@@ -488,17 +488,71 @@ pub fn take_down_listing(
             "--reason: say why the listing is taken down".into(),
         ));
     }
-    let name = actor.to_string();
     crate::write_tx!(conn, |c| {
         let p = c
-            .take_down_listing(id, &name, reason, signer)
-            .map_err(|e| match e {
-                crate::listings::PublishError::Db(e) => AdminError::Db(e),
-                other => AdminError::Refused(other.to_string()),
-            })?
-            .ok_or_else(|| AdminError::NotFound(format!("no listing with id {id}")))?;
+            .take_down_listing(id, actor, reason, signer)
+            .map_err(listing_refused)?
+            .ok_or_else(|| listing_not_found(id))?;
         Ok(p.current.version)
     })
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Restored {
+    /// The listing.
+    pub id: i64,
+    /// Its new version.
+    pub version: i64,
+    /// Its status again (the one its agency signed).
+    pub status: String,
+    /// Saved searches told it is back on the market (mail queued in the same transaction).
+    #[serde(skip)]
+    pub due: Vec<crate::matching::live::DueMatch>,
+}
+
+/// `platform listing restore ID --reason R`: puts a taken-down listing back as its agency last
+/// signed it (see [`ListingStore::restore_listing`]); saved searches it matches are told it is
+/// back on the market, as when an agency relists (`matcher` answers which).
+pub fn restore_listing(
+    conn: &mut DbConn,
+    actor: &Actor,
+    matcher: &crate::matching::live::LiveMatcher,
+    id: i64,
+    reason: &str,
+) -> Result<Restored, AdminError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AdminError::Invalid(
+            "--reason: say why the listing is restored".into(),
+        ));
+    }
+    crate::write_tx!(conn, |c| {
+        let p = c
+            .restore_listing(id, actor, reason)
+            .map_err(listing_refused)?
+            .ok_or_else(|| listing_not_found(id))?;
+        let due = matcher.notify_publish(c, &p, crate::db::now_ms())?;
+        Ok(Restored {
+            id,
+            version: p.current.version,
+            status: p.current.status.clone(),
+            due,
+        })
+    })
+}
+
+fn listing_refused(e: crate::listings::PublishError) -> AdminError {
+    match e {
+        crate::listings::PublishError::Db(e) => AdminError::Db(e),
+        other => AdminError::Refused(other.to_string()),
+    }
+}
+
+fn listing_not_found(id: i64) -> AdminError {
+    AdminError::NotFound(format!(
+        "no listing with id {id}; the console's Listings page finds them"
+    ))
 }
 
 fn find<C: AgencyStore>(c: &mut C, id: i64) -> Result<Agency, AdminError> {

@@ -16,6 +16,7 @@ use crate::listings::operator::ListingOverview;
 use crate::notify::store::{MailDesk, NotificationStatus};
 use crate::pki::CertificateStore;
 use crate::pki::certs::KIND_CLIENT;
+use crate::searches::SavedSearchStore;
 
 /// Days ahead in which a certificate counts as expiring.
 pub const EXPIRING_DAYS: i64 = 30;
@@ -41,6 +42,8 @@ pub struct Overview {
     pub users: i64,
     /// Confirmed website accounts.
     pub users_confirmed: i64,
+    /// Saved searches live now (not deleted, not expired), in the database.
+    pub saved_searches_live: i64,
     /// Mails waiting.
     pub outbox_depth: i64,
     /// Mails sent in the last hour.
@@ -122,6 +125,7 @@ pub fn overview(conn: &mut DbConn, now: i64) -> Result<Overview, AdminError> {
             listings_all,
             users,
             users_confirmed,
+            saved_searches_live: c.count_live_saved_searches(now)?,
             outbox_depth: c.outbox_depth()?,
             mails_sent_last_hour: of(NotificationStatus::Sent, false)
                 .filter(|t| *t >= hour_ago)

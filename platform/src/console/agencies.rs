@@ -8,9 +8,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::action::{ActionPage, perform};
 use super::session::operator;
-use super::{ConsoleError, Layout, html, notice, see_other, when};
-use crate::admin::{self, AdminError, AgencyDetails, AgencySummary};
+use super::{ConsoleError, Layout, html, notice, when};
+use crate::admin::{self, AgencyDetails, AgencySummary};
 use crate::agencies::AgencyStatus;
 use crate::listings::ListingRow;
 use crate::listings::operator::ListingOverview;
@@ -173,64 +174,54 @@ async fn act(
     path: web::Path<(i64, String)>,
     form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (visitor, actor) = operator(&state, &req).await?;
-    visitor.check_csrf(&form.csrf)?;
     let (id, action) = path.into_inner();
     let config = state.config.clone();
     let fingerprint = state.pki().fingerprint();
     let reason = form.reason.clone();
-    let action_name = action.clone();
-    let outcome = state
-        .db
-        .run(
-            move |conn| -> Result<Result<&'static str, AdminError>, ConsoleError> {
-                Ok(match action_name.as_str() {
-                    "approve" => admin::approve_agency(conn, &actor, &config, &fingerprint, id)
-                        .map(|a| {
-                            if a.token.is_some() {
-                                "approved"
-                            } else {
-                                "reinstated"
-                            }
-                        }),
-                    "reinstate" => admin::approve_agency(conn, &actor, &config, &fingerprint, id)
-                        .map(|_| "reinstated"),
-                    "reject" => {
-                        if reason.trim().is_empty() {
-                            Err(AdminError::Invalid(
-                                "say why the application is rejected; the applicant reads it"
-                                    .into(),
-                            ))
-                        } else {
-                            admin::reject_agency(conn, &actor, id, Some(&reason))
-                                .map(|_| "rejected")
-                        }
+    perform(
+        &state,
+        &req,
+        &form.csrf,
+        ActionPage::new(format!("/agencies/{id}"), "Agency", "agencies"),
+        move |conn, actor| {
+            Ok(match action.as_str() {
+                "approve" => {
+                    let approval = admin::approve_agency(conn, actor, &config, &fingerprint, id)?;
+                    if approval.token.is_some() {
+                        "approved"
+                    } else {
+                        "reinstated"
                     }
-                    "suspend" => admin::suspend_agency(conn, &actor, id).map(|_| "suspended"),
-                    "token" => {
-                        admin::new_token(conn, &actor, &config, &fingerprint, id).map(|_| "token")
+                }
+                "reinstate" => {
+                    admin::approve_agency(conn, actor, &config, &fingerprint, id)?;
+                    "reinstated"
+                }
+                "reject" => {
+                    if reason.trim().is_empty() {
+                        return Err(ConsoleError::Invalid(
+                            "say why the application is rejected; the applicant reads it".into(),
+                        ));
                     }
-                    "void-tokens" => admin::void_tokens(conn, &actor, id).map(|_| "voided"),
-                    _ => return Err(ConsoleError::NotFound),
-                })
-            },
-        )
-        .await?;
-    match outcome {
-        Ok(done) => Ok(see_other(&format!("/agencies/{id}?done={done}"))),
-        Err(AdminError::NotFound(_)) => Err(ConsoleError::NotFound),
-        Err(AdminError::Db(e)) => Err(e.into()),
-        Err(refused) => {
-            let mut layout = visitor.layout("Agency", "agencies");
-            layout.refusal = Some(refused.to_string());
-            render_agency(
-                &state,
-                &visitor,
-                layout,
-                id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-    }
+                    admin::reject_agency(conn, actor, id, Some(&reason))?;
+                    "rejected"
+                }
+                "suspend" => {
+                    admin::suspend_agency(conn, actor, id)?;
+                    "suspended"
+                }
+                "token" => {
+                    admin::new_token(conn, actor, &config, &fingerprint, id)?;
+                    "token"
+                }
+                "void-tokens" => {
+                    admin::void_tokens(conn, actor, id)?;
+                    "voided"
+                }
+                _ => return Err(ConsoleError::NotFound),
+            })
+        },
+        async |visitor, layout, status| render_agency(&state, visitor, layout, id, status).await,
+    )
+    .await
 }

@@ -8,9 +8,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::action::{ActionPage, perform};
 use super::session::{ConsoleVisitor, operator};
-use super::{ConsoleError, Layout, html, notice, see_other, when};
-use crate::admin::{self, AdminError};
+use super::{ConsoleError, Layout, html, notice, when};
+use crate::admin;
 use crate::pki::certs::CertificateRow;
 use crate::pki::{CertificateStore, Revocation};
 use crate::state::AppState;
@@ -237,59 +238,43 @@ async fn revoke(
     path: web::Path<String>,
     form: web::Form<RevokeForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (visitor, actor) = operator(&state, &req).await?;
-    visitor.check_csrf(&form.csrf)?;
     let serial = path.into_inner();
-    let outcome = match form.reason.parse::<ca::RevocationReason>() {
-        Err(_) => Err(AdminError::Invalid(format!(
-            "reason {:?}: choose one of {}",
-            form.reason,
-            REASONS.join(", ")
-        ))),
-        Ok(reason) => {
-            let serial = serial.clone();
-            state
-                .db
-                .run(move |conn| -> Result<_, ConsoleError> {
-                    Ok(admin::revoke_certificate(
-                        conn,
-                        &actor,
-                        &serial,
-                        Revocation {
-                            reason,
-                            compromised_since: None,
-                        },
-                    ))
-                })
-                .await?
-        }
-    };
-    match outcome {
-        Ok(_) => {
-            // The CRL is rebuilt now, so the download reflects the revocation at once.
-            let pki = state.pki.clone();
-            let _ = state
-                .db
-                .run(move |conn| -> Result<(), ConsoleError> {
-                    let _ = pki.crl_pem(conn);
-                    Ok(())
-                })
-                .await;
-            Ok(see_other(&format!("/certificates/{serial}?done=revoked")))
-        }
-        Err(AdminError::NotFound(_)) => Err(ConsoleError::NotFound),
-        Err(AdminError::Db(e)) => Err(e.into()),
-        Err(refused) => {
-            let mut layout = visitor.layout("Certificate", "certificates");
-            layout.refusal = Some(refused.to_string());
-            render(
-                &state,
-                &visitor,
-                layout,
-                serial,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-    }
+    let reason = form.reason.clone();
+    let pki = state.pki.clone();
+    let named = serial.clone();
+    perform(
+        &state,
+        &req,
+        &form.csrf,
+        ActionPage::new(
+            format!("/certificates/{serial}"),
+            "Certificate",
+            "certificates",
+        ),
+        move |conn, actor| {
+            let reason = reason.parse::<ca::RevocationReason>().map_err(|_| {
+                ConsoleError::Invalid(format!(
+                    "reason {reason:?}: choose one of {}",
+                    REASONS.join(", ")
+                ))
+            })?;
+            admin::revoke_certificate(
+                conn,
+                actor,
+                &named,
+                Revocation {
+                    reason,
+                    compromised_since: None,
+                },
+            )?;
+            // The CRL is rebuilt now, so the download reflects the revocation at once (the
+            // revocation stands even if this fails: the timer rebuilds it).
+            if let Err(e) = pki.crl_pem(conn) {
+                tracing::warn!(error = %e, "CRL not rebuilt after a revocation; the timer will");
+            }
+            Ok("revoked")
+        },
+        async |visitor, layout, status| render(&state, visitor, layout, serial, status).await,
+    )
+    .await
 }

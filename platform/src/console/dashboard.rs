@@ -36,14 +36,44 @@ pub struct DashboardPage {
     pub layout: Layout,
     /// The figures.
     pub o: Overview,
-    /// Saved searches in the match index.
-    pub matcher_size: usize,
+    /// The match index: its size and last rebuild.
+    pub matcher: MatcherFigures,
     /// Database and SMTP.
     pub health: Vec<Health>,
     /// Charts as inline SVG (made of numbers and escaped labels only).
     pub charts: Vec<(String, u64, String)>,
     /// Audit entries' times, worded.
     pub audit_when: Vec<String>,
+}
+
+/// The match index as the dashboard shows it.
+#[derive(Debug, Clone)]
+pub struct MatcherFigures {
+    /// Saved searches in the index of this node.
+    pub searches: usize,
+    /// Its heap memory, worded (`1.2 MiB`).
+    pub memory: String,
+    /// The last full rebuild (at start): when, and how long it took, worded.
+    pub rebuilt: Option<(String, String)>,
+}
+
+impl MatcherFigures {
+    /// Reads `matcher` now.
+    pub fn of(matcher: &crate::matching::live::LiveMatcher) -> MatcherFigures {
+        let index = matcher.matcher();
+        let memory = index.read().memory_bytes();
+        MatcherFigures {
+            searches: index.len(),
+            memory: if memory >= 1 << 20 {
+                format!("{:.1} MiB", memory as f64 / f64::from(1 << 20))
+            } else {
+                format!("{:.1} KiB", memory as f64 / 1024.0)
+            },
+            rebuilt: matcher
+                .last_rebuild()
+                .map(|r| (when(r.at_ms), format!("{} ms", r.took.as_millis()))),
+        }
+    }
 }
 
 /// How long the SMTP check may take.
@@ -110,7 +140,7 @@ async fn dashboard(
         StatusCode::OK,
         &DashboardPage {
             layout: visitor.layout("Dashboard", "dashboard"),
-            matcher_size: state.matcher.matcher().len(),
+            matcher: MatcherFigures::of(&state.matcher),
             o,
             health,
             charts,

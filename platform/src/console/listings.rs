@@ -1,15 +1,16 @@
 //! Listings: search every agency's listings whatever their state, one listing's facts, and its
-//! take-down with a reason, signed by the platform's document-signing key (one function of
-//! [`crate::admin`], as `platform listing take-down`).
+//! take-down with a reason, signed by the platform's document-signing key, and its restore (each
+//! one function of [`crate::admin`], as `platform listing take-down` and `restore`).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::action::{ActionPage, perform};
 use super::session::{ConsoleVisitor, operator};
-use super::{ConsoleError, Layout, html, notice, see_other, when};
-use crate::admin::{self, AdminError};
+use super::{ConsoleError, Layout, html, notice, when};
+use crate::admin;
 use crate::listings::operator::ListingOverview;
 use crate::listings::{ListingRow, ListingStore};
 use crate::state::AppState;
@@ -18,7 +19,7 @@ use crate::state::AppState;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/listings", web::get().to(list))
         .route("/listings/{id}", web::get().to(show))
-        .route("/listings/{id}/take-down", web::post().to(take_down));
+        .route("/listings/{id}/{action}", web::post().to(act));
 }
 
 /// The search form.
@@ -141,51 +142,54 @@ async fn show(
     render(&state, &visitor, layout, path.into_inner(), StatusCode::OK).await
 }
 
-/// The take-down form.
+/// The take-down and restore form.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct TakeDownForm {
+pub struct ReasonForm {
     /// CSRF token.
     pub csrf: String,
-    /// Why (in the signed statement every desk receives).
+    /// Why (a take-down's goes in the signed statement every desk receives; both in the audit
+    /// log).
     pub reason: String,
 }
 
-async fn take_down(
+async fn act(
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<i64>,
-    form: web::Form<TakeDownForm>,
+    path: web::Path<(i64, String)>,
+    form: web::Form<ReasonForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (visitor, actor) = operator(&state, &req).await?;
-    visitor.check_csrf(&form.csrf)?;
-    let id = path.into_inner();
+    let (id, action) = path.into_inner();
     let reason = form.reason.clone();
-    let pki = state.pki.clone();
-    let outcome = state
-        .db
-        .run(move |conn| -> Result<_, ConsoleError> {
-            let signer = pki
-                .platform_signer(conn)
-                .map_err(|e| ConsoleError::Internal(e.to_string()))?;
-            Ok(admin::take_down_listing(conn, &actor, &signer, id, &reason))
-        })
-        .await?;
-    match outcome {
-        Ok(_) => Ok(see_other(&format!("/listings/{id}?done=taken-down"))),
-        Err(AdminError::NotFound(_)) => Err(ConsoleError::NotFound),
-        Err(AdminError::Db(e)) => Err(e.into()),
-        Err(refused) => {
-            let mut layout = visitor.layout("Listing", "listings");
-            layout.refusal = Some(refused.to_string());
-            render(
-                &state,
-                &visitor,
-                layout,
-                id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-    }
+    let (pki, matcher, events) = (
+        state.pki.clone(),
+        state.matcher.clone(),
+        state.events.clone(),
+    );
+    perform(
+        &state,
+        &req,
+        &form.csrf,
+        ActionPage::new(format!("/listings/{id}"), "Listing", "listings"),
+        move |conn, actor| match action.as_str() {
+            "take-down" => {
+                let signer = pki
+                    .platform_signer(conn)
+                    .map_err(|e| ConsoleError::Internal(e.to_string()))?;
+                admin::take_down_listing(conn, actor, &signer, id, &reason)?;
+                Ok("taken-down")
+            }
+            "restore" => {
+                let restored = admin::restore_listing(conn, actor, &matcher, id, &reason)?;
+                // Committed: open pages of the saved searches it matches hear of it now.
+                for event in crate::matching::live::live_events(id, &restored.due) {
+                    events.publish(event);
+                }
+                Ok("restored")
+            }
+            _ => Err(ConsoleError::NotFound),
+        },
+        async |visitor, layout, status| render(&state, visitor, layout, id, status).await,
+    )
+    .await
 }

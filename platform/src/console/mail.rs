@@ -6,9 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::action::{ActionPage, perform};
 use super::session::{ConsoleVisitor, operator};
-use super::{ConsoleError, Layout, html, notice, see_other};
-use crate::admin::AdminError;
+use super::{ConsoleError, Layout, html, notice};
 use crate::admin::mail::{MailStatus, MailSummary};
 use crate::state::AppState;
 
@@ -106,38 +106,21 @@ async fn act(
     path: web::Path<(i64, String)>,
     form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (visitor, actor) = operator(&state, &req).await?;
-    visitor.check_csrf(&form.csrf)?;
     let (id, action) = path.into_inner();
-    let outcome = state
-        .db
-        .run(
-            move |conn| -> Result<Result<&'static str, AdminError>, ConsoleError> {
-                Ok(match action.as_str() {
-                    "retry" => crate::admin::mail::retry_mail(conn, &actor, id).map(|_| "retried"),
-                    "discard" => {
-                        crate::admin::mail::discard_mail(conn, &actor, id).map(|_| "discarded")
-                    }
-                    _ => return Err(ConsoleError::NotFound),
-                })
-            },
-        )
-        .await?;
-    match outcome {
-        Ok(done) => Ok(see_other(&format!("/mail/{id}?done={done}"))),
-        Err(AdminError::NotFound(_)) => Err(ConsoleError::NotFound),
-        Err(AdminError::Db(e)) => Err(e.into()),
-        Err(refused) => {
-            let mut layout = visitor.layout("Mail", "mail");
-            layout.refusal = Some(refused.to_string());
-            render(
-                &state,
-                &visitor,
-                layout,
-                id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-    }
+    perform(
+        &state,
+        &req,
+        &form.csrf,
+        ActionPage::new(format!("/mail/{id}"), "Mail", "mail"),
+        move |conn, actor| {
+            use crate::admin::mail;
+            Ok(match action.as_str() {
+                "retry" => mail::retry_mail(conn, actor, id).map(|_| "retried")?,
+                "discard" => mail::discard_mail(conn, actor, id).map(|_| "discarded")?,
+                _ => return Err(ConsoleError::NotFound),
+            })
+        },
+        async |visitor, layout, status| render(&state, visitor, layout, id, status).await,
+    )
+    .await
 }

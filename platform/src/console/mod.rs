@@ -6,14 +6,16 @@
 //! carries the session's CSRF token; every answer carries a strict CSP (`default-src 'none'`,
 //! only the console's own stylesheet, forms only to itself, no frames) and the other security
 //! headers ([`security_headers`]); sign-in is rate limited per account and per address, and
-//! needs the password and then a TOTP code ([`auth`]). Each action calls one function of
-//! [`crate::admin`], which the `platform` command line calls too, and which audits it with the
-//! operator's identity in the same transaction.
+//! needs the password and then a TOTP code ([`auth`]). Each action goes through
+//! [`action::perform`] (operator, CSRF, then one function of [`crate::admin`], which the
+//! `platform` command line calls too, and which audits it with the operator's identity in the
+//! same transaction).
 //!
 //! Error policy: the console answers operators, so errors are HTML pages ([`ConsoleError`])
 //! that say what to do; a refused action (wrong state, bad input) is shown on the page it came
 //! from; a 500 shows an opaque message and logs the cause.
 
+pub mod action;
 pub mod agencies;
 pub mod audit;
 pub mod auth;
@@ -280,4 +282,7 @@ pub fn notice(done: Option<&str>) -> Option<String> {
 }
 
 #[cfg(test)]
+#[macro_use]
 mod tests;
+#[cfg(test)]
+mod pages_tests;

@@ -7,10 +7,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::action::{ActionPage, perform};
 use super::session::{ConsoleVisitor, operator};
-use super::{ConsoleError, Layout, html, notice, see_other, when};
+use super::{ConsoleError, Layout, html, notice, when};
 use crate::accounts::operator::{UserOverview, UserSummary};
-use crate::admin::AdminError;
 use crate::searches::{Owner, SavedSearch, SavedSearchStore};
 use crate::state::AppState;
 
@@ -155,45 +155,25 @@ async fn act(
     path: web::Path<(i64, String)>,
     form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (visitor, actor) = operator(&state, &req).await?;
-    visitor.check_csrf(&form.csrf)?;
     let (id, action) = path.into_inner();
     let public_url = state.config.web.public_url.clone();
-    let outcome = state
-        .db
-        .run(
-            move |conn| -> Result<Result<&'static str, AdminError>, ConsoleError> {
-                use crate::admin::users;
-                Ok(match action.as_str() {
-                    "disable" => {
-                        users::set_user_disabled(conn, &actor, id, true).map(|_| "disabled")
-                    }
-                    "enable" => {
-                        users::set_user_disabled(conn, &actor, id, false).map(|_| "enabled")
-                    }
-                    "resend" => {
-                        users::resend_verification(conn, &actor, &public_url, id).map(|_| "resent")
-                    }
-                    _ => return Err(ConsoleError::NotFound),
-                })
-            },
-        )
-        .await?;
-    match outcome {
-        Ok(done) => Ok(see_other(&format!("/users/{id}?done={done}"))),
-        Err(AdminError::NotFound(_)) => Err(ConsoleError::NotFound),
-        Err(AdminError::Db(e)) => Err(e.into()),
-        Err(refused) => {
-            let mut layout = visitor.layout("User", "users");
-            layout.refusal = Some(refused.to_string());
-            render(
-                &state,
-                &visitor,
-                layout,
-                id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-    }
+    perform(
+        &state,
+        &req,
+        &form.csrf,
+        ActionPage::new(format!("/users/{id}"), "User", "users"),
+        move |conn, actor| {
+            use crate::admin::users;
+            Ok(match action.as_str() {
+                "disable" => users::set_user_disabled(conn, actor, id, true).map(|_| "disabled")?,
+                "enable" => users::set_user_disabled(conn, actor, id, false).map(|_| "enabled")?,
+                "resend" => {
+                    users::resend_verification(conn, actor, &public_url, id).map(|_| "resent")?
+                }
+                _ => return Err(ConsoleError::NotFound),
+            })
+        },
+        async |visitor, layout, status| render(&state, visitor, layout, id, status).await,
+    )
+    .await
 }

@@ -38,7 +38,7 @@ use crate::db::schema::{listing_takedowns, listings};
 pub enum ListingStatus {
     /// As the agency set it.
     Market(StandardStatus),
-    /// Removed by an operator; the agency cannot bring it back.
+    /// Removed by an operator; the agency cannot bring it back (an operator can restore it).
     TakenDown,
 }
 
@@ -336,6 +336,14 @@ impl ListingRow {
         // A withdrawn listing carries its agency's signed Withdrawn document (the proof of the
         // withdrawal); a taken-down one only the platform's signed statement.
         let gone = status == ListingStatus::TakenDown;
+        // The event shows the listing as it is now: a take-down an operator has since undone
+        // (the listing restored) reads as a status change, so a desk reading it after the
+        // restore is not asked to remove, without a statement, a listing that is back.
+        let kind = if kind == ChangeKind::TakenDown && !gone {
+            ChangeKind::StatusChanged
+        } else {
+            kind
+        };
         let listing = if gone {
             None
         } else {

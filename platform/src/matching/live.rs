@@ -35,6 +35,18 @@ use crate::searches::{Owner, SavedSearch, SavedSearchStore};
 pub struct LiveMatcher {
     matcher: Matcher,
     state: Mutex<SyncState>,
+    last_rebuild: Mutex<Option<Rebuild>>,
+}
+
+/// The last full rebuild of the index (at start): when, how long it took, how many searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rebuild {
+    /// When it finished (ms since the epoch).
+    pub at_ms: i64,
+    /// How long reading the saved searches and building the index took.
+    pub took: std::time::Duration,
+    /// Saved searches in the index it built.
+    pub searches: usize,
 }
 
 #[derive(Debug, Default)]
@@ -126,6 +138,7 @@ impl LiveMatcher {
 
     /// Loads every live saved search; later changes come through [`LiveMatcher::catch_up`].
     pub fn rebuild<C: MatchConn>(&self, c: &mut C, now_ms: i64) -> QueryResult<usize> {
+        let started = std::time::Instant::now();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         // Read the log position first: changes committed after it are applied again by the
         // next catch-up, which is harmless (upserts and removes are idempotent).
@@ -141,7 +154,17 @@ impl LiveMatcher {
         let n = index.len();
         self.matcher.replace(index);
         state.applied_seq = seq;
+        *self.last_rebuild.lock().unwrap_or_else(|e| e.into_inner()) = Some(Rebuild {
+            at_ms: crate::db::now_ms(),
+            took: started.elapsed(),
+            searches: n,
+        });
         Ok(n)
+    }
+
+    /// The last full rebuild, if there was one (the dashboard shows it).
+    pub fn last_rebuild(&self) -> Option<Rebuild> {
+        *self.last_rebuild.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Applies saved-search changes logged since the last call and drops searches that have

@@ -236,6 +236,9 @@ pub trait SavedSearchStore {
     /// Every live saved search (not deleted, not expired at `now_ms`), by id.
     fn live_saved_searches(&mut self, now_ms: i64) -> QueryResult<Vec<SavedSearch>>;
 
+    /// How many saved searches are live (not deleted, not expired at `now_ms`).
+    fn count_live_saved_searches(&mut self, now_ms: i64) -> QueryResult<i64>;
+
     /// Change-log entries after `seq`, oldest first.
     fn saved_search_log_after(&mut self, seq: i64, limit: i64) -> QueryResult<Vec<LogEntry>>;
 
@@ -375,6 +378,14 @@ crate::impl_for_backends!(SavedSearchStore {
             .order(saved_searches::id.asc())
             .select(SavedSearch::as_select())
             .load(self)
+    }
+
+    fn count_live_saved_searches(&mut self, now_ms: i64) -> QueryResult<i64> {
+        saved_searches::table
+            .filter(saved_searches::deleted_at.is_null())
+            .filter(saved_searches::expires_at.gt(now_ms))
+            .count()
+            .get_result(self)
     }
 
     fn saved_search_log_after(&mut self, seq: i64, limit: i64) -> QueryResult<Vec<LogEntry>> {

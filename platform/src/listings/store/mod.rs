@@ -2,7 +2,7 @@
 //! the caller's [`write_tx!`](crate::write_tx) so the listing, its change-feed event, its
 //! notifications and its audit entry commit together.
 //!
-//! The reads and the change feed are here; the writes (publish, take-down) and their versioning
+//! The reads and the change feed are here; the writes (publish, take-down, restore) and their versioning
 //! rules in `publish.rs`; search in `search.rs`.
 
 mod publish;
@@ -17,6 +17,7 @@ use api_types::api::{ChangeEvent, ChangeKind};
 use diesel::prelude::*;
 
 use super::{ListingRow, ListingStatus, TakedownRow, VerifiedListing};
+use crate::audit::Actor;
 use crate::db::schema::{agencies, listing_events, listing_takedowns, listings};
 use crate::pki::PlatformSigner;
 
@@ -58,9 +59,22 @@ pub trait ListingStore {
     fn take_down_listing(
         &mut self,
         listing_id: i64,
-        operator: &str,
+        actor: &Actor,
         reason: &str,
         signer: &PlatformSigner,
+    ) -> Result<Option<Published>, PublishError>;
+
+    /// An operator puts a taken-down listing back as its agency last signed it: the status
+    /// becomes the signed document's again, the version goes up, the take-down statement is
+    /// dropped, and a [`ChangeKind::StatusChanged`] event carries the agency's signed document,
+    /// which every desk checks as it checks any listing (no platform signature is needed to add
+    /// back what the agency signed); audited as `listing.restore`. `Ok(None)` when there is no
+    /// such listing; a listing that is not taken down is [`PublishError::NotTakenDown`].
+    fn restore_listing(
+        &mut self,
+        listing_id: i64,
+        actor: &Actor,
+        reason: &str,
     ) -> Result<Option<Published>, PublishError>;
 
     /// The signed take-down statement of a listing an operator took down.
@@ -108,11 +122,20 @@ crate::impl_for_backends!(ListingStore {
     fn take_down_listing(
         &mut self,
         listing_id: i64,
-        operator: &str,
+        actor: &Actor,
         reason: &str,
         signer: &PlatformSigner,
     ) -> Result<Option<Published>, PublishError> {
-        publish::ListingWrites::take_down_listing(self, listing_id, operator, reason, signer)
+        publish::ListingWrites::take_down_listing(self, listing_id, actor, reason, signer)
+    }
+
+    fn restore_listing(
+        &mut self,
+        listing_id: i64,
+        actor: &Actor,
+        reason: &str,
+    ) -> Result<Option<Published>, PublishError> {
+        publish::ListingWrites::restore_listing(self, listing_id, actor, reason)
     }
 
     fn find_takedown(&mut self, listing_id: i64) -> QueryResult<Option<TakedownRow>> {

@@ -1,13 +1,13 @@
 //! Writes to a listing: publishing a verified document under the versioning rules (stale, same
 //! timestamp with other content, idempotent retry, re-sign, update) and an operator's signed
-//! take-down, each with its change-feed event in the caller's transaction. Reached through
+//! take-down and its undoing (restore), each with its change-feed event in the caller's transaction. Reached through
 //! [`ListingStore`](super::ListingStore), which documents each rule.
 
 use api_types::api::{ChangeKind, PublishOutcome};
 use api_types::{Signable, StandardStatus, TakedownStatement};
 use diesel::prelude::*;
 
-use crate::audit::AuditLog;
+use crate::audit::{Actor, AuditLog};
 use crate::db::schema::{listing_events, listing_takedowns, listings};
 use crate::listings::{
     ListingRow, ListingStatus, VerifiedListing, ms_to_time, search_text, time_to_ms,
@@ -103,6 +103,17 @@ pub enum PublishError {
         /// The current version.
         current_version: i64,
     },
+    /// A restore of a listing that is not taken down.
+    #[error("listing {id} is {status}, not taken down; there is nothing to restore")]
+    NotTakenDown {
+        /// The listing id.
+        id: i64,
+        /// Its status code.
+        status: String,
+    },
+    /// The stored signed document could not be read back (a restore needs its status).
+    #[error("the stored signed document of {0} cannot be read; it cannot be restored")]
+    Unreadable(String),
     /// The take-down statement could not be signed with the platform's key.
     #[error("the take-down statement could not be signed: {0}")]
     Signing(String),
@@ -129,9 +140,17 @@ pub(super) trait ListingWrites {
     fn take_down_listing(
         &mut self,
         listing_id: i64,
-        operator: &str,
+        actor: &Actor,
         reason: &str,
         signer: &PlatformSigner,
+    ) -> Result<Option<Published>, PublishError>;
+
+    /// See [`ListingStore::restore_listing`](super::ListingStore::restore_listing).
+    fn restore_listing(
+        &mut self,
+        listing_id: i64,
+        actor: &Actor,
+        reason: &str,
     ) -> Result<Option<Published>, PublishError>;
 }
 
@@ -271,18 +290,7 @@ crate::impl_for_backends!(ListingWrites {
                 (row, kind)
             }
         };
-        let seq = self.next_counter("listing_events")?;
-        diesel::insert_into(listing_events::table)
-            .values((
-                listing_events::seq.eq(seq),
-                listing_events::listing_id.eq(current.id),
-                listing_events::agency_id.eq(agency_id),
-                listing_events::listing_key.eq(&current.listing_key),
-                listing_events::kind.eq(kind.code()),
-                listing_events::version.eq(current.version),
-                listing_events::at.eq(now),
-            ))
-            .execute(self)?;
+        let seq = self.append_listing_event(&current, kind, now)?;
         Ok(Published {
             outcome: match (&previous, kind) {
                 (None, _) => PublishOutcome::Created,
@@ -299,7 +307,7 @@ crate::impl_for_backends!(ListingWrites {
     fn take_down_listing(
         &mut self,
         listing_id: i64,
-        operator: &str,
+        actor: &Actor,
         reason: &str,
         signer: &PlatformSigner,
     ) -> Result<Option<Published>, PublishError> {
@@ -358,20 +366,9 @@ crate::impl_for_backends!(ListingWrites {
                 listing_takedowns::created_at.eq(now),
             ))
             .execute(self)?;
-        let seq = self.next_counter("listing_events")?;
-        diesel::insert_into(listing_events::table)
-            .values((
-                listing_events::seq.eq(seq),
-                listing_events::listing_id.eq(current.id),
-                listing_events::agency_id.eq(current.agency_id),
-                listing_events::listing_key.eq(&current.listing_key),
-                listing_events::kind.eq(ChangeKind::TakenDown.code()),
-                listing_events::version.eq(current.version),
-                listing_events::at.eq(now),
-            ))
-            .execute(self)?;
+        let seq = self.append_listing_event(&current, ChangeKind::TakenDown, now)?;
         self.audit(
-            &crate::audit::Actor::Operator(operator.to_owned()),
+            actor,
             "listing.take_down",
             Some(&listing_id.to_string()),
             serde_json::json!({
@@ -389,6 +386,109 @@ crate::impl_for_backends!(ListingWrites {
             previous: Some(old),
             current,
         }))
+    }
+
+    fn restore_listing(
+        &mut self,
+        listing_id: i64,
+        actor: &Actor,
+        reason: &str,
+    ) -> Result<Option<Published>, PublishError> {
+        let Some(old) = listings::table
+            .find(listing_id)
+            .select(ListingRow::as_select())
+            .first(self)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        if old.status() != ListingStatus::TakenDown {
+            return Err(PublishError::NotTakenDown {
+                id: listing_id,
+                status: old.status,
+            });
+        }
+        // Back to the status the agency signed (Active, Sold, Withdrawn…), read from the document
+        // its signature covers.
+        let signed = old
+            .object()
+            .map_err(|e| PublishError::Unreadable(format!("listing {listing_id}: {e}")))?;
+        let status = ListingStatus::Market(signed.get().standard_status);
+        let now = crate::db::now_ms();
+        let current = diesel::update(
+            listings::table
+                .filter(listings::id.eq(listing_id))
+                .filter(listings::version.eq(old.version)),
+        )
+        .set((
+            listings::status.eq(status.code()),
+            listings::version.eq(old.version + 1),
+            listings::updated_at.eq(now),
+            listings::taken_down_at.eq(None::<i64>),
+            listings::takedown_reason.eq(None::<String>),
+        ))
+        .returning(ListingRow::as_returning())
+        .get_result(self)
+        .optional()?
+        .ok_or_else(|| PublishError::Concurrent(old.listing_key.clone()))?;
+        diesel::delete(listing_takedowns::table.filter(listing_takedowns::listing_id.eq(listing_id)))
+            .execute(self)?;
+        let seq = self.append_listing_event(&current, ChangeKind::StatusChanged, now)?;
+        self.audit(
+            actor,
+            "listing.restore",
+            Some(&listing_id.to_string()),
+            serde_json::json!({
+                "agency_id": current.agency_id,
+                "listing_key": current.listing_key,
+                "version": current.version,
+                "status": current.status,
+                "reason": reason,
+                "taken_down_for": old.takedown_reason,
+            }),
+        )?;
+        Ok(Some(Published {
+            outcome: PublishOutcome::Updated,
+            kind: Some(ChangeKind::StatusChanged),
+            sequence: Some(seq),
+            previous: Some(old),
+            current,
+        }))
+    }
+});
+
+/// Appending a listing's change-feed event, for both backends.
+trait FeedLog {
+    /// Appends the event `kind` of `row` (at its current version) at `at` (ms), numbered by the
+    /// counter row locked in commit order; returns its sequence number.
+    fn append_listing_event(
+        &mut self,
+        row: &ListingRow,
+        kind: ChangeKind,
+        at: i64,
+    ) -> QueryResult<i64>;
+}
+
+crate::impl_for_backends!(FeedLog {
+    fn append_listing_event(
+        &mut self,
+        row: &ListingRow,
+        kind: ChangeKind,
+        at: i64,
+    ) -> QueryResult<i64> {
+        let seq = self.next_counter("listing_events")?;
+        diesel::insert_into(listing_events::table)
+            .values((
+                listing_events::seq.eq(seq),
+                listing_events::listing_id.eq(row.id),
+                listing_events::agency_id.eq(row.agency_id),
+                listing_events::listing_key.eq(&row.listing_key),
+                listing_events::kind.eq(kind.code()),
+                listing_events::version.eq(row.version),
+                listing_events::at.eq(at),
+            ))
+            .execute(self)?;
+        Ok(seq)
     }
 });
 

@@ -173,8 +173,12 @@ crate::db_test!(signed_withdrawal_and_signed_take_down, |db| {
     let k2 = crate::with_conn!(&mut conn, |c| c.find_listing(agency.id, "K-2"))
         .unwrap()
         .unwrap();
-    let down = crate::write_tx!(&mut conn, |c| c
-        .take_down_listing(k2.id, "cli", "fraud", &signer))
+    let down = crate::write_tx!(&mut conn, |c| c.take_down_listing(
+        k2.id,
+        &crate::audit::Actor::Operator("cli".into()),
+        "fraud",
+        &signer
+    ))
     .unwrap()
     .unwrap();
     assert_eq!(down.kind, Some(ChangeKind::TakenDown));
@@ -222,8 +226,12 @@ crate::db_test!(signed_withdrawal_and_signed_take_down, |db| {
     )
     .expect("the statement verifies with the platform's signing certificate");
     // Twice: nothing new, the first statement stays.
-    let twice = crate::write_tx!(&mut conn, |c| c
-        .take_down_listing(k2.id, "cli", "again", &signer))
+    let twice = crate::write_tx!(&mut conn, |c| c.take_down_listing(
+        k2.id,
+        &crate::audit::Actor::Operator("cli".into()),
+        "again",
+        &signer
+    ))
     .unwrap()
     .unwrap();
     assert_eq!(twice.outcome, PublishOutcome::Unchanged);
