@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
+use e2e_tests::desk::{keys_of, listing_in};
 use e2e_tests::website::Browser;
-use e2e_tests::{platform, wait_until};
+use e2e_tests::{add_agency, enrolled, platform, spawn_desk, spawn_platform, wait_until};
 use platform::operators::totp;
 
 const AGENCY_API: &str = "https://agencies.example:9443";
@@ -38,6 +39,48 @@ fn text_of(page: &str, id: &str) -> String {
         .and_then(|rest| rest.split('<').next())
         .unwrap_or("")
         .to_owned()
+}
+
+/// The first operator, made by `platform admin create` with only the data directory, sets a
+/// password through the emailed link (which points at the running console, not at the default
+/// address), then signs in with it and a TOTP code computed here; the console stays shut until
+/// both are given. Returns the signed-in console browser.
+fn signed_in_operator(app: &platform::testing::PlatformProcess, email: &str) -> Browser {
+    let made = app.cli_json(&["admin", "create", email]);
+    let link = made["set_password_link"].as_str().unwrap();
+    let path = link
+        .strip_prefix(&app.admin_url)
+        .unwrap_or_else(|| panic!("{link} is not on {}", app.admin_url));
+    let mut console = Browser::new(&app.admin_url);
+    let set = console.submit(
+        path,
+        "/set-password",
+        &[
+            ("token", path.strip_prefix("/set-password?token=").unwrap()),
+            ("password", "a long operator passphrase"),
+        ],
+    );
+    assert_eq!(set.location.as_deref(), Some("/sign-in"), "{}", set.body);
+    // Setting the password opened nothing.
+    let page = console.get("/agencies");
+    assert_eq!(page.location.as_deref(), Some("/sign-in"));
+    let signed = console.submit(
+        "/sign-in",
+        "/sign-in",
+        &[("email", email), ("password", "a long operator passphrase")],
+    );
+    assert_eq!(signed.location.as_deref(), Some("/second-factor"));
+    // Without the second factor, still shut.
+    assert_eq!(
+        console.get("/agencies").location.as_deref(),
+        Some("/second-factor")
+    );
+    let enrol = console.get("/second-factor");
+    let secret = text_of(&enrol.body, "totp-secret");
+    let code = totp::code_at(&secret, platform::db::now_ms() / 1000).unwrap();
+    let done = console.submit("/second-factor", "/second-factor", &[("code", &code)]);
+    assert_eq!(done.location.as_deref(), Some("/"), "{}", done.body);
+    console
 }
 
 #[test]
@@ -71,47 +114,15 @@ fn an_application_is_approved_in_the_console_and_the_mail_names_the_servers_agen
     );
     assert!(applied.status < 400, "{}", applied.body);
 
-    // The first operator, made with only the data directory: the link points at the running
-    // console, not at the default address.
-    let made = app.cli_json(&["admin", "create", "ops@example.org"]);
-    let link = made["set_password_link"].as_str().unwrap();
-    let path = link
-        .strip_prefix(&app.admin_url)
-        .unwrap_or_else(|| panic!("{link} is not on {}", app.admin_url));
-    let mut console = Browser::new(&app.admin_url);
-    let set = console.submit(
-        path,
-        "/set-password",
-        &[
-            ("token", path.strip_prefix("/set-password?token=").unwrap()),
-            ("password", "a long operator passphrase"),
-        ],
-    );
-    assert_eq!(set.location.as_deref(), Some("/sign-in"), "{}", set.body);
-    // A website session does not open the console.
-    let page = console.get("/agencies");
-    assert_eq!(page.location.as_deref(), Some("/sign-in"));
-    let signed = console.submit(
-        "/sign-in",
-        "/sign-in",
-        &[
-            ("email", "ops@example.org"),
-            ("password", "a long operator passphrase"),
-        ],
-    );
-    assert_eq!(signed.location.as_deref(), Some("/second-factor"));
-    // Without the second factor, still shut.
-    assert_eq!(
-        console.get("/agencies").location.as_deref(),
-        Some("/second-factor")
-    );
-    let enrol = console.get("/second-factor");
-    let secret = text_of(&enrol.body, "totp-secret");
-    let code = totp::code_at(&secret, platform::db::now_ms() / 1000).unwrap();
-    let done = console.submit("/second-factor", "/second-factor", &[("code", &code)]);
-    assert_eq!(done.location.as_deref(), Some("/"), "{}", done.body);
+    let mut console = signed_in_operator(&app, "ops@example.org");
     let dash = console.get("/");
     assert_eq!(text_of(&dash.body, "agencies-pending"), "1");
+    // The server rebuilt its match index at start, and the dashboard says how long it took.
+    assert!(
+        text_of(&dash.body, "matcher-rebuild").ends_with(" ms"),
+        "{}",
+        dash.body
+    );
 
     // Approve the application in the console.
     let list = console.get("/agencies?status=pending");
@@ -199,4 +210,125 @@ fn an_application_is_approved_in_the_console_and_the_mail_names_the_servers_agen
     // `platform mail status` sees what the console sees.
     let status = app.cli_json(&["mail", "status"]);
     assert!(status["outbox_depth"].as_i64().is_some(), "{status}");
+}
+
+#[test]
+fn a_listing_taken_down_in_the_console_and_restored_by_the_cli_is_back_on_the_site_and_on_desks() {
+    let app = spawn_platform();
+    let url = app.agency_url();
+    let tejo = enrolled(&app, "Tejo Homes", "TEJO-1");
+    let doc = api_types::ListingDocument::example("TEJO-R1");
+    let (status, body) = tejo.publish(&doc);
+    assert_eq!(status, 201, "{body}");
+    // Another agency's desk follows the feed.
+    let (token, fingerprint) = add_agency(&app, "Porto Homes", "PORTO-1").handover();
+    let desk = spawn_desk();
+    desk.enroll(std::slice::from_ref(&url), &token, &fingerprint);
+    desk.run(&["sync"]).ok();
+    let lisbon = || desk.run(&["search", "--city", "Lisbon"]).ok();
+    assert_eq!(keys_of(&lisbon()["listings"]), ["TEJO-R1"]);
+
+    let mut console = signed_in_operator(&app, "ops@example.org");
+    let found = console.get("/listings?q=TEJO-R1");
+    let id = found
+        .body
+        .split("href=\"/listings/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let site = platform::testing::http_client();
+    let public = |path: &str| site.get(app.url(path)).send().unwrap();
+    assert_eq!(public(&format!("/listings/{id}")).status(), 200);
+
+    // Taken down in the console: gone from the site and, on its next sync, from the desk.
+    let down = console.submit(
+        &format!("/listings/{id}"),
+        &format!("/listings/{id}/take-down"),
+        &[("reason", "the photos are of another flat")],
+    );
+    assert_eq!(
+        down.location.as_deref(),
+        Some(format!("/listings/{id}?done=taken-down").as_str()),
+        "{}",
+        down.body
+    );
+    assert_eq!(public(&format!("/listings/{id}")).status(), 404);
+    let synced = desk.run(&["sync"]).ok();
+    assert_eq!(synced["pulled"]["removed"], 1, "{synced}");
+    assert!(keys_of(&lisbon()["listings"]).is_empty());
+    let (_, feed) = tejo.get("/api/v1/changes?after=0");
+    let last = feed["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["EventType"], "taken_down", "{last}");
+
+    // Restored by the operator command (the same code path as the console's button).
+    let restored = app.cli_json(&[
+        "listing",
+        "restore",
+        &id,
+        "--reason",
+        "the agency sent the right photos",
+    ]);
+    assert_eq!(restored["status"], "active", "{restored}");
+    let page = public(&format!("/listings/{id}"));
+    assert_eq!(page.status(), 200);
+    assert!(page.text().unwrap().contains(&doc.title));
+    let search = public("/search?city=Lisbon").text().unwrap();
+    assert!(search.contains(&doc.title), "{search}");
+    // The desk adds it back from the feed, with the agency's signature checked.
+    let synced = desk.run(&["sync"]).ok();
+    assert_eq!(synced["pulled"]["upserted"], 1, "{synced}");
+    assert_eq!(
+        listing_in(&lisbon(), "TEJO-R1")["signature"]["state"],
+        "verified"
+    );
+    // A desk that first reads the feed now sees the listing, and no removal it cannot check.
+    let (token, _) = add_agency(&app, "Braga Homes", "BRAGA-1").handover();
+    let late = spawn_desk();
+    late.enroll(std::slice::from_ref(&url), &token, &fingerprint);
+    let synced = late.run(&["sync"]).ok();
+    assert_eq!(
+        synced["pulled"]["refused_removals"],
+        serde_json::json!([]),
+        "{synced}"
+    );
+    let here = late.run(&["search", "--city", "Lisbon"]).ok();
+    assert_eq!(keys_of(&here["listings"]), ["TEJO-R1"]);
+    // The agency may change it again.
+    let (status, body) = tejo.publish(&api_types::ListingDocument {
+        modification_timestamp: doc.modification_timestamp + std::time::Duration::from_secs(60),
+        list_price: api_types::Price::new(340_000).unwrap(),
+        ..doc.clone()
+    });
+    assert_eq!(status, 200, "{body}");
+
+    // Both audited, each with who did it.
+    let taken = app.cli_json(&["audit", "--action", "listing.take_down"]);
+    assert_eq!(taken[0]["actor"], "operator:ops@example.org", "{taken}");
+    let back = app.cli_json(&["audit", "--action", "listing.restore"]);
+    assert!(
+        back[0]["actor"].as_str().unwrap().starts_with("operator:"),
+        "{back}"
+    );
+    assert!(
+        back[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the agency sent the right photos"),
+        "{back}"
+    );
+    // The console shows it live again, and a second restore is refused with the reason.
+    let page = console.get(&format!("/listings/{id}"));
+    assert!(page.body.contains("(active)"), "{}", page.body);
+    let (status, out, _) = app.cli(["--json", "listing", "restore", &id, "--reason", "again"]);
+    assert!(!status.success());
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["error"]["code"], "refused", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not taken down"),
+        "{v}"
+    );
 }

@@ -8,132 +8,20 @@
 //! Set `WEBSITE_SCREENSHOTS=DIR` to write `home.png` and `results.png` into `DIR` (the README's
 //! screenshots come from `WEBSITE_SCREENSHOTS=docs/screenshots`).
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod chromium;
+
 use std::time::{Duration, Instant};
 
+use chromium::{Driver, browser, click, fill, wait_text};
 use diesel::prelude::*;
 use e2e_tests::website::{emailed_link, seed_listings, site};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use platform::testing::TestDb;
 use platform::testing::agency::{TestAgency, fetch_root};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-/// chromedriver on a free port, killed when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let url = format!("http://127.0.0.1:{port}");
-        let client = platform::testing::http_client();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while client.get(format!("{url}/status")).send().is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not answer in 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Driver { child, url }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn browser(driver: &str) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": CHROMIUM,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,1000", "--lang=en"],
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(driver)
-        .await
-        .expect("a WebDriver session")
-}
-
-async fn fill(c: &Client, id: &str, text: &str) {
-    // Retried: right after a navigation the element found may belong to the page being replaced.
-    for attempt in 0..50 {
-        let done = async {
-            let field = c.find(Locator::Id(id)).await?;
-            field.clear().await?;
-            field.send_keys(text).await
-        }
-        .await;
-        match done {
-            Ok(()) => return,
-            Err(e) if attempt == 49 => panic!("cannot fill #{id}: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
-
-async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-/// Waits (up to 15 s) until the text of `css` contains `needle`, and returns that text: a click
-/// that submits a form returns before the next page has replaced the current one.
-async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(e) = c.find(Locator::Css(css)).await
-            && let Ok(text) = e.text().await
-            && text.contains(needle)
-        {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "{css} never showed {needle:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn screenshot(c: &Client, name: &str) {
-    if let Ok(dir) = std::env::var("WEBSITE_SCREENSHOTS") {
-        let png = c.screenshot().await.unwrap();
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(name), png).unwrap();
-    }
-}
-
 #[test]
 fn a_buyer_registers_searches_saves_and_sees_a_match_live() {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+    if !chromium::available() {
         platform::testing::skip(
             "website_browser::a_buyer_registers_searches_saves_and_sees_a_match_live",
             "needs /usr/bin/chromium and /usr/bin/chromedriver (Debian: chromium chromium-driver)",
@@ -152,7 +40,7 @@ fn a_buyer_registers_searches_saves_and_sees_a_match_live() {
 
     rt.block_on(async {
         c.goto(&format!("{web}/")).await.unwrap();
-        screenshot(&c, "home.png").await;
+        chromium::screenshot(&c, "WEBSITE_SCREENSHOTS", "home.png").await;
         // Register.
         c.goto(&format!("{web}/account/register")).await.unwrap();
         fill(&c, "email", email).await;
@@ -184,7 +72,7 @@ fn a_buyer_registers_searches_saves_and_sees_a_match_live() {
         fill(&c, "max_price", "600000").await;
         click(&c, "form.search button[type=submit]").await;
         wait_text(&c, "h1", "3 listings").await;
-        screenshot(&c, "results.png").await;
+        chromium::screenshot(&c, "WEBSITE_SCREENSHOTS", "results.png").await;
         // Save it.
         fill(&c, "save-name", "Lisbon under 600k").await;
         click(&c, "form[action='/saved'] button").await;
