@@ -311,12 +311,7 @@ crate::impl_for_backends!(ListingWrites {
         reason: &str,
         signer: &PlatformSigner,
     ) -> Result<Option<Published>, PublishError> {
-        let Some(old) = listings::table
-            .find(listing_id)
-            .select(ListingRow::as_select())
-            .first(self)
-            .optional()?
-        else {
+        let Some(old) = super::ListingStore::find_listing_by_id(self, listing_id)? else {
             return Ok(None);
         };
         if old.status() == ListingStatus::TakenDown {
@@ -394,12 +389,7 @@ crate::impl_for_backends!(ListingWrites {
         actor: &Actor,
         reason: &str,
     ) -> Result<Option<Published>, PublishError> {
-        let Some(old) = listings::table
-            .find(listing_id)
-            .select(ListingRow::as_select())
-            .first(self)
-            .optional()?
-        else {
+        let Some(old) = super::ListingStore::find_listing_by_id(self, listing_id)? else {
             return Ok(None);
         };
         if old.status() != ListingStatus::TakenDown {
