@@ -421,7 +421,14 @@ crate::db_test!(async agency_actions_are_done_and_audited_with_the_operator, |db
     let a = post(&app, &mut b, &format!("/agencies/{acme}/reinstate"), &[]).await;
     assert_eq!(a.location(), format!("/agencies/{acme}?done=reinstated"));
     assert_eq!(audit(&state, "agency.suspend")[0].actor, "operator:ops@example.org");
-    assert_eq!(audit(&state, "agency.approve").len(), 2);
+    let reinstated = audit(&state, "agency.approve");
+    assert_eq!(reinstated.len(), 2);
+    assert_eq!(reinstated[0].actor, "operator:ops@example.org");
+    assert!(reinstated[0].detail.contains("suspended"), "{}", reinstated[0].detail);
+    let tokens = audit(&state, "token.create");
+    // The approval's, the one asked for, and the reinstatement's (no desk has a certificate).
+    assert_eq!(tokens.len(), 3);
+    assert!(tokens.iter().all(|e| e.actor == "operator:ops@example.org"));
 
     // Reject needs a reason, which the applicant gets by mail.
     get(&app, &mut b, &format!("/agencies/{shady}")).await;
