@@ -551,7 +551,7 @@ mod tests {
     fn new_saved_searches_are_checked() {
         let s = NewSavedSearch::new("  ", &criteria(" Lisbon ")).unwrap();
         assert_eq!(s.criteria().city.as_deref(), Some("lisbon"));
-        assert_eq!(s.name(), "lisbon · ≤ 500000");
+        assert_eq!(s.name(), "lisbon · ≤ 500,000");
         assert!(matches!(
             NewSavedSearch::new("x", &SearchCriteria::default()),
             Err(SavedSearchError::Invalid { field, .. }) if field == "criteria"

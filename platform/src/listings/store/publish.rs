@@ -7,6 +7,7 @@ use api_types::api::{ChangeKind, PublishOutcome};
 use api_types::{Signable, StandardStatus, TakedownStatement};
 use diesel::prelude::*;
 
+use super::PriceHistory;
 use crate::audit::AuditLog;
 use crate::db::schema::{listing_events, listing_takedowns, listings};
 use crate::listings::{
@@ -271,6 +272,15 @@ crate::impl_for_backends!(ListingWrites {
                 (row, kind)
             }
         };
+        self.record_price(
+            current.id,
+            &super::PricePoint {
+                version: current.version,
+                price: current.price,
+                currency: current.currency.clone(),
+                at: now,
+            },
+        )?;
         let seq = self.next_counter("listing_events")?;
         diesel::insert_into(listing_events::table)
             .values((
