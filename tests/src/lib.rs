@@ -9,6 +9,7 @@
 //! * [`spawn_desk`]: a desk, the real `agency-client` binary in a data directory of its own
 //!   ([`Desk`]).
 //! * [`website`]: the website's cookie-keeping HTTP browser and fixtures.
+//! * [`scan`]: reading a platform's files and PostgreSQL tables for text that must not be there.
 //! * [`binaries`]: where the binaries are found: beside the tests, where cargo built them
 //!   (`./scripts/test` builds them first), refused with the command to run when missing or older
 //!   than their sources; `E2E_BIN_DIR` to use others.
@@ -22,6 +23,7 @@
 
 pub mod binaries;
 pub mod desk;
+pub mod scan;
 mod server;
 pub mod website;
 

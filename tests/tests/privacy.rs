@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use diesel::prelude::*;
 use e2e_tests::desk::{TwoDesks, two_enrolled_desks};
+use e2e_tests::scan::{contains, files_under};
 use e2e_tests::{PlatformBuilder, TestDb, closed_port_url, platform, skip, wait_until};
 use serde_json::Value;
 
@@ -46,39 +46,9 @@ fn quick_mail(builder: PlatformBuilder) -> PlatformBuilder {
     ])
 }
 
-/// Every file under `dir`, with its bytes.
-fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let path = e.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.push((path.display().to_string(), bytes));
-        }
-    }
-    out
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    let hay = String::from_utf8_lossy(haystack).to_lowercase();
-    hay.contains(&needle.to_lowercase())
-}
-
 /// Each `file: secret` found in the files under `dir`.
 fn file_hits(dir: &Path) -> Vec<String> {
-    let mut hits = Vec::new();
-    for (path, bytes) in files_under(dir) {
-        for s in SECRETS {
-            if contains(&bytes, s) {
-                hits.push(format!("{path}: {s:?}"));
-            }
-        }
-    }
-    hits
+    e2e_tests::scan::file_hits(dir, &SECRETS, "")
 }
 
 /// The desk flows: two tenants with names, contacts and wishes, watched; a listing of another
@@ -214,48 +184,7 @@ fn nothing_personal_is_left_in_the_platforms_sqlite_file_or_mail() {
 
 /// Each `table.column: secret` found in a text column of the PostgreSQL database at `url`.
 fn postgres_hits(url: &str) -> Vec<String> {
-    #[derive(QueryableByName)]
-    struct Column {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        table_name: String,
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        column_name: String,
-    }
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let mut conn = PgConnection::establish(url).unwrap();
-    let columns: Vec<Column> = diesel::sql_query(
-        "SELECT table_name::text AS table_name, column_name::text AS column_name \
-         FROM information_schema.columns WHERE table_schema = current_schema() \
-         AND data_type IN ('text', 'character varying', 'json', 'jsonb', 'bytea')",
-    )
-    .load(&mut conn)
-    .unwrap();
-    assert!(
-        columns
-            .iter()
-            .any(|c| c.table_name == "saved_searches" && c.column_name == "name"),
-        "the scan sees the platform's tables"
-    );
-    let mut hits = Vec::new();
-    for c in &columns {
-        for s in SECRETS {
-            let found: Count = diesel::sql_query(format!(
-                "SELECT count(*) AS n FROM \"{}\" WHERE lower(\"{}\"::text) LIKE $1",
-                c.table_name, c.column_name
-            ))
-            .bind::<diesel::sql_types::Text, _>(format!("%{}%", s.to_lowercase()))
-            .get_result(&mut conn)
-            .unwrap();
-            if found.n > 0 {
-                hits.push(format!("{}.{}: {s:?}", c.table_name, c.column_name));
-            }
-        }
-    }
-    hits
+    e2e_tests::scan::postgres_text_hits(url, &SECRETS)
 }
 
 #[test]

@@ -5,14 +5,18 @@
 //! chromedriver is started by the test on a free port and stopped after. Without
 //! `/usr/bin/chromium` and `/usr/bin/chromedriver` the test is skipped loudly.
 //!
-//! Set `WEBSITE_SCREENSHOTS=DIR` to write `home.png` and `results.png` into `DIR` (the README's
-//! screenshots come from `WEBSITE_SCREENSHOTS=docs/screenshots`).
+//! A second test is a phone (390 x 844): results start with one "Refine search" control, and a
+//! listing page shows its price history.
+//!
+//! Set `WEBSITE_SCREENSHOTS=DIR` to write `home.png`, `results.png`, `phone-results.png` and
+//! `phone-listing.png` into `DIR` (the README's screenshots come from
+//! `WEBSITE_SCREENSHOTS=docs/screenshots`).
 
 mod chromium;
 
 use std::time::{Duration, Instant};
 
-use chromium::{Driver, browser, click, fill, wait_text};
+use chromium::{Driver, browser, browser_sized, click, eval, fill, wait_text};
 use diesel::prelude::*;
 use e2e_tests::website::{emailed_link, seed_listings, site};
 use fantoccini::Locator;
@@ -281,6 +285,113 @@ fn a_buyer_registers_searches_saves_and_sees_a_match_live() {
             h1.starts_with("5 listings"),
             "both new listings are found: {h1}"
         );
+        c.close().await.unwrap();
+    });
+}
+
+#[test]
+fn on_a_phone_results_come_first_and_a_listing_shows_its_price_history() {
+    if !chromium::available() {
+        platform::testing::skip(
+            "website_browser::on_a_phone_results_come_first_and_a_listing_shows_its_price_history",
+            "needs /usr/bin/chromium and /usr/bin/chromedriver (Debian: chromium chromium-driver)",
+        );
+        return;
+    }
+    let db = TestDb::sqlite();
+    let app = site(&db);
+    let ids = seed_listings(&db.db);
+    // The river-view flat drops its price twice: 350,000, then 335,000, then 320,000.
+    {
+        let mut conn = db.db.get().unwrap();
+        use platform::db::schema::listings;
+        let (agency_id, serial): (i64, String) = platform::with_conn!(&mut conn, |c| {
+            listings::table
+                .find(ids[0])
+                .select((listings::agency_id, listings::cert_serial))
+                .first(c)
+        })
+        .unwrap();
+        let base = api_types::ListingDocument {
+            city: "Lisbon".into(),
+            title: "River view flat".into(),
+            ..api_types::ListingDocument::example("L-1")
+        };
+        for (minutes, price) in [(10, 335_000), (20, 320_000)] {
+            let doc = api_types::ListingDocument {
+                list_price: api_types::Price::new(price).unwrap(),
+                modification_timestamp: base.modification_timestamp
+                    + time::Duration::minutes(minutes),
+                ..base.clone()
+            };
+            platform::testing::fixtures::publish(&mut conn, agency_id, &serial, &doc)
+                .expect("the price drop is published");
+        }
+    }
+    let driver = Driver::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let c = rt.block_on(browser_sized(&driver.url, 390, 844));
+    let web = app.web_url.clone();
+
+    rt.block_on(async {
+        c.goto(&format!("{web}/search?city=Lisbon")).await.unwrap();
+        wait_text(&c, "h1", "3 listings").await;
+        // The twelve search fields are folded away behind one control...
+        let refine = c.find(Locator::Css("#refine > summary")).await.unwrap();
+        assert!(refine.is_displayed().await.unwrap(), "the Refine control shows");
+        assert_eq!(refine.text().await.unwrap(), "Refine search");
+        let city_shown = "return document.getElementById('city').checkVisibility()";
+        assert_eq!(eval(&c, city_shown).await, false, "the form is folded");
+        // ...so the first result starts on the first screen.
+        let top = eval(
+            &c,
+            "return [document.querySelector('.cards .card').getBoundingClientRect().top, window.innerHeight]",
+        )
+        .await;
+        let (top, height) = (top[0].as_f64().unwrap(), top[1].as_f64().unwrap());
+        assert!(height <= 844.0, "a phone-sized viewport: {height}");
+        assert!(top < height, "the first result starts on screen: top {top} of {height}");
+        chromium::screenshot(&c, "WEBSITE_SCREENSHOTS", "phone-results.png").await;
+        // One tap opens the form, with the search as typed.
+        refine.click().await.unwrap();
+        assert_eq!(eval(&c, city_shown).await, true, "Refine opens the form");
+        let city = c.find(Locator::Id("city")).await.unwrap();
+        assert_eq!(city.prop("value").await.unwrap().as_deref(), Some("Lisbon"));
+
+        // The listing page: its prices, newest first, each change stated in words.
+        c.goto(&format!("{web}/listings/{}", ids[0])).await.unwrap();
+        wait_text(&c, "#price-history", "320,000 EUR").await;
+        let rows = eval(
+            &c,
+            "return Array.from(document.querySelectorAll('#price-history tbody tr')).map(r => Array.from(r.cells).map(td => td.textContent))",
+        )
+        .await;
+        let rows: Vec<Vec<String>> = serde_json::from_value(rows).unwrap();
+        let read: Vec<(&str, &str)> = rows.iter().map(|r| (r[1].as_str(), r[2].as_str())).collect();
+        assert_eq!(
+            read,
+            [
+                ("320,000 EUR", "−15,000 EUR (−4.5%)"),
+                ("335,000 EUR", "−15,000 EUR (−4.3%)"),
+                ("350,000 EUR", "First listed"),
+            ]
+        );
+        eval(&c, "document.querySelector('h2 + #price-history, #price-history').previousElementSibling.scrollIntoView(); return true").await;
+        chromium::screenshot(&c, "WEBSITE_SCREENSHOTS", "phone-listing.png").await;
+
+        assert_eq!(
+            eval(&c, "return window.innerWidth").await,
+            390,
+            "a phone's width"
+        );
+        c.close().await.unwrap();
+        // On a wide screen the same results page shows the form open and no control.
+        let c = browser(&driver.url).await;
+        c.goto(&format!("{web}/search?city=Lisbon")).await.unwrap();
+        wait_text(&c, "h1", "3 listings").await;
+        assert_eq!(eval(&c, city_shown).await, true, "the form shows on a wide screen");
+        let summary_shown = "return document.querySelector('#refine > summary').checkVisibility()";
+        assert_eq!(eval(&c, summary_shown).await, false, "no Refine control on a wide screen");
         c.close().await.unwrap();
     });
 }

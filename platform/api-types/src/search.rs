@@ -263,7 +263,8 @@ impl SearchCriteria {
             })
     }
 
-    /// A short human summary, e.g. `Rent · Lisbon · apartment, house · ≤ 1500 · ≥ 2 bedrooms`.
+    /// A short human summary, e.g. `Rent · Lisbon · apartment, house · ≤ 1,500 · ≥ 2 bedrooms`
+    /// (prices grouped by thousands with commas, as the site and the emails print them).
     pub fn summary(&self) -> String {
         let mut parts: Vec<String> = Vec::new();
         if let Some(t) = self.transaction_type {
@@ -288,9 +289,9 @@ impl SearchCriteria {
             );
         }
         match (self.min_price, self.max_price) {
-            (Some(lo), Some(hi)) => parts.push(format!("{lo}–{hi}")),
-            (Some(lo), None) => parts.push(format!("≥ {lo}")),
-            (None, Some(hi)) => parts.push(format!("≤ {hi}")),
+            (Some(lo), Some(hi)) => parts.push(format!("{}–{}", grouped(lo), grouped(hi))),
+            (Some(lo), None) => parts.push(format!("≥ {}", grouped(lo))),
+            (None, Some(hi)) => parts.push(format!("≤ {}", grouped(hi))),
             (None, None) => {}
         }
         match (self.min_living_area, self.max_living_area) {
@@ -313,9 +314,36 @@ impl SearchCriteria {
     }
 }
 
+/// `1500000` → `1,500,000`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summaries_group_prices_by_thousands() {
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1_500), "1,500");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+        let c = SearchCriteria {
+            city: Some("Lisbon".into()),
+            min_price: Some(250_000),
+            max_price: Some(600_000),
+            ..Default::default()
+        };
+        assert_eq!(c.summary(), "Lisbon · 250,000–600,000");
+    }
 
     fn facts() -> ListingFacts {
         ListingFacts::from_document(&ListingDocument::example("A-1"))

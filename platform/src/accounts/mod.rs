@@ -19,6 +19,7 @@ pub mod dismissals;
 mod error;
 pub mod history;
 pub mod limiter;
+pub mod manage;
 pub mod operator;
 pub mod passwords;
 pub mod secrets;

@@ -436,6 +436,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// A listing's price at each version where it changed (the listing page's price history).
+    listing_prices (listing_id, version) {
+        /// The listing.
+        listing_id -> BigInt,
+        /// The listing version that set this price.
+        version -> BigInt,
+        /// Price, whole currency units.
+        price -> BigInt,
+        /// ISO 4217 code.
+        currency -> Text,
+        /// When the platform took that version (ms).
+        at -> BigInt,
+    }
+}
+
 diesel::joinable!(enrolment_tokens -> agencies (agency_id));
 diesel::joinable!(certificates -> agencies (agency_id));
 diesel::joinable!(listings -> agencies (agency_id));

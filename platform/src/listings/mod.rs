@@ -18,7 +18,8 @@ mod store;
 
 pub use holds::ListingHolds;
 pub use store::{
-    COUNT_CAP, ListingQuery, ListingSort, ListingStore, Precondition, PublishError, Published,
+    COUNT_CAP, ListingQuery, ListingSort, ListingStore, PRICE_HISTORY_SHOWN, Precondition,
+    PriceHistory, PricePoint, PublishError, Published,
 };
 
 use api_types::api::{ChangeEvent, ChangeKind};

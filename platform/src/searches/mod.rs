@@ -230,6 +230,11 @@ pub trait SavedSearchStore {
     /// The owner's saved searches that are not deleted (expired ones included), newest first.
     fn list_saved_searches(&mut self, owner: Owner) -> QueryResult<Vec<SavedSearch>>;
 
+    /// Erases every saved search of website user `user_id`, deleted ones included, with every
+    /// notification about them (the account is being deleted); live ones are logged as deleted
+    /// for the match index. Returns how many rows went.
+    fn erase_user_saved_searches(&mut self, user_id: i64) -> QueryResult<usize>;
+
     /// One saved search by id, whoever owns it.
     fn find_saved_search(&mut self, id: i64) -> QueryResult<Option<SavedSearch>>;
 
@@ -335,6 +340,22 @@ crate::impl_for_backends!(SavedSearchStore {
             .get_result(self)?;
         log_change(self, row.id, false, now_ms)?;
         Ok(row)
+    }
+
+    fn erase_user_saved_searches(&mut self, user_id: i64) -> QueryResult<usize> {
+        let now = crate::db::now_ms();
+        let rows: Vec<(i64, Option<i64>)> = saved_searches::table
+            .filter(saved_searches::user_id.eq(user_id))
+            .select((saved_searches::id, saved_searches::deleted_at))
+            .load(self)?;
+        for (id, deleted_at) in &rows {
+            self.delete_saved_search_notifications(*id)?;
+            if deleted_at.is_none() {
+                log_change(self, *id, true, now)?;
+            }
+        }
+        diesel::delete(saved_searches::table.filter(saved_searches::user_id.eq(user_id)))
+            .execute(self)
     }
 
     fn delete_saved_search(&mut self, owner: Owner, id: i64) -> Result<(), SavedSearchError> {
@@ -562,7 +583,7 @@ mod tests {
     fn new_saved_searches_are_checked() {
         let s = NewSavedSearch::new("  ", &criteria(" Lisbon ")).unwrap();
         assert_eq!(s.criteria().city.as_deref(), Some("lisbon"));
-        assert_eq!(s.name(), "lisbon · ≤ 500000");
+        assert_eq!(s.name(), "lisbon · ≤ 500,000");
         assert!(matches!(
             NewSavedSearch::new("x", &SearchCriteria::default()),
             Err(SavedSearchError::Invalid { field, .. }) if field == "criteria"

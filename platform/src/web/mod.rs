@@ -8,6 +8,7 @@
 //! message saying what to do next; form mistakes are shown next to their field with status 422;
 //! a 500 shows an opaque message and logs the cause.
 
+pub mod account_manage;
 pub mod accounts;
 pub mod apply;
 pub mod health;
@@ -33,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/favicon.ico", web::get().to(pages::favicon));
     search::routes(cfg);
     accounts::routes(cfg);
+    account_manage::routes(cfg);
     saved::routes(cfg);
     notifications::routes(cfg);
     apply::routes(cfg);

@@ -13,7 +13,7 @@ use super::session::Visitor;
 use crate::accounts::dismissals::Dismissals;
 use crate::accounts::history::SearchHistory;
 use crate::agencies::AgencyStore;
-use crate::listings::{ListingQuery, ListingRow, ListingSort, ListingStore};
+use crate::listings::{ListingQuery, ListingRow, ListingSort, ListingStore, PriceHistory};
 use crate::notify::store::MatchHistory;
 use crate::pki::CertificateStore;
 use crate::state::AppState;
@@ -553,6 +553,57 @@ pub struct ListingPage {
     pub signed_in: bool,
     /// Already dismissed.
     pub dismissed: bool,
+    /// The price at each version where it changed, newest first.
+    pub price_history: Vec<PriceRow>,
+}
+
+/// One line of a listing's price history.
+#[derive(Debug)]
+pub struct PriceRow {
+    /// `2026-12-23`.
+    pub date: String,
+    /// `350,000 EUR`.
+    pub price: String,
+    /// `−20,000 EUR (−5.4%)`, `+5,000 EUR (+1.4%)`, or `First listed`.
+    pub change: String,
+    /// `down`, `up` or `first`, for styling (the text says it too).
+    pub direction: &'static str,
+}
+
+/// The listing page's price history from the recorded prices (oldest first), newest first.
+pub fn price_rows(points: &[crate::listings::PricePoint], rent: bool) -> Vec<PriceRow> {
+    let per = if rent { " / month" } else { "" };
+    let mut rows = Vec::with_capacity(points.len());
+    let mut before: Option<&crate::listings::PricePoint> = None;
+    for p in points {
+        let (change, direction) = match before {
+            Some(b) if b.currency == p.currency && b.price != 0 => {
+                let diff = p.price - b.price;
+                let pct = diff as f64 * 100.0 / b.price as f64;
+                let sign = if diff < 0 { "−" } else { "+" };
+                (
+                    format!(
+                        "{sign}{} {} ({sign}{:.1}%)",
+                        pages::group_digits(diff.abs()),
+                        p.currency,
+                        pct.abs()
+                    ),
+                    if diff < 0 { "down" } else { "up" },
+                )
+            }
+            Some(_) => ("Price changed".to_owned(), "up"),
+            None => ("First listed".to_owned(), "first"),
+        };
+        rows.push(PriceRow {
+            date: pages::date(p.at),
+            price: format!("{} {}{per}", pages::group_digits(p.price), p.currency),
+            change,
+            direction,
+        });
+        before = Some(p);
+    }
+    rows.reverse();
+    rows
 }
 
 /// `GET /listings/{id}`.
@@ -564,7 +615,13 @@ async fn listing_page(
     let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
     let mut visitor = Visitor::load(&state, &req).await?;
     let user_id = visitor.user.as_ref().map(|u| u.id);
-    type Loaded = (ListingRow, String, Option<(String, String)>, bool);
+    type Loaded = (
+        ListingRow,
+        String,
+        Option<(String, String)>,
+        bool,
+        Vec<crate::listings::PricePoint>,
+    );
     let loaded: Option<Loaded> = state
         .db
         .run(move |conn| -> Result<_, WebError> {
@@ -583,11 +640,12 @@ async fn listing_page(
                     Some(u) => c.is_dismissed(u, id)?,
                     None => false,
                 };
-                Ok(Some((row, agency, cert, dismissed)))
+                let prices = c.price_history(id)?;
+                Ok(Some((row, agency, cert, dismissed, prices)))
             })
         })
         .await?;
-    let Some((row, agency, cert, dismissed)) = loaded else {
+    let Some((row, agency, cert, dismissed, prices)) = loaded else {
         return Err(WebError::NotFound);
     };
     if row.status == "taken_down" {
@@ -644,6 +702,7 @@ async fn listing_page(
         status_note,
         signed_in: visitor.user.is_some(),
         dismissed,
+        price_history: price_rows(&prices, row.transaction_type == "rent"),
     };
     Ok(pages::ok(&visitor, &page))
 }
@@ -675,6 +734,39 @@ mod tests {
         assert!(bad.parse().unwrap_err().get("min_area").is_some());
         let bad: SearchForm = serde_urlencoded::from_str("property_type=castle").unwrap();
         assert!(bad.parse().unwrap_err().get("property_type").is_some());
+    }
+
+    #[test]
+    fn price_history_reads_newest_first_with_each_change() {
+        let point = |version, price, at| crate::listings::PricePoint {
+            version,
+            price,
+            currency: "EUR".into(),
+            at,
+        };
+        let day = 86_400_000;
+        let rows = price_rows(
+            &[
+                point(1, 1_800, 0),
+                point(3, 1_700, day),
+                point(4, 1_750, 2 * day),
+            ],
+            true,
+        );
+        let read: Vec<(&str, &str, &str)> = rows
+            .iter()
+            .map(|r| (r.date.as_str(), r.price.as_str(), r.change.as_str()))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                ("1970-01-03", "1,750 EUR / month", "+50 EUR (+2.9%)"),
+                ("1970-01-02", "1,700 EUR / month", "−100 EUR (−5.6%)"),
+                ("1970-01-01", "1,800 EUR / month", "First listed"),
+            ]
+        );
+        assert_eq!(rows[1].direction, "down");
+        assert!(price_rows(&[], false).is_empty());
     }
 
     #[test]

@@ -57,23 +57,38 @@ impl Drop for Driver {
     }
 }
 
-/// A headless Chromium session on `driver`.
+/// A headless Chromium session on `driver`, 1280 x 1000.
 pub async fn browser(driver: &str) -> Client {
+    browser_sized(driver, 1280, 1000).await
+}
+
+/// A headless Chromium session whose viewport is `width` x `height` CSS pixels: a phone's
+/// through Chromium's device emulation (a headless window is never narrower than 500 pixels),
+/// else the window's.
+pub async fn browser_sized(driver: &str, width: u32, height: u32) -> Client {
+    let mut options = serde_json::json!({
+        "binary": CHROMIUM,
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 format!("--window-size={},{}", width.max(500), height), "--lang=en"],
+    });
+    if width < 500 {
+        options["mobileEmulation"] = serde_json::json!({
+            "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0, "touch": true },
+        });
+    }
     let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": CHROMIUM,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,1000", "--lang=en"],
-        }),
-    );
+    caps.insert("goog:chromeOptions".into(), options);
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     ClientBuilder::new(connector)
         .capabilities(caps)
         .connect(driver)
         .await
         .expect("a WebDriver session")
+}
+
+/// Runs `script` in the page and returns its value.
+pub async fn eval(c: &Client, script: &str) -> serde_json::Value {
+    c.execute(script, vec![]).await.unwrap()
 }
 
 /// Types `text` into the field with id `id`.

@@ -5,11 +5,13 @@
 //! The reads and the change feed are here; the writes (publish, take-down, restore) and their versioning
 //! rules in `publish.rs`; search in `search.rs`.
 
+mod prices;
 mod publish;
 mod search;
 #[cfg(test)]
 mod tests;
 
+pub use prices::{PRICE_HISTORY_SHOWN, PriceHistory, PricePoint};
 pub use publish::{Precondition, PublishError, Published};
 pub use search::{COUNT_CAP, ListingQuery, ListingSort};
 

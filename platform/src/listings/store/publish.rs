@@ -7,6 +7,7 @@ use api_types::api::{ChangeKind, PublishOutcome};
 use api_types::{Signable, StandardStatus, TakedownStatement};
 use diesel::prelude::*;
 
+use super::PriceHistory;
 use crate::audit::{Actor, AuditLog};
 use crate::db::schema::{listing_events, listing_takedowns, listings};
 use crate::listings::{
@@ -290,6 +291,15 @@ crate::impl_for_backends!(ListingWrites {
                 (row, kind)
             }
         };
+        self.record_price(
+            current.id,
+            &super::PricePoint {
+                version: current.version,
+                price: current.price,
+                currency: current.currency.clone(),
+                at: now,
+            },
+        )?;
         let seq = self.append_listing_event(&current, kind, now)?;
         Ok(Published {
             outcome: match (&previous, kind) {

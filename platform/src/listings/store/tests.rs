@@ -583,3 +583,38 @@ crate::db_test!(
         );
     }
 );
+
+crate::db_test!(price_history_keeps_each_price_change_once, |db| {
+    let mut conn = db.get().unwrap();
+    let (agency, serial) = fixtures::active_agency_with_certificate(&mut conn, "Acme");
+    let first = fixtures::publish(&mut conn, agency.id, &serial, &doc("P-1")).unwrap();
+    let priced = |d: ListingDocument, price: u64| ListingDocument {
+        list_price: api_types::Price::new(price).unwrap(),
+        ..d
+    };
+    // A drop, then a status change and a text edit at the same price, then a rise.
+    let drop = priced(later(doc("P-1"), 60), 320_000);
+    fixtures::publish(&mut conn, agency.id, &serial, &drop).unwrap();
+    let offer = ListingDocument {
+        standard_status: StandardStatus::UnderOffer,
+        ..later(drop.clone(), 60)
+    };
+    fixtures::publish(&mut conn, agency.id, &serial, &offer).unwrap();
+    let retitled = ListingDocument {
+        title: "Bright flat, new kitchen".into(),
+        ..later(offer.clone(), 60)
+    };
+    fixtures::publish(&mut conn, agency.id, &serial, &retitled).unwrap();
+    let rise = priced(later(retitled.clone(), 60), 330_000);
+    let last = fixtures::publish(&mut conn, agency.id, &serial, &rise).unwrap();
+    // The same document again changes nothing.
+    fixtures::publish(&mut conn, agency.id, &serial, &rise).unwrap();
+
+    let id = first.current.id;
+    let history = crate::with_conn!(&mut conn, |c| c.price_history(id)).unwrap();
+    let seen: Vec<(i64, i64)> = history.iter().map(|p| (p.version, p.price)).collect();
+    assert_eq!(seen, [(1, 350_000), (2, 320_000), (5, 330_000)]);
+    assert_eq!(last.current.version, 5);
+    assert_eq!(history[2].at, last.current.updated_at);
+    assert!(history.iter().all(|p| p.currency == "EUR"));
+});
