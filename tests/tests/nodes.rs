@@ -422,3 +422,35 @@ fn a_database_outage_under_publishing_is_503_and_the_desk_drains_its_queue_itsel
         "the platform answered 503 during the outage:\n{logs}"
     );
 }
+
+#[test]
+fn with_json_logs_a_fatal_start_up_error_is_one_json_line() {
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    let (status, stdout, stderr) = platform()
+        .env("DATABASE_URL", "postgres://root:secret@127.0.0.1:1/nothing")
+        .env("PLATFORM_LOG_FORMAT", "json")
+        .run_to_exit(["serve"], Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stdout}{stderr}");
+    assert!(!stderr.contains("secret"), "password leaked: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let parsed: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(parsed["level"].is_string(), "{line}");
+    }
+    let fatal: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["level"] == "ERROR")
+        .collect();
+    assert_eq!(fatal.len(), 1, "one fatal line: {stderr}");
+    assert_eq!(fatal[0]["fields"]["code"], "server");
+    let message = fatal[0]["fields"]["error"].as_str().unwrap();
+    assert!(
+        message
+            .contains("cannot connect to the database at postgres://root:***@127.0.0.1:1/nothing"),
+        "{message}"
+    );
+}
