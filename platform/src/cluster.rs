@@ -176,3 +176,65 @@ pub async fn every<F, Fut>(
             .await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::db_test!(
+        one_node_holds_a_job_until_it_gives_it_back_or_its_lease_runs_out,
+        |db| {
+            let mut conn = db.get().unwrap();
+            let (a, b) = (NodeId::new(), NodeId::new());
+            assert_ne!(a, b);
+            let lease = Duration::from_secs(60);
+            assert!(
+                take_turn(&mut conn, "job", &a, lease).unwrap(),
+                "first come"
+            );
+            assert!(
+                !take_turn(&mut conn, "job", &b, lease).unwrap(),
+                "held by a"
+            );
+            assert!(take_turn(&mut conn, "job", &a, lease).unwrap(), "a renews");
+            assert!(
+                take_turn(&mut conn, "other", &b, lease).unwrap(),
+                "jobs are apart"
+            );
+            let now = crate::db::now_ms();
+            assert_eq!(
+                crate::with_conn!(&mut conn, |c| c.lease_holder("job", now)).unwrap(),
+                Some(a.as_str().to_owned())
+            );
+
+            // Given back (a node stopping): the other takes it at once.
+            crate::with_conn!(&mut conn, |c| c.release_lease("job", a.as_str())).unwrap();
+            assert!(take_turn(&mut conn, "job", &b, lease).unwrap());
+            assert!(!take_turn(&mut conn, "job", &a, lease).unwrap());
+
+            // Run out (a node that died): taken over.
+            let now = crate::db::now_ms();
+            crate::with_conn!(&mut conn, |c| c.take_lease(
+                "short",
+                a.as_str(),
+                now,
+                now - 1
+            ))
+            .unwrap();
+            assert!(
+                take_turn(&mut conn, "short", &b, lease).unwrap(),
+                "a's lease ran out"
+            );
+            assert!(!take_turn(&mut conn, "short", &a, lease).unwrap());
+        }
+    );
+
+    #[test]
+    fn a_lease_lasts_three_intervals() {
+        assert_eq!(
+            lease_for(Duration::from_secs(600)),
+            Duration::from_secs(1800)
+        );
+        assert_eq!(lease_for(Duration::ZERO), Duration::from_secs(1));
+    }
+}

@@ -160,7 +160,7 @@ pub fn share_unsubscribe_key(
         path: dir.to_path_buf(),
         source,
     })?;
-    ca::write_private_file(&path, &bytes).map_err(|e| SecretsError::Write(e.to_string()))?;
+    ca::write_private_file(&path, &bytes).map_err(SecretsError::Write)?;
     Ok(())
 }
 
@@ -185,6 +185,6 @@ pub enum SecretsError {
         source: std::io::Error,
     },
     /// The data directory's copy could not be written.
-    #[error("cannot write the unsubscribe key into the data directory: {0}")]
-    Write(String),
+    #[error("cannot write the unsubscribe key into the data directory")]
+    Write(#[source] ca::CaError),
 }
