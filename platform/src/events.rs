@@ -49,7 +49,7 @@ pub struct EventBus(
     /// Set once the process shuts down: open streams end at once.
     Arc<tokio::sync::watch::Sender<bool>>,
     /// With PostgreSQL: the queue of the thread that sends this node's events to the others.
-    Arc<OnceLock<mpsc::Sender<LiveEvent>>>,
+    Arc<OnceLock<mpsc::SyncSender<LiveEvent>>>,
 );
 
 impl Default for EventBus {
@@ -62,6 +62,8 @@ impl Default for EventBus {
 pub const CHANNEL: &str = "platform_events";
 /// NOTIFY payloads must stay under 8000 bytes.
 const MAX_PAYLOAD: usize = 7000;
+/// Events waiting to be sent to the other nodes, at most.
+const RELAY_QUEUE: usize = 16_384;
 /// How often the listening thread looks for notifications.
 const LISTEN_POLL: Duration = Duration::from_millis(50);
 
@@ -102,7 +104,8 @@ impl EventBus {
     /// subscribers there were on this node (0 is fine).
     pub fn publish(&self, event: LiveEvent) -> usize {
         if let Some(relay) = self.2.get() {
-            let _ = relay.send(event.clone());
+            // Full (the database away for long): dropped, like a lagging subscriber's events.
+            let _ = relay.try_send(event.clone());
         }
         self.0.send(event).unwrap_or(0)
     }
@@ -125,7 +128,7 @@ impl EventBus {
         let mut listener = diesel::PgConnection::establish(url)?;
         listen(&mut listener).map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
         let sender = diesel::PgConnection::establish(url)?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(RELAY_QUEUE);
         if self.2.set(tx).is_err() {
             return Ok(());
         }
