@@ -8,6 +8,7 @@ pub mod agencies;
 pub mod api;
 pub mod audit;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod console;
 pub mod db;
@@ -57,6 +58,10 @@ pub enum RunError {
     /// An operator command failed.
     #[error(transparent)]
     Operator(#[from] OperatorError),
+    /// A failure already written to the log as a JSON line (`log.format = "json"`), so the
+    /// binary prints no text line besides.
+    #[error(transparent)]
+    Logged(Box<RunError>),
 }
 
 impl RunError {
@@ -64,6 +69,7 @@ impl RunError {
     pub fn code(&self) -> &'static str {
         use crate::admin::AdminError;
         match self {
+            RunError::Logged(e) => e.code(),
             RunError::Config(_) => "config",
             RunError::Log(_) => "config",
             RunError::Server(_) => "server",
@@ -102,7 +108,19 @@ pub fn run(cli: Cli) -> Result<(), RunError> {
     let config = Config::load(cli.config.as_deref(), &cli.overrides)?;
     telemetry::init(&config.log)?;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => Ok(actix_web::rt::System::new().block_on(server::serve(config))?),
+        Command::Serve => {
+            let json_logs = config.log.format == config::LogFormat::Json;
+            actix_web::rt::System::new()
+                .block_on(server::serve(config))
+                .map_err(|e| {
+                    let e = RunError::Server(e);
+                    if !json_logs {
+                        return e;
+                    }
+                    tracing::error!(code = e.code(), error = %e.one_line(), "the platform could not start or stopped with an error");
+                    RunError::Logged(Box::new(e))
+                })
+        }
         Command::Migrate => {
             server::prepare_data_dir(&config)?;
             let db = server::open_database(&config).map_err(RunError::Migrate)?;

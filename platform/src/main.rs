@@ -14,6 +14,8 @@ fn main() -> ExitCode {
             println!("{}", e.json());
             ExitCode::FAILURE
         }
+        // Already one JSON line in the log (`log.format = "json"`).
+        Err(platform::RunError::Logged(_)) => ExitCode::FAILURE,
         Err(e) => {
             // One line, the whole chain of causes, no backtrace.
             eprintln!("error: {}", e.one_line());

@@ -1,4 +1,4 @@
-//! Prometheus metrics, served as text at `/metrics` on the website port.
+//! Prometheus metrics, served as text at `/metrics` on the operator console's listener.
 //!
 //! Each part of the platform registers its own metrics with [`Metrics::register`] at start; the
 //! HTTP middleware ([`crate::http_metrics::track`]) fills the request counter and histogram
@@ -47,6 +47,26 @@ pub struct Metrics {
     pub db_connections: Gauge,
     /// Idle database connections in the pool.
     pub db_idle_connections: Gauge,
+    /// Seconds to answer a signed publish or withdrawal (`PUT`/`DELETE` of a listing).
+    pub publish_duration: Histogram,
+    /// Composed emails by status (`pending`, `sending`, `sent`, `failed`, …).
+    pub mail_messages: Family<StatusLabels, Gauge>,
+    /// Age in seconds of the oldest email waiting to be sent (0 when none waits).
+    pub mail_oldest_pending_seconds: Gauge,
+    /// Matches queued for mail and not yet composed into an email.
+    pub mail_queued_matches: Gauge,
+    /// Live saved searches in this node's index.
+    pub matcher_saved_searches: Gauge,
+    /// Saved-search changes committed that this node's index has not applied yet (at most
+    /// 10,000 counted).
+    pub matcher_lag_entries: Gauge,
+}
+
+/// Label of the mail gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    /// The status, as stored.
+    pub status: String,
 }
 
 impl Default for Metrics {
@@ -85,7 +105,49 @@ impl Metrics {
             "Idle database connections in the pool",
             db_idle_connections.clone(),
         );
+        let publish_duration = Histogram::new(exponential_buckets(0.000_5, 2.0, 16));
+        registry.register(
+            "publish_duration_seconds",
+            "Time to answer a signed publish or withdrawal of a listing (agency API PUT/DELETE)",
+            publish_duration.clone(),
+        );
+        let mail_messages = Family::<StatusLabels, Gauge>::default();
+        registry.register(
+            "mail_messages",
+            "Composed emails by status: pending (waiting to be sent or retried), sending (leased by a worker), failed (given up)",
+            mail_messages.clone(),
+        );
+        let mail_oldest_pending_seconds = Gauge::default();
+        registry.register(
+            "mail_oldest_pending_seconds",
+            "Age of the oldest email waiting to be sent, 0 when none waits",
+            mail_oldest_pending_seconds.clone(),
+        );
+        let mail_queued_matches = Gauge::default();
+        registry.register(
+            "mail_queued_notifications",
+            "Notifications queued and not yet composed into an email",
+            mail_queued_matches.clone(),
+        );
+        let matcher_saved_searches = Gauge::default();
+        registry.register(
+            "matcher_saved_searches",
+            "Live saved searches in this node's matching index",
+            matcher_saved_searches.clone(),
+        );
+        let matcher_lag_entries = Gauge::default();
+        registry.register(
+            "matcher_lag_entries",
+            "Saved-search changes committed that this node's index has not applied yet (counted up to 10000)",
+            matcher_lag_entries.clone(),
+        );
         Metrics {
+            publish_duration,
+            mail_messages,
+            mail_oldest_pending_seconds,
+            mail_queued_matches,
+            matcher_saved_searches,
+            matcher_lag_entries,
             registry: RwLock::new(registry),
             http_requests,
             http_duration,

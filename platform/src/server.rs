@@ -46,6 +46,12 @@ pub enum ServerError {
     /// The mail worker could not start (its configuration).
     #[error(transparent)]
     MailWorker(#[from] crate::notify::worker::WorkerError),
+    /// The secrets shared by every node could not be read or written.
+    #[error(transparent)]
+    Secrets(#[from] crate::accounts::secrets::SecretsError),
+    /// The live-event connection to PostgreSQL could not be made.
+    #[error("connecting live events to the other nodes (PostgreSQL LISTEN)")]
+    LiveEvents(#[source] diesel::ConnectionError),
     /// A port could not be bound; `hint` says what to do.
     #[error("cannot listen on {addr} for the {what}: {error}; {hint}")]
     Listen {
@@ -136,9 +142,11 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         let config = config.clone();
         tokio::task::spawn_blocking(move || open_database(&config)).await??
     };
+    let node = crate::cluster::NodeId::new();
     tracing::info!(
         database = %crate::db::redact(&config.database_url()),
         backend = db.backend().name(),
+        node = %node,
         "database ready"
     );
     let (pki, identity) = {
@@ -158,6 +166,16 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         .await??
     };
     tracing::info!(fingerprint = %pki.fingerprint(), "certificate authority ready");
+    {
+        let (db, data_dir) = (db.clone(), config.data_dir.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), ServerError> {
+            Ok(crate::accounts::secrets::share_unsubscribe_key(
+                &mut db.get()?,
+                &data_dir,
+            )?)
+        })
+        .await??;
+    }
     let pki = std::sync::Arc::new(pki);
     let trust = pki.trust();
     let resolver = std::sync::Arc::new(
@@ -171,12 +189,23 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         db,
         std::sync::Arc::clone(&pki),
     ));
-    let upkeep = std::sync::Arc::new(crate::pki::upkeep::Upkeep::new(
-        std::sync::Arc::clone(&pki),
-        resolver,
-        config.agency.server_names.clone(),
-        crate::pki::upkeep::ExpiryGauges::register(&state.metrics),
-    ));
+    if state.db.backend() == crate::db::Backend::Postgres {
+        let (events, url, node) = (state.events.clone(), config.database_url(), node.clone());
+        tokio::task::spawn_blocking(move || events.connect_postgres(&url, &node))
+            .await?
+            .map_err(ServerError::LiveEvents)?;
+        tracing::info!("live events shared with the other nodes (PostgreSQL LISTEN/NOTIFY)");
+    }
+    let upkeep_every = Duration::from_secs(config.ca.check_interval_secs);
+    let upkeep = std::sync::Arc::new(
+        crate::pki::upkeep::Upkeep::new(
+            std::sync::Arc::clone(&pki),
+            resolver,
+            config.agency.server_names.clone(),
+            crate::pki::upkeep::ExpiryGauges::register(&state.metrics),
+        )
+        .shared_with_cluster(node.clone(), upkeep_every),
+    );
     {
         let (db, matcher) = (state.db.clone(), state.matcher.clone());
         let started = std::time::Instant::now();
@@ -197,13 +226,19 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         tokio::spawn(crate::pki::upkeep::run(
             state.db.clone(),
             upkeep,
-            Duration::from_secs(config.ca.check_interval_secs),
+            upkeep_every,
             shutdown.clone(),
         )),
-        tokio::spawn(crate::pki::jobs::expiry_notices(
+        tokio::spawn(crate::cluster::every(
             state.db.clone(),
+            node.clone(),
+            "pki.expiry_notices",
             Duration::from_secs(3600),
             shutdown.clone(),
+            {
+                let db = state.db.clone();
+                move || crate::pki::jobs::expiry_notices_round(db.clone())
+            },
         )),
         tokio::spawn(crate::matching::jobs::keep_in_step(
             state.db.clone(),
@@ -211,11 +246,24 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
             Duration::from_secs(2),
             shutdown.clone(),
         )),
-        tokio::spawn(crate::matching::jobs::housekeeping(
+        tokio::spawn(crate::cluster::every(
             state.db.clone(),
-            config.web.public_url.clone(),
-            config.agency.public_url.clone(),
+            node.clone(),
+            "searches.expiry_housekeeping",
             Duration::from_secs(600),
+            shutdown.clone(),
+            {
+                let db = state.db.clone();
+                let (url, agency) = (
+                    config.web.public_url.clone(),
+                    config.agency.public_url.clone(),
+                );
+                move || housekeeping_round(db.clone(), url.clone(), agency.clone())
+            },
+        )),
+        tokio::spawn(refresh_gauges(
+            state.clone(),
+            Duration::from_secs(5),
             shutdown.clone(),
         )),
     ];
@@ -341,6 +389,82 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     }
     tracing::info!("platform stopped");
     Ok(())
+}
+
+/// One round of saved-search expiry housekeeping (see [`crate::matching::jobs`]).
+async fn housekeeping_round(db: Db, public_url: String, agency_url: String) {
+    use crate::matching::jobs::{HousekeepingError, expiry_housekeeping};
+    match db
+        .run::<_, HousekeepingError, _>(move |conn| {
+            expiry_housekeeping(conn, &public_url, &agency_url)
+        })
+        .await
+    {
+        Ok((0, 0)) => {}
+        Ok((notices, purged)) => {
+            tracing::info!(notices, purged, "saved-search expiry housekeeping")
+        }
+        Err(e) => tracing::warn!(error = %e, "saved-search housekeeping failed; will retry"),
+    }
+}
+
+/// Sets the mail and matcher gauges every `every` until shutdown: emails by status and the
+/// oldest waiting, notifications not yet composed, this node's index size and how far it is
+/// behind the saved-search log.
+async fn refresh_gauges(
+    state: web::Data<AppState>,
+    every: Duration,
+    mut shutdown: crate::shutdown::Shutdown,
+) {
+    use crate::notify::messages::MessageStore;
+    use crate::notify::store::MailGaugeQueries;
+    use crate::searches::SavedSearchStore;
+    loop {
+        let applied = state.matcher.applied_seq();
+        let counts = state
+            .db
+            .run::<_, DbError, _>(move |conn| {
+                let counts: diesel::QueryResult<_> = crate::with_conn!(conn, |c| {
+                    (|| {
+                        let messages = c.message_counts()?;
+                        let queued = c.queued_notifications()?;
+                        let lag = c.saved_search_log_after(applied, 10_000)?.len();
+                        Ok((messages, queued, lag))
+                    })()
+                });
+                Ok(counts?)
+            })
+            .await;
+        match counts {
+            Ok(((by_status, oldest), queued, lag)) => {
+                let m = &state.metrics;
+                for status in ["pending", "sending", "failed"] {
+                    m.mail_messages
+                        .get_or_create(&crate::metrics::StatusLabels {
+                            status: status.to_owned(),
+                        })
+                        .set(0);
+                }
+                for (status, n) in by_status {
+                    m.mail_messages
+                        .get_or_create(&crate::metrics::StatusLabels { status })
+                        .set(n);
+                }
+                let age = oldest.map_or(0, |at| (crate::db::now_ms() - at).max(0) / 1000);
+                m.mail_oldest_pending_seconds.set(age);
+                m.mail_queued_matches.set(queued);
+                m.matcher_saved_searches
+                    .set(i64::try_from(state.matcher.matcher().len()).unwrap_or(i64::MAX));
+                m.matcher_lag_entries
+                    .set(i64::try_from(lag).unwrap_or(i64::MAX));
+            }
+            Err(e) => tracing::debug!(error = %e, "gauges not refreshed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.requested() => return,
+        }
+    }
 }
 
 /// The error for a port that cannot be bound, with what to do about it.

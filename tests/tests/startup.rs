@@ -211,9 +211,25 @@ fn count(url: &str, table: &str) -> i64 {
     rows[0].n
 }
 
-/// Starts on `url` with a data directory, enrols an agency, stops; then starts on the same
-/// database with an empty data directory and with another CA's: both are refused with one line
-/// naming the root the database belongs to, and nothing is created or recorded.
+/// Runs one SQL statement on the database at `url`.
+fn exec(url: &str, statement: &str) -> usize {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let mut c = SqliteConnection::establish(path).unwrap();
+        diesel::sql_query("PRAGMA busy_timeout = 10000")
+            .execute(&mut c)
+            .unwrap();
+        diesel::sql_query(statement).execute(&mut c).unwrap()
+    } else {
+        let mut c = PgConnection::establish(url).unwrap();
+        diesel::sql_query(statement).execute(&mut c).unwrap()
+    }
+}
+
+/// Starts on `url` with a data directory, enrols an agency, stops. With the CA's files stored
+/// in the database (`platform_secrets`), a node with an empty data directory starts with that
+/// CA; a data directory holding another CA is refused. A database that records a CA but stores
+/// no files (from before the table) refuses an empty or foreign data directory with one line
+/// naming the root it belongs to, and nothing is created or recorded.
 fn refuses_a_data_directory_without_the_database_ca(url: &str) {
     let dir = tempfile::tempdir().unwrap();
     let first_data = dir.path().join("first");
@@ -246,6 +262,13 @@ fn refuses_a_data_directory_without_the_database_ca(url: &str) {
         count(url, "audit_log"),
     );
     assert_eq!(ca_rows, 2, "root and issuing CA recorded");
+    assert_eq!(
+        count(url, "platform_secrets WHERE name LIKE 'ca/%'"),
+        2,
+        "the CA's certificates are stored in the database, its keys in clear are not"
+    );
+    // A database from before the CA's files were stored in it.
+    exec(url, "DELETE FROM platform_secrets WHERE name LIKE 'ca/%'");
 
     let empty = dir.path().join("empty");
     let result = platform()
@@ -302,8 +325,8 @@ fn refuses_a_data_directory_without_the_database_ca(url: &str) {
     assert_eq!(count(url, "certificates"), certificates, "nothing issued");
     assert_eq!(count(url, "audit_log"), audit);
 
-    // The right data directory still works.
-    let again = platform()
+    // The right data directory still works, and stores its CA's files in the database.
+    let mut again = platform()
         .data_dir(&first_data)
         .database_url(url)
         .spawn()
@@ -312,6 +335,49 @@ fn refuses_a_data_directory_without_the_database_ca(url: &str) {
         platform::testing::agency::fetch_root(&again.agency_url()),
         root
     );
+    assert!(again.terminate(Duration::from_secs(15)).unwrap().success());
+
+    // Its keys are in clear: a node with an empty data directory is told where they are…
+    let fresh = dir.path().join("fresh");
+    let result = platform()
+        .data_dir(&fresh)
+        .database_url(url)
+        .run_to_exit(["serve"], Duration::from_secs(60))
+        .unwrap();
+    assert!(
+        result.2.contains("not encrypted") && result.2.contains("encrypt-keys"),
+        "{}",
+        result.2
+    );
+    // …and once they are encrypted, it starts with the CA stored in the database (nothing
+    // copied by hand).
+    let passphrase = "a passphrase for the nodes";
+    let (status, _, err) = platform()
+        .data_dir(&first_data)
+        .database_url(url)
+        .env("PLATFORM_CA_PASSPHRASE", passphrase)
+        .run_to_exit(["ca", "encrypt-keys"], Duration::from_secs(120))
+        .unwrap();
+    assert!(status.success(), "{err}");
+    assert_eq!(count(url, "platform_secrets WHERE name LIKE 'ca/%'"), 4);
+    let node = platform()
+        .data_dir(&fresh)
+        .database_url(url)
+        .env("PLATFORM_CA_PASSPHRASE", passphrase)
+        .spawn()
+        .expect("an empty data directory starts with the CA stored in the database");
+    assert_eq!(
+        platform::testing::agency::fetch_root(&node.agency_url()),
+        root
+    );
+    assert!(fresh.join("ca").join("issuing.key").exists());
+    // A data directory with another CA is still refused.
+    let result = platform()
+        .data_dir(&foreign)
+        .database_url(url)
+        .run_to_exit(["serve"], Duration::from_secs(60))
+        .unwrap();
+    assert_one_clear_error(result, &fingerprint);
 }
 
 #[test]

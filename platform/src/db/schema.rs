@@ -490,3 +490,27 @@ diesel::allow_tables_to_appear_in_same_query!(
     operator_sessions,
     platform_settings,
 );
+
+diesel::table! {
+    /// Secrets every node needs (the unsubscribe key, the CA directory's files), by name.
+    platform_secrets (name) {
+        /// `mail.unsubscribe_key` or `ca/<file>`.
+        name -> Text,
+        /// Its value (base64 or PEM).
+        value -> Text,
+        /// Written at (ms).
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Which node runs a periodic job, until when.
+    cluster_leases (job) {
+        /// The job's name.
+        job -> Text,
+        /// The node holding the lease.
+        holder -> Text,
+        /// When the lease runs out (ms).
+        expires_at -> BigInt,
+    }
+}

@@ -136,6 +136,15 @@ impl LiveMatcher {
         &self.matcher
     }
 
+    /// The last saved-search log entry this process applied (the lag gauge counts the ones
+    /// after it).
+    pub fn applied_seq(&self) -> i64 {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .applied_seq
+    }
+
     /// Loads every live saved search; later changes come through [`LiveMatcher::catch_up`].
     pub fn rebuild<C: MatchConn>(&self, c: &mut C, now_ms: i64) -> QueryResult<usize> {
         let started = std::time::Instant::now();

@@ -619,6 +619,22 @@ crate::impl_for_backends!(MailDesk {
     }
 });
 
+/// The count behind the mail gauges (`platform_mail_queued_notifications`).
+pub trait MailGaugeQueries {
+    /// Notifications queued (`pending`) and not yet composed into an email.
+    fn queued_notifications(&mut self) -> QueryResult<i64>;
+}
+
+crate::impl_for_backends!(MailGaugeQueries {
+    fn queued_notifications(&mut self) -> QueryResult<i64> {
+        notifications::table
+            .filter(notifications::status.eq(NotificationStatus::Pending))
+            .filter(notifications::mail_message_id.is_null())
+            .count()
+            .get_result(self)
+    }
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;

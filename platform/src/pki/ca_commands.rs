@@ -451,6 +451,7 @@ pub fn remove_root(config: &Config, conn: &mut DbConn, yes: bool) -> Result<Root
             serde_json::json!({"file": removed.display().to_string(), "exported_at": ms(exported_at)}),
         )?;
         ca.remove_root_key()?;
+        custody::stored::store_dir_in(c, ca.dir())?;
         Ok(())
     })?;
     Ok(RootRemoved {
@@ -521,6 +522,7 @@ pub fn rollover(
     crate::write_tx!(conn, |c| -> Result<(), PkiError> {
         c.retire_issuing(retired.fingerprint(), crate::db::now_ms())?;
         c.record_ca_certificate(&new, ROLE_ISSUING, STATUS_ACTIVE)?;
+        custody::stored::store_dir_in(c, rolled.dir())?;
         c.audit(
             &crate::admin::operator(),
             "ca.rollover",
@@ -608,6 +610,7 @@ pub fn encrypt_keys(
             )),
             other => other.into(),
         })?;
+        custody::stored::store_dir_in(c, &dir)?;
         c.audit(
             &crate::admin::operator(),
             "ca.encrypt_keys",

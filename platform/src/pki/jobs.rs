@@ -51,15 +51,21 @@ pub fn queue_expiry_notices(conn: &mut DbConn) -> Result<usize, PkiError> {
     Ok(queued)
 }
 
-/// Runs [`queue_expiry_notices`] at start and then every `every`, until shutdown.
+/// One round of [`queue_expiry_notices`], logged.
+pub async fn expiry_notices_round(db: Db) {
+    let result = db.run::<_, PkiError, _>(queue_expiry_notices).await;
+    match result {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "queued certificate expiry notices"),
+        Err(e) => tracing::warn!(error = %e, "certificate expiry notices failed; will retry"),
+    }
+}
+
+/// Runs [`queue_expiry_notices`] at start and then every `every`, until shutdown (one node;
+/// with several, the server runs [`expiry_notices_round`] under a lease, `crate::cluster`).
 pub async fn expiry_notices(db: Db, every: Duration, mut shutdown: Shutdown) {
     loop {
-        let result = db.run::<_, PkiError, _>(queue_expiry_notices).await;
-        match result {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(count = n, "queued certificate expiry notices"),
-            Err(e) => tracing::warn!(error = %e, "certificate expiry notices failed; will retry"),
-        }
+        expiry_notices_round(db.clone()).await;
         tokio::select! {
             () = tokio::time::sleep(every) => {}
             () = shutdown.requested() => return,

@@ -4,7 +4,8 @@
 //!   `ca.server_renew_days` days or a third of its life left, or issued by an issuing CA that is
 //!   no longer current), registered, audited, written to `DATA_DIR/tls` and swapped into the
 //!   running TLS server: new handshakes get it at once, no restart;
-//! * the CRLs of the issuing CAs whose keys this node holds are rebuilt when stale;
+//! * the CRLs of the issuing CAs whose keys this node holds are rebuilt when stale (with
+//!   several nodes, by the one holding the CRL lease, [`CRL_JOB`]);
 //! * the issuing CAs accepted in client chains are reloaded from the database (a rollover made
 //!   elsewhere is picked up);
 //! * the seconds left before the server, issuing and root certificates (and the root's CRL)
@@ -158,7 +159,12 @@ pub struct Upkeep {
     names: Vec<String>,
     gauges: ExpiryGauges,
     warned: Mutex<HashMap<&'static str, Instant>>,
+    /// With several nodes: this node and the lease of the CRL refresh (one node at a time).
+    cluster: Option<(crate::cluster::NodeId, Duration)>,
 }
+
+/// The lease name of the CRL refresh (see [`crate::cluster`]).
+pub const CRL_JOB: &str = "ca.crl_refresh";
 
 impl Upkeep {
     /// Upkeep of `pki`, renewing the certificate served by `resolver` for `names`.
@@ -174,7 +180,15 @@ impl Upkeep {
             names,
             gauges,
             warned: Mutex::new(HashMap::new()),
+            cluster: None,
         }
+    }
+
+    /// Refreshes the CRLs only while `node` holds the CRL lease, renewed every run (`every`):
+    /// with several nodes, one rebuilds them and every node serves them from the database.
+    pub fn shared_with_cluster(mut self, node: crate::cluster::NodeId, every: Duration) -> Upkeep {
+        self.cluster = Some((node, crate::cluster::lease_for(every)));
+        self
     }
 
     /// One run (blocking; see the module documentation).
@@ -195,8 +209,12 @@ impl Upkeep {
             self.resolver.swap(&identity)?;
             renewed_server = Some(identity.leaf()?.serial);
         }
+        let crl_turn = match &self.cluster {
+            Some((node, lease)) => crate::cluster::take_turn(conn, CRL_JOB, node, *lease)?,
+            None => true,
+        };
         for issuing in self.pki.ca().issuing_cas() {
-            if issuing.signs_crls {
+            if crl_turn && issuing.signs_crls {
                 super::crl::issuing_crl(self.pki.ca(), conn, &issuing)?;
             }
         }

@@ -6,7 +6,8 @@
 //!
 //! | database | `DATA_DIR/ca` | outcome |
 //! |---|---|---|
-//! | records a CA | empty | refused: names the root fingerprint to restore; nothing is created |
+//! | records a CA and stores its files (`stored`) | empty, or the same root | the stored files are written into `DATA_DIR/ca`, then opened as below |
+//! | records a CA, stores no files (from before `platform_secrets`) | empty | refused: names the root fingerprint to restore; nothing is created |
 //! | records a CA | another root | refused: names both fingerprints |
 //! | records a CA | the same root | opened; a newer issuing CA on disk (a rollover) is recorded, a retired one is refused |
 //! | no CA, registered certificates | a CA that issued them | the CA is recorded (upgrade from before the record) |
@@ -17,7 +18,8 @@
 //! stored unencrypted, unless `ca.allow_unencrypted_keys` says otherwise.
 //!
 //! The parts: `records` holds the `ca_certificates` and `ca_crls` rows and their queries;
-//! `staging` makes a new CA in a staging directory and moves it into place once recorded.
+//! `staging` makes a new CA in a staging directory and moves it into place once recorded;
+//! `stored` keeps the directory's files in the database so every node has them.
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +30,7 @@ use crate::pki::error::Context;
 
 mod records;
 mod staging;
+pub(crate) mod stored;
 #[cfg(test)]
 mod tests;
 
@@ -87,8 +90,46 @@ pub fn open_authority(
     passphrase: Option<&str>,
     opening: Opening,
 ) -> Result<ca::CertificateAuthority, PkiError> {
+    let first = open_authority_once(config, conn, passphrase, opening);
+    let Err(e) = first else {
+        return first;
+    };
+    // Two nodes starting together on a fresh database both make a CA; one records it (with its
+    // files) and the other's record is refused: that one takes the recorded CA.
+    let raced = stored::CaSnapshot::stored(conn).is_ok_and(|s| s.has_issuing_key())
+        && ca::custody::CaFiles::read(&ca_dir(&config.data_dir)).is_ok_and(|f| f.is_empty());
+    if !raced {
+        return Err(e);
+    }
+    tracing::info!(error = %e, "another node created the certificate authority first; using it");
+    open_authority_once(config, conn, passphrase, opening)
+}
+
+fn open_authority_once(
+    config: &Config,
+    conn: &mut DbConn,
+    passphrase: Option<&str>,
+    opening: Opening,
+) -> Result<ca::CertificateAuthority, PkiError> {
     let dir = ca_dir(&config.data_dir);
     let publication = publication(config)?;
+    let recorded = crate::with_conn!(conn, |c| c.ca_certificates())?;
+    let stored_files = stored::refresh_dir(conn, &dir, &recorded)?;
+    let ca = open_files(config, conn, passphrase, opening, &dir, publication)?;
+    stored::store_if_changed(conn, &dir, &stored_files)?;
+    Ok(ca)
+}
+
+/// [`open_authority`] once the stored files are in `dir`.
+fn open_files(
+    config: &Config,
+    conn: &mut DbConn,
+    passphrase: Option<&str>,
+    opening: Opening,
+    dir: &Path,
+    publication: ca::Publication,
+) -> Result<ca::CertificateAuthority, PkiError> {
+    let dir = dir.to_path_buf();
     let rows = crate::with_conn!(conn, |c| c.ca_certificates())?;
     let recorded_root = rows.iter().find(|r| r.role == ROLE_ROOT).cloned();
     let mut files = ca::custody::CaFiles::read(&dir)?;

@@ -252,6 +252,18 @@ pub(crate) fn record_new_ca(
     action: &str,
     registered: usize,
 ) -> Result<(), PkiError> {
+    record_new_ca_with_files(conn, ca, action, registered, None)
+}
+
+/// [`record_new_ca`], storing the CA directory's `files` in the same transaction (so nodes
+/// racing to create a CA agree on the one recorded with its files).
+pub(crate) fn record_new_ca_with_files(
+    conn: &mut DbConn,
+    ca: &ca::CertificateAuthority,
+    action: &str,
+    registered: usize,
+    files: Option<&super::stored::CaSnapshot>,
+) -> Result<(), PkiError> {
     let root = NewCaCertificate::from_der(ca.root_der())?;
     let issuing: Vec<(NewCaCertificate, bool)> = ca
         .issuing_cas()
@@ -267,6 +279,9 @@ pub(crate) fn record_new_ca(
                 STATUS_RETIRED
             };
             c.record_ca_certificate(cert, ROLE_ISSUING, status)?;
+        }
+        if let Some(files) = files {
+            files.save(c)?;
         }
         c.audit(
             &Actor::System,

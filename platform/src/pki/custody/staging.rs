@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use super::load;
-use super::records::record_new_ca;
+use super::records::record_new_ca_with_files;
+use super::stored::CaSnapshot;
 use crate::config::Config;
 use crate::db::DbConn;
 use crate::pki::PkiError;
@@ -37,7 +38,8 @@ pub(super) fn create(
         )
     });
     let recorded = created.and_then(|ca| {
-        record_new_ca(conn, &ca, "ca.create", 0).context(
+        let files = CaSnapshot::of_dir(&staging)?;
+        record_new_ca_with_files(conn, &ca, "ca.create", 0, Some(&files)).context(
             "recording the new certificate authority (another platform process may have \
              recorded its own CA in this database at the same moment: start again)",
         )

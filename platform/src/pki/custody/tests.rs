@@ -95,6 +95,27 @@ crate::db_test!(
         let before = recorded(&mut conn);
         let audit_before = audit_actions(&mut conn);
 
+        // Its keys are in clear, so the database holds only its certificates: an empty
+        // directory is told where the keys are (the tests with encrypted keys, where an empty
+        // directory gets everything from the database, are end to end: tests/tests/nodes.rs).
+        let fresh = tempfile::tempdir().unwrap();
+        let err = open_authority(&config(fresh.path()), &mut conn, None, Opening::Serve)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("encrypt-keys") && err.contains("not encrypted"),
+            "{err}"
+        );
+        assert!(!fresh.path().join("ca").exists(), "nothing written");
+        assert_eq!(recorded(&mut conn), before, "nothing recorded");
+
+        // A database from before the files were stored there refuses an empty directory.
+        crate::with_conn!(&mut conn, |c| diesel::delete(
+            crate::db::schema::platform_secrets::table
+                .filter(crate::db::schema::platform_secrets::name.like("ca/%"))
+        )
+        .execute(c))
+        .unwrap();
         let empty = tempfile::tempdir().unwrap();
         let err = open_authority(&config(empty.path()), &mut conn, None, Opening::Serve)
             .unwrap_err()
@@ -228,7 +249,8 @@ crate::db_test!(
         assert_eq!(status(rolled.issuing_der()).as_deref(), Some("active"));
         assert_eq!(status(ca.issuing_der()).as_deref(), Some("retired"));
 
-        // The old issuing CA put back as current (an old backup): refused.
+        // The old issuing CA put back as current (an old backup): refused (its keys are in
+        // clear, so the database holds no copy to take its place).
         for f in ["issuing.crt", "issuing.key"] {
             std::fs::copy(backup.path().join(f), tmp.path().join("ca").join(f)).unwrap();
         }

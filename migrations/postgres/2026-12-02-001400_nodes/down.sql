@@ -1,0 +1,2 @@
+DROP TABLE cluster_leases;
+DROP TABLE platform_secrets;
