@@ -68,12 +68,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(certificate_events::routes)
                 .configure(vault::routes),
         )
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ApiError::NotFound {
-                code: "no_such_route",
-                message: "no such route on the agency API; see /api/openapi.json".into(),
-            })
-        }));
+        .default_service(web::to(fallback::no_route));
 }
 
 pub(crate) fn pem(body: String) -> HttpResponse {

@@ -620,9 +620,46 @@ pub fn spec() -> serde_json::Value {
     serde_json::to_value(document()).expect("the OpenAPI document serialises")
 }
 
+/// The document as JSON, built once.
+fn cached_spec() -> &'static Value {
+    static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    SPEC.get_or_init(spec)
+}
+
 /// `GET /api/openapi.json`.
 pub async fn serve() -> HttpResponse {
-    HttpResponse::Ok().json(spec())
+    HttpResponse::Ok().json(cached_spec())
+}
+
+/// The methods (upper case, in the document's order) the document lists for the concrete
+/// `path`, a `{name}` segment of a documented path matching any one non-empty segment; empty
+/// when no documented path matches.
+pub fn methods_at(path: &str) -> Vec<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut methods: Vec<String> = Vec::new();
+    let Some(paths) = cached_spec()["paths"].as_object() else {
+        return methods;
+    };
+    for (template, operations) in paths {
+        let pattern: Vec<&str> = template.split('/').collect();
+        let matches = pattern.len() == segments.len()
+            && pattern
+                .iter()
+                .zip(&segments)
+                .all(|(p, s)| (p.starts_with('{') && p.ends_with('}') && !s.is_empty()) || p == s);
+        if !matches {
+            continue;
+        }
+        for method in operations.as_object().into_iter().flat_map(|o| o.keys()) {
+            let method = method.to_ascii_uppercase();
+            if ["GET", "PUT", "POST", "DELETE", "PATCH"].contains(&method.as_str())
+                && !methods.contains(&method)
+            {
+                methods.push(method);
+            }
+        }
+    }
+    methods
 }
 
 /// Checks a real JSON answer of `method path` with status `status` against the schema the

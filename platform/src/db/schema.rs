@@ -474,3 +474,27 @@ diesel::allow_tables_to_appear_in_same_query!(
     operator_sessions,
     platform_settings,
 );
+
+diesel::table! {
+    /// Rate-limit counters shared by every node ([`crate::accounts::limiter`]).
+    rate_limits (key) {
+        /// `<action>:<client|account>:<value>`.
+        key -> Text,
+        /// When the current window began (ms).
+        window_start -> BigInt,
+        /// Hits since `window_start`.
+        hits -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Keys of the website shared by every node (the anonymous CSRF cookie's signing key).
+    site_keys (name) {
+        /// What the key is for (`csrf`).
+        name -> Text,
+        /// 32 random bytes.
+        secret -> Binary,
+        /// Created (ms).
+        created_at -> BigInt,
+    }
+}
