@@ -68,6 +68,12 @@ impl Browser {
         }
     }
 
+    /// The HTTP client this browser sends with (to send a request of one's own from the same
+    /// address).
+    pub fn client(&self) -> &reqwest::blocking::Client {
+        &self.client
+    }
+
     /// The `Cookie` header this browser sends (None without cookies).
     pub fn cookie_header(&self) -> Option<String> {
         let both: Vec<&str> = [&self.cookie, &self.csrf_cookie]

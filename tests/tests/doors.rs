@@ -76,7 +76,7 @@ fn post_raw(
 ) -> (u16, reqwest::header::HeaderMap, String) {
     let mut fields: Vec<(&str, &str)> = vec![("csrf", csrf)];
     fields.extend_from_slice(form);
-    let mut req = platform::testing::http_client().post(app.url(path));
+    let mut req = b.client().post(app.url(path));
     if let Some(c) = b.cookie_header() {
         req = req.header("Cookie", c);
     }
