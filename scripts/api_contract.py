@@ -96,7 +96,8 @@ def main():
         cert = os.path.join(work, "cert.pem")
         open(cert, "w").write(enrolled["certificate"])
         log(f"enrolled agency {enrolled.get('agency_id')} (certificate {enrolled.get('serial')})")
-        command = [st, "run", f"{agency}/api/openapi.json", "--checks", "all",
+        config = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemathesis.toml")
+        command = [st, "--config-file", config, "run", f"{agency}/api/openapi.json", "--checks", "all",
                    "--tls-verify", root, "--request-cert", cert, "--request-cert-key", key,
                    "--max-time", str(budget), "--workers", "2", "--no-color"]
         log(" ".join(command))
