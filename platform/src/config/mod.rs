@@ -209,7 +209,7 @@ pub struct WebConfig {
     pub listen: SocketAddr,
     /// The address users reach the website at, used in links inside emails.
     pub public_url: String,
-    /// Take the client address for sign-in rate limits from the last `X-Forwarded-For` entry
+    /// Take the client address for the rate limits from the last `X-Forwarded-For` entry
     /// (only behind a proxy that sets it); otherwise the TCP peer address is used.
     pub trust_forwarded_for: bool,
     /// Mark the session cookie `Secure` and name it `__Host-session`; unset: when `public_url`
