@@ -390,3 +390,31 @@ fn limiter_hits(db: &Db, key: &str) -> Option<i64> {
         .optional())
     .unwrap()
 }
+
+#[test]
+fn a_platform_behind_a_proxy_without_forwarded_for_warns_at_start() {
+    let warned = |app: &PlatformProcess| {
+        app.logs()
+            .iter()
+            .any(|line| line.contains("\"WARN\"") && line.contains("PLATFORM_TRUST_FORWARDED_FOR"))
+    };
+    // https public URL, loopback listener, trust_forwarded_for off: every visitor would share
+    // the proxy's address.
+    let behind = e2e_tests::platform()
+        .env("PLATFORM_PUBLIC_URL", "https://homes.example")
+        .env("PLATFORM_CA_ALLOW_UNENCRYPTED_KEYS", "true")
+        .spawn()
+        .expect("platform starts");
+    assert!(warned(&behind), "{:#?}", behind.logs());
+    // Configured: no warning.
+    let trusted = e2e_tests::platform()
+        .env("PLATFORM_PUBLIC_URL", "https://homes.example")
+        .env("PLATFORM_CA_ALLOW_UNENCRYPTED_KEYS", "true")
+        .env("PLATFORM_TRUST_FORWARDED_FOR", "true")
+        .spawn()
+        .expect("platform starts");
+    assert!(!warned(&trusted), "{:#?}", trusted.logs());
+    // Plain-HTTP development: no warning either.
+    let development = e2e_tests::spawn_platform();
+    assert!(!warned(&development));
+}
