@@ -346,6 +346,9 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     let agency_task = tokio::spawn(agency_server);
 
     let signal = shutdown_signal().map_err(ServerError::Signals)?;
+    if let Some(warning) = config.web.proxy_warning() {
+        tracing::warn!(listen = %config.web.listen, public_url = %config.web.public_url, "{warning}");
+    }
     tracing::info!(
         web = %web_addr,
         agency = %agency_addr,

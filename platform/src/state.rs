@@ -31,19 +31,24 @@ pub struct AppState {
     pub matcher: Arc<LiveMatcher>,
     /// The live-match streams open on this node, by session.
     pub streams: LiveStreams,
+    /// The key signing anonymous CSRF cookies (read from the database on first use).
+    pub csrf_key: crate::web::session::CsrfKey,
 }
 
 impl AppState {
     /// State for a process with this configuration and database.
     pub fn new(config: Config, db: Db, pki: Arc<Pki>) -> AppState {
+        let metrics = Arc::new(Metrics::new());
+        crate::accounts::passwords::register_metrics(&metrics);
         AppState {
             pki,
             matcher: Arc::new(LiveMatcher::new()),
             config: Arc::new(config),
             db,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             events: EventBus::default(),
             streams: LiveStreams::default(),
+            csrf_key: Default::default(),
             started_at: Instant::now(),
         }
     }

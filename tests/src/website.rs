@@ -39,33 +39,64 @@ impl Page {
     }
 }
 
-/// Keeps the session cookie like a browser (the site uses one cookie).
+/// Keeps the site's cookies like a browser: the session cookie, and the anonymous CSRF cookie a
+/// form page sets for a visitor without a session.
 #[derive(Debug)]
 pub struct Browser {
     client: reqwest::blocking::Client,
     base: String,
     /// `name=value` of the session cookie.
     pub cookie: Option<String>,
+    /// `name=value` of the anonymous CSRF cookie.
+    pub csrf_cookie: Option<String>,
 }
 
 impl Browser {
     /// A browser for the site at `base` (`http://127.0.0.1:PORT`).
     pub fn new(base: &str) -> Browser {
+        Browser::with_client(base, platform::testing::http_client())
+    }
+
+    /// A browser for the site at `base` using `client` (one bound to another loopback address,
+    /// say, to act as another visitor).
+    pub fn with_client(base: &str, client: reqwest::blocking::Client) -> Browser {
         Browser {
-            client: platform::testing::http_client(),
+            client,
             base: base.to_owned(),
             cookie: None,
+            csrf_cookie: None,
         }
+    }
+
+    /// The HTTP client this browser sends with (to send a request of one's own from the same
+    /// address).
+    pub fn client(&self) -> &reqwest::blocking::Client {
+        &self.client
+    }
+
+    /// The `Cookie` header this browser sends (None without cookies).
+    pub fn cookie_header(&self) -> Option<String> {
+        let both: Vec<&str> = [&self.cookie, &self.csrf_cookie]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        (!both.is_empty()).then(|| both.join("; "))
     }
 
     fn keep(&mut self, r: reqwest::blocking::Response) -> Page {
         for v in r.headers().get_all("set-cookie") {
             let v = v.to_str().unwrap();
             let pair = v.split(';').next().unwrap().trim().to_owned();
-            if v.contains("Max-Age=0") || pair.ends_with('=') {
-                self.cookie = None;
+            let slot = if pair.starts_with("csrf=") || pair.starts_with("__Host-csrf=") {
+                &mut self.csrf_cookie
             } else {
-                self.cookie = Some(pair);
+                &mut self.cookie
+            };
+            if v.contains("Max-Age=0") || pair.ends_with('=') {
+                *slot = None;
+            } else {
+                *slot = Some(pair);
             }
         }
         let status = r.status().as_u16();
@@ -84,7 +115,7 @@ impl Browser {
         &self,
         req: reqwest::blocking::RequestBuilder,
     ) -> reqwest::blocking::RequestBuilder {
-        match &self.cookie {
+        match self.cookie_header() {
             Some(c) => req.header("Cookie", c),
             None => req,
         }

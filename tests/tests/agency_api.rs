@@ -84,9 +84,27 @@ fn enrol_publish_and_read_the_feed(app: &PlatformProcess) {
         .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(&r.json().unwrap()), "not_found");
+    // A method the path does not serve: 405 with Allow from the OpenAPI document, JSON.
     let r = a
         .client()
         .get(a.url("/api/v1/saved-searches/7"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let mut allow: Vec<&str> = r.headers()["allow"].to_str().unwrap().split(", ").collect();
+    allow.sort();
+    assert_eq!(allow, ["DELETE", "PUT"]);
+    assert_eq!(error_code(&r.json().unwrap()), "method_not_allowed");
+    let r = a
+        .client()
+        .request(reqwest::Method::TRACE, a.url("/ca/root.pem"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET");
+    let r = a
+        .client()
+        .get(a.url("/api/v1/no/such/thing"))
         .send()
         .unwrap();
     assert_eq!(r.status(), 404);

@@ -9,9 +9,11 @@
 //!   email is checked against a dummy hash so timing does not tell which addresses have
 //!   accounts.
 //! * Email links carry a random 256-bit token; only its SHA-256 is stored; each works once.
-//! * Sign-in failures are counted per account and per client address; after
-//!   [`limiter::MAX_FAILURES`] within [`limiter::FAILURE_WINDOW_MS`] further attempts are refused
-//!   until the window passes.
+//! * Every door (sign-in, register, forgot, reset, verify, verify-resend, agency application) is
+//!   rate-limited per client address and per account by the database-backed
+//!   [`limiter::RateLimiter`], shared by every node; sign-in refuses per address only and slows
+//!   an account down, so the owner is never locked out; a successful reset clears the account's
+//!   counters.
 //! * Registering an address that already has an account, or asking a reset for an unknown one,
 //!   does nothing visible, so the site does not reveal who has an account.
 
@@ -32,7 +34,7 @@ pub use users::{NotifyMode, SignedInUser, UserStore};
 
 use crate::db::Db;
 use crate::email_address::EmailAddress;
-use limiter::SignInLimiter;
+use limiter::{RateLimiter, SignInLimiter, Verdict};
 use passwords::{dummy_hash, hash_password_blocking, verify_password_blocking};
 use sessions::SessionStore;
 use tokens::{TokenOutcome, TokenPurpose, TokenStore, issue_token};
@@ -85,17 +87,27 @@ pub async fn verify_email(db: &Db, token: String) -> Result<TokenOutcome, Accoun
 /// How a sign-in attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignIn {
-    /// Too many recent failures for the account or the address; nothing was checked.
-    Limited,
+    /// Too many recent failures from this client address; nothing was checked.
+    Limited {
+        /// Seconds until the address may try again.
+        retry_after_secs: i64,
+    },
     /// Unknown address or wrong password (not told apart); the failure was counted.
     WrongCredentials,
-    /// Right password, unconfirmed address: a new confirmation link was sent.
+    /// Right password, unconfirmed address: a new confirmation link was sent (unless the
+    /// account's resend quota is spent, which the answer does not tell).
     Unconfirmed,
     /// Right password, confirmed address: the user to sign in.
     SignedIn(i64),
 }
 
 /// Checks a sign-in of `email` (as typed) with `password` from the client address `addr`.
+///
+/// The attempt is counted BEFORE the password is checked, in one atomic statement per key
+/// ([`limiter::RateLimiter::hit`]), and given back only when the password was right, so N
+/// parallel guesses count N. Per client address past [`limiter::MAX_FAILURES`] the answer is
+/// [`SignIn::Limited`]; per account there is only a slowdown ([`limiter::sign_in_slowdown_ms`]),
+/// so the owner is never locked out by someone else's failures.
 pub async fn sign_in(
     db: &Db,
     public_url: &str,
@@ -103,24 +115,44 @@ pub async fn sign_in(
     addr: &str,
     password: String,
 ) -> Result<SignIn, AccountError> {
+    let policy = limiter::Policy::SIGN_IN;
     let email = email.trim().to_lowercase();
-    let account_key = limiter::account_key(&email);
-    let addr_key = limiter::addr_key(addr);
+    let client_key = policy.client_key(addr);
+    let account_key = policy.account_key(&email);
+    let chart_key = limiter::addr_key(addr);
     let check = {
-        let (account_key, addr_key) = (account_key.clone(), addr_key.clone());
+        let (client_key, account_key) = (client_key.clone(), account_key.clone());
+        let account_quota = policy.per_account.expect("sign-in counts per account");
         db.run(move |conn| -> Result<_, AccountError> {
-            crate::with_conn!(conn, |c| {
-                if c.is_limited(&[&account_key, &addr_key], crate::db::now_ms())? {
-                    return Ok(None);
+            crate::write_tx!(conn, |c| -> Result<_, AccountError> {
+                let now = crate::db::now_ms();
+                if let Verdict::Refused { retry_after_ms } =
+                    c.hit(&client_key, policy.per_client, now)?
+                {
+                    return Ok(Err(retry_after_ms));
                 }
-                Ok(Some(c.credentials(&email)?))
+                let failures = match c.hit(&account_key, account_quota, now)? {
+                    Verdict::Allowed { hits } => hits,
+                    Verdict::Refused { .. } => i64::MAX,
+                };
+                Ok(Ok((failures, c.credentials(&email)?)))
             })
         })
         .await?
     };
-    let Some(account) = check else {
-        return Ok(SignIn::Limited);
+    let (failures, account) = match check {
+        Err(retry_after_ms) => {
+            return Ok(SignIn::Limited {
+                retry_after_secs: (retry_after_ms + 999) / 1000,
+            });
+        }
+        Ok(found) => found,
     };
+    let slowdown = limiter::sign_in_slowdown_ms(failures);
+    if slowdown > 0 {
+        // No hashing turn is held while waiting.
+        tokio::time::sleep(std::time::Duration::from_millis(slowdown)).await;
+    }
     let stored = account
         .as_ref()
         .map(|a| a.password_hash.clone())
@@ -128,24 +160,32 @@ pub async fn sign_in(
     let matches = verify_password_blocking(password, stored).await?;
     let Some(account) = account.filter(|_| matches) else {
         db.run(move |conn| -> Result<(), AccountError> {
+            // For the console's chart of sign-in failures.
             crate::with_conn!(conn, |c| Ok(
-                c.record_failure(&[&account_key, &addr_key], crate::db::now_ms())?
+                c.record_failure(&[&chart_key], crate::db::now_ms())?
             ))
         })
         .await?;
         return Ok(SignIn::WrongCredentials);
     };
     if !account.verified {
+        // Counted as a failure like a wrong password (the same answer, the same counts), so
+        // whoever knows the password cannot tell a new account from an old one.
         let public_url = public_url.to_owned();
+        let resend = limiter::Policy::VERIFY_RESEND;
         db.run(move |conn| -> Result<(), AccountError> {
             crate::write_tx!(conn, |c| -> Result<(), AccountError> {
-                issue_token(
-                    c,
-                    &public_url,
-                    account.id,
-                    &account.email,
-                    TokenPurpose::VerifyEmail,
-                )?;
+                let quota = resend.per_account.expect("resend counts per account");
+                let key = resend.account_key(&account.email);
+                if let Verdict::Allowed { .. } = c.hit(&key, quota, crate::db::now_ms())? {
+                    issue_token(
+                        c,
+                        &public_url,
+                        account.id,
+                        &account.email,
+                        TokenPurpose::VerifyEmail,
+                    )?;
+                }
                 Ok(())
             })
         })
@@ -153,7 +193,11 @@ pub async fn sign_in(
         return Ok(SignIn::Unconfirmed);
     }
     db.run(move |conn| -> Result<(), AccountError> {
-        crate::with_conn!(conn, |c| Ok(c.clear_failures(&account_key)?))
+        crate::with_conn!(conn, |c| {
+            c.give_back(&client_key)?;
+            c.forget(&[&account_key])?;
+            Ok(())
+        })
     })
     .await?;
     Ok(SignIn::SignedIn(account.id))
@@ -206,6 +250,19 @@ pub async fn reset_password(
                 c.mark_email_verified(user, now)?;
                 // Signed in elsewhere with the old password: not any more.
                 c.delete_user_sessions(user)?;
+                // The owner proved the mailbox: the account's counters start again.
+                if let Some(u) = c.signed_in_user(user)? {
+                    let keys: Vec<String> = [
+                        limiter::Policy::SIGN_IN,
+                        limiter::Policy::FORGOT,
+                        limiter::Policy::VERIFY_RESEND,
+                    ]
+                    .iter()
+                    .map(|p| p.account_key(&u.email))
+                    .collect();
+                    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                    c.forget(&keys)?;
+                }
             }
             Ok(outcome)
         })

@@ -188,3 +188,31 @@ pub enum SecretsError {
     #[error("cannot write the unsubscribe key into the data directory")]
     Write(#[source] ca::CaError),
 }
+/// The `site_keys` queries, for both backends: keys every node shares, made by whichever node
+/// needs one first.
+pub trait SiteKeyStore {
+    /// The 32-byte key named `name`, created (random) when there is none yet. Two nodes asking
+    /// at once get the same key: the insert does nothing when the row exists.
+    fn site_key(&mut self, name: &str, now: i64) -> diesel::QueryResult<Vec<u8>>;
+}
+
+crate::impl_for_backends!(SiteKeyStore {
+    fn site_key(&mut self, name: &str, now: i64) -> diesel::QueryResult<Vec<u8>> {
+        use crate::db::schema::site_keys;
+        use diesel::prelude::*;
+        let fresh: [u8; 32] = rand::random();
+        diesel::insert_into(site_keys::table)
+            .values((
+                site_keys::name.eq(name),
+                site_keys::secret.eq(fresh.to_vec()),
+                site_keys::created_at.eq(now),
+            ))
+            .on_conflict(site_keys::name)
+            .do_nothing()
+            .execute(self)?;
+        site_keys::table
+            .find(name)
+            .select(site_keys::secret)
+            .first(self)
+    }
+});

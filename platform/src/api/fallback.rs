@@ -38,6 +38,37 @@ pub async fn json_errors(
     Ok(ServiceResponse::new(req, answer(status, &text)))
 }
 
+/// The agency port's answer to a request no route takes: when the OpenAPI document lists the
+/// path with other methods, 405 with `Allow` naming them (a `method_not_allowed` error body);
+/// otherwise 404 `no_such_route`. The document is the route table's twin (its tests check both
+/// ways), so `Allow` says exactly what the port serves.
+pub async fn no_route(req: actix_web::HttpRequest) -> HttpResponse {
+    let allowed = super::openapi::methods_at(req.path());
+    if allowed.is_empty() {
+        return ApiError::NotFound {
+            code: "no_such_route",
+            message: "no such route on the agency API; see /api/openapi.json".into(),
+        }
+        .error_response();
+    }
+    let allow = allowed.join(", ");
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allow.clone()))
+        .json(api_types::api::ErrorBody {
+            error: api_types::api::ErrorDetail {
+                code: "method_not_allowed".to_owned(),
+                message: format!(
+                    "{} is not served at this path; it answers {allow} (see /api/openapi.json)",
+                    req.method()
+                ),
+                field: None,
+                canonical_sha256: None,
+                current_version: None,
+                current: None,
+            },
+        })
+}
+
 /// The JSON answer for an error status actix produced, `text` being what it wrote.
 pub fn answer(status: StatusCode, text: &str) -> HttpResponse {
     let error = match status {

@@ -49,7 +49,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/openapi.json", web::get().to(openapi::serve))
         .route(
             "/healthz",
-            web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+            web::get().to(|| async {
+                HttpResponse::Ok()
+                    .content_type("text/plain; charset=utf-8")
+                    .body("ok")
+            }),
         )
         .service(
             web::scope("/api/v1")
@@ -68,12 +72,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(certificate_events::routes)
                 .configure(vault::routes),
         )
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ApiError::NotFound {
-                code: "no_such_route",
-                message: "no such route on the agency API; see /api/openapi.json".into(),
-            })
-        }));
+        .default_service(web::to(fallback::no_route));
 }
 
 pub(crate) fn pem(body: String) -> HttpResponse {
@@ -100,7 +99,67 @@ async fn crl_pem(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 /// Parses a JSON body; a problem names the field (dotted path) it is in. Every body of the
 /// agency API is a JSON object: serde would also read a struct from an array of its members in
 /// order, which no client means, so anything but an object is refused first.
+///
+/// A number with a fractional part or exponent whose value is a whole number (`3.0`, `1e3`) is
+/// read as that whole number: JSON Schema's `integer` (what the OpenAPI document says) takes
+/// them, and serde's integers would not.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    parse_json_exact(&whole_numbers_as_integers(body))
+}
+
+/// `body` with every number outside strings that is a whole number written with a fraction or
+/// exponent (`3.0`, `-2.50e1`, `1e3`) rewritten as an integer, when it fits an `i64`.
+fn whole_numbers_as_integers(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let is_number_byte = |b: u8| b.is_ascii_digit() || b"+-.eE".contains(&b);
+    let mut out: Option<Vec<u8>> = None;
+    let (mut i, mut in_string, mut escaped) = (0, false, false);
+    while i < body.len() {
+        let b = body[i];
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if b == b'-' || b.is_ascii_digit() {
+            let end = (i..body.len())
+                .find(|&j| !is_number_byte(body[j]))
+                .unwrap_or(body.len());
+            let token = &body[i..end];
+            if token.iter().any(|c| b".eE".contains(c))
+                && let Some(whole) = std::str::from_utf8(token)
+                    .ok()
+                    .and_then(|t| t.parse::<f64>().ok())
+                    .filter(|v| v.fract() == 0.0 && v.abs() < 9.0e18)
+            {
+                let out = out.get_or_insert_with(|| body[..i].to_vec());
+                out.extend_from_slice((whole as i64).to_string().as_bytes());
+                i = end;
+                continue;
+            }
+            if let Some(out) = &mut out {
+                out.extend_from_slice(token);
+            }
+            i = end;
+            continue;
+        }
+        if let Some(out) = &mut out {
+            out.push(b);
+        }
+        i += 1;
+    }
+    match out {
+        Some(rewritten) => std::borrow::Cow::Owned(rewritten),
+        None => std::borrow::Cow::Borrowed(body),
+    }
+}
+
+/// [`parse_json`] without rewriting numbers: for a body kept exactly as sent (a signed listing).
+pub fn parse_json_exact<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let first = body.iter().find(|b| !b" \t\r\n".contains(b));
     if first.is_some_and(|&b| b != b'{') {
         return Err(ApiError::Invalid {
@@ -244,7 +303,7 @@ pub fn verify_signed_listing(
     key: &str,
     caller: &AuthenticatedAgency,
 ) -> Result<VerifiedListing, ApiError> {
-    let signed: SignedBody = parse_json(body)?;
+    let signed: SignedBody = parse_json_exact(body)?;
     let listing = VerifiedListing::verify(
         signed.listing.get(),
         signed.signature,
@@ -659,4 +718,30 @@ async fn changes_count(
         latest,
         certificates_latest,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_numbers_written_as_fractions_read_as_integers_outside_strings_only() {
+        let rewritten = whole_numbers_as_integers(
+            br#"{"epoch": 175361489.0, "n": -2.50e1, "e": 1e3, "f": 1.5, "s": "3.0", "q": "a\"4.0", "big": 1e300}"#,
+        );
+        assert_eq!(
+            std::str::from_utf8(&rewritten).unwrap(),
+            r#"{"epoch": 175361489, "n": -25, "e": 1000, "f": 1.5, "s": "3.0", "q": "a\"4.0", "big": 1e300}"#
+        );
+        assert!(matches!(
+            whole_numbers_as_integers(br#"{"a": 1, "b": [2, 3]}"#),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        #[derive(Debug, Deserialize)]
+        struct Epoch {
+            epoch: i64,
+        }
+        let parsed: Epoch = parse_json(br#"{"epoch": -244823.0}"#).unwrap();
+        assert_eq!(parsed.epoch, -244823);
+    }
 }

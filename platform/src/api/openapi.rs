@@ -109,8 +109,8 @@ impl Builder {
         if op.caller == Caller::Anyone {
             operation = operation.securities(Some(Vec::<SecurityRequirement>::new()));
         }
-        for parameter in op.parameters {
-            operation = operation.parameter(parameter);
+        for parameter in &op.parameters {
+            operation = operation.parameter(parameter.clone());
         }
         if op.request.is_some() {
             let too_large = self.errors(&[(
@@ -118,6 +118,32 @@ impl Builder {
                 "body_too_large: the body is over the 1 MiB the agency API accepts",
             )]);
             op.answers.extend(too_large);
+        }
+        // What every route answers besides its own outcomes: a path parameter that does not
+        // parse names nothing (404), a body or query that does not parse is refused (400).
+        let has = |place: ParameterIn| {
+            op.parameters
+                .iter()
+                .any(|p| std::mem::discriminant(&p.parameter_in) == std::mem::discriminant(&place))
+        };
+        let documented = |answers: &[(&str, &str, Body)], status: &str| {
+            answers.iter().any(|(s, ..)| *s == status)
+        };
+        if has(ParameterIn::Path) && !documented(&op.answers, "404") {
+            let not_found = self.errors(&[(
+                "404",
+                "not_found: a path parameter that does not parse, or names nothing",
+            )]);
+            op.answers.extend(not_found);
+        }
+        if (op.request.is_some() || has(ParameterIn::Query) || has(ParameterIn::Header))
+            && !documented(&op.answers, "400")
+        {
+            let invalid = self.errors(&[(
+                "400",
+                "invalid_json, invalid_query, invalid_field or bad_request: the body, query or a header is not what this operation takes (the message and field say what to change)",
+            )]);
+            op.answers.extend(invalid);
         }
         op.answers.sort_by_key(|(status, ..)| *status);
         if let Some(schema) = op.request {
@@ -617,12 +643,102 @@ pub fn document() -> OpenApi {
 
 /// The document as JSON.
 pub fn spec() -> serde_json::Value {
-    serde_json::to_value(document()).expect("the OpenAPI document serialises")
+    let mut spec = serde_json::to_value(document()).expect("the OpenAPI document serialises");
+    bound_integers(&mut spec);
+    spec
+}
+
+/// Every integer of the API is a 64-bit signed integer (the server reads each into an `i64` or
+/// narrower, and refuses what does not fit): each integer schema without bounds gets
+/// `format: int64` and the `i64` range, so a value the server cannot read is outside the
+/// document too.
+fn bound_integers(value: &mut Value) {
+    match value {
+        Value::Object(members) => {
+            let integer = match members.get("type") {
+                Some(Value::String(t)) => t == "integer",
+                Some(Value::Array(ts)) => ts.iter().any(|t| t == "integer"),
+                _ => false,
+            };
+            if integer {
+                let format = members
+                    .entry("format")
+                    .or_insert_with(|| Value::from("int64"))
+                    .as_str()
+                    .unwrap_or("int64")
+                    .to_owned();
+                let unsigned = format.starts_with('u')
+                    || members
+                        .get("minimum")
+                        .and_then(Value::as_i64)
+                        .is_some_and(|m| m >= 0);
+                let (lowest, highest): (i64, i64) = match (format.trim_start_matches('u'), unsigned)
+                {
+                    ("int8", false) => (i8::MIN.into(), i8::MAX.into()),
+                    ("int8", true) => (0, u8::MAX.into()),
+                    ("int16", false) => (i16::MIN.into(), i16::MAX.into()),
+                    ("int16", true) => (0, u16::MAX.into()),
+                    ("int32", false) => (i32::MIN.into(), i32::MAX.into()),
+                    ("int32", true) => (0, u32::MAX.into()),
+                    (_, false) => (i64::MIN, i64::MAX),
+                    (_, true) => (0, i64::MAX),
+                };
+                members
+                    .entry("minimum")
+                    .or_insert_with(|| Value::from(lowest));
+                members
+                    .entry("maximum")
+                    .or_insert_with(|| Value::from(highest));
+            }
+            for member in members.values_mut() {
+                bound_integers(member);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
+}
+
+/// The document as JSON, built once.
+fn cached_spec() -> &'static Value {
+    static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    SPEC.get_or_init(spec)
 }
 
 /// `GET /api/openapi.json`.
 pub async fn serve() -> HttpResponse {
-    HttpResponse::Ok().json(spec())
+    HttpResponse::Ok().json(cached_spec())
+}
+
+/// The methods (upper case, in the document's order) the document lists for the concrete
+/// `path`, a `{name}` segment of a documented path matching any one non-empty segment; empty
+/// when no documented path matches.
+pub fn methods_at(path: &str) -> Vec<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut methods: Vec<String> = Vec::new();
+    let Some(paths) = cached_spec()["paths"].as_object() else {
+        return methods;
+    };
+    for (template, operations) in paths {
+        let pattern: Vec<&str> = template.split('/').collect();
+        let matches = pattern.len() == segments.len()
+            && pattern
+                .iter()
+                .zip(&segments)
+                .all(|(p, s)| (p.starts_with('{') && p.ends_with('}') && !s.is_empty()) || p == s);
+        if !matches {
+            continue;
+        }
+        for method in operations.as_object().into_iter().flat_map(|o| o.keys()) {
+            let method = method.to_ascii_uppercase();
+            if ["GET", "PUT", "POST", "DELETE", "PATCH"].contains(&method.as_str())
+                && !methods.contains(&method)
+            {
+                methods.push(method);
+            }
+        }
+    }
+    methods
 }
 
 /// Checks a real JSON answer of `method path` with status `status` against the schema the

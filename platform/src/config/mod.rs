@@ -209,12 +209,42 @@ pub struct WebConfig {
     pub listen: SocketAddr,
     /// The address users reach the website at, used in links inside emails.
     pub public_url: String,
-    /// Take the client address for sign-in rate limits from the last `X-Forwarded-For` entry
+    /// Take the client address for the rate limits from the last `X-Forwarded-For` entry
     /// (only behind a proxy that sets it); otherwise the TCP peer address is used.
     pub trust_forwarded_for: bool,
     /// Mark the session cookie `Secure` and name it `__Host-session`; unset: when `public_url`
     /// starts with `https://`.
     pub secure_cookies: Option<bool>,
+}
+
+impl WebConfig {
+    /// The warning logged at start when the per-address rate limits would see only a proxy's
+    /// address. The rule, exactly: `trust_forwarded_for` is off, `public_url` is `https://`, and
+    /// the website listens in plain HTTP on a loopback or private (RFC 1918, RFC 4193, link-local)
+    /// address. The site never speaks TLS itself, so an https public URL means a TLS-terminating
+    /// proxy in front of it; on such an address every visitor then arrives from that proxy, and
+    /// five failures from anyone refuse sign-in to everyone behind it.
+    pub fn proxy_warning(&self) -> Option<String> {
+        if self.trust_forwarded_for || !self.public_url.starts_with("https://") {
+            return None;
+        }
+        let ip = self.listen.ip();
+        let private = ip.is_loopback()
+            || match ip {
+                std::net::IpAddr::V4(v4) => v4.is_private() || v4.is_link_local(),
+                std::net::IpAddr::V6(v6) => {
+                    (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80
+                }
+            };
+        private.then(|| {
+            "the website's public URL is https:// but it listens in plain HTTP on a private address, \
+             so it runs behind a proxy: without web.trust_forwarded_for \
+             (PLATFORM_TRUST_FORWARDED_FOR, --trust-forwarded-for) every visitor shares the proxy's \
+             address and the per-address rate limits apply to all of them at once; set it if the \
+             proxy appends X-Forwarded-For"
+                .to_owned()
+        })
+    }
 }
 
 /// Agency API settings.

@@ -168,7 +168,7 @@ config_options! {
     trust_forwarded_for: bool => web.trust_forwarded_for [set],
         env "PLATFORM_TRUST_FORWARDED_FOR", value "BOOL",
         default "`false`",
-        what "take the client address for sign-in rate limits from the last `X-Forwarded-For` entry (only behind a proxy that sets it)",
+        what "take the client address for the rate limits from the last `X-Forwarded-For` entry (only behind a proxy that appends it); when off, an `https://` public URL with a loopback or private listen address is warned about at start",
         clap(num_args = 0..=1, default_missing_value = "true");
     /// Agency API (mutual TLS) listen address [default: 127.0.0.1:8443]
     agency_listen: SocketAddr => agency.listen [set],

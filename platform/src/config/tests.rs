@@ -349,3 +349,28 @@ fn web_settings_come_by_flag_as_well_as_by_file() {
     assert!(!c.web.trust_forwarded_for);
     assert_eq!(c.web.secure_cookies, Some(true), "the file's value stays");
 }
+
+#[test]
+fn a_private_listener_behind_an_https_url_without_forwarded_for_is_warned_about() {
+    let mut web = WebConfig::default();
+    assert_eq!(web.proxy_warning(), None, "plain-HTTP development");
+    web.public_url = "https://homes.example".into();
+    let warning = web.proxy_warning().expect("loopback behind https");
+    assert!(
+        warning.contains("PLATFORM_TRUST_FORWARDED_FOR"),
+        "{warning}"
+    );
+    web.listen = "10.1.2.3:8080".parse().unwrap();
+    assert!(web.proxy_warning().is_some(), "RFC 1918");
+    web.listen = "[fd00::1]:8080".parse().unwrap();
+    assert!(web.proxy_warning().is_some(), "RFC 4193");
+    web.listen = "203.0.113.5:8080".parse().unwrap();
+    assert_eq!(
+        web.proxy_warning(),
+        None,
+        "a public address sees its visitors"
+    );
+    web.listen = "127.0.0.1:8080".parse().unwrap();
+    web.trust_forwarded_for = true;
+    assert_eq!(web.proxy_warning(), None, "configured");
+}

@@ -514,3 +514,27 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    /// Rate-limit counters shared by every node ([`crate::accounts::limiter`]).
+    rate_limits (key) {
+        /// `<action>:<client|account>:<value>`.
+        key -> Text,
+        /// When the current window began (ms).
+        window_start -> BigInt,
+        /// Hits since `window_start`.
+        hits -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Keys of the website shared by every node (the anonymous CSRF cookie's signing key).
+    site_keys (name) {
+        /// What the key is for (`csrf`).
+        name -> Text,
+        /// 32 random bytes.
+        secret -> Binary,
+        /// Created (ms).
+        created_at -> BigInt,
+    }
+}

@@ -8,9 +8,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::limits;
 use super::pages::{self, FieldErrors, Layout, MessagePage, SelectOption};
 use super::session::{Visitor, client_addr};
 use super::{WebError, see_other};
+use crate::accounts::limiter::Policy;
 use crate::accounts::passwords::check_password;
 use crate::accounts::tokens::TokenOutcome;
 use crate::accounts::{self, NotifyMode, SignIn};
@@ -194,6 +196,7 @@ async fn register(
     if !page.errors.is_empty() {
         return Ok(pages::invalid(&visitor, &page));
     }
+    limits::check(&state, &req, &Policy::REGISTER, Some(&email.key())).await?;
     let password = form.into_inner().password;
     accounts::register(&state.db, &state.config.web.public_url, &email, password).await?;
     let page = message(
@@ -254,6 +257,7 @@ async fn verify(
     form: web::Form<TokenQuery>,
 ) -> Result<HttpResponse, WebError> {
     let visitor = Visitor::load(&state, &req).await?;
+    limits::check(&state, &req, &Policy::VERIFY, None).await?;
     let outcome = accounts::verify_email(&state.db, form.into_inner().token).await?;
     Ok(visitor.finish(verify_outcome(&visitor, outcome)))
 }
@@ -319,17 +323,18 @@ async fn sign_in(
     )
     .await?;
     match outcome {
-        SignIn::Limited => {
+        SignIn::Limited { retry_after_secs } => {
             page.errors.add(
                 "form",
-                "Too many failed sign-ins. Wait 15 minutes and try again, or reset your password.",
+                format!(
+                    "Too many failed sign-ins from here. Wait {} minutes and try again, or reset your password.",
+                    (retry_after_secs + 59) / 60
+                ),
             );
             let mut answer = pages::html(StatusCode::TOO_MANY_REQUESTS, &page);
             answer.headers_mut().insert(
                 actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from(
-                    crate::accounts::limiter::FAILURE_WINDOW_MS / 1000,
-                ),
+                actix_web::http::header::HeaderValue::from(retry_after_secs),
             );
             Ok(visitor.finish(answer))
         }
@@ -386,6 +391,7 @@ async fn forgot(
             return Ok(pages::invalid(&visitor, &page));
         }
     };
+    limits::check(&state, &req, &Policy::FORGOT, Some(&email.key())).await?;
     accounts::request_reset(&state.db, &state.config.web.public_url, &email).await?;
     let page = message(
         &visitor,
@@ -404,6 +410,7 @@ async fn reset(
 ) -> Result<HttpResponse, WebError> {
     let visitor = Visitor::load(&state, &req).await?;
     visitor.check_csrf(&form.csrf)?;
+    limits::check(&state, &req, &Policy::RESET, None).await?;
     let form = form.into_inner();
     if let Err(e) = check_password(&form.password) {
         let mut page = CredentialsPage::new("reset", &visitor);

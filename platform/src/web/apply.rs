@@ -80,6 +80,13 @@ async fn apply(
             ));
         }
     };
+    super::limits::check(
+        &state,
+        &req,
+        &crate::accounts::limiter::Policy::AGENCY_APPLICATION,
+        Some(&form.email),
+    )
+    .await?;
     let stored = state
         .db
         .run(move |conn| -> Result<_, WebError> {

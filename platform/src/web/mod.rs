@@ -12,6 +12,7 @@ pub mod account_manage;
 pub mod accounts;
 pub mod apply;
 pub mod health;
+pub mod limits;
 pub mod notifications;
 pub mod pages;
 pub mod protocol;
@@ -62,6 +63,25 @@ pub enum WebError {
     /// Too many password checks at once (503 with `Retry-After`; nothing was changed).
     #[error("the site is very busy right now; try again in a few seconds")]
     Busy,
+    /// A rate limit of this door was reached ([`limits::check`]): 429 with `Retry-After`;
+    /// nothing was done.
+    #[error("too many attempts from here; nothing was done. Try again in {}", wait_text(*retry_after_secs))]
+    TooManyRequests {
+        /// Seconds until the window ends.
+        retry_after_secs: i64,
+    },
+}
+
+/// "2 minutes", "1 hour": how long to wait, for people.
+fn wait_text(secs: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if secs >= 3600 {
+        plural((secs + 3599) / 3600, "hour")
+    } else if secs >= 60 {
+        plural((secs + 59) / 60, "minute")
+    } else {
+        plural(secs.max(1), "second")
+    }
 }
 
 impl From<diesel::result::Error> for WebError {
@@ -94,6 +114,7 @@ impl ResponseError for WebError {
             WebError::SignInRequired => StatusCode::SEE_OTHER,
             WebError::Db(e) if e.is_outage() => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             WebError::Db(_) | WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -142,6 +163,12 @@ impl ResponseError for WebError {
                 link: Some(("/".to_owned(), "Back to the search".to_owned())),
             },
         );
+        if let WebError::TooManyRequests { retry_after_secs } = self {
+            page.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(*retry_after_secs),
+            );
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             page.headers_mut().insert(
                 actix_web::http::header::RETRY_AFTER,
@@ -164,6 +191,24 @@ pub fn see_other(location: &str) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_limit_is_a_429_page_with_retry_after() {
+        let page = WebError::TooManyRequests {
+            retry_after_secs: 900,
+        }
+        .error_response();
+        assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            page.headers()
+                .get(actix_web::http::header::RETRY_AFTER)
+                .unwrap(),
+            "900"
+        );
+        assert_eq!(wait_text(900), "15 minutes");
+        assert_eq!(wait_text(3600), "1 hour");
+        assert_eq!(wait_text(1), "1 second");
+    }
 
     #[test]
     fn a_flood_of_password_checks_is_a_503_with_retry_after() {

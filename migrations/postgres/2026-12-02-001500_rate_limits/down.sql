@@ -1,0 +1,3 @@
+DROP TABLE site_keys;
+DROP INDEX rate_limits_window;
+DROP TABLE rate_limits;
