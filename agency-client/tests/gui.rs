@@ -1,5 +1,6 @@
 //! The desktop window driven without a window through egui_kittest, over a temporary desk
-//! database seeded through the core library (no platform needed).
+//! database seeded through the core library (no platform needed), except the vault's desk
+//! removal, which runs against the real platform binary (as the end-to-end tests find it).
 
 use agency_client::db::Store;
 use agency_client::gui::{App, Notice};
@@ -837,4 +838,114 @@ fn a_conflict_merged_in_the_form_then_kept_goes_out_on_top_of_theirs() {
         "sent with the next sync, as a change of version 2"
     );
     assert!(conflicts::list(conn).unwrap().is_empty());
+}
+
+/// A desk enrolled for real with the agency `agency` of `app` (key passphrase `secret`).
+fn real_desk(
+    app: &platform::testing::PlatformProcess,
+    token: &str,
+    fingerprint: &str,
+) -> (tempfile::TempDir, Store, agency_client::identity::Session) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    agency_client::identity::enroll(
+        &mut store,
+        &[app.agency_url()],
+        token,
+        fingerprint,
+        "secret",
+        None,
+    )
+    .unwrap();
+    let session = agency_client::identity::Session::open(&mut store, "secret", &[]).unwrap();
+    (dir, store, session)
+}
+
+#[test]
+fn removing_a_desk_from_the_vault_asks_first_then_the_desk_loses_access() {
+    if the_prompt_is_skipped() {
+        return;
+    }
+    use agency_client::vault;
+    let app = e2e_tests::platform().spawn().expect("platform starts");
+    let added = app.cli_json(&[
+        "agency",
+        "add",
+        "--name",
+        "Window Realty",
+        "--licence",
+        "WR-1",
+        "--email",
+        "desk@window.example",
+    ]);
+    let fingerprint = added["ca_fingerprint"].as_str().unwrap().to_owned();
+    let agency = added["agency"]["id"].as_i64().unwrap().to_string();
+    let (_d1, mut store1, mut session1) =
+        real_desk(&app, added["token"].as_str().unwrap(), &fingerprint);
+    vault::init(&mut store1, &mut session1, "secret").unwrap();
+    let token = app.cli_json(&["agency", "token", &agency, "--desk", "Second office"]);
+    let (_d2, mut store2, mut session2) =
+        real_desk(&app, token["token"].as_str().unwrap(), &fingerprint);
+    let waiting = vault::sync(&mut store2, &mut session2, "secret").unwrap();
+    assert_eq!(waiting.state, "waiting");
+    let desk2 = waiting.desk.clone();
+    vault::approve(
+        &mut store1,
+        &mut session1,
+        "secret",
+        waiting.fingerprint.as_deref().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        vault::sync(&mut store2, &mut session2, "secret")
+            .unwrap()
+            .state,
+        "approved"
+    );
+    drop(session1);
+
+    let mut h = harness(store1);
+    go(&mut h, "Sync");
+    click(&mut h, "Publish queued and pull");
+    unlock_and_wait(&mut h);
+    h.get_by_label_contains(&format!("Desk {desk2} (approved), fingerprint"));
+
+    // The first click only asks; keeping the desk changes nothing.
+    click(&mut h, &format!("Remove desk {desk2}"));
+    h.get_by_label(&format!("Remove desk {desk2} from the vault?"));
+    h.get_by_label_contains("loses access: the vault key is rotated at once");
+    click(&mut h, &format!("Keep desk {desk2}"));
+    assert!(
+        h.query_by_label(&format!("Remove desk {desk2} from the vault?"))
+            .is_none()
+    );
+    assert_eq!(
+        vault::sync(&mut store2, &mut session2, "secret")
+            .unwrap()
+            .state,
+        "approved",
+        "kept"
+    );
+
+    // Confirmed: the platform refuses the desk from now on, and the key was rotated.
+    click(&mut h, &format!("Remove desk {desk2}"));
+    h.get_by_label(&format!("Yes, remove desk {desk2}")).click();
+    wait_for_the_job(&mut h);
+    match h.state().notice() {
+        Some(Notice::Info(t)) => {
+            assert!(
+                t.contains(&format!("Desk {desk2} (fingerprint"))
+                    && t.contains("was removed from the vault")
+                    && t.contains("epoch 2"),
+                "{t}"
+            )
+        }
+        other => panic!("expected the removal, got {other:?}"),
+    }
+    assert!(
+        h.query_by_label(&format!("Remove desk {desk2}")).is_none(),
+        "a removed desk is not offered again"
+    );
+    let after = vault::sync(&mut store2, &mut session2, "secret").unwrap();
+    assert_eq!(after.state, "removed");
 }
