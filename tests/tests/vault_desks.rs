@@ -351,7 +351,9 @@ fn vault_commands_without_the_platform_say_nothing_was_done() {
         "{}",
         r.stderr
     );
-    let status = a.run(&["vault", "status"]).ok();
+    // `--server` replaces the stored address: give the platform's back.
+    let url = app.agency_url();
+    let status = a.run(&["--server", &url, "vault", "status"]).ok();
     assert_eq!(status["local"]["pending"], 1, "{status}");
     assert!(
         status["desks"]
