@@ -137,11 +137,16 @@ fn the_prompt_is_skipped() -> bool {
 /// Unlocks the key in the passphrase dialog (the offline desks' passphrase is `secret`) and
 /// waits for the background job it starts to end.
 fn unlock_and_wait(h: &mut Harness<'_, App>) {
+    unlock_with_and_wait(h, "secret");
+}
+
+/// Same, with the passphrase `passphrase`.
+fn unlock_with_and_wait(h: &mut Harness<'_, App>, passphrase: &str) {
     let role = eframe::egui::Role::PasswordInput;
     h.get_by_role_and_label(role, "Passphrase").focus();
     h.run();
     h.get_by_role_and_label(role, "Passphrase")
-        .type_text("secret");
+        .type_text(passphrase);
     h.run();
     h.get_by_label("Unlock").click();
     wait_for_the_job(h);
@@ -840,7 +845,10 @@ fn a_conflict_merged_in_the_form_then_kept_goes_out_on_top_of_theirs() {
     assert!(conflicts::list(conn).unwrap().is_empty());
 }
 
-/// A desk enrolled for real with the agency `agency` of `app` (key passphrase `secret`).
+/// The key passphrase of the desks enrolled with the real platform.
+const REAL_PASSPHRASE: &str = "correct horse battery staple";
+
+/// A desk enrolled for real with the agency `agency` of `app` (key passphrase [`REAL_PASSPHRASE`]).
 fn real_desk(
     app: &platform::testing::PlatformProcess,
     token: &str,
@@ -853,11 +861,11 @@ fn real_desk(
         &[app.agency_url()],
         token,
         fingerprint,
-        "secret",
+        REAL_PASSPHRASE,
         None,
     )
     .unwrap();
-    let session = agency_client::identity::Session::open(&mut store, "secret", &[]).unwrap();
+    let session = agency_client::identity::Session::open(&mut store, REAL_PASSPHRASE, &[]).unwrap();
     (dir, store, session)
 }
 
@@ -882,22 +890,22 @@ fn removing_a_desk_from_the_vault_asks_first_then_the_desk_loses_access() {
     let agency = added["agency"]["id"].as_i64().unwrap().to_string();
     let (_d1, mut store1, mut session1) =
         real_desk(&app, added["token"].as_str().unwrap(), &fingerprint);
-    vault::init(&mut store1, &mut session1, "secret").unwrap();
+    vault::init(&mut store1, &mut session1, REAL_PASSPHRASE).unwrap();
     let token = app.cli_json(&["agency", "token", &agency, "--desk", "Second office"]);
     let (_d2, mut store2, mut session2) =
         real_desk(&app, token["token"].as_str().unwrap(), &fingerprint);
-    let waiting = vault::sync(&mut store2, &mut session2, "secret").unwrap();
+    let waiting = vault::sync(&mut store2, &mut session2, REAL_PASSPHRASE).unwrap();
     assert_eq!(waiting.state, "waiting");
     let desk2 = waiting.desk.clone();
     vault::approve(
         &mut store1,
         &mut session1,
-        "secret",
+        REAL_PASSPHRASE,
         waiting.fingerprint.as_deref().unwrap(),
     )
     .unwrap();
     assert_eq!(
-        vault::sync(&mut store2, &mut session2, "secret")
+        vault::sync(&mut store2, &mut session2, REAL_PASSPHRASE)
             .unwrap()
             .state,
         "approved"
@@ -907,7 +915,7 @@ fn removing_a_desk_from_the_vault_asks_first_then_the_desk_loses_access() {
     let mut h = harness(store1);
     go(&mut h, "Sync");
     click(&mut h, "Publish queued and pull");
-    unlock_and_wait(&mut h);
+    unlock_with_and_wait(&mut h, REAL_PASSPHRASE);
     h.get_by_label_contains(&format!("Desk {desk2} (approved), fingerprint"));
 
     // The first click only asks; keeping the desk changes nothing.
@@ -920,7 +928,7 @@ fn removing_a_desk_from_the_vault_asks_first_then_the_desk_loses_access() {
             .is_none()
     );
     assert_eq!(
-        vault::sync(&mut store2, &mut session2, "secret")
+        vault::sync(&mut store2, &mut session2, REAL_PASSPHRASE)
             .unwrap()
             .state,
         "approved",
@@ -946,6 +954,6 @@ fn removing_a_desk_from_the_vault_asks_first_then_the_desk_loses_access() {
         h.query_by_label(&format!("Remove desk {desk2}")).is_none(),
         "a removed desk is not offered again"
     );
-    let after = vault::sync(&mut store2, &mut session2, "secret").unwrap();
+    let after = vault::sync(&mut store2, &mut session2, REAL_PASSPHRASE).unwrap();
     assert_eq!(after.state, "removed");
 }
