@@ -477,6 +477,18 @@ fn send(
                 local::clear_dirty(c, id, item.mark)?;
             }
         }
+        // The platform numbered this push right after the last record pulled: nothing from
+        // another desk lies between, so the next pull need not fetch this desk's own records
+        // back. (Otherwise the cursor stays, and they come back as already held.)
+        let cursor = local::cursor(c)?;
+        let sequences: Vec<i64> = stored.records.iter().map(|r| r.sequence).collect();
+        let contiguous = sequences
+            .iter()
+            .enumerate()
+            .all(|(i, s)| *s == cursor + 1 + i as i64);
+        if contiguous && let Some(last) = sequences.last() {
+            local::set_cursor(c, *last)?;
+        }
         Ok::<_, ClientError>(())
     })?;
     report.pushed += stored.records.len();
