@@ -3,7 +3,8 @@
 //! desks `platform agency show` lists with their state; a watched tenant's saved search
 //! travelling with the customer through the vault, so another desk shows the watch and deletes
 //! the saved search when it removes or unwatches the tenant; and every vault command that
-//! needs the platform saying plainly, without it, that nothing was done (exit 3).
+//! needs the platform (and the reads that need it) saying plainly, without it, that nothing was
+//! done (exit 3), while a customer changed offline stays queued and goes out later.
 
 use e2e_tests::desk::{TwoDesks, closed_port_url, two_enrolled_desks};
 use e2e_tests::{Desk, PlatformProcess, add_agency, platform, spawn_desk};
@@ -322,6 +323,19 @@ fn vault_commands_without_the_platform_say_nothing_was_done() {
         ),
         (vec!["vault", "remove", &other], "the desk was not removed"),
         (vec!["vault", "init"], "the vault was not created"),
+        // Reads that need the platform do not promise to send anything either.
+        (
+            vec!["customer", "watched"],
+            "the agency's saved searches were not read",
+        ),
+        (
+            vec!["updates"],
+            "the updates waiting on the platform were not counted",
+        ),
+        (
+            vec!["search", "--remote", "--city", "porto"],
+            "the platform was not searched",
+        ),
     ] {
         let mut all = vec!["--server", dead.as_str()];
         all.extend(args.iter().copied());

@@ -108,8 +108,9 @@ fn watch(store: &mut Store, cli: &Cli, id: i32) -> Result<Output, ClientError> {
 
 /// `customer watched`: the agency's saved searches on the platform.
 fn watched(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
-    let mut session = open_session(store, cli)?;
-    let all = customers::watched(&mut session)?;
+    let not_read = "the agency's saved searches were not read";
+    let mut session = open_session(store, cli).map_err(|e| e.nothing_done(not_read))?;
+    let all = customers::watched(&mut session).map_err(|e| e.nothing_done(not_read))?;
     Ok(render::watched(&all, &customers::list(store.conn())?))
 }
 
