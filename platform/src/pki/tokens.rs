@@ -298,4 +298,43 @@ mod tests {
             assert_eq!(c.pending_tokens(other.id, now).unwrap().len(), 1);
         });
     });
+
+    crate::db_test!(a_desk_token_voids_only_that_desks_older_token, |db| {
+        let mut conn = db.get().unwrap();
+        let agency = crate::testing::fixtures::active_agency_with_certificate(&mut conn, "Desks").0;
+        let (porto, porto_hash) = generate();
+        let (faro, faro_hash) = generate();
+        let (plain, plain_hash) = generate();
+        crate::with_conn!(&mut conn, |c| {
+            let now = crate::db::now_ms();
+            c.insert_token(agency.id, &porto_hash, Some("Porto"))
+                .unwrap();
+            c.insert_token(agency.id, &faro_hash, Some("Faro")).unwrap();
+            c.insert_token(agency.id, &plain_hash, None).unwrap();
+            // A newer token for Porto voids Porto's only.
+            assert_eq!(
+                c.void_desk_tokens(agency.id, Some("Porto"), now).unwrap(),
+                1
+            );
+            assert_eq!(
+                c.check_token(&hash(&porto), now).unwrap(),
+                Err(TokenProblem::Voided)
+            );
+            assert!(c.check_token(&hash(&faro), now).unwrap().is_ok());
+            assert!(c.check_token(&hash(&plain), now).unwrap().is_ok());
+            // One without a name voids only those without a name.
+            assert_eq!(c.void_desk_tokens(agency.id, None, now).unwrap(), 1);
+            assert!(c.check_token(&hash(&faro), now).unwrap().is_ok());
+            let pending = c.pending_tokens(agency.id, now).unwrap();
+            assert_eq!(pending.len(), 1);
+            assert_eq!(pending[0].desk_name.as_deref(), Some("Faro"));
+            // The name stays with the desk that enrolled with it.
+            let (id, _) = c.check_token(&hash(&faro), now).unwrap().unwrap();
+            assert!(c.mark_token_used(id, "fa", now).unwrap());
+            assert_eq!(
+                c.desk_names(agency.id).unwrap(),
+                vec![("fa".to_owned(), "Faro".to_owned())]
+            );
+        });
+    });
 }
