@@ -1,5 +1,6 @@
 //! The desktop window driven without a window through egui_kittest, over a temporary desk
-//! database seeded through the core library (no platform needed).
+//! database seeded through the core library (no platform needed), except the vault's desk
+//! removal, which runs against the real platform binary (as the end-to-end tests find it).
 
 use agency_client::db::Store;
 use agency_client::gui::{App, Notice};
@@ -136,11 +137,16 @@ fn the_prompt_is_skipped() -> bool {
 /// Unlocks the key in the passphrase dialog (the offline desks' passphrase is `secret`) and
 /// waits for the background job it starts to end.
 fn unlock_and_wait(h: &mut Harness<'_, App>) {
+    unlock_with_and_wait(h, "secret");
+}
+
+/// Same, with the passphrase `passphrase`.
+fn unlock_with_and_wait(h: &mut Harness<'_, App>, passphrase: &str) {
     let role = eframe::egui::Role::PasswordInput;
     h.get_by_role_and_label(role, "Passphrase").focus();
     h.run();
     h.get_by_role_and_label(role, "Passphrase")
-        .type_text("secret");
+        .type_text(passphrase);
     h.run();
     h.get_by_label("Unlock").click();
     wait_for_the_job(h);
@@ -837,4 +843,117 @@ fn a_conflict_merged_in_the_form_then_kept_goes_out_on_top_of_theirs() {
         "sent with the next sync, as a change of version 2"
     );
     assert!(conflicts::list(conn).unwrap().is_empty());
+}
+
+/// The key passphrase of the desks enrolled with the real platform.
+const REAL_PASSPHRASE: &str = "correct horse battery staple";
+
+/// A desk enrolled for real with the agency `agency` of `app` (key passphrase [`REAL_PASSPHRASE`]).
+fn real_desk(
+    app: &platform::testing::PlatformProcess,
+    token: &str,
+    fingerprint: &str,
+) -> (tempfile::TempDir, Store, agency_client::identity::Session) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    agency_client::identity::enroll(
+        &mut store,
+        &[app.agency_url()],
+        token,
+        fingerprint,
+        REAL_PASSPHRASE,
+        None,
+    )
+    .unwrap();
+    let session = agency_client::identity::Session::open(&mut store, REAL_PASSPHRASE, &[]).unwrap();
+    (dir, store, session)
+}
+
+#[test]
+fn removing_a_desk_from_the_vault_asks_first_then_the_desk_loses_access() {
+    if the_prompt_is_skipped() {
+        return;
+    }
+    use agency_client::vault;
+    let app = e2e_tests::platform().spawn().expect("platform starts");
+    let added = app.cli_json(&[
+        "agency",
+        "add",
+        "--name",
+        "Window Realty",
+        "--licence",
+        "WR-1",
+        "--email",
+        "desk@window.example",
+    ]);
+    let fingerprint = added["ca_fingerprint"].as_str().unwrap().to_owned();
+    let agency = added["agency"]["id"].as_i64().unwrap().to_string();
+    let (_d1, mut store1, mut session1) =
+        real_desk(&app, added["token"].as_str().unwrap(), &fingerprint);
+    vault::init(&mut store1, &mut session1, REAL_PASSPHRASE).unwrap();
+    let token = app.cli_json(&["agency", "token", &agency, "--desk", "Second office"]);
+    let (_d2, mut store2, mut session2) =
+        real_desk(&app, token["token"].as_str().unwrap(), &fingerprint);
+    let waiting = vault::sync(&mut store2, &mut session2, REAL_PASSPHRASE).unwrap();
+    assert_eq!(waiting.state, "waiting");
+    let desk2 = waiting.desk.clone();
+    vault::approve(
+        &mut store1,
+        &mut session1,
+        REAL_PASSPHRASE,
+        waiting.fingerprint.as_deref().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        vault::sync(&mut store2, &mut session2, REAL_PASSPHRASE)
+            .unwrap()
+            .state,
+        "approved"
+    );
+    drop(session1);
+
+    let mut h = harness(store1);
+    go(&mut h, "Sync");
+    click(&mut h, "Publish queued and pull");
+    unlock_with_and_wait(&mut h, REAL_PASSPHRASE);
+    h.get_by_label_contains(&format!("Desk {desk2} (approved), fingerprint"));
+
+    // The first click only asks; keeping the desk changes nothing.
+    click(&mut h, &format!("Remove desk {desk2}"));
+    h.get_by_label(&format!("Remove desk {desk2} from the vault?"));
+    h.get_by_label_contains("loses access: the vault key is rotated at once");
+    click(&mut h, &format!("Keep desk {desk2}"));
+    assert!(
+        h.query_by_label(&format!("Remove desk {desk2} from the vault?"))
+            .is_none()
+    );
+    assert_eq!(
+        vault::sync(&mut store2, &mut session2, REAL_PASSPHRASE)
+            .unwrap()
+            .state,
+        "approved",
+        "kept"
+    );
+
+    // Confirmed: the platform refuses the desk from now on, and the key was rotated.
+    click(&mut h, &format!("Remove desk {desk2}"));
+    h.get_by_label(&format!("Yes, remove desk {desk2}")).click();
+    wait_for_the_job(&mut h);
+    match h.state().notice() {
+        Some(Notice::Info(t)) => {
+            assert!(
+                t.contains(&format!("Desk {desk2} (fingerprint"))
+                    && t.contains("was removed from the vault")
+                    && t.contains("epoch 2"),
+                "{t}"
+            )
+        }
+        other => panic!("expected the removal, got {other:?}"),
+    }
+    assert!(
+        h.query_by_label(&format!("Remove desk {desk2}")).is_none(),
+        "a removed desk is not offered again"
+    );
+    let after = vault::sync(&mut store2, &mut session2, REAL_PASSPHRASE).unwrap();
+    assert_eq!(after.state, "removed");
 }

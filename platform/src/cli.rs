@@ -111,14 +111,21 @@ pub enum AgencyCommand {
         /// Agency id
         id: i64,
     },
-    /// A new one-time enrolment token for an active agency (valid 7 days); the agency's older
-    /// unused tokens stop working
+    /// A new one-time enrolment token for an active agency (valid 7 days). With --desk, the
+    /// token is for that desk and only that desk's older unused token stops working (tokens for
+    /// several new desks can be out at once); without, the older unused tokens without a desk
+    /// name stop working
     Token {
         /// Agency id
         id: i64,
+        /// The desk the token is for, e.g. "Porto office" (1 to 40 letters, digits, spaces,
+        /// '-', '_', '.'); `agency show` lists desks by this name
+        #[arg(long, value_name = "NAME")]
+        desk: Option<String>,
     },
-    /// One agency: its desks (certificate lineages) with their live certificates, and its unused
-    /// enrolment tokens
+    /// One agency: its desks (certificate lineages, with the name their token was issued for)
+    /// with their state (active, revoked, expired; and in the vault), live certificates, and
+    /// its unused enrolment tokens
     Show {
         /// Agency id
         id: i64,

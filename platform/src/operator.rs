@@ -150,8 +150,12 @@ fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) {
 }
 
 fn token_text(t: &IssuedToken) -> String {
+    let desk = match &t.desk {
+        Some(name) => format!(" for desk {name:?}"),
+        None => String::new(),
+    };
     format!(
-        "agency {} ({}) is active\nenrolment token: {}\n  (single use, expires {}; also emailed to {})\nCA fingerprint (SHA-256): {}",
+        "agency {} ({}) is active\nenrolment token{desk}: {}\n  (single use, expires {}; also emailed to {})\nCA fingerprint (SHA-256): {}",
         t.agency.id, t.agency.name, t.token, t.expires_at, t.agency.email, t.ca_fingerprint
     )
 }
@@ -241,9 +245,16 @@ pub fn agency(config: &Config, cmd: AgencyCommand, json: bool) -> Result<(), Ope
                 )
             });
         }
-        AgencyCommand::Token { id } => {
+        AgencyCommand::Token { id, desk } => {
             let fp = fingerprint(config)?;
-            let t = admin::new_token(&mut conn, &admin::operator(), config, &fp, id)?;
+            let t = admin::new_desk_token(
+                &mut conn,
+                &admin::operator(),
+                config,
+                &fp,
+                id,
+                desk.as_deref(),
+            )?;
             print(json, &t, || token_text(&t));
         }
         AgencyCommand::Show { id } => {
@@ -267,9 +278,17 @@ fn details_text(d: &AgencyDetails) -> String {
         d.live_certificates
     );
     for desk in &d.desks {
+        let name = match &desk.name {
+            Some(name) => format!("{name:?} "),
+            None => String::new(),
+        };
+        let vault = match &desk.vault {
+            Some(v) => format!(", vault: {v}"),
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "\n  desk {} (enrolled {}, {} certificate(s) in all)",
-            desk.lineage, desk.enrolled_at, desk.certificates
+            "\n  desk {name}{} {}{vault} (enrolled {}, {} certificate(s) in all)",
+            desk.lineage, desk.state, desk.enrolled_at, desk.certificates
         ));
         if desk.live.is_empty() {
             out.push_str("\n    no live certificate");
@@ -290,8 +309,12 @@ fn details_text(d: &AgencyDetails) -> String {
         out.push_str("\nno unused enrolment token");
     }
     for t in &d.unused_tokens {
+        let desk = match &t.desk {
+            Some(name) => format!(" for desk {name:?}"),
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "\nunused enrolment token #{} issued {}, expires {}",
+            "\nunused enrolment token #{}{desk} issued {}, expires {}",
             t.id, t.created_at, t.expires_at
         ));
     }

@@ -3,8 +3,11 @@
 //! unsuitable), read from and written to this desk's tables in one place. Open hints are not
 //! carried: each desk raises them from the wishes and the listings it holds.
 //!
-//! A watched tenant's saved search stays with the desk that watches it (`watch_id`,
-//! `watch_handle` are not carried).
+//! A watched tenant's saved search is the agency's on the platform, so its id and opaque handle
+//! travel with the customer: every desk shows the watch, and the desk that removes or unwatches
+//! the tenant deletes the saved search. A desk that applies a change dropping a saved search
+//! (a tombstone, an unwatch) also queues its deletion (`vault_unwatch`), done idempotently at
+//! the next sync, in case the other desk could not.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +16,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::db::now_ms;
-use crate::db::schema::{customers, hints};
+use crate::db::schema::{customers, hints, vault_unwatch};
 use crate::error::ClientError;
 
 /// The content of one vault record: a customer.
@@ -37,6 +40,12 @@ pub struct CustomerRecord {
     /// Listings marked unsuitable for this tenant (office key, listing key), sorted.
     #[serde(default)]
     pub unsuitable: Vec<(String, String)>,
+    /// A watched tenant's saved search on the platform (the agency's, named by the handle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_id: Option<i64>,
+    /// The opaque handle that names the tenant's saved search on the platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_handle: Option<String>,
 }
 
 impl CustomerRecord {
@@ -53,24 +62,103 @@ impl CustomerRecord {
     }
 }
 
-type Row = (i32, String, String, String, String, Option<String>, String);
+type Row = (
+    i32,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<i64>,
+    Option<String>,
+);
+
+/// Most ids in one `IN (…)` list.
+const IDS_PER_QUERY: usize = 500;
+
+/// The customers `ids` as vault records, by local id (missing ones are left out).
+pub fn snapshot_of(
+    conn: &mut SqliteConnection,
+    ids: &[i32],
+) -> Result<BTreeMap<i32, CustomerRecord>, ClientError> {
+    let mut out = BTreeMap::new();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let rows: Vec<Row> = customers::table
+            .filter(customers::id.eq_any(chunk))
+            .select(COLUMNS)
+            .load(conn)?;
+        let marks: Vec<(i32, String, String)> = hints::table
+            .filter(hints::state.eq("unsuitable"))
+            .filter(hints::customer_id.eq_any(chunk))
+            .select((hints::customer_id, hints::office_key, hints::listing_key))
+            .load(conn)?;
+        out.extend(records(rows, marks));
+    }
+    Ok(out)
+}
+
+/// The columns of a [`Row`].
+const COLUMNS: (
+    customers::id,
+    customers::kind,
+    customers::name,
+    customers::contact,
+    customers::notes,
+    customers::wishes,
+    customers::listing_keys,
+    customers::watch_id,
+    customers::watch_handle,
+) = (
+    customers::id,
+    customers::kind,
+    customers::name,
+    customers::contact,
+    customers::notes,
+    customers::wishes,
+    customers::listing_keys,
+    customers::watch_id,
+    customers::watch_handle,
+);
+
+/// Rows and unsuitable marks as records.
+fn records(rows: Vec<Row>, marks: Vec<(i32, String, String)>) -> BTreeMap<i32, CustomerRecord> {
+    let mut out: BTreeMap<i32, CustomerRecord> = rows
+        .into_iter()
+        .map(
+            |(id, kind, name, contact, notes, wishes, keys, watch_id, watch_handle)| {
+                let record = CustomerRecord {
+                    kind,
+                    name,
+                    contact,
+                    notes,
+                    wishes: wishes.and_then(|w| serde_json::from_str(&w).ok()),
+                    listing_keys: serde_json::from_str(&keys).unwrap_or_default(),
+                    unsuitable: Vec::new(),
+                    watch_id,
+                    watch_handle,
+                };
+                (id, record)
+            },
+        )
+        .collect();
+    for (id, office, listing) in marks {
+        if let Some(record) = out.get_mut(&id) {
+            record.unsuitable.push((office, listing));
+        }
+    }
+    for record in out.values_mut() {
+        record.unsuitable.sort();
+    }
+    out
+}
 
 /// Every customer (or only `id`) as a vault record, by local id.
 pub fn snapshot(
     conn: &mut SqliteConnection,
     id: Option<i32>,
 ) -> Result<BTreeMap<i32, CustomerRecord>, ClientError> {
-    let mut q = customers::table
-        .select((
-            customers::id,
-            customers::kind,
-            customers::name,
-            customers::contact,
-            customers::notes,
-            customers::wishes,
-            customers::listing_keys,
-        ))
-        .into_boxed();
+    let mut q = customers::table.select(COLUMNS).into_boxed();
     let mut marks_q = hints::table
         .filter(hints::state.eq("unsuitable"))
         .select((hints::customer_id, hints::office_key, hints::listing_key))
@@ -81,30 +169,28 @@ pub fn snapshot(
     }
     let rows: Vec<Row> = q.load(conn)?;
     let marks: Vec<(i32, String, String)> = marks_q.load(conn)?;
-    let mut out: BTreeMap<i32, CustomerRecord> = rows
-        .into_iter()
-        .map(|(id, kind, name, contact, notes, wishes, keys)| {
-            let record = CustomerRecord {
-                kind,
-                name,
-                contact,
-                notes,
-                wishes: wishes.and_then(|w| serde_json::from_str(&w).ok()),
-                listing_keys: serde_json::from_str(&keys).unwrap_or_default(),
-                unsuitable: Vec::new(),
-            };
-            (id, record)
-        })
-        .collect();
-    for (id, office, listing) in marks {
-        if let Some(record) = out.get_mut(&id) {
-            record.unsuitable.push((office, listing));
-        }
-    }
-    for record in out.values_mut() {
-        record.unsuitable.sort();
-    }
-    Ok(out)
+    Ok(records(rows, marks))
+}
+
+/// Queues the deletion of saved search `watch_id` on the platform (done at the next sync).
+fn queue_unwatch(conn: &mut SqliteConnection, watch_id: i64) -> Result<(), ClientError> {
+    diesel::insert_or_ignore_into(vault_unwatch::table)
+        .values((
+            vault_unwatch::watch_id.eq(watch_id),
+            vault_unwatch::queued_at.eq(now_ms()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The saved search customer `id` is watched by here, if any.
+fn watch_of(conn: &mut SqliteConnection, id: i32) -> Result<Option<i64>, ClientError> {
+    Ok(customers::table
+        .find(id)
+        .select(customers::watch_id)
+        .first::<Option<i64>>(conn)
+        .optional()?
+        .flatten())
 }
 
 /// Writes `record` over customer `id` (or as a new customer), with its unsuitable marks, and
@@ -120,6 +206,11 @@ pub fn apply(
     let keys = serde_json::to_string(&record.listing_keys).unwrap_or_else(|_| "[]".into());
     let id = match id {
         Some(id) => {
+            if let Some(old) = watch_of(conn, id)?
+                && record.watch_id != Some(old)
+            {
+                queue_unwatch(conn, old)?;
+            }
             diesel::update(customers::table.find(id))
                 .set((
                     customers::kind.eq(&record.kind),
@@ -128,6 +219,8 @@ pub fn apply(
                     customers::notes.eq(&record.notes),
                     customers::wishes.eq(&wishes),
                     customers::listing_keys.eq(&keys),
+                    customers::watch_id.eq(record.watch_id),
+                    customers::watch_handle.eq(&record.watch_handle),
                     customers::updated_at.eq(now),
                 ))
                 .execute(conn)?;
@@ -141,6 +234,8 @@ pub fn apply(
                 customers::notes.eq(&record.notes),
                 customers::wishes.eq(&wishes),
                 customers::listing_keys.eq(&keys),
+                customers::watch_id.eq(record.watch_id),
+                customers::watch_handle.eq(&record.watch_handle),
                 customers::created_at.eq(now),
                 customers::updated_at.eq(now),
             ))
@@ -185,9 +280,12 @@ pub fn apply(
     Ok(id)
 }
 
-/// Removes customer `id` with their hints (a tombstone from another desk). Runs inside the
-/// caller's transaction.
+/// Removes customer `id` with their hints (a tombstone from another desk), queuing the deletion
+/// of their saved search on the platform. Runs inside the caller's transaction.
 pub fn delete(conn: &mut SqliteConnection, id: i32) -> Result<(), ClientError> {
+    if let Some(watch) = watch_of(conn, id)? {
+        queue_unwatch(conn, watch)?;
+    }
     diesel::delete(hints::table.filter(hints::customer_id.eq(id))).execute(conn)?;
     diesel::delete(customers::table.find(id)).execute(conn)?;
     Ok(())

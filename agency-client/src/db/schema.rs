@@ -176,6 +176,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    vault_dirty (customer_id) {
+        customer_id -> Integer,
+        mark -> BigInt,
+    }
+}
+
+diesel::table! {
+    vault_unwatch (watch_id) {
+        watch_id -> BigInt,
+        queued_at -> BigInt,
+    }
+}
+
 diesel::joinable!(hints -> customers (customer_id));
 diesel::joinable!(vault_records -> customers (customer_id));
 diesel::joinable!(vault_conflicts -> vault_records (record_id));
@@ -193,4 +207,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     vault_membership,
     vault_records,
     vault_conflicts,
+    vault_dirty,
+    vault_unwatch,
 );

@@ -36,6 +36,13 @@ pub enum JobKind {
         /// The fingerprint staff compared.
         fingerprint: String,
     },
+    /// Remove a desk from the vault (it loses access; the key is rotated at once).
+    VaultRemove {
+        /// The desk (its certificate lineage).
+        desk: String,
+        /// Its fingerprint, for the messages.
+        fingerprint: String,
+    },
     /// Delete a watched customer's saved search on the platform, then the customer here.
     Remove {
         /// The customer.
@@ -51,7 +58,10 @@ impl JobKind {
     pub fn queues_nothing(&self) -> bool {
         matches!(
             self,
-            JobKind::Watch { .. } | JobKind::Remove { .. } | JobKind::VaultApprove { .. }
+            JobKind::Watch { .. }
+                | JobKind::Remove { .. }
+                | JobKind::VaultApprove { .. }
+                | JobKind::VaultRemove { .. }
         )
     }
 
@@ -70,6 +80,10 @@ impl JobKind {
                 "Cannot reach the platform at {url} to delete {name}'s saved search there, so \
                  nothing was removed. Try again when it answers."
             ),
+            JobKind::VaultRemove { fingerprint, .. } => format!(
+                "Cannot reach the platform at {url}, so the desk {fingerprint} was not removed \
+                 from the vault; nothing was done. Try again when it answers."
+            ),
             _ => format!(
                 "Cannot reach the platform at {url}; your changes are kept and will be sent when \
                  it answers."
@@ -86,6 +100,7 @@ impl JobKind {
             JobKind::RemoteSearch(_) => "Searching on the platform…",
             JobKind::Watch { .. } => "Watching the wishes on the platform…",
             JobKind::VaultApprove { .. } => "Approving the desk in the vault…",
+            JobKind::VaultRemove { .. } => "Removing the desk from the vault…",
             JobKind::Remove { .. } => {
                 "Removing the customer and their saved search on the platform…"
             }
@@ -110,6 +125,8 @@ pub enum JobDone {
     Removed(String),
     /// A desk was let into the vault; a summary in plain words.
     VaultApproved(String),
+    /// A desk was removed from the vault (and the key rotated); a summary, and the sync.
+    VaultRemoved(String, Box<crate::vault::VaultSyncReport>),
 }
 
 /// State shared between the window and the job's thread.
@@ -241,6 +258,22 @@ fn run(
                 "Desk {} (fingerprint {}) is approved: it reads the customers at its next sync.",
                 desk.desk, desk.fingerprint
             )))
+        }
+        JobKind::VaultRemove { desk, .. } => {
+            set_phase(
+                shared,
+                "Removing the desk and sealing the customers anew…",
+                repaint,
+            );
+            let removed = crate::vault::remove(&mut store, &mut session, passphrase, &desk)?;
+            Ok(JobDone::VaultRemoved(
+                format!(
+                    "Desk {} (fingerprint {}) was removed from the vault: the key was rotated \
+                     (epoch {}) and it cannot read customers written from now on.",
+                    removed.desk.desk, removed.desk.fingerprint, removed.sync.epoch
+                ),
+                Box::new(removed.sync),
+            ))
         }
         JobKind::CountUpdates => Ok(JobDone::Count(feed::count(&mut store, &mut session)?.count)),
         JobKind::Renew => {

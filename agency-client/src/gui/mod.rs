@@ -120,6 +120,8 @@ pub struct App {
     vault: Option<crate::vault::VaultSyncReport>,
     /// The vault's open conflicts.
     vault_conflicts: Vec<crate::vault::ConflictView>,
+    /// The vault desk whose removal waits for confirmation.
+    confirm_desk_removal: Option<crate::vault::DeskView>,
     certificate: Option<CertificateView>,
     passphrase: Option<String>,
     passphrase_input: String,
@@ -191,6 +193,7 @@ impl App {
             last_sync: None,
             vault: None,
             vault_conflicts: Vec::new(),
+            confirm_desk_removal: None,
             certificate: None,
             passphrase: None,
             passphrase_input: String::new(),
@@ -321,6 +324,10 @@ impl App {
             }
             Ok(JobDone::Count(n)) => self.updates = Some(n),
             Ok(JobDone::VaultApproved(text)) => self.notice = Some(Notice::Info(text)),
+            Ok(JobDone::VaultRemoved(text, report)) => {
+                self.vault = Some(*report);
+                self.notice = Some(Notice::Info(text));
+            }
             Ok(JobDone::Synced(text)) => {
                 if let Ok(mut state) = job.state.lock() {
                     self.vault = state.vault.take().or(self.vault.take());

@@ -2,12 +2,15 @@
 //! (`vault_records`: the platform version this desk's copy is based on, and the hash of the
 //! content last synced) and the conflicts kept until staff choose (`vault_conflicts`).
 //!
-//! A change to send is not a separate queue: it is the difference, kept in the desk's own
-//! database, between a customer as it is now and the content last synced (a removed customer
-//! leaves its record row behind as a tombstone to send), so every local change is queued the
-//! moment it is committed and survives any crash or outage.
+//! A change to send is the difference, kept in the desk's own database, between a customer as
+//! it is now and the content last synced (a removed customer leaves its record row behind as a
+//! tombstone to send), so every local change is queued the moment it is committed and survives
+//! any crash or outage. To find it without reading every customer, triggers mark a customer
+//! dirty (`vault_dirty`) in the same transaction as any change to it; a sync reads only the
+//! customers marked, and clears a mark once the platform acknowledged that content (or the
+//! content is found equal to what was synced).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use diesel::prelude::*;
 use serde::Serialize;
@@ -15,7 +18,9 @@ use serde::Serialize;
 use super::crypto::KeyPair;
 use crate::customers::synced::{self, CustomerRecord};
 use crate::db::now_ms;
-use crate::db::schema::{vault_conflicts, vault_membership, vault_records};
+use crate::db::schema::{
+    vault_conflicts, vault_dirty, vault_membership, vault_records, vault_unwatch,
+};
 use crate::error::ClientError;
 
 /// A record row of this desk.
@@ -61,6 +66,51 @@ pub struct Pending {
     pub row: RecordRow,
     /// The content; `None` for a tombstone.
     pub content: Option<CustomerRecord>,
+    /// The dirty mark read with the content (cleared, if unchanged, once the push is stored).
+    pub mark: Option<i64>,
+}
+
+/// Clears customer `id`'s dirty mark: any mark, or only `mark` (a change made since stays).
+pub fn clear_dirty(
+    conn: &mut SqliteConnection,
+    id: i32,
+    mark: Option<i64>,
+) -> Result<(), ClientError> {
+    match mark {
+        Some(mark) => diesel::delete(
+            vault_dirty::table
+                .find(id)
+                .filter(vault_dirty::mark.eq(mark)),
+        )
+        .execute(conn)?,
+        None => diesel::delete(vault_dirty::table.find(id)).execute(conn)?,
+    };
+    Ok(())
+}
+
+/// Marks customer `id` dirty (to be compared and sent at the next sync).
+pub fn mark_dirty(conn: &mut SqliteConnection, id: i32) -> Result<(), ClientError> {
+    diesel::replace_into(vault_dirty::table)
+        .values((
+            vault_dirty::customer_id.eq(id),
+            vault_dirty::mark.eq(rand::random::<i64>()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Saved searches queued for deletion on the platform.
+pub fn unwatch_queue(conn: &mut SqliteConnection) -> Result<Vec<i64>, ClientError> {
+    Ok(vault_unwatch::table
+        .order(vault_unwatch::queued_at)
+        .select(vault_unwatch::watch_id)
+        .load(conn)?)
+}
+
+/// A queued saved search is deleted on the platform (or was not there any more).
+pub fn unwatch_done(conn: &mut SqliteConnection, watch_id: i64) -> Result<(), ClientError> {
+    diesel::delete(vault_unwatch::table.find(watch_id)).execute(conn)?;
+    Ok(())
 }
 
 /// This desk's vault key pair: generated and stored (encrypted with `passphrase`) on first use.
@@ -209,36 +259,79 @@ pub fn drop_conflict(conn: &mut SqliteConnection, id: &str) -> Result<(), Client
 }
 
 /// What has to be sent, in one transaction: a row (with a new random id) for every customer
-/// that has none yet, then every customer whose content differs from what was last synced or
-/// was sealed under an older epoch than `epoch`, and every tombstone not yet sent. Records with
-/// an open conflict wait for staff. A customer removed before it was ever sent leaves nothing.
+/// marked dirty that has none yet, then every marked customer whose content differs from what
+/// was last synced, every customer sealed under an older epoch than `epoch`, and every
+/// tombstone not yet sent. Records with an open conflict wait for staff. A customer removed
+/// before it was ever sent leaves nothing. A marked customer found unchanged is unmarked.
 pub fn pending(conn: &mut SqliteConnection, epoch: i64) -> Result<Vec<Pending>, ClientError> {
     conn.immediate_transaction(|c| {
-        let mut customers = synced::snapshot(c, None)?;
-        let rows: Vec<RecordRow> = vault_records::table
-            .select(RecordRow::as_select())
-            .load(c)?;
-        let conflicted: std::collections::HashSet<String> = vault_conflicts::table
+        let conflicted: HashSet<String> = vault_conflicts::table
             .select(vault_conflicts::record_id)
             .load::<String>(c)?
             .into_iter()
             .collect();
-        let mut by_customer: BTreeMap<i32, RecordRow> = BTreeMap::new();
         let mut out = Vec::new();
-        for row in rows {
-            match row.customer_id {
-                Some(id) => {
-                    by_customer.insert(id, row);
-                }
-                None if row.deleted || conflicted.contains(&row.record_id) => {}
-                None if row.version == 0 => {
-                    diesel::delete(vault_records::table.find(&row.record_id)).execute(c)?;
-                }
-                None => out.push(Pending { row, content: None }),
+        // Tombstones: rows whose customer was removed here.
+        let orphans: Vec<RecordRow> = vault_records::table
+            .filter(vault_records::customer_id.is_null())
+            .filter(vault_records::deleted.eq(false))
+            .select(RecordRow::as_select())
+            .load(c)?;
+        for row in orphans {
+            if conflicted.contains(&row.record_id) {
+                continue;
+            }
+            if row.version == 0 {
+                diesel::delete(vault_records::table.find(&row.record_id)).execute(c)?;
+            } else {
+                out.push(Pending {
+                    row,
+                    content: None,
+                    mark: None,
+                });
             }
         }
-        for (id, content) in std::mem::take(&mut customers) {
-            let row = match by_customer.remove(&id) {
+        // Marked customers, and those sealed under an older epoch.
+        let mut marks: BTreeMap<i32, Option<i64>> = vault_dirty::table
+            .select((vault_dirty::customer_id, vault_dirty::mark))
+            .load::<(i32, i64)>(c)?
+            .into_iter()
+            .map(|(id, mark)| (id, Some(mark)))
+            .collect();
+        let stale: Vec<i32> = vault_records::table
+            .filter(vault_records::epoch.lt(epoch))
+            .filter(vault_records::version.gt(0))
+            .select(vault_records::customer_id)
+            .load::<Option<i32>>(c)?
+            .into_iter()
+            .flatten()
+            .collect();
+        for id in stale {
+            marks.entry(id).or_insert(None);
+        }
+        if marks.is_empty() {
+            return Ok(out);
+        }
+        let ids: Vec<i32> = marks.keys().copied().collect();
+        let mut customers = synced::snapshot_of(c, &ids)?;
+        let mut rows: BTreeMap<i32, RecordRow> = BTreeMap::new();
+        for chunk in ids.chunks(500) {
+            for row in vault_records::table
+                .filter(vault_records::customer_id.eq_any(chunk))
+                .select(RecordRow::as_select())
+                .load(c)?
+            {
+                if let Some(id) = row.customer_id {
+                    rows.insert(id, row);
+                }
+            }
+        }
+        for (id, mark) in marks {
+            let Some(content) = customers.remove(&id) else {
+                clear_dirty(c, id, None)?;
+                continue;
+            };
+            let row = match rows.remove(&id) {
                 Some(row) => row,
                 None => {
                     let row = RecordRow {
@@ -260,7 +353,10 @@ pub fn pending(conn: &mut SqliteConnection, epoch: i64) -> Result<Vec<Pending>, 
                 out.push(Pending {
                     row,
                     content: Some(content),
+                    mark,
                 });
+            } else if mark.is_some() {
+                clear_dirty(c, id, mark)?;
             }
         }
         Ok::<_, ClientError>(out)
@@ -279,29 +375,42 @@ pub struct LocalCounts {
     pub conflicts: usize,
 }
 
-/// The [`LocalCounts`] now.
+/// The [`LocalCounts`] now (reading only the customers marked dirty).
 pub fn counts(conn: &mut SqliteConnection) -> Result<LocalCounts, ClientError> {
-    let customers = synced::snapshot(conn, None)?;
-    let rows: Vec<RecordRow> = vault_records::table
-        .select(RecordRow::as_select())
+    let customers = crate::db::schema::customers::table
+        .count()
+        .get_result::<i64>(conn)? as usize;
+    let mut pending = vault_records::table
+        .filter(vault_records::customer_id.is_null())
+        .filter(vault_records::deleted.eq(false))
+        .filter(vault_records::version.gt(0))
+        .count()
+        .get_result::<i64>(conn)? as usize;
+    let marked: Vec<i32> = vault_dirty::table
+        .select(vault_dirty::customer_id)
         .load(conn)?;
-    let by_customer: BTreeMap<i32, &RecordRow> = rows
-        .iter()
-        .filter_map(|r| r.customer_id.map(|id| (id, r)))
-        .collect();
-    let mut pending = rows
-        .iter()
-        .filter(|r| r.customer_id.is_none() && !r.deleted && r.version > 0)
-        .count();
-    for (id, content) in &customers {
-        match by_customer.get(id) {
-            Some(row) if row.synced_hash.as_deref() == Some(content.hash().as_str()) => {}
+    let contents = synced::snapshot_of(conn, &marked)?;
+    let mut hashes: BTreeMap<i32, Option<String>> = BTreeMap::new();
+    for chunk in marked.chunks(500) {
+        for (id, hash) in vault_records::table
+            .filter(vault_records::customer_id.eq_any(chunk))
+            .select((vault_records::customer_id, vault_records::synced_hash))
+            .load::<(Option<i32>, Option<String>)>(conn)?
+        {
+            if let Some(id) = id {
+                hashes.insert(id, hash);
+            }
+        }
+    }
+    for (id, content) in &contents {
+        match hashes.get(id) {
+            Some(Some(hash)) if *hash == content.hash() => {}
             _ => pending += 1,
         }
     }
     let conflicts = vault_conflicts::table.count().get_result::<i64>(conn)? as usize;
     Ok(LocalCounts {
-        customers: customers.len(),
+        customers,
         pending,
         conflicts,
     })

@@ -54,9 +54,12 @@ pub fn sync(
     let pair = local::key_pair(store.conn(), passphrase)?;
     report.fingerprint = Some(crypto::fingerprint(&pair.public_b64()));
     let me = sync::ensure_member(session, &mut status, &pair)?;
-    report.waiting = sync::desk_views(&status)
-        .into_iter()
+    report.desks = sync::desk_views(&status);
+    report.waiting = report
+        .desks
+        .iter()
         .filter(|d| d.state == VaultDeskState::Waiting && !d.this_desk)
+        .cloned()
         .collect();
     let state = me.map_or(VaultDeskState::Waiting, |d| d.state);
     report.state = state.code().into();
@@ -73,7 +76,8 @@ pub fn sync(
     }
     report.epoch = status.epoch;
     let outcome = sync::pull(store.conn(), session, &keys, &mut report)
-        .and_then(|()| sync::push(store.conn(), session, &keys, status.epoch, &mut report));
+        .and_then(|()| sync::push(store.conn(), session, &keys, status.epoch, &mut report))
+        .and_then(|()| sync::unwatch_queued(store.conn(), session, &mut report));
     let note = match (&outcome, report.refused.is_empty()) {
         (Err(e), _) => Some(e.to_string()),
         (Ok(()), false) => Some(format!(
@@ -269,12 +273,16 @@ pub fn approve(
 pub struct RemovedDesk {
     /// The desk removed.
     pub desk: DeskView,
-    /// The sync that followed (the key rotated, records sealed anew).
+    /// The sync that followed (the key rotated, records sealed anew); empty when it failed.
     pub sync: VaultSyncReport,
+    /// Why that sync failed, when it did: the desk is removed all the same (the platform
+    /// refuses it from now on) and the next sync of a desk with access rotates the key.
+    pub sync_problem: Option<String>,
 }
 
 /// Removes a desk (by id or fingerprint): the platform refuses it from now on; this desk then
-/// syncs, which rotates the key and seals the records anew under it.
+/// syncs, which rotates the key and seals the records anew under it. When that sync fails the
+/// removal stands and says so (the rotation is then due at the next sync).
 pub fn remove(
     store: &mut Store,
     session: &mut Session,
@@ -287,7 +295,10 @@ pub fn remove(
         &format!("/api/v1/vault/desks/{}/remove", target.desk),
         &serde_json::json!({}),
     )?;
-    let report = sync(store, session, passphrase)?;
+    let (report, sync_problem) = match sync(store, session, passphrase) {
+        Ok(report) => (report, None),
+        Err(e) => (VaultSyncReport::default(), Some(e.to_string())),
+    };
     Ok(RemovedDesk {
         desk: DeskView {
             fingerprint: crypto::fingerprint(&desk.public_key),
@@ -297,6 +308,7 @@ pub fn remove(
             desk: desk.desk,
         },
         sync: report,
+        sync_problem,
     })
 }
 
@@ -424,6 +436,9 @@ pub fn resolve(
             .ok_or_else(|| ClientError::NotFound(format!("there is no open conflict {id:?}")))?;
         let row = local::find(c, id)?
             .ok_or_else(|| ClientError::NotFound(format!("there is no record {id:?}")))?;
+        if let (Keep::Mine, Some(customer)) = (keep, row.customer_id) {
+            local::mark_dirty(c, customer)?;
+        }
         let row = match keep {
             Keep::Mine => RecordRow {
                 version: conflict.their_version,

@@ -51,6 +51,11 @@ pub struct VaultSyncReport {
     pub refused: Vec<String>,
     /// Desks waiting for approval (to compare fingerprints and approve).
     pub waiting: Vec<DeskView>,
+    /// Every desk of the vault (the window offers to remove the others).
+    pub desks: Vec<DeskView>,
+    /// Saved searches deleted on the platform because their tenant was removed or unwatched on
+    /// another desk.
+    pub unwatched: Vec<i64>,
 }
 
 /// A desk as staff see it.
@@ -208,38 +213,56 @@ enum Arrival {
     Conflict,
 }
 
+/// The hash a customer written from `record` reads back with: its unsuitable marks sorted and
+/// without duplicates, as the desk stores them.
+fn stored_hash(record: &CustomerRecord) -> String {
+    let mut record = record.clone();
+    record.unsuitable.sort();
+    record.unsuitable.dedup();
+    record.hash()
+}
+
+/// Whether customer `id` is marked as changed here since its last sync.
+fn is_dirty(c: &mut SqliteConnection, id: i32) -> Result<bool, ClientError> {
+    use crate::db::schema::vault_dirty;
+    Ok(vault_dirty::table.find(id).count().get_result::<i64>(c)? > 0)
+}
+
 /// Applies one record from the platform inside the caller's transaction: a record whose local
 /// copy has no change waiting is taken; one that also changed here, to other content, becomes
-/// a conflict keeping both sides (an open conflict takes the newer other side).
+/// a conflict keeping both sides (an open conflict takes the newer other side). `conflicted`:
+/// whether any conflict is open on this desk (when none is, the lookup is skipped).
 fn apply(
     c: &mut SqliteConnection,
     record: &VaultRecord,
     theirs: Option<&CustomerRecord>,
+    conflicted: bool,
 ) -> Result<Arrival, ClientError> {
     let row = local::find(c, &record.id)?;
     if row.as_ref().is_some_and(|r| record.version <= r.version) {
         return Ok(Arrival::Held);
     }
-    if local::conflict(c, &record.id)?.is_some() {
+    if conflicted && local::conflict(c, &record.id)?.is_some() {
         local::put_conflict(c, &record.id, record.version, record.epoch, theirs)?;
         return Ok(Arrival::Conflict);
     }
-    let mine = match row.as_ref().and_then(|r| r.customer_id) {
-        Some(id) => synced::snapshot(c, Some(id))?.remove(&id),
-        None => None,
+    let customer_id = row.as_ref().and_then(|r| r.customer_id);
+    // Only a customer marked dirty can have changed here since its last sync.
+    let mine = match customer_id {
+        Some(id) if is_dirty(c, id)? => synced::snapshot(c, Some(id))?.remove(&id),
+        _ => None,
     };
     let changed_here = match &row {
         None => false,
-        Some(r) if r.customer_id.is_some() => {
-            mine.as_ref().map(CustomerRecord::hash) != r.synced_hash
-        }
+        Some(r) if r.customer_id.is_some() => mine
+            .as_ref()
+            .is_some_and(|m| Some(m.hash()) != r.synced_hash),
         Some(r) => !r.deleted && r.version > 0,
     };
     if changed_here && mine.as_ref() != theirs {
         local::put_conflict(c, &record.id, record.version, record.epoch, theirs)?;
         return Ok(Arrival::Conflict);
     }
-    let customer_id = row.as_ref().and_then(|r| r.customer_id);
     let (customer_id, synced_hash) = match theirs {
         None => {
             if let Some(id) = customer_id {
@@ -253,8 +276,8 @@ fn apply(
             } else {
                 synced::apply(c, customer_id, content)?
             };
-            let hash = synced::snapshot(c, Some(id))?.remove(&id).map(|r| r.hash());
-            (Some(id), hash)
+            local::clear_dirty(c, id, None)?;
+            (Some(id), Some(stored_hash(content)))
         }
     };
     local::put(
@@ -291,11 +314,19 @@ pub fn pull(
         let page: VaultRecordsPage = session
             .client
             .get_json(&format!("/api/v1/vault/records?after={after}&limit=1000"))?;
+        // Opening (AEAD under the epoch key) needs no database: done before the transaction.
+        let opened: Vec<Result<Option<CustomerRecord>, ()>> = page
+            .records
+            .iter()
+            .map(|record| open(keys, agency, record))
+            .collect();
         conn.immediate_transaction(|c| {
-            for record in &page.records {
+            let conflicted = !local::conflicts(c)?.is_empty();
+            let mut cursor = None;
+            for (record, theirs) in page.records.iter().zip(&opened) {
                 report.pulled += 1;
-                match open(keys, agency, record) {
-                    Ok(theirs) => match apply(c, record, theirs.as_ref())? {
+                match theirs {
+                    Ok(theirs) => match apply(c, record, theirs.as_ref(), conflicted)? {
                         Arrival::Applied => report.applied += 1,
                         Arrival::Conflict => report.new_conflicts += 1,
                         Arrival::Held => {}
@@ -306,8 +337,11 @@ pub fn pull(
                     }
                 }
                 if !held_back {
-                    local::set_cursor(c, record.sequence)?;
+                    cursor = Some(record.sequence);
                 }
+            }
+            if let Some(cursor) = cursor {
+                local::set_cursor(c, cursor)?;
             }
             Ok::<_, ClientError>(())
         })?;
@@ -356,7 +390,7 @@ pub fn push(
                         epoch,
                         &content.to_bytes(),
                     )?,
-                    Some(content.hash()),
+                    Some(stored_hash(content)),
                 ),
                 None => (String::new(), None),
             };
@@ -414,7 +448,7 @@ fn send(
             for record in &conflict.conflicts {
                 match open(keys, agency, record) {
                     Ok(theirs) => {
-                        if apply(c, record, theirs.as_ref())? == Arrival::Conflict {
+                        if apply(c, record, theirs.as_ref(), true)? == Arrival::Conflict {
                             report.new_conflicts += 1;
                         }
                     }
@@ -439,9 +473,45 @@ fn send(
                     deleted: record.deleted,
                 },
             )?;
+            if let Some(id) = item.row.customer_id {
+                local::clear_dirty(c, id, item.mark)?;
+            }
+        }
+        // The platform numbered this push right after the last record pulled: nothing from
+        // another desk lies between, so the next pull need not fetch this desk's own records
+        // back. (Otherwise the cursor stays, and they come back as already held.)
+        let cursor = local::cursor(c)?;
+        let sequences: Vec<i64> = stored.records.iter().map(|r| r.sequence).collect();
+        let contiguous = sequences
+            .iter()
+            .enumerate()
+            .all(|(i, s)| *s == cursor + 1 + i as i64);
+        if contiguous && let Some(last) = sequences.last() {
+            local::set_cursor(c, *last)?;
         }
         Ok::<_, ClientError>(())
     })?;
     report.pushed += stored.records.len();
     Ok(false)
+}
+
+/// Deletes on the platform the saved searches queued by records from other desks (a watched
+/// tenant removed or unwatched there); one the platform no longer has counts as deleted. What
+/// the platform refuses or cannot take now stays queued for the next sync.
+pub fn unwatch_queued(
+    conn: &mut SqliteConnection,
+    session: &mut Session,
+    report: &mut VaultSyncReport,
+) -> Result<(), ClientError> {
+    for watch in local::unwatch_queue(conn)? {
+        let r = session
+            .client
+            .delete(&format!("/api/v1/saved-searches/{watch}"))?;
+        if !r.status().is_success() && r.status() != reqwest::StatusCode::NOT_FOUND {
+            return Err(crate::net::api_error(r));
+        }
+        local::unwatch_done(conn, watch)?;
+        report.unwatched.push(watch);
+    }
+    Ok(())
 }

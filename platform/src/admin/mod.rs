@@ -18,6 +18,7 @@ use crate::pki::tokens::PendingToken;
 use crate::pki::{
     CertificateStore, Revocation, RevocationOutcome, RevokeError, TokenStore, tokens,
 };
+use crate::vault::VaultStore;
 
 /// A refused operator action, with what to do instead. The message is the whole sentence the
 /// operator reads.
@@ -51,6 +52,8 @@ pub struct IssuedToken {
     pub expires_at: String,
     /// The root CA's SHA-256 fingerprint, to check on first contact.
     pub ca_fingerprint: String,
+    /// The desk it is for (`--desk`), if named.
+    pub desk: Option<String>,
 }
 
 /// The operator's name for the audit log (`$USER`, else `cli`).
@@ -77,26 +80,31 @@ fn create_token<C>(
     agency: &Agency,
     fingerprint: &str,
     config: &Config,
+    desk: Option<&str>,
 ) -> Result<IssuedToken, AdminError>
 where
     C: TokenStore + AuditLog + OutboxStore,
 {
     let (token, hash) = tokens::generate();
-    let voided = c.void_unused_tokens(agency.id, crate::db::now_ms())?;
+    let voided = c.void_desk_tokens(agency.id, desk, crate::db::now_ms())?;
     if voided > 0 {
         c.audit(
             actor,
             "token.void",
             Some(&agency.id.to_string()),
-            serde_json::json!({"tokens": voided, "why": "a newer enrolment token was issued"}),
+            serde_json::json!({
+                "tokens": voided,
+                "desk": desk,
+                "why": "a newer enrolment token was issued for the same desk",
+            }),
         )?;
     }
-    let expires = c.insert_token(agency.id, &hash)?;
+    let expires = c.insert_token(agency.id, &hash, desk)?;
     c.audit(
         actor,
         "token.create",
         Some(&agency.id.to_string()),
-        serde_json::json!({"expires_at": rfc3339(expires)}),
+        serde_json::json!({"expires_at": rfc3339(expires), "desk": desk}),
     )?;
     let mail = NewNotification {
         agency_id: Some(agency.id),
@@ -119,7 +127,31 @@ where
         token,
         expires_at: rfc3339(expires),
         ca_fingerprint: fingerprint.to_owned(),
+        desk: desk.map(str::to_owned),
     })
+}
+
+/// Most characters of a desk name.
+pub const MAX_DESK_NAME: usize = 40;
+
+/// Checks a desk name (`--desk`): 1 to [`MAX_DESK_NAME`] letters, digits, spaces, `-`, `_`,
+/// `.`; returns it trimmed.
+pub fn check_desk_name(name: &str) -> Result<String, AdminError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_DESK_NAME {
+        return Err(AdminError::Invalid(format!(
+            "--desk: give the desk a name of 1 to {MAX_DESK_NAME} characters, e.g. --desk \"Porto office\""
+        )));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|ch| !(ch.is_alphanumeric() || matches!(ch, ' ' | '-' | '_' | '.')))
+    {
+        return Err(AdminError::Invalid(format!(
+            "--desk: {bad:?} is not allowed in a desk name; use letters, digits, spaces, '-', '_' and '.'"
+        )));
+    }
+    Ok(name.to_owned())
 }
 
 /// `platform agency add`: registers an agency vetted by hand, active at once, with a token.
@@ -149,7 +181,7 @@ pub fn add_agency(
             Some(&agency.id.to_string()),
             serde_json::json!({"name": agency.name, "licence": agency.licence}),
         )?;
-        create_token(c, actor, &agency, fingerprint, config)
+        create_token(c, actor, &agency, fingerprint, config, None)
     })
 }
 
@@ -195,14 +227,14 @@ pub fn approve_agency(
         let token = if has_valid {
             None
         } else {
-            Some(create_token(c, actor, &agency, fingerprint, config)?)
+            Some(create_token(c, actor, &agency, fingerprint, config, None)?)
         };
         Ok(Approval { agency, token })
     })
 }
 
 /// `platform agency token ID`: a new enrolment token for an active agency (a new desk, a lost
-/// token, a revoked certificate); its older unused tokens stop working.
+/// token, a revoked certificate); its older unused tokens without a desk name stop working.
 pub fn new_token(
     conn: &mut DbConn,
     actor: &Actor,
@@ -210,6 +242,22 @@ pub fn new_token(
     fingerprint: &str,
     id: i64,
 ) -> Result<IssuedToken, AdminError> {
+    new_desk_token(conn, actor, config, fingerprint, id, None)
+}
+
+/// `platform agency token ID [--desk NAME]`: a new enrolment token for an active agency, for
+/// the desk `desk` if named; only the older unused token of the same desk name (or, without a
+/// name, those without a name) stops working, so several new desks can enrol at once.
+pub fn new_desk_token(
+    conn: &mut DbConn,
+    actor: &Actor,
+    config: &Config,
+    fingerprint: &str,
+    id: i64,
+    desk: Option<&str>,
+) -> Result<IssuedToken, AdminError> {
+    let desk = desk.map(check_desk_name).transpose()?;
+    let desk = desk.as_deref();
     crate::write_tx!(conn, |c| {
         let agency = find(c, id)?;
         if agency.status() != AgencyStatus::Active {
@@ -218,7 +266,7 @@ pub fn new_token(
                 agency.status().code()
             )));
         }
-        create_token(c, actor, &agency, fingerprint, config)
+        create_token(c, actor, &agency, fingerprint, config, desk)
     })
 }
 
@@ -346,6 +394,14 @@ pub fn revoke_certificate(
 pub struct Desk {
     /// Serial of the enrolment certificate that started it.
     pub lineage: String,
+    /// The name its enrolment token was issued for (`--desk`), if any.
+    pub name: Option<String>,
+    /// `active` (a live certificate), `revoked` (its last certificate was revoked) or
+    /// `expired`.
+    pub state: &'static str,
+    /// Its place in the agency's vault: `waiting`, `approved`, `removed`; none when it never
+    /// joined the vault.
+    pub vault: Option<String>,
     /// When it enrolled (RFC 3339).
     pub enrolled_at: String,
     /// Certificates it has held, in all.
@@ -375,6 +431,8 @@ pub struct TokenSummary {
     pub created_at: String,
     /// Stops working at (RFC 3339).
     pub expires_at: String,
+    /// The desk it is for, if named.
+    pub desk: Option<String>,
 }
 
 /// `platform agency show ID`.
@@ -386,7 +444,8 @@ pub struct AgencyDetails {
     pub desks: Vec<Desk>,
     /// Live certificates over all desks.
     pub live_certificates: usize,
-    /// Enrolment tokens that still work (at most one: a new token voids the older ones).
+    /// Enrolment tokens that still work (at most one per desk name: a new token voids the
+    /// older ones of the same desk).
     pub unused_tokens: Vec<TokenSummary>,
 }
 
@@ -399,6 +458,13 @@ pub fn agency_details(conn: &mut DbConn, id: i64) -> Result<AgencyDetails, Admin
         let mut certs = c.list_certificates(Some(id))?;
         certs.retain(|cert| cert.kind == crate::pki::certs::KIND_CLIENT);
         certs.reverse(); // oldest first
+        let names: std::collections::HashMap<String, String> =
+            c.desk_names(id)?.into_iter().collect();
+        let vault: std::collections::HashMap<String, String> = c
+            .vault_desks(id)?
+            .into_iter()
+            .map(|d| (d.desk.clone(), d.state().code().to_owned()))
+            .collect();
         let mut desks: Vec<Desk> = Vec::new();
         for cert in &certs {
             let desk = match desks.iter_mut().position(|d| d.lineage == cert.desk()) {
@@ -406,6 +472,9 @@ pub fn agency_details(conn: &mut DbConn, id: i64) -> Result<AgencyDetails, Admin
                 None => {
                     desks.push(Desk {
                         lineage: cert.desk().to_owned(),
+                        name: names.get(cert.desk()).cloned(),
+                        state: "expired",
+                        vault: vault.get(cert.desk()).cloned(),
                         enrolled_at: rfc3339(cert.created_at),
                         certificates: 0,
                         live: Vec::new(),
@@ -414,6 +483,14 @@ pub fn agency_details(conn: &mut DbConn, id: i64) -> Result<AgencyDetails, Admin
                 }
             };
             desk.certificates += 1;
+            // Oldest first: the newest certificate of the lineage says how it ended.
+            desk.state = if cert.is_revoked() {
+                "revoked"
+            } else if cert.not_after > now {
+                "active"
+            } else {
+                "expired"
+            };
             if cert.is_live(now) {
                 desk.live.insert(
                     0,
@@ -425,6 +502,11 @@ pub fn agency_details(conn: &mut DbConn, id: i64) -> Result<AgencyDetails, Admin
                 );
             }
         }
+        for desk in &mut desks {
+            if !desk.live.is_empty() {
+                desk.state = "active";
+            }
+        }
         let unused_tokens = c
             .pending_tokens(id, now)?
             .into_iter()
@@ -432,6 +514,7 @@ pub fn agency_details(conn: &mut DbConn, id: i64) -> Result<AgencyDetails, Admin
                 id: t.id,
                 created_at: rfc3339(t.created_at),
                 expires_at: rfc3339(t.expires_at),
+                desk: t.desk_name,
             })
             .collect();
         Ok(AgencyDetails {

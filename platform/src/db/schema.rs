@@ -24,6 +24,7 @@ diesel::table! {
         used_at -> Nullable<BigInt>,
         certificate_serial -> Nullable<Text>,
         voided_at -> Nullable<BigInt>,
+        desk_name -> Nullable<Text>,
     }
 }
 

@@ -557,7 +557,7 @@ fn token_error(problem: TokenProblem) -> ApiError {
         ),
         TokenProblem::Voided => (
             "token_voided",
-            "this enrolment token was replaced by a newer one for the same agency; use the newest token the platform operator gave you, or ask for a new one",
+            "this enrolment token was replaced by a newer one for the same desk of your agency; use the newest token the platform operator gave you for this desk, or ask for a new one",
         ),
     };
     ApiError::Forbidden {

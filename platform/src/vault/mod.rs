@@ -727,8 +727,14 @@ pub fn push<C: VaultConn>(
     }
     let mut conflicts = Vec::new();
     let mut new_records = 0;
+    let ids: Vec<&str> = changes.iter().map(|ch| ch.id.as_str()).collect();
+    let mut existing: std::collections::HashMap<String, RecordRow> = c
+        .find_vault_records(agency_id, &ids)?
+        .into_iter()
+        .map(|row| (row.record_id.clone(), row))
+        .collect();
     for change in changes {
-        match c.find_vault_record(agency_id, &change.id)? {
+        match existing.remove(&change.id) {
             None if change.expected_version == 0 => new_records += 1,
             None => return Err(VaultError::RecordNotFound(change.id.clone())),
             Some(row) if row.version != change.expected_version => {

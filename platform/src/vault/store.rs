@@ -161,6 +161,8 @@ pub trait VaultStore {
     ) -> QueryResult<Option<RecordRow>>;
     /// Records (live and tombstones) and live records of the agency.
     fn count_vault_records(&mut self, agency_id: i64) -> QueryResult<(i64, i64)>;
+    /// The records among `ids` that exist (one query per page of ids).
+    fn find_vault_records(&mut self, agency_id: i64, ids: &[&str]) -> QueryResult<Vec<RecordRow>>;
     /// Inserts a record, or writes a new version over it.
     fn write_vault_record(
         &mut self,
@@ -352,6 +354,24 @@ crate::impl_for_backends!(VaultStore {
             .select(RecordRow::as_select())
             .first(self)
             .optional()
+    }
+
+    fn find_vault_records(
+        &mut self,
+        agency_id: i64,
+        ids: &[&str],
+    ) -> QueryResult<Vec<RecordRow>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            out.extend(
+                vault_records::table
+                    .filter(vault_records::agency_id.eq(agency_id))
+                    .filter(vault_records::record_id.eq_any(chunk))
+                    .select(RecordRow::as_select())
+                    .load(self)?,
+            );
+        }
+        Ok(out)
     }
 
     fn count_vault_records(&mut self, agency_id: i64) -> QueryResult<(i64, i64)> {

@@ -64,21 +64,16 @@ fn remove(store: &mut Store, cli: &Cli, id: i32, local_only: bool) -> Result<Out
     let customer = customers::get(store.conn(), id)?;
     let removed = match customer.watch_id {
         Some(w) if !local_only => {
-            let mut session = open_session(store, cli)?;
-            customers::unwatch_and_remove(store.conn(), &mut session, id).map_err(|e| match e {
-                ClientError::Unreachable { url } => ClientError::input(
-                    "ID",
-                    format!(
-                        "{} (customer {id}) is watched on the platform (saved search {w}) and the \
-                         platform at {url} cannot be reached to delete that saved search, so \
-                         nothing was removed. Try again when it answers, or add --local-only to \
-                         remove them from this desk only (`customer unwatch {w}` deletes the \
-                         saved search later)",
-                        customer.name
-                    ),
-                ),
-                other => other,
-            })?
+            let not_removed = format!(
+                "{} (customer {id}) is watched on the platform (saved search {w}), which must be \
+                 deleted first, so nothing was removed. Add --local-only to remove them from \
+                 this desk only (`customer unwatch {w}` deletes the saved search later)",
+                customer.name
+            );
+            let mut session =
+                open_session(store, cli).map_err(|e| e.nothing_done(not_removed.clone()))?;
+            customers::unwatch_and_remove(store.conn(), &mut session, id)
+                .map_err(|e| e.nothing_done(not_removed))?
         }
         _ => customers::remove(store.conn(), id, local_only)?,
     };
@@ -113,8 +108,9 @@ fn watch(store: &mut Store, cli: &Cli, id: i32) -> Result<Output, ClientError> {
 
 /// `customer watched`: the agency's saved searches on the platform.
 fn watched(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
-    let mut session = open_session(store, cli)?;
-    let all = customers::watched(&mut session)?;
+    let not_read = "the agency's saved searches were not read";
+    let mut session = open_session(store, cli).map_err(|e| e.nothing_done(not_read))?;
+    let all = customers::watched(&mut session).map_err(|e| e.nothing_done(not_read))?;
     Ok(render::watched(&all, &customers::list(store.conn())?))
 }
 

@@ -20,8 +20,10 @@ pub fn run(store: &mut Store, cli: &Cli, args: &SearchArgs) -> Result<Output, Cl
             None => args.criteria.to_criteria()?,
         };
         let criteria = customers::check_wishes(&criteria)?;
-        let mut session = open_session(store, cli)?;
-        let result = search::search_remote(store.conn(), &mut session, &criteria, page)?;
+        let not_searched = "the platform was not searched (nothing changes here)";
+        let mut session = open_session(store, cli).map_err(|e| e.nothing_done(not_searched))?;
+        let result = search::search_remote(store.conn(), &mut session, &criteria, page)
+            .map_err(|e| e.nothing_done(not_searched))?;
         return Ok(render::remote_search(&result));
     }
     if args.history {

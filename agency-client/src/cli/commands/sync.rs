@@ -41,8 +41,9 @@ pub fn sync(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
 
 /// `updates`: how many updates wait on the platform, and how many own changes here.
 pub fn updates(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
-    let mut session = open_session(store, cli)?;
-    let count = feed::count(store, &mut session)?;
+    let not_counted = "the updates waiting on the platform were not counted";
+    let mut session = open_session(store, cli).map_err(|e| e.nothing_done(not_counted))?;
+    let count = feed::count(store, &mut session).map_err(|e| e.nothing_done(not_counted))?;
     let queued = listings::queue(store.conn())?.len();
     Ok(render::updates(&count, queued))
 }

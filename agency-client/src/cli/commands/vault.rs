@@ -93,9 +93,15 @@ pub fn run(store: &mut Store, cli: &Cli, cmd: &VaultCommand) -> Result<Output, C
                     "desk {} (fingerprint {}) removed: the platform refuses it from now on\n{}",
                     r.desk.desk,
                     r.desk.fingerprint,
-                    sync_text(&r.sync)
+                    match &r.sync_problem {
+                        None => sync_text(&r.sync),
+                        Some(problem) => format!(
+                            "the vault did not sync afterwards ({problem}); the key is rotated \
+                             at the next sync of a desk with access"
+                        ),
+                    }
                 ),
-                json: json!({"removed": r.desk, "sync": r.sync}),
+                json: json!({"removed": r.desk, "sync": r.sync, "sync_problem": r.sync_problem}),
             })
         }
         VaultCommand::Recover => vault::recover(
@@ -199,6 +205,12 @@ fn sync_text(r: &VaultSyncReport) -> String {
             "vault: desk {} waits for access (fingerprint {}): compare it, then `agency-client \
              vault approve {}`",
             d.desk, d.fingerprint, d.fingerprint
+        ));
+    }
+    for w in &r.unwatched {
+        lines.push(format!(
+            "vault: saved search {w} deleted on the platform (its tenant was removed or \
+             unwatched on another desk)"
         ));
     }
     lines.join("\n")

@@ -1,12 +1,14 @@
 //! The vault's part of the Sync view: this desk's place in the agency's vault, desks waiting
-//! for access (approved here after comparing the fingerprint they show), and conflicts (a
-//! customer changed here and on another desk), where staff pick a side.
+//! for access (approved here after comparing the fingerprint they show), the other desks (one
+//! can be removed, after a confirmation: it loses access and the key is rotated), and
+//! conflicts (a customer changed here and on another desk), where staff pick a side.
 
 use eframe::egui;
 
 use crate::gui::App;
 use crate::gui::jobs::JobKind;
 use crate::vault::{self, ConflictView, Keep};
+use api_types::vault::VaultDeskState;
 
 fn side(record: Option<&crate::customers::synced::CustomerRecord>) -> String {
     match record {
@@ -16,6 +18,41 @@ fn side(record: Option<&crate::customers::synced::CustomerRecord>) -> String {
 }
 
 impl App {
+    /// The confirmation step before a desk is removed from the vault.
+    fn confirm_desk_removal_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(desk) = self.confirm_desk_removal.clone() else {
+            return;
+        };
+        let busy = self.job.is_some();
+        ui.group(|ui| {
+            ui.strong(format!("Remove desk {} from the vault?", desk.desk));
+            ui.label(format!(
+                "Desk {} (fingerprint {}) loses access: the vault key is rotated at once and \
+                 the customers are sealed anew, so it cannot read what is written from now on. \
+                 What it already holds stays on it. To let it in again it must enrol anew.",
+                desk.desk, desk.fingerprint
+            ));
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(
+                        !busy,
+                        egui::Button::new(format!("Yes, remove desk {}", desk.desk)),
+                    )
+                    .clicked()
+                {
+                    self.confirm_desk_removal = None;
+                    self.start(JobKind::VaultRemove {
+                        desk: desk.desk.clone(),
+                        fingerprint: desk.fingerprint.clone(),
+                    });
+                }
+                if ui.button(format!("Keep desk {}", desk.desk)).clicked() {
+                    self.confirm_desk_removal = None;
+                }
+            });
+        });
+    }
+
     pub(in crate::gui) fn vault_section(&mut self, ui: &mut egui::Ui) {
         ui.add_space(12.0);
         ui.heading("Customers vault");
@@ -58,6 +95,13 @@ impl App {
                     );
                 }
                 let waiting = report.waiting.clone();
+                let others: Vec<vault::DeskView> = report
+                    .desks
+                    .iter()
+                    .filter(|d| !d.this_desk && d.state != VaultDeskState::Removed)
+                    .cloned()
+                    .collect();
+                let approved = report.state == "approved";
                 for desk in waiting {
                     ui.horizontal(|ui| {
                         ui.label(format!(
@@ -78,8 +122,29 @@ impl App {
                         }
                     });
                 }
+                if approved {
+                    for desk in others {
+                        ui.horizontal(|ui| {
+                            ui.label(format!(
+                                "Desk {} ({}), fingerprint {}",
+                                desk.desk,
+                                desk.state.code(),
+                                desk.fingerprint
+                            ));
+                            let remove = egui::Button::new(format!("Remove desk {}", desk.desk));
+                            if ui
+                                .add_enabled(!busy, remove)
+                                .on_hover_text("The desk loses access to the customers: asks first")
+                                .clicked()
+                            {
+                                self.confirm_desk_removal = Some(desk.clone());
+                            }
+                        });
+                    }
+                }
             }
         }
+        self.confirm_desk_removal_ui(ui);
         let conflicts: Vec<ConflictView> = self.vault_conflicts.clone();
         if conflicts.is_empty() {
             return;

@@ -1,0 +1,1 @@
+ALTER TABLE enrolment_tokens DROP COLUMN desk_name;
