@@ -143,10 +143,22 @@ impl Policy {
         format!("{}:client:{addr}", self.action)
     }
 
-    /// The key counting this door's hits for the account `email` (lowercased, trimmed).
+    /// The key counting this door's hits for the account `email`: its [`account_digest`], so
+    /// the counters never hold an address.
     pub fn account_key(&self, email: &str) -> String {
-        format!("{}:account:{}", self.action, email.trim().to_lowercase())
+        format!("{}:account:{}", self.action, account_digest(email))
     }
+}
+
+/// How the limiter names an account: the first 128 bits of the SHA-256 of its address
+/// (lowercased, trimmed), in hex. Counters live two days at most and hold no address; a deleted
+/// account's are erased by this digest ([`crate::accounts::manage`]).
+pub fn account_digest(email: &str) -> String {
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        email.trim().to_lowercase().as_bytes(),
+    );
+    hex::encode(&digest.as_ref()[..16])
 }
 
 /// How long a sign-in of an account waits before its password is checked, after `failures`
@@ -185,6 +197,8 @@ pub trait RateLimiter {
     fn give_back(&mut self, key: &str) -> QueryResult<()>;
     /// Forgets every hit of `keys` (a successful password reset clears the account's counters).
     fn forget(&mut self, keys: &[&str]) -> QueryResult<()>;
+    /// Forgets every counter of the account `email`, on every door (the account is erased).
+    fn forget_account(&mut self, email: &str) -> QueryResult<()>;
 }
 
 crate::impl_for_backends!(RateLimiter {
@@ -228,6 +242,13 @@ crate::impl_for_backends!(RateLimiter {
 
     fn forget(&mut self, keys: &[&str]) -> QueryResult<()> {
         diesel::delete(rate_limits::table.filter(rate_limits::key.eq_any(keys)))
+            .execute(self)
+            .map(drop)
+    }
+
+    fn forget_account(&mut self, email: &str) -> QueryResult<()> {
+        let suffix = format!("%:account:{}", account_digest(email));
+        diesel::delete(rate_limits::table.filter(rate_limits::key.like(suffix)))
             .execute(self)
             .map(drop)
     }

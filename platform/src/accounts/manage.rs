@@ -10,7 +10,7 @@
 use diesel::prelude::*;
 
 use super::AccountError;
-use super::limiter::{SignInLimiter, account_key};
+use super::limiter::{RateLimiter, SignInLimiter, account_key};
 use super::passwords::{hash_password_blocking, verify_password_blocking};
 use super::sessions::SessionStore;
 use super::users::UserStore;
@@ -161,6 +161,7 @@ crate::impl_for_backends!(AccountEraser {
             .execute(self)?;
         self.delete_user_sessions(user_id)?;
         self.clear_failures(&account_key(email))?;
+        self.forget_account(email)?;
         diesel::delete(users::table.filter(users::id.eq(user_id))).execute(self)?;
         Ok(())
     }

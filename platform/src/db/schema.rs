@@ -519,7 +519,7 @@ diesel::table! {
 diesel::table! {
     /// Rate-limit counters shared by every node ([`crate::accounts::limiter`]).
     rate_limits (key) {
-        /// `<action>:<client|account>:<value>`.
+        /// `<action>:client:<address>` or `<action>:account:<digest of the email>`.
         key -> Text,
         /// When the current window began (ms).
         window_start -> BigInt,
