@@ -151,6 +151,7 @@ pub fn emailed_link(app: &PlatformProcess, db: &Db, email: &str, kind: &str) -> 
     let path = match kind {
         "verify_email" => "/account/verify?token=",
         "password_reset" => "/account/reset?token=",
+        "confirm_new_email" => "/account/email/confirm?token=",
         other => panic!("no link in {other} emails"),
     };
     let dir = app.data_dir.join("mail");

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use e2e_tests::website::{Browser, seed_listings, signed_in, site};
+use e2e_tests::website::{Browser, emailed_link, seed_listings, signed_in, site};
 use platform::db::Db;
 use platform::db::schema::{
     dismissed_listings, email_tokens, mail_messages, notifications, saved_searches, search_history,
@@ -350,4 +350,120 @@ fn account_changes_and_deletion_on_postgresql_leave_nothing_behind() {
     app.terminate(Duration::from_secs(30));
     let left = hits();
     assert!(left.is_empty(), "still held: {left:?}");
+}
+
+/// Changing the address: asked with the password, confirmed from the new address (a page with a
+/// button), the old address told; mistakes change nothing; a taken address is refused at
+/// confirmation.
+fn change_email(app: &PlatformProcess, db: &Db) {
+    let old = "bo.move@example.com";
+    let new = "bo.new@example.com";
+    let mut b = signed_in(app, db, old);
+    let page = b.get("/account/email");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(old), "{}", page.body);
+    let count = |kind: &str| -> i64 {
+        let mut conn = db.get().unwrap();
+        platform::with_conn!(&mut conn, |c| notifications::table
+            .filter(notifications::kind.eq(kind))
+            .count()
+            .get_result(c))
+        .unwrap()
+    };
+    for (typed, password, says) in [
+        (old, OLD, "That is your address already."),
+        ("not an address", OLD, "email"),
+        (
+            new,
+            "wrong password here",
+            "That is not your current password.",
+        ),
+        (new, "", "Type your password to confirm."),
+    ] {
+        let r = b.submit(
+            "/account/email",
+            "/account/email",
+            &[("new_email", typed), ("password", password)],
+        );
+        assert_eq!(r.status, 422, "{typed}: {}", r.body);
+        assert!(r.body.contains(says), "{typed}: {}", r.body);
+    }
+    assert_eq!(count("confirm_new_email"), 0, "no mistake sent a link");
+
+    let r = b.submit(
+        "/account/email",
+        "/account/email",
+        &[("new_email", new), ("password", OLD)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Check your new address"), "{}", r.body);
+    let link = emailed_link(app, db, new, "confirm_new_email");
+    // The old address is told; it stays the account's until the link is confirmed.
+    assert_eq!(count("email_change_requested"), 1);
+    assert!(b.get("/account").body.contains(old));
+    // Opening the link changes nothing: a page with a button.
+    let stranger_page = Browser::new(&app.web_url).get(&link);
+    assert_eq!(stranger_page.status, 200, "{}", stranger_page.body);
+    assert!(
+        stranger_page.body.contains("Use this address"),
+        "{}",
+        stranger_page.body
+    );
+    assert!(
+        b.get("/account").body.contains(old),
+        "a GET changes nothing"
+    );
+    let token = link.split_once("token=").unwrap().1.to_owned();
+    let r = Browser::new(&app.web_url).post("/account/email/confirm", &[("token", &token)]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Email address changed"), "{}", r.body);
+    assert!(
+        b.get("/account").body.contains(new),
+        "the account uses the new address"
+    );
+    // Used once.
+    let again = Browser::new(&app.web_url).post("/account/email/confirm", &[("token", &token)]);
+    assert_eq!(again.status, 404, "{}", again.body);
+    // The new address signs in; the old one no longer does.
+    let mut fresh = Browser::new(&app.web_url);
+    let r = fresh.submit(
+        "/account/sign-in",
+        "/account/sign-in",
+        &[("email", new), ("password", OLD)],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = Browser::new(&app.web_url).submit(
+        "/account/sign-in",
+        "/account/sign-in",
+        &[("email", old), ("password", OLD)],
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+
+    // An address another account takes meanwhile is refused at confirmation.
+    let taken = "cy.taken@example.com";
+    let r = b.submit(
+        "/account/email",
+        "/account/email",
+        &[("new_email", taken), ("password", OLD)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let link = emailed_link(app, db, taken, "confirm_new_email");
+    let _other = signed_in(app, db, taken);
+    let token = link.split_once("token=").unwrap().1.to_owned();
+    let r = Browser::new(&app.web_url).post("/account/email/confirm", &[("token", &token)]);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(b.get("/account").body.contains(new), "nothing changed");
+    // Signed out, the form is not there.
+    assert_eq!(Browser::new(&app.web_url).get("/account/email").status, 303);
+}
+
+#[test]
+fn the_address_changes_only_when_the_new_one_confirms() {
+    let db = TestDb::sqlite();
+    let app = site(&db);
+    change_email(&app, &db.db);
+    if let Some(db) = TestDb::postgres("the_address_changes_only_when_the_new_one_confirms") {
+        let app = site(&db);
+        change_email(&app, &db.db);
+    }
 }

@@ -56,6 +56,19 @@ impl Policy {
             window_ms: FAILURE_WINDOW_MS,
         }),
     };
+    /// Asking to change the account's address (each sends two mails): per client address and
+    /// per account.
+    pub const CHANGE_EMAIL: Policy = Policy {
+        action: "change-email",
+        per_client: Quota {
+            hits: 10,
+            window_ms: HOUR_MS,
+        },
+        per_account: Some(Quota {
+            hits: 3,
+            window_ms: HOUR_MS,
+        }),
+    };
     /// Registering (each may send a confirmation mail).
     pub const REGISTER: Policy = Policy {
         action: "register",

@@ -539,3 +539,23 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    /// A signed-in user's pending change of address, confirmed from the new address.
+    email_changes (id) {
+        /// Id.
+        id -> BigInt,
+        /// The user.
+        user_id -> BigInt,
+        /// The address asked for (emptied once confirmed or replaced).
+        new_email -> Text,
+        /// SHA-256 of the link's token, lowercase hex.
+        token_hash -> Text,
+        /// Created (ms).
+        created_at -> BigInt,
+        /// Expires (ms).
+        expires_at -> BigInt,
+        /// Used (ms).
+        used_at -> Nullable<BigInt>,
+    }
+}

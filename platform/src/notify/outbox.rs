@@ -8,6 +8,8 @@
 //! | `listing_match` | user or agency, saved search, listing, listing version | `{"reason": MatchReason, "price": i64, "previous_price": i64?}` | no |
 //! | `verify_email` | user | `{"link": "<public_url>/account/verify?token=…"}` | yes |
 //! | `password_reset` | user | `{"link": "<public_url>/account/reset?token=…"}` | yes |
+//! | `confirm_new_email` | user (to the new address) | `{"link": "<public_url>/account/email/confirm?token=…"}` | yes |
+//! | `email_change_requested` | user (to the old address) | `{"new_email": str}` | no |
 //! | `saved_search_expiring` | user or agency, saved search | `{"name": str, "expires_at": rfc3339, "renew_link": str} (a user) or `{…, "renew_hint": str}` (an agency: how its desk renews)` | no |
 //! | `agency_approved` | agency | `{"agency_name": str, "token": str, "token_expires_at": rfc3339, "ca_fingerprint": str, "agency_api": str}` | yes |
 //! | `agency_rejected` | agency | `{"agency_name": str}` | no |
@@ -32,6 +34,10 @@ pub enum MailKind {
     VerifyEmail,
     /// Reset a forgotten password.
     PasswordReset,
+    /// Confirm a new address a signed-in user asked for (sent to the new address).
+    ConfirmNewEmail,
+    /// Tells the current address that a change to another was asked.
+    EmailChangeRequested,
     /// A saved search expires in three days; renew it.
     SavedSearchExpiring,
     /// An agency was approved: its enrolment token and the CA fingerprint.
@@ -44,10 +50,12 @@ pub enum MailKind {
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [MailKind; 7] = [
+    pub const ALL: [MailKind; 9] = [
         MailKind::ListingMatch,
         MailKind::VerifyEmail,
         MailKind::PasswordReset,
+        MailKind::ConfirmNewEmail,
+        MailKind::EmailChangeRequested,
         MailKind::SavedSearchExpiring,
         MailKind::AgencyApproved,
         MailKind::AgencyRejected,
@@ -60,6 +68,8 @@ impl MailKind {
             MailKind::ListingMatch => "listing_match",
             MailKind::VerifyEmail => "verify_email",
             MailKind::PasswordReset => "password_reset",
+            MailKind::ConfirmNewEmail => "confirm_new_email",
+            MailKind::EmailChangeRequested => "email_change_requested",
             MailKind::SavedSearchExpiring => "saved_search_expiring",
             MailKind::AgencyApproved => "agency_approved",
             MailKind::AgencyRejected => "agency_rejected",
@@ -76,7 +86,10 @@ impl MailKind {
     pub fn contains_secret(self) -> bool {
         matches!(
             self,
-            MailKind::VerifyEmail | MailKind::PasswordReset | MailKind::AgencyApproved
+            MailKind::VerifyEmail
+                | MailKind::PasswordReset
+                | MailKind::ConfirmNewEmail
+                | MailKind::AgencyApproved
         )
     }
 }

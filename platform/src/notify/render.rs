@@ -154,6 +154,25 @@ pub fn render_single(
             ],
             Some(("Choose a new password".to_owned(), field("link")?)),
         ),
+        MailKind::ConfirmNewEmail => (
+            "Confirm your new email address".to_owned(),
+            vec![
+                "You asked to use this address for your Listing Exchange account. Confirm it to make the change.".to_owned(),
+                "If you did not ask for this, ignore this email: nothing changes.".to_owned(),
+            ],
+            Some(("Use this address".to_owned(), field("link")?)),
+        ),
+        MailKind::EmailChangeRequested => (
+            "Your email address is about to change".to_owned(),
+            vec![
+                format!(
+                    "Someone signed in to your Listing Exchange account asked to use {} instead of this address. It changes only when the link sent there is confirmed.",
+                    field("new_email")?
+                ),
+                "If it was not you, sign in and change your password: that signs out everyone else. Until the new address is confirmed, mail keeps coming here.".to_owned(),
+            ],
+            None,
+        ),
         MailKind::SavedSearchExpiring => {
             let name = field("name")?;
             let mut paragraphs = vec![format!(

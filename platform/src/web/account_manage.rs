@@ -1,5 +1,7 @@
-//! `/account/password` and `/account/delete`: a signed-in user changes the password or erases
-//! the account (the model is [`crate::accounts::manage`]). Both ask for the current password.
+//! `/account/email`, `/account/password` and `/account/delete`: a signed-in user changes the
+//! address or the password, or erases the account (the model is [`crate::accounts::manage`]).
+//! Each asks for the current password. `/account/email/confirm` is the new address's link: a
+//! page with a button (GET changes nothing), whoever opens it.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -7,16 +9,24 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::WebError;
+use super::accounts::ConfirmPage;
+use super::limits;
 use super::pages::{self, FieldErrors, Layout, MessagePage};
 use super::session::Visitor;
 use crate::accounts::limiter::FAILURE_WINDOW_MS;
-use crate::accounts::manage::{self, Confirmed};
+use crate::accounts::limiter::Policy;
+use crate::accounts::manage::{self, Confirmed, EmailChange};
 use crate::accounts::passwords::check_password;
+use crate::email_address::EmailAddress;
 use crate::state::AppState;
 
 /// Registers the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/account/password", web::get().to(password_form))
+    cfg.route("/account/email", web::get().to(email_form))
+        .route("/account/email", web::post().to(change_email))
+        .route("/account/email/confirm", web::get().to(email_confirm_page))
+        .route("/account/email/confirm", web::post().to(email_confirm))
+        .route("/account/password", web::get().to(password_form))
         .route("/account/password", web::post().to(change_password))
         .route("/account/delete", web::get().to(delete_form))
         .route("/account/delete", web::post().to(delete_account));
@@ -218,4 +228,193 @@ async fn delete_account(
             Ok(refused(&visitor, &page, true))
         }
     }
+}
+
+/// The change-of-address page.
+#[derive(Debug, Template)]
+#[template(path = "account_email.html")]
+pub struct EmailPage {
+    /// Frame.
+    pub layout: Layout,
+    /// The address now.
+    pub email: String,
+    /// The new address as typed.
+    pub new_email: String,
+    /// Mistakes by field (`form` for the whole form).
+    pub errors: FieldErrors,
+}
+
+/// The change-of-address form.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EmailForm {
+    /// CSRF token.
+    pub csrf: String,
+    /// The address wanted.
+    pub new_email: String,
+    /// The password, to confirm.
+    pub password: String,
+}
+
+/// The token of a link, from its query or its page's form.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TokenForm {
+    /// The token.
+    pub token: String,
+}
+
+/// `GET /account/email`.
+async fn email_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, WebError> {
+    let visitor = Visitor::load(&state, &req).await?;
+    let user = visitor.require_user()?;
+    let page = EmailPage {
+        layout: Layout::new("Change your email address", &visitor),
+        email: user.email.clone(),
+        new_email: String::new(),
+        errors: FieldErrors::new(),
+    };
+    Ok(pages::ok(&visitor, &page))
+}
+
+/// `POST /account/email`.
+async fn change_email(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<EmailForm>,
+) -> Result<HttpResponse, WebError> {
+    let visitor = Visitor::load(&state, &req).await?;
+    let user = visitor.require_user()?.clone();
+    visitor.check_csrf(&form.csrf)?;
+    let form = form.into_inner();
+    let mut page = EmailPage {
+        layout: Layout::new("Change your email address", &visitor),
+        email: user.email.clone(),
+        new_email: form.new_email.trim().to_owned(),
+        errors: FieldErrors::new(),
+    };
+    let new = match EmailAddress::parse(&form.new_email) {
+        Ok(e) if e.key() == user.email => {
+            page.errors
+                .add("new_email", "That is your address already.");
+            None
+        }
+        Ok(e) => Some(e),
+        Err(e) => {
+            page.errors.add("new_email", e);
+            None
+        }
+    };
+    if form.password.is_empty() {
+        page.errors
+            .add("password", "Type your password to confirm.");
+    }
+    let Some(new) = new.filter(|_| page.errors.is_empty()) else {
+        return Ok(pages::invalid(&visitor, &page));
+    };
+    limits::check(&state, &req, &Policy::CHANGE_EMAIL, Some(&user.email)).await?;
+    let outcome = manage::request_email_change(
+        &state.db,
+        &state.config.web.public_url,
+        user.id,
+        &user.email,
+        form.password,
+        &new,
+    )
+    .await?;
+    match outcome {
+        Confirmed::Done => {
+            let page = MessagePage {
+                layout: Layout::new("Check your new address", &visitor),
+                heading: "Check your new address".into(),
+                message: format!(
+                    "We sent a link to {}. Open it within 24 hours to use that address; until then your account keeps {}.",
+                    new.key(),
+                    user.email
+                ),
+                link: Some(("/account".into(), "Back to your account".into())),
+            };
+            Ok(pages::ok(&visitor, &page))
+        }
+        Confirmed::WrongPassword => {
+            page.errors.add("password", WRONG);
+            Ok(refused(&visitor, &page, false))
+        }
+        Confirmed::Limited => {
+            page.errors.add("form", LIMITED);
+            Ok(refused(&visitor, &page, true))
+        }
+    }
+}
+
+/// `GET /account/email/confirm?token=…`: the link from the new address's mail; a button.
+async fn email_confirm_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<TokenForm>,
+) -> Result<HttpResponse, WebError> {
+    let visitor = Visitor::load(&state, &req).await?;
+    let token = q.into_inner().token;
+    match manage::check_email_change(&state.db, token.clone()).await? {
+        EmailChange::Changed(_, new) => {
+            let page = ConfirmPage {
+                layout: Layout::new("Confirm your new address", &visitor),
+                heading: "Confirm your new address".to_owned(),
+                message: format!("Press the button to use {new} for your account."),
+                action: "/account/email/confirm".to_owned(),
+                token,
+                button: "Use this address".to_owned(),
+            };
+            Ok(visitor.finish(pages::html(StatusCode::OK, &page)))
+        }
+        other => Ok(visitor.finish(email_change_outcome(&visitor, other))),
+    }
+}
+
+/// `POST /account/email/confirm` (the page's button).
+async fn email_confirm(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<TokenForm>,
+) -> Result<HttpResponse, WebError> {
+    let visitor = Visitor::load(&state, &req).await?;
+    limits::check(&state, &req, &Policy::VERIFY, None).await?;
+    let outcome = manage::confirm_email_change(&state.db, form.into_inner().token).await?;
+    Ok(visitor.finish(email_change_outcome(&visitor, outcome)))
+}
+
+/// The page saying how a change of address ended.
+fn email_change_outcome(visitor: &Visitor, outcome: EmailChange) -> HttpResponse {
+    let (status, heading, message): (StatusCode, &str, String) = match outcome {
+        EmailChange::Changed(_, new) => (
+            StatusCode::OK,
+            "Email address changed",
+            format!("Your account now uses {new}. Sign in with it from now on."),
+        ),
+        EmailChange::Taken => (
+            StatusCode::CONFLICT,
+            "That address is taken",
+            "Another account uses this address now, so nothing changed. Sign in to that account, or ask for the change again with another address.".to_owned(),
+        ),
+        EmailChange::Expired => (
+            StatusCode::GONE,
+            "This link has expired",
+            "Change-of-address links work for 24 hours. Ask for the change again from your account page.".to_owned(),
+        ),
+        EmailChange::Invalid => (
+            StatusCode::NOT_FOUND,
+            "This link does not work",
+            "It was already used, replaced by a newer request, or is incomplete.".to_owned(),
+        ),
+    };
+    let page = MessagePage {
+        layout: Layout::new(heading, visitor),
+        heading: heading.to_owned(),
+        message,
+        link: Some(("/account".into(), "Your account".into())),
+    };
+    pages::html(status, &page)
 }
