@@ -12,6 +12,7 @@
 //! | `agency_approved` | agency | `{"agency_name": str, "token": str, "token_expires_at": rfc3339, "ca_fingerprint": str, "agency_api": str}` | yes |
 //! | `agency_rejected` | agency | `{"agency_name": str}` | no |
 //! | `certificate_expiring` | agency | `{"agency_name": str, "serial": str, "not_after": rfc3339}` | no |
+//! | `enquiry` | agency, listing | `{"listing_title": str, "listing_link": str, "name": str, "email": str, "phone": str, "message": str}` | yes (the buyer's details: scrubbed once sent) |
 //!
 //! A payload marked secret carries a one-time token; the worker replaces it with `{}` once the
 //! mail is sent, so the token does not outlive its delivery in the database.
@@ -40,11 +41,13 @@ pub enum MailKind {
     AgencyRejected,
     /// An agency's certificate expires in 14 days and its client has not renewed it.
     CertificateExpiring,
+    /// A buyer's enquiry about one of the agency's listings ([`crate::enquiries`]).
+    Enquiry,
 }
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [MailKind; 7] = [
+    pub const ALL: [MailKind; 8] = [
         MailKind::ListingMatch,
         MailKind::VerifyEmail,
         MailKind::PasswordReset,
@@ -52,6 +55,7 @@ impl MailKind {
         MailKind::AgencyApproved,
         MailKind::AgencyRejected,
         MailKind::CertificateExpiring,
+        MailKind::Enquiry,
     ];
 
     /// The code stored in `notifications.kind`.
@@ -64,6 +68,7 @@ impl MailKind {
             MailKind::AgencyApproved => "agency_approved",
             MailKind::AgencyRejected => "agency_rejected",
             MailKind::CertificateExpiring => "certificate_expiring",
+            MailKind::Enquiry => "enquiry",
         }
     }
 
@@ -72,11 +77,15 @@ impl MailKind {
         MailKind::ALL.into_iter().find(|k| k.code() == code)
     }
 
-    /// True when the payload holds a one-time secret, scrubbed after sending.
+    /// True when the payload holds a one-time secret or personal details, scrubbed after
+    /// sending.
     pub fn contains_secret(self) -> bool {
         matches!(
             self,
-            MailKind::VerifyEmail | MailKind::PasswordReset | MailKind::AgencyApproved
+            MailKind::VerifyEmail
+                | MailKind::PasswordReset
+                | MailKind::AgencyApproved
+                | MailKind::Enquiry
         )
     }
 }

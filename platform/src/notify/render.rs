@@ -217,6 +217,28 @@ pub fn render_single(
                 None,
             )
         }
+        MailKind::Enquiry => {
+            let title = field("listing_title")?;
+            let phone = field("phone")?;
+            let mut lines = vec![
+                format!("A buyer asked about your listing \"{title}\" on Listing Exchange."),
+                format!("Name: {}", field("name")?),
+                format!("Email: {}", field("email")?),
+            ];
+            if !phone.is_empty() {
+                lines.push(format!("Phone: {phone}"));
+            }
+            lines.push(format!("Message: {}", field("message")?));
+            lines.push(
+                "Your agency client adds this enquiry to your customers as a lead at its next sync; the platform then erases the buyer's details."
+                    .to_owned(),
+            );
+            (
+                format!("Enquiry about \"{title}\""),
+                lines,
+                Some(("See the listing".to_owned(), field("listing_link")?)),
+            )
+        }
     };
     let view = SingleView {
         paragraphs,
