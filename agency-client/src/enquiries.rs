@@ -33,7 +33,7 @@ pub fn pull(
 ) -> Result<EnquiryReport, ClientError> {
     let mut report = EnquiryReport::default();
     loop {
-        let page: Vec<Enquiry> = session.get_json("/api/v1/enquiries")?;
+        let page: Vec<Enquiry> = session.client.get_json("/api/v1/enquiries")?;
         if page.is_empty() {
             return Ok(report);
         }
@@ -46,7 +46,9 @@ pub fn pull(
                 None => report.already_stored += 1,
             }
             let path = format!("/api/v1/enquiries/{}/ack", enquiry.id);
-            let r = session.send(|c, base| c.post(format!("{base}{path}")))?;
+            let r = session
+                .client
+                .send(|c, base| c.post(format!("{base}{path}")))?;
             if !r.status().is_success() && r.status().as_u16() != 404 {
                 return Err(crate::net::api_error(r));
             }
