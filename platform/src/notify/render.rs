@@ -473,6 +473,41 @@ mod tests {
     }
 
     #[test]
+    fn an_enquiry_mail_names_the_buyer_and_links_the_listing() {
+        let payload = serde_json::json!({
+            "listing_title": "Flat <A-1>",
+            "listing_link": "https://homes.example/listings/7",
+            "name": "Ana",
+            "email": "ana@example.org",
+            "phone": "",
+            "message": "Still free?",
+        });
+        let m = render_single(MailKind::Enquiry, &payload, &links()).unwrap();
+        assert_eq!(m.subject, "Enquiry about \"Flat <A-1>\"");
+        assert!(m.text.contains("Email: ana@example.org"), "{}", m.text);
+        assert!(m.text.contains("Message: Still free?"), "{}", m.text);
+        assert!(
+            !m.text.contains("Phone:"),
+            "no empty phone line: {}",
+            m.text
+        );
+        assert!(m.text.contains("https://homes.example/listings/7"));
+        assert!(m.html.contains("Flat &#60;A-1&#62;"), "{}", m.html);
+        assert!(
+            !m.text.contains("Unsubscribe"),
+            "an agency mail has no subscription footer"
+        );
+        let mut without = payload.clone();
+        without.as_object_mut().unwrap().remove("email");
+        assert_eq!(
+            render_single(MailKind::Enquiry, &without, &links())
+                .unwrap_err()
+                .field,
+            "email"
+        );
+    }
+
+    #[test]
     fn prices_are_grouped() {
         assert_eq!(format_price(350_000, "EUR"), "350,000 EUR");
         assert_eq!(format_price(999, "EUR"), "999 EUR");
