@@ -3,7 +3,7 @@
 //! the agency's real desk (`agency-client sync`) stores the enquiry as a customer linked to the
 //! listing and acknowledges it, after which the platform no longer holds the buyer's details.
 //! Every refusal (consent, email, message, CSRF, rate limit, unknown listing, another agency)
-//! leaves no row and no mail.
+//! leaves no row and no mail; deleting the buyer's account deletes their enquiries.
 
 use std::time::{Duration, Instant};
 
@@ -345,6 +345,21 @@ fn enquiries_end_to_end(db: &TestDb) {
     }
     let mine = bob.get("/enquiries");
     assert_eq!(mine.body.matches("Received by the agency").count(), 5);
+
+    // Deleting the account erases the buyer's enquiries with it.
+    let r = bob.submit(
+        "/account/delete",
+        "/account/delete",
+        &[("password", "a long enough password")],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let left = rows(&db.db);
+    assert_eq!(
+        left.len(),
+        1,
+        "only the signed-out buyer's (erased) row: {left:?}"
+    );
+    assert_eq!(left[0], (None, None, None, None, left[0].4));
 }
 
 #[test]
