@@ -114,7 +114,12 @@ fn enquiries_end_to_end(db: &TestDb) {
     let desk = spawn_desk();
     desk.enroll(&[app.agency_url()], &token, &fingerprint);
     desk.add_flat("A-1", "Lisbon", 1200);
+    desk.add_flat("A-2", "Porto", 900);
     desk.run(&["publish"]).ok();
+    desk.run(&["listing", "withdraw", "A-2"]).ok();
+    let synced = desk.run(&["sync"]).ok();
+    assert_eq!(synced["enquiries"]["leads"], 0, "{synced}");
+    let withdrawn = listing_id(&db.db, "A-2");
     let other = add_agency(&app, "Beta Realty", "BR-2").enroll(&app);
     let id = listing_id(&db.db, "A-1");
 
@@ -179,6 +184,13 @@ fn enquiries_end_to_end(db: &TestDb) {
     assert_eq!(r.status, 404, "{}", r.body);
     let r = send(&mut ana, -1, &csrf, &good);
     assert_eq!(r.status, 404, "{}", r.body);
+    // A listing no longer on the market shows no form and refuses one.
+    let page = ana.get(&format!("/listings/{withdrawn}"));
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("Contact the agency"), "{}", page.body);
+    let r = send(&mut ana, withdrawn, &csrf, &good);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("no longer available"), "{}", r.body);
     assert!(rows(&db.db).is_empty());
     assert_eq!(enquiry_mails_queued(&db.db), 0);
 
