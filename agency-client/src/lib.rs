@@ -20,6 +20,7 @@ pub mod cli;
 pub mod conflicts;
 pub mod customers;
 pub mod db;
+pub mod enquiries;
 pub mod error;
 pub mod feed;
 pub mod gui;

@@ -13,6 +13,7 @@ pub mod config;
 pub mod console;
 pub mod db;
 pub mod email_address;
+pub mod enquiries;
 pub mod error;
 pub mod events;
 pub mod http_metrics;

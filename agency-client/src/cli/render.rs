@@ -202,6 +202,43 @@ pub fn synced(resigning: &Resigning, sent: &DrainReport, pulled: &PullReport) ->
     )
 }
 
+/// Adds what pulling enquiries did to `sync`'s output (`enquiries` in JSON, a line of text). A
+/// failure is reported there and does not undo the rest of the sync.
+pub fn add_enquiries(
+    output: &mut Output,
+    result: &Result<crate::enquiries::EnquiryReport, ClientError>,
+) {
+    let (json, text) = match result {
+        Ok(r) => (
+            json!(r),
+            if r.customers.is_empty() {
+                "enquiries: 0 new lead(s)".to_owned()
+            } else {
+                format!(
+                    "enquiries: {} new lead(s) (customer {})",
+                    r.leads,
+                    r.customers
+                        .iter()
+                        .map(i32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+        ),
+        Err(e) => (
+            json!({"error": {"code": e.code(), "message": e.to_string()}}),
+            format!("enquiries: not pulled: {e}"),
+        ),
+    };
+    if let Some(object) = output.json.as_object_mut() {
+        object.insert("enquiries".into(), json);
+    }
+    if !output.text.is_empty() {
+        output.text.push('\n');
+    }
+    output.text.push_str(&text);
+}
+
 /// `listing conflicts`: each listing in conflict, this desk's version beside the platform's.
 pub fn conflicts(all: &[ListingConflict]) -> Output {
     let text = if all.is_empty() {

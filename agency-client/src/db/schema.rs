@@ -210,3 +210,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     vault_dirty,
     vault_unwatch,
 );
+
+diesel::table! {
+    /// Platform enquiries already stored as customers (`enquiries.rs`).
+    received_enquiries (enquiry_id) {
+        enquiry_id -> BigInt,
+        customer_id -> Nullable<Integer>,
+        received_at -> BigInt,
+    }
+}

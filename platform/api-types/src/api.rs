@@ -758,3 +758,28 @@ pub struct HealthStatus {
     /// `ok` (alive), `ready` or `unavailable`.
     pub status: String,
 }
+
+/// A buyer's enquiry about one of the agency's listings, waiting for the agency's desk
+/// (`GET /api/v1/enquiries`). The desk stores it as a lead, then acknowledges it
+/// (`POST /api/v1/enquiries/{id}/ack`), after which the platform erases the buyer's details.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enquiry {
+    /// Platform id (what the acknowledgement names; the desk's idempotency key).
+    pub id: i64,
+    /// The agency's own key of the listing asked about.
+    pub listing_key: String,
+    /// The listing's title when the enquiry was read.
+    pub listing_title: String,
+    /// The buyer's name.
+    pub name: String,
+    /// The buyer's email address.
+    pub email: String,
+    /// The buyer's phone number, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// The buyer's message.
+    pub message: String,
+    /// When the buyer sent it (ms since the epoch).
+    pub created_at_ms: i64,
+}

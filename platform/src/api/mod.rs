@@ -6,6 +6,7 @@ pub mod auth;
 mod ca_downloads;
 pub mod certificate_events;
 pub mod certificates;
+pub mod enquiries;
 pub mod fallback;
 pub mod openapi;
 pub mod saved_searches;
@@ -70,7 +71,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(search::routes)
                 .configure(certificates::routes)
                 .configure(certificate_events::routes)
-                .configure(vault::routes),
+                .configure(vault::routes)
+                .configure(enquiries::routes),
         )
         .default_service(web::to(fallback::no_route));
 }

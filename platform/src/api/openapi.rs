@@ -353,6 +353,7 @@ const CA_FILES: [(&str, &str, &str); 11] = [
     ),
 ];
 
+mod enquiries;
 mod vault;
 
 /// The document.
@@ -606,6 +607,7 @@ pub fn document() -> OpenApi {
     );
 
     vault::operations(&mut b);
+    enquiries::operations(&mut b);
 
     let mut schemas = std::mem::take(&mut b.schemas);
     schemas.sort_by(|a, b| a.0.cmp(&b.0));

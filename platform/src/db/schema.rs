@@ -559,3 +559,30 @@ diesel::table! {
         used_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    /// Buyers' enquiries to agencies about listings ([`crate::enquiries`]). The personal fields
+    /// are erased when the agency's desk acknowledges the enquiry.
+    enquiries (id) {
+        /// Id.
+        id -> BigInt,
+        /// The listing asked about.
+        listing_id -> BigInt,
+        /// The listing's agency (the recipient).
+        agency_id -> BigInt,
+        /// The signed-in buyer, if any.
+        user_id -> Nullable<BigInt>,
+        /// The buyer's name (erased at delivery).
+        name -> Nullable<Text>,
+        /// The buyer's email (erased at delivery).
+        email -> Nullable<Text>,
+        /// The buyer's phone (erased at delivery).
+        phone -> Nullable<Text>,
+        /// The message (erased at delivery unless a signed-in buyer wrote it).
+        message -> Nullable<Text>,
+        /// Sent (ms).
+        created_at -> BigInt,
+        /// Acknowledged by the agency's desk (ms).
+        delivered_at -> Nullable<BigInt>,
+    }
+}

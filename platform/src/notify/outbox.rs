@@ -14,6 +14,7 @@
 //! | `agency_approved` | agency | `{"agency_name": str, "token": str, "token_expires_at": rfc3339, "ca_fingerprint": str, "agency_api": str}` | yes |
 //! | `agency_rejected` | agency | `{"agency_name": str}` | no |
 //! | `certificate_expiring` | agency | `{"agency_name": str, "serial": str, "not_after": rfc3339}` | no |
+//! | `enquiry` | agency, listing | `{"listing_title": str, "listing_link": str, "name": str, "email": str, "phone": str, "message": str}` | yes (the buyer's details: scrubbed once sent) |
 //!
 //! A payload marked secret carries a one-time token; the worker replaces it with `{}` once the
 //! mail is sent, so the token does not outlive its delivery in the database.
@@ -46,11 +47,13 @@ pub enum MailKind {
     AgencyRejected,
     /// An agency's certificate expires in 14 days and its client has not renewed it.
     CertificateExpiring,
+    /// A buyer's enquiry about one of the agency's listings ([`crate::enquiries`]).
+    Enquiry,
 }
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [MailKind; 9] = [
+    pub const ALL: [MailKind; 10] = [
         MailKind::ListingMatch,
         MailKind::VerifyEmail,
         MailKind::PasswordReset,
@@ -60,6 +63,7 @@ impl MailKind {
         MailKind::AgencyApproved,
         MailKind::AgencyRejected,
         MailKind::CertificateExpiring,
+        MailKind::Enquiry,
     ];
 
     /// The code stored in `notifications.kind`.
@@ -74,6 +78,7 @@ impl MailKind {
             MailKind::AgencyApproved => "agency_approved",
             MailKind::AgencyRejected => "agency_rejected",
             MailKind::CertificateExpiring => "certificate_expiring",
+            MailKind::Enquiry => "enquiry",
         }
     }
 
@@ -82,7 +87,8 @@ impl MailKind {
         MailKind::ALL.into_iter().find(|k| k.code() == code)
     }
 
-    /// True when the payload holds a one-time secret, scrubbed after sending.
+    /// True when the payload holds a one-time secret or personal details, scrubbed after
+    /// sending.
     pub fn contains_secret(self) -> bool {
         matches!(
             self,
@@ -90,6 +96,7 @@ impl MailKind {
                 | MailKind::PasswordReset
                 | MailKind::ConfirmNewEmail
                 | MailKind::AgencyApproved
+                | MailKind::Enquiry
         )
     }
 }

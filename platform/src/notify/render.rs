@@ -236,6 +236,28 @@ pub fn render_single(
                 None,
             )
         }
+        MailKind::Enquiry => {
+            let title = field("listing_title")?;
+            let phone = field("phone")?;
+            let mut lines = vec![
+                format!("A buyer asked about your listing \"{title}\" on Listing Exchange."),
+                format!("Name: {}", field("name")?),
+                format!("Email: {}", field("email")?),
+            ];
+            if !phone.is_empty() {
+                lines.push(format!("Phone: {phone}"));
+            }
+            lines.push(format!("Message: {}", field("message")?));
+            lines.push(
+                "Your agency client adds this enquiry to your customers as a lead at its next sync; the platform then erases the buyer's details."
+                    .to_owned(),
+            );
+            (
+                format!("Enquiry about \"{title}\""),
+                lines,
+                Some(("See the listing".to_owned(), field("listing_link")?)),
+            )
+        }
     };
     let view = SingleView {
         paragraphs,
@@ -466,6 +488,41 @@ mod tests {
                 .unwrap_err()
                 .field,
             "renew_link"
+        );
+    }
+
+    #[test]
+    fn an_enquiry_mail_names_the_buyer_and_links_the_listing() {
+        let payload = serde_json::json!({
+            "listing_title": "Flat <A-1>",
+            "listing_link": "https://homes.example/listings/7",
+            "name": "Ana",
+            "email": "ana@example.org",
+            "phone": "",
+            "message": "Still free?",
+        });
+        let m = render_single(MailKind::Enquiry, &payload, &links()).unwrap();
+        assert_eq!(m.subject, "Enquiry about \"Flat <A-1>\"");
+        assert!(m.text.contains("Email: ana@example.org"), "{}", m.text);
+        assert!(m.text.contains("Message: Still free?"), "{}", m.text);
+        assert!(
+            !m.text.contains("Phone:"),
+            "no empty phone line: {}",
+            m.text
+        );
+        assert!(m.text.contains("https://homes.example/listings/7"));
+        assert!(m.html.contains("Flat &#60;A-1&#62;"), "{}", m.html);
+        assert!(
+            !m.text.contains("Unsubscribe"),
+            "an agency mail has no subscription footer"
+        );
+        let mut without = payload.clone();
+        without.as_object_mut().unwrap().remove("email");
+        assert_eq!(
+            render_single(MailKind::Enquiry, &without, &links())
+                .unwrap_err()
+                .field,
+            "email"
         );
     }
 

@@ -1,5 +1,5 @@
 //! The website port: health and metrics endpoints, and the buyer site (search, listings,
-//! accounts, search history, saved searches, notifications, agency applications). The admin
+//! accounts, search history, saved searches, notifications, agency applications, enquiries). The admin
 //! pages mount their routes from their own module.
 //!
 //! The site is server-rendered with askama templates (auto-escaped HTML), works without
@@ -11,6 +11,7 @@
 pub mod account_manage;
 pub mod accounts;
 pub mod apply;
+pub mod enquiry;
 pub mod health;
 pub mod limits;
 pub mod notifications;
@@ -39,6 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     saved::routes(cfg);
     notifications::routes(cfg);
     apply::routes(cfg);
+    enquiry::routes(cfg);
 }
 
 /// Why a website request failed; each variant renders as an HTML page.

@@ -555,6 +555,14 @@ pub struct ListingPage {
     pub dismissed: bool,
     /// The price at each version where it changed, newest first.
     pub price_history: Vec<PriceRow>,
+    /// The listing is on the market: the enquiry form is shown.
+    pub enquiry_open: bool,
+    /// Where the enquiry form posts.
+    pub enquiry_action: String,
+    /// The enquiry form (email prefilled for a signed-in buyer).
+    pub enquiry: super::enquiry::EnquiryForm,
+    /// No mistakes yet.
+    pub enquiry_errors: FieldErrors,
 }
 
 /// One line of a listing's price history.
@@ -651,7 +659,9 @@ async fn listing_page(
     if row.status == "taken_down" {
         return Err(WebError::NotFound);
     }
-    if visitor.user.is_some() {
+    let enquiry_open = row.status == "active" && row.held_at.is_none();
+    if visitor.user.is_some() || enquiry_open {
+        // The enquiry form needs a CSRF token (a signed cookie for a visitor; nothing stored).
         visitor.ensure_session(&state).await?;
     }
     let signature = check_signature(&row, cert.as_ref().map(|(p, s)| (p.as_str(), s.as_str())));
@@ -703,6 +713,10 @@ async fn listing_page(
         signed_in: visitor.user.is_some(),
         dismissed,
         price_history: price_rows(&prices, row.transaction_type == "rent"),
+        enquiry_open,
+        enquiry_action: format!("/listings/{id}/enquiry"),
+        enquiry: super::enquiry::EnquiryForm::for_visitor(&visitor),
+        enquiry_errors: FieldErrors::new(),
     };
     Ok(pages::ok(&visitor, &page))
 }

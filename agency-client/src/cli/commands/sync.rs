@@ -19,7 +19,8 @@ pub fn publish(store: &mut Store, cli: &Cli, keys: &[String]) -> Result<Output, 
     Ok(render::published(&queued, &resigning, &report))
 }
 
-/// `sync`: sends the queue, then pulls everyone's listings (progress on stderr unless `--json`).
+/// `sync`: sends the queue, then pulls everyone's listings (progress on stderr unless `--json`)
+/// and the buyers' enquiries (each a new customer, a lead).
 pub fn sync(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
     let (mut session, passphrase) = super::open_session_keeping_passphrase(store, cli)?;
     let resigning = listings::queue_resigning(store.conn(), &mut session)?;
@@ -30,7 +31,9 @@ pub fn sync(store: &mut Store, cli: &Cli) -> Result<Output, ClientError> {
             eprintln!("pulled {done} of {total} updates");
         }
     })?;
-    let output = render::synced(&resigning, &sent, &pulled);
+    let mut output = render::synced(&resigning, &sent, &pulled);
+    let enquiries = crate::enquiries::pull(store.conn(), &mut session);
+    render::add_enquiries(&mut output, &enquiries);
     Ok(super::vault::after_sync(
         store,
         &mut session,
