@@ -15,6 +15,7 @@ pub mod db;
 pub mod email_address;
 pub mod error;
 pub mod events;
+pub mod head_limits;
 pub mod http_metrics;
 pub mod listings;
 pub mod matching;
