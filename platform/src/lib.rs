@@ -16,6 +16,7 @@ pub mod email_address;
 pub mod enquiries;
 pub mod error;
 pub mod events;
+pub mod head_limits;
 pub mod http_metrics;
 pub mod listings;
 pub mod matching;

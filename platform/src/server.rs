@@ -4,7 +4,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use actix_http::HttpService;
+use actix_http::error::DispatchError;
+use actix_service::{ServiceFactoryExt, fn_service, map_config};
+use actix_tls::accept::TlsError;
+use actix_tls::accept::rustls_0_23::{Acceptor, TlsStream};
+use actix_web::rt::net::TcpStream;
 use actix_web::{App, HttpServer, middleware, web};
+
+use crate::head_limits::{self, Door, Screened};
 
 use crate::config::Config;
 use crate::db::{Db, DbError};
@@ -273,22 +281,35 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
 
     let web_state = state.clone();
     let hsts = crate::web::protocol::sends_hsts(&config.web.public_url);
-    let web_server = HttpServer::new(move || {
-        App::new()
-            .app_data(web_state.clone())
-            .app_data(ServerName("website"))
-            .app_data(crate::web::protocol::Hsts(hsts))
-            .wrap(middleware::from_fn(crate::web::protocol::hygiene))
-            .wrap(middleware::from_fn(crate::http_metrics::track))
-            .wrap(middleware::NormalizePath::trim())
-            .configure(crate::web::routes)
-    })
-    .disable_signals()
-    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-    .bind(config.web.listen)
-    .map_err(|e| listen_error("website", config.web.listen, "--web-listen", e))?;
-    let web_addr = web_server.addrs()[0];
-    let web_server = web_server.run();
+    let web_listener = bind("website", config.web.listen, "--web-listen")?;
+    let web_addr = web_listener.local_addr().map_err(ServerError::Serve)?;
+    let web_server = actix_server::Server::build()
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+        .listen("website", web_listener, move || {
+            let app = App::new()
+                .app_data(web_state.clone())
+                .app_data(ServerName("website"))
+                .app_data(crate::web::protocol::Hsts(hsts))
+                .wrap(middleware::from_fn(crate::web::protocol::hygiene))
+                .wrap(middleware::from_fn(crate::http_metrics::track))
+                .wrap(middleware::NormalizePath::trim())
+                .configure(crate::web::routes);
+            let http = HttpService::build()
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .local_addr(web_addr)
+                .h1(app_service(app, false, web_addr));
+            fn_service(|io: TcpStream| async move {
+                let peer = io.peer_addr().ok();
+                match head_limits::screen(io, Door::Website).await {
+                    Some(io) => Ok((io, peer)),
+                    None => Err(DispatchError::Io(std::io::ErrorKind::InvalidData.into())),
+                }
+            })
+            .and_then(http)
+        })
+        .map_err(|e| listen_error("website", config.web.listen, "--web-listen", e))?
+        .run();
     let web_handle = web_server.handle();
     let web_task = tokio::spawn(web_server);
 
@@ -327,21 +348,44 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     }
 
     let agency_state = state.clone();
-    let agency_server = HttpServer::new(move || {
-        App::new()
-            .app_data(agency_state.clone())
-            .app_data(ServerName("agency"))
-            .wrap(middleware::from_fn(crate::api::fallback::json_errors))
-            .wrap(middleware::from_fn(crate::http_metrics::track))
-            .configure(crate::api::routes)
-    })
-    .on_connect(move |conn, ext| crate::api::tls::inspect_peer(&trust, conn, ext))
-    .disable_signals()
-    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-    .bind_rustls_0_23(config.agency.listen, tls_config)
-    .map_err(|e| listen_error("agency API", config.agency.listen, "--agency-listen", e))?;
-    let agency_addr = agency_server.addrs()[0];
-    let agency_server = agency_server.run();
+    let agency_listener = bind("agency API", config.agency.listen, "--agency-listen")?;
+    let agency_addr = agency_listener.local_addr().map_err(ServerError::Serve)?;
+    let mut tls_config = tls_config;
+    tls_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let agency_server = actix_server::Server::build()
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+        .listen("agency API", agency_listener, move || {
+            let app = App::new()
+                .app_data(agency_state.clone())
+                .app_data(ServerName("agency"))
+                .wrap(middleware::from_fn(crate::api::fallback::json_errors))
+                .wrap(middleware::from_fn(crate::http_metrics::track))
+                .configure(crate::api::routes);
+            let trust = trust.clone();
+            let http = HttpService::build()
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .local_addr(agency_addr)
+                .on_connect_ext(move |io: &Screened<TlsStream<TcpStream>>, ext| {
+                    crate::api::tls::inspect_peer(&trust, io.get_ref(), ext)
+                })
+                .h1(app_service(app, true, agency_addr));
+            Acceptor::new(tls_config.clone())
+                .map_init_err(|_| ())
+                .map_err(TlsError::into_service_error)
+                .and_then(fn_service(|io: TlsStream<TcpStream>| async move {
+                    let peer = io.get_ref().0.peer_addr().ok();
+                    match head_limits::screen(io, Door::Agency).await {
+                        Some(io) => Ok((io, peer)),
+                        None => Err(TlsError::Service(DispatchError::Io(
+                            std::io::ErrorKind::InvalidData.into(),
+                        ))),
+                    }
+                }))
+                .and_then(http.map_err(TlsError::Service))
+        })
+        .map_err(|e| listen_error("agency API", config.agency.listen, "--agency-listen", e))?
+        .run();
     let agency_handle = agency_server.handle();
     let agency_task = tokio::spawn(agency_server);
 
@@ -468,6 +512,49 @@ async fn refresh_gauges(
             () = shutdown.requested() => return,
         }
     }
+}
+
+/// Binds a public port (the website's, the agency API's), as actix-web's `HttpServer` would.
+fn bind(
+    what: &'static str,
+    addr: SocketAddr,
+    flag: &str,
+) -> Result<std::net::TcpListener, ServerError> {
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|e| listen_error(what, addr, flag, e))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| listen_error(what, addr, flag, e))?;
+    Ok(listener)
+}
+
+/// An actix-web application as the request service of an HTTP/1 server built from its parts
+/// (the website and agency ports are, so their connections pass [`head_limits::screen`] first).
+fn app_service<T, B>(
+    app: App<T>,
+    secure: bool,
+    addr: SocketAddr,
+) -> impl actix_service::ServiceFactory<
+    actix_http::Request,
+    Config = (),
+    Response = actix_web::dev::ServiceResponse<B>,
+    Error = actix_web::Error,
+    InitError = (),
+>
+where
+    B: actix_web::body::MessageBody,
+    T: actix_service::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+{
+    // What `HttpServer` gives the application: whether the port is TLS, and its address.
+    map_config(app, move |()| {
+        actix_web::dev::AppConfig::__priv_test_new(secure, addr.to_string(), addr)
+    })
 }
 
 /// The error for a port that cannot be bound, with what to do about it.

@@ -52,6 +52,16 @@ pub fn anonymous_client(root_pem: &str) -> reqwest::blocking::Client {
 
 /// A client that trusts only `root_pem` and presents `chain_pem` with `key_pem`.
 pub fn client_with(root_pem: &str, identity: Option<(&str, &str)>) -> reqwest::blocking::Client {
+    let config = client_config(root_pem, identity);
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .tls_backend_preconfigured(config)
+        .build()
+        .expect("mTLS client")
+}
+
+/// The TLS configuration of [`client_with`], for tests that speak raw TLS.
+pub fn client_config(root_pem: &str, identity: Option<(&str, &str)>) -> rustls::ClientConfig {
     super::install_crypto_provider();
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(root_pem.as_bytes()) {
@@ -65,7 +75,7 @@ pub fn client_with(root_pem: &str, identity: Option<(&str, &str)>) -> reqwest::b
     .with_safe_default_protocol_versions()
     .expect("protocol versions")
     .with_root_certificates(roots);
-    let config = match identity {
+    match identity {
         None => builder.with_no_client_auth(),
         Some((chain, key)) => {
             let chain = CertificateDer::pem_slice_iter(chain.as_bytes())
@@ -76,12 +86,7 @@ pub fn client_with(root_pem: &str, identity: Option<(&str, &str)>) -> reqwest::b
                 .with_client_auth_cert(chain, key)
                 .expect("client certificate")
         }
-    };
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .tls_backend_preconfigured(config)
-        .build()
-        .expect("mTLS client")
+    }
 }
 
 impl TestAgency {
