@@ -432,34 +432,9 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// Every file under `dir`, with its bytes.
-fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let path = e.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.push((path.display().to_string(), bytes));
-        }
-    }
-    out
-}
-
+/// Each `file: secret` found in the files under `dir`.
 fn file_hits(dir: &Path) -> Vec<String> {
-    let mut hits = Vec::new();
-    for (path, bytes) in files_under(dir) {
-        let text = String::from_utf8_lossy(&bytes).to_lowercase();
-        for s in SECRETS {
-            if text.contains(&s.to_lowercase()) {
-                hits.push(format!("{path}: {s:?}"));
-            }
-        }
-    }
-    hits
+    e2e_tests::scan::file_hits(dir, &SECRETS, "")
 }
 
 #[test]
@@ -469,7 +444,7 @@ fn desks_share_customers_through_a_vault_the_platform_cannot_read() {
     let data_dir = app.data_dir.clone();
     app.terminate(std::time::Duration::from_secs(30));
     assert!(
-        files_under(&data_dir)
+        e2e_tests::scan::files_under(&data_dir)
             .iter()
             .any(|(p, _)| p.ends_with("platform.db")),
         "the database file is scanned"
