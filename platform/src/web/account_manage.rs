@@ -80,12 +80,44 @@ const WRONG: &str = "That is not your current password.";
 const LIMITED: &str =
     "Too many wrong passwords. Wait 15 minutes and try again, or reset your password.";
 
-/// The page with a 422, or a 429 with `Retry-After` when the account is limited.
-fn refused<T: Template>(visitor: &Visitor, page: &T, limited: bool) -> HttpResponse {
-    if !limited {
-        return pages::invalid(visitor, page);
+/// A page whose form asks for the current password.
+trait AsksPassword: Template {
+    /// The page's field errors.
+    fn errors(&mut self) -> &mut FieldErrors;
+}
+
+impl AsksPassword for PasswordPage {
+    fn errors(&mut self) -> &mut FieldErrors {
+        &mut self.errors
     }
-    let mut answer = pages::html(StatusCode::TOO_MANY_REQUESTS, page);
+}
+
+impl AsksPassword for DeletePage {
+    fn errors(&mut self) -> &mut FieldErrors {
+        &mut self.errors
+    }
+}
+
+impl AsksPassword for EmailPage {
+    fn errors(&mut self) -> &mut FieldErrors {
+        &mut self.errors
+    }
+}
+
+/// The form again after a refused password: a 422 naming `field` for a wrong one, or a 429 with
+/// `Retry-After` when the account is limited.
+fn refused<T: AsksPassword>(
+    visitor: &Visitor,
+    mut page: T,
+    field: &str,
+    outcome: Confirmed,
+) -> HttpResponse {
+    if outcome != Confirmed::Limited {
+        page.errors().add(field, WRONG);
+        return pages::invalid(visitor, &page);
+    }
+    page.errors().add("form", LIMITED);
+    let mut answer = pages::html(StatusCode::TOO_MANY_REQUESTS, &page);
     answer.headers_mut().insert(
         actix_web::http::header::RETRY_AFTER,
         actix_web::http::header::HeaderValue::from(FAILURE_WINDOW_MS / 1000),
@@ -159,14 +191,7 @@ async fn change_password(
             };
             Ok(pages::ok(&visitor, &page))
         }
-        Confirmed::WrongPassword => {
-            page.errors.add("current_password", WRONG);
-            Ok(refused(&visitor, &page, false))
-        }
-        Confirmed::Limited => {
-            page.errors.add("form", LIMITED);
-            Ok(refused(&visitor, &page, true))
-        }
+        refusal => Ok(refused(&visitor, page, "current_password", refusal)),
     }
 }
 
@@ -219,14 +244,7 @@ async fn delete_account(
             };
             Ok(visitor.finish(pages::html(StatusCode::OK, &page)))
         }
-        Confirmed::WrongPassword => {
-            page.errors.add("password", WRONG);
-            Ok(refused(&visitor, &page, false))
-        }
-        Confirmed::Limited => {
-            page.errors.add("form", LIMITED);
-            Ok(refused(&visitor, &page, true))
-        }
+        refusal => Ok(refused(&visitor, page, "password", refusal)),
     }
 }
 
@@ -339,14 +357,7 @@ async fn change_email(
             };
             Ok(pages::ok(&visitor, &page))
         }
-        Confirmed::WrongPassword => {
-            page.errors.add("password", WRONG);
-            Ok(refused(&visitor, &page, false))
-        }
-        Confirmed::Limited => {
-            page.errors.add("form", LIMITED);
-            Ok(refused(&visitor, &page, true))
-        }
+        refusal => Ok(refused(&visitor, page, "password", refusal)),
     }
 }
 
